@@ -1,0 +1,51 @@
+"""Sessions named for what a user wants: `matrix` (the main job), `images`, `report`, `tests`, `lint`.
+
+Arguments after `--` go to the command, e.g. `nox -s matrix -- --environment py3.11-np2.0-tf2.18`.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.reuse_venv = "yes"
+nox.options.sessions = ["lint", "tests"]
+
+PYPROJECT = nox.project.load_toml("pyproject.toml")
+
+
+@nox.session
+def matrix(session: nox.Session) -> None:
+    """Build the images that are missing, run every seed case, write results/<run>/MATRIX.md."""
+    session.install(".")
+    session.run("seedmatrix", "matrix", *session.posargs)
+
+
+@nox.session
+def images(session: nox.Session) -> None:
+    """Build (or find) the environment images only, and print what each contains."""
+    session.install(".")
+    session.run("seedmatrix", "images", *session.posargs)
+
+
+@nox.session
+def report(session: nox.Session) -> None:
+    """Re-render MATRIX.md from stored results (default results/latest); runs nothing."""
+    session.install(".")
+    session.run("seedmatrix", "report", *session.posargs)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Unit tests and real-container integration tests (needs a running Docker engine)."""
+    session.install(".", *nox.project.dependency_groups(PYPROJECT, "test"))
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff (lint and format check) and mypy --strict over the package, tests and this file."""
+    session.install(".", *nox.project.dependency_groups(PYPROJECT, "lint"))
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    session.run("mypy")

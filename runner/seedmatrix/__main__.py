@@ -1,0 +1,81 @@
+"""Command line: `seedmatrix matrix | images | report`. Errors meant for users are caught here, once."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import __version__
+from .errors import SeedmatrixError
+from .log import Output
+from .pipeline import EXIT_INTERRUPTED, Options, images_job, matrix_job, report_job
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="seedmatrix", description="A containerised reproducibility matrix for random seeds."
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def with_matrix_options(command: argparse.ArgumentParser) -> None:
+        command.add_argument("-c", "--config", type=Path, default=Path("matrix.yaml"), help="matrix file")
+        command.add_argument("--results", type=Path, default=Path("results"), help="results root")
+        command.add_argument(
+            "-e", "--environment", action="append", default=[], help="only this environment (repeatable)"
+        )
+        command.add_argument("--case", action="append", default=[], help="only this case (repeatable)")
+        command.add_argument(
+            "--ca-bundle",
+            type=Path,
+            help="extra CA bundle pip trusts while building images (default: $PIP_CERT); never kept in them",
+        )
+        command.add_argument("--debian-mirror", help="Debian archive for base images (default: the recipe's)")
+
+    matrix = commands.add_parser("matrix", help="build what is missing, run every cell, write the report")
+    with_matrix_options(matrix)
+    matrix.add_argument("--memory", default="4g", help="memory limit of each seed container (default 4g)")
+    with_matrix_options(
+        commands.add_parser("images", help="build the images only, and show what they contain")
+    )
+    report = commands.add_parser("report", help="re-render MATRIX.md from stored results; runs nothing")
+    report.add_argument(
+        "run",
+        nargs="?",
+        type=Path,
+        default=Path("results/latest"),
+        help="run directory (default results/latest)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = _parser().parse_args(argv)
+    out = Output(env=os.environ)
+    try:
+        if arguments.command == "report":
+            return report_job(arguments.run, out)
+        options = Options(
+            config=arguments.config,
+            results=arguments.results,
+            environments=tuple(arguments.environment),
+            cases=tuple(arguments.case),
+            ca_bundle=arguments.ca_bundle,
+            debian_mirror=arguments.debian_mirror,
+            memory=getattr(arguments, "memory", "4g"),
+        )
+        job = matrix_job if arguments.command == "matrix" else images_job
+        return job(options, out, os.environ)
+    except SeedmatrixError as error:
+        out.error(str(error))
+        return error.exit_code
+    except KeyboardInterrupt:
+        out.warn("interrupted")
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

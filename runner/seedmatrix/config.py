@@ -1,0 +1,356 @@
+"""matrix.yaml → typed, validated, frozen objects.
+
+The file is validated once, here, at the edge. Every error names the key path
+(`environments[2].numpy`) and the line the YAML parser saw it on, so nothing downstream
+re-checks user input.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar, get_args
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic_core import ErrorDetails
+
+from .errors import ConfigError
+
+MAX_CONFIG_BYTES = 1 << 20
+
+#: The Python each supported Debian suite ships (python3 package), checked against `python:`.
+DEBIAN_PYTHON: Mapping[str, str] = {"bullseye": "3.9", "bookworm": "3.11", "trixie": "3.13"}
+
+#: Frameworks a case may require; an environment provides those it pins.
+Framework = Literal["numpy", "tensorflow"]
+
+_EXACT_VERSION = r"^\d+(\.\d+)*((a|b|rc)\d+)?(\.post\d+)?$"
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+# A Docker image reference: [registry[:port]/]path[:tag][@digest]; lower-case path components.
+_IMAGE_REFERENCE = (
+    r"^([a-zA-Z0-9.-]+(:[0-9]+)?/)?[a-z0-9]+([._-]+[a-z0-9]+)*(/[a-z0-9]+([._-]+[a-z0-9]+)*)*"
+    r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$"
+)
+
+ExactVersion = Annotated[str, Field(strict=True), StringConstraints(pattern=_EXACT_VERSION)]
+Name = Annotated[str, Field(strict=True), StringConstraints(pattern=_NAME)]
+PythonVersion = Annotated[str, Field(strict=True), StringConstraints(pattern=r"^3\.\d{1,2}$")]
+ImageReference = Annotated[str, Field(strict=True), StringConstraints(pattern=_IMAGE_REFERENCE)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Environment(_Model):
+    """One image: a base (Debian suite or registry image) plus exact pins."""
+
+    name: Name
+    python: PythonVersion
+    debian: Literal["bullseye", "bookworm", "trixie"] | None = None
+    base_image: ImageReference | None = None
+    numpy: ExactVersion | None = None
+    tensorflow: ExactVersion | None = None
+    tensorflow_package: Literal["tensorflow-cpu", "tensorflow"] = "tensorflow-cpu"
+
+    @model_validator(mode="after")
+    def _one_base(self) -> Environment:
+        if (self.debian is None) == (self.base_image is None):
+            raise ValueError("give exactly one of 'debian' (a suite) or 'base_image' (a registry image)")
+        if self.debian is not None and DEBIAN_PYTHON[self.debian] != self.python:
+            raise ValueError(
+                f"python is {self.python!r} but Debian {self.debian} ships Python "
+                f"{DEBIAN_PYTHON[self.debian]}"
+            )
+        return self
+
+    @property
+    def frameworks(self) -> frozenset[str]:
+        return frozenset(
+            name for name, pin in (("numpy", self.numpy), ("tensorflow", self.tensorflow)) if pin
+        )
+
+    @property
+    def requirements(self) -> tuple[str, ...]:
+        """Exact pip requirements, in a stable order (they are part of the image's identity)."""
+        pins = []
+        if self.numpy:
+            pins.append(f"numpy=={self.numpy}")
+        if self.tensorflow:
+            pins.append(f"{self.tensorflow_package}=={self.tensorflow}")
+        return tuple(pins)
+
+
+class Case(_Model):
+    """One seed script and what its author claims about it."""
+
+    name: Name
+    script: Annotated[str, Field(strict=True, min_length=1)]
+    requires: tuple[Framework, ...] = ()
+    claim: Annotated[str, Field(strict=True)] = ""
+
+
+class MatrixFile(_Model):
+    repeats: Annotated[int, Field(strict=True, ge=1, le=100)] = 3
+    timeout_seconds: Annotated[int, Field(strict=True, ge=1, le=3600)] = 300
+    reference: Name | None = None
+    images_dir: Annotated[str, Field(strict=True, min_length=1)] = "images"
+    environments: Annotated[tuple[Environment, ...], Field(min_length=1)]
+    cases: Annotated[tuple[Case, ...], Field(min_length=1)]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Matrix:
+    """A validated matrix.yaml with every path resolved."""
+
+    source: Path
+    repeats: int
+    timeout_seconds: int
+    reference: str
+    images_dir: Path
+    environments: tuple[Environment, ...]
+    cases: tuple[Case, ...]
+    scripts: Mapping[str, Path]
+    debian_recipe: DebianRecipe | None = None
+
+    def environment(self, name: str) -> Environment:
+        return next(env for env in self.environments if env.name == name)
+
+
+class DebianRecipe(_Model):
+    """images/debian-base.yaml: how base images are made from Debian's archive."""
+
+    variant: Literal["minbase", "buildd", "essential", "required", "important", "standard"] = "minbase"
+    include: tuple[
+        Annotated[str, Field(strict=True), StringConstraints(pattern=r"^[a-z0-9][a-z0-9+.-]+$")], ...
+    ]
+    mirror: Annotated[str, Field(strict=True), StringConstraints(pattern=r"^(https?|file)://\S+$")]
+
+
+DEBIAN_RECIPE_FILE = "debian-base.yaml"
+
+_M = TypeVar("_M", bound="_Model")
+
+
+def _allowed_keys(model: type[BaseModel], parent: tuple[str | int, ...]) -> tuple[str, ...]:
+    """The keys a mapping at `parent` may hold, for "did you mean" suggestions."""
+    for part in parent:
+        if isinstance(part, int):
+            continue
+        annotation = model.model_fields[part].annotation
+        nested = [
+            arg for arg in _flatten_args(annotation) if isinstance(arg, type) and issubclass(arg, BaseModel)
+        ]
+        if not nested:
+            return ()
+        model = nested[0]
+    return tuple(model.model_fields)
+
+
+def _flatten_args(annotation: Any) -> Iterator[Any]:
+    yield annotation
+    for argument in get_args(annotation):
+        yield from _flatten_args(argument)
+
+
+def load_matrix(path: Path) -> Matrix:
+    """Read, parse and validate a matrix file and the Debian base recipe it points at."""
+    parsed, lines = _load(MatrixFile, path)
+    matrix = _resolve(parsed, path, lines)
+    recipe_path = matrix.images_dir / DEBIAN_RECIPE_FILE
+    if any(env.debian for env in matrix.environments):
+        recipe, _ = _load(DebianRecipe, recipe_path)
+        return replace(matrix, debian_recipe=recipe)
+    return matrix
+
+
+def parse_matrix(text: str, *, source: Path) -> Matrix:
+    """Validate matrix text; `source` names the file in errors and anchors relative paths."""
+    parsed, lines = _validate(MatrixFile, text, source)
+    return _resolve(parsed, source, lines)
+
+
+def _load(model: type[_M], path: Path) -> tuple[_M, dict[tuple[str | int, ...], int]]:
+    try:
+        raw_bytes = path.read_bytes()
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read ({error.strerror})") from None
+    if len(raw_bytes) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: {len(raw_bytes)} bytes is too large (limit {MAX_CONFIG_BYTES})")
+    try:
+        text = raw_bytes.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {error.start})") from None
+    return _validate(model, text, path)
+
+
+def _validate(model: type[_M], text: str, source: Path) -> tuple[_M, dict[tuple[str | int, ...], int]]:
+    lines = _key_lines(text, source)
+    data = yaml.safe_load(text)  # _key_lines composed the same text, so it parses
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping of keys to values")
+    try:
+        return model.model_validate(data), lines
+    except ValidationError as error:
+        problems = [_describe(model, detail, lines, source) for detail in error.errors()]
+        raise ConfigError("\n".join(problems)) from None
+
+
+def _resolve(parsed: MatrixFile, source: Path, lines: Mapping[tuple[str | int, ...], int]) -> Matrix:
+    problems: list[str] = []
+
+    def problem(path: tuple[str | int, ...], message: str) -> None:
+        problems.append(_located(path, message, lines, source))
+
+    named = {
+        "environments": [env.name for env in parsed.environments],
+        "cases": [case.name for case in parsed.cases],
+    }
+    for kind, names in named.items():
+        seen: dict[str, int] = {}
+        for index, name in enumerate(names):
+            if name in seen:
+                problem((kind, index, "name"), f"duplicate name {name!r} (also {kind}[{seen[name]}])")
+            seen.setdefault(name, index)
+
+    base = source.parent
+    scripts: dict[str, Path] = {}
+    for index, case in enumerate(parsed.cases):
+        script = (base / case.script).resolve()
+        if not script.is_file():
+            problem(("cases", index, "script"), f"no such file: {script}")
+        scripts[case.name] = script
+
+    names = [env.name for env in parsed.environments]
+    reference = parsed.reference or names[0]
+    if reference not in names:
+        problem(("reference",), f"{reference!r} is not an environment; choose one of {', '.join(names)}")
+
+    images_dir = (base / parsed.images_dir).resolve()
+    if not (images_dir / "Dockerfile").is_file():
+        problem(("images_dir",), f"{images_dir} has no Dockerfile")
+
+    if problems:
+        raise ConfigError("\n".join(problems))
+    return Matrix(
+        source=source,
+        repeats=parsed.repeats,
+        timeout_seconds=parsed.timeout_seconds,
+        reference=reference,
+        images_dir=images_dir,
+        environments=parsed.environments,
+        cases=parsed.cases,
+        scripts=scripts,
+    )
+
+
+def format_key_path(path: tuple[str | int, ...]) -> str:
+    """('environments', 2, 'numpy') → 'environments[2].numpy'."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text or "(top level)"
+
+
+def _describe(
+    model: type[_Model], detail: ErrorDetails, lines: Mapping[tuple[str | int, ...], int], source: Path
+) -> str:
+    # Pydantic appends the failing model/validator name for unions and "after" validators; drop it.
+    path = tuple(part for part in detail["loc"] if not (isinstance(part, str) and "[" in part))
+    kind = detail["type"]
+    if kind == "extra_forbidden":
+        key = str(path[-1])
+        allowed = _allowed_keys(model, path[:-1])
+        close = difflib.get_close_matches(key, allowed, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else f"; allowed keys: {', '.join(allowed)}"
+        return _located(path, f"unknown key {key!r}{hint}", lines, source)
+    message = detail["msg"].removeprefix("Value error, ")
+    if kind == "string_type" and isinstance(detail["input"], int | float):
+        message += f' (got the number {detail["input"]!r}; quote versions, e.g. "{detail["input"]}")'
+    elif kind == "string_pattern_mismatch":
+        message = f"{detail['input']!r} is not valid here: " + _PATTERN_HELP.get(_pattern_of(detail), message)
+    elif kind == "missing":
+        message = "required key is missing"
+    return _located(path, message, lines, source)
+
+
+_PATTERN_HELP = {
+    _EXACT_VERSION: "pin an exact version such as 1.26.4 (no ranges, no wildcards)",
+    _NAME: "use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
+    r"^3\.\d{1,2}$": 'give the Python version as major.minor in quotes, e.g. "3.11"',
+    _IMAGE_REFERENCE: "expected an image reference such as python:3.11-slim or registry.example:5000/py:3.11",
+}
+
+
+def _pattern_of(detail: ErrorDetails) -> str:
+    context = detail.get("ctx") or {}
+    return str(context.get("pattern", ""))
+
+
+def _located(
+    path: tuple[str | int, ...], message: str, lines: Mapping[tuple[str | int, ...], int], source: Path
+) -> str:
+    line = _nearest_line(path, lines)
+    where = f"{source}:{line}" if line else str(source)
+    return f"{where}: {format_key_path(path)}: {message}"
+
+
+def _nearest_line(path: tuple[str | int, ...], lines: Mapping[tuple[str | int, ...], int]) -> int | None:
+    for end in range(len(path), -1, -1):
+        if path[:end] in lines:
+            return lines[path[:end]]
+    return None
+
+
+def _key_lines(text: str, source: Path) -> dict[tuple[str | int, ...], int]:
+    """Map each key path to its 1-based line; reject YAML errors and duplicate keys with their line."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line = f":{mark.line + 1}" if mark else ""
+        raise ConfigError(f"{source}{line}: invalid YAML: {error.problem or error.context}") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{source}: invalid YAML: {error}") from None
+    lines: dict[tuple[str | int, ...], int] = {}
+    if root is not None:
+        for path, node, duplicate in _walk(root, ()):
+            if duplicate:
+                raise ConfigError(
+                    f"{source}:{node.start_mark.line + 1}: {format_key_path(path)}: duplicate key"
+                )
+            lines.setdefault(path, node.start_mark.line + 1)
+    return lines
+
+
+def _walk(
+    node: yaml.Node, path: tuple[str | int, ...]
+) -> Iterator[tuple[tuple[str | int, ...], yaml.Node, bool]]:
+    yield path, node, False
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            if key in seen:
+                yield (*path, key), key_node, True
+            seen.add(key)
+            yield (*path, key), key_node, False
+            yield from _walk(value_node, (*path, key))
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            yield from _walk(item, (*path, index))
+
+
+__all__ = [
+    "DEBIAN_PYTHON",
+    "Case",
+    "DebianRecipe",
+    "Environment",
+    "Matrix",
+    "format_key_path",
+    "load_matrix",
+    "parse_matrix",
+]

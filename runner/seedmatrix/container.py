@@ -1,0 +1,153 @@
+"""One command in one fresh, hermetic, always-removed container.
+
+create → start → wait(timeout) → kill → remove, in try/finally: `containers.run(remove=True)` has no
+finally and leaks the container when the wait times out or is interrupted.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import docker
+import requests
+from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+from docker.models.containers import Container
+
+from .errors import EngineError
+
+#: Every container seedmatrix starts carries this label, with the run id as its value.
+RUN_LABEL = "org.seedmatrix.run"
+
+UNPRIVILEGED_USER = "65534:65534"  # nobody:nogroup, present in Debian and python:* images
+
+
+@dataclass(frozen=True, kw_only=True)
+class Limits:
+    timeout_seconds: int
+    memory: str = "4g"
+    pids: int = 512
+    tmpfs_size: str = "64m"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContainerSpec:
+    image: str
+    command: Sequence[str]
+    run_label: str
+    limits: Limits
+    read_only_mounts: Mapping[Path, str] = field(default_factory=dict)  # host path → container path
+    environment: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Finished:
+    exit_code: int | None  # None when killed at the time limit
+    timed_out: bool
+    oom_killed: bool
+    stdout: str
+    stderr: str
+    seconds: float
+
+
+def connect() -> docker.DockerClient:
+    """A client for the engine named by DOCKER_HOST (or the default socket), checked with a ping."""
+    try:
+        client = docker.from_env(timeout=120)
+        client.ping()
+    except DockerException as error:
+        raise EngineError(
+            "cannot reach the Docker engine "
+            f"({_first_line(error)}).\n"
+            "Start it and try again, e.g. `bash scripts/engine start` (installs docker.io and runs "
+            "dockerd on Debian), `sudo systemctl start docker`, or set DOCKER_HOST."
+        ) from None
+    return client
+
+
+def run(client: docker.DockerClient, spec: ContainerSpec) -> Finished:
+    """Run `spec.command` to completion or to the time limit; the container never outlives this call."""
+    with _container(client, spec) as container:
+        started = time.monotonic()
+        container.start()
+        timed_out = False
+        exit_code: int | None = None
+        try:
+            status = container.wait(timeout=spec.limits.timeout_seconds)
+            exit_code = int(status["StatusCode"])
+        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+            # docker-py surfaces the wait's HTTP timeout as either exception.
+            timed_out = True
+            _kill(container)
+        seconds = time.monotonic() - started
+        container.reload()
+        oom_killed = bool(container.attrs.get("State", {}).get("OOMKilled"))
+        stdout = container.logs(stdout=True, stderr=False).decode("utf-8", "replace")
+        stderr = container.logs(stdout=False, stderr=True).decode("utf-8", "replace")
+    return Finished(
+        exit_code=None if timed_out else exit_code,
+        timed_out=timed_out,
+        oom_killed=oom_killed,
+        stdout=stdout,
+        stderr=stderr,
+        seconds=seconds,
+    )
+
+
+@contextmanager
+def _container(client: docker.DockerClient, spec: ContainerSpec) -> Iterator[Container]:
+    container = None
+    try:
+        container = client.containers.create(
+            spec.image,
+            command=list(spec.command),
+            labels={RUN_LABEL: spec.run_label},
+            environment=dict(spec.environment),
+            volumes={
+                str(host): {"bind": inside, "mode": "ro"} for host, inside in spec.read_only_mounts.items()
+            },
+            working_dir="/tmp",
+            user=UNPRIVILEGED_USER,
+            network_mode="none",
+            read_only=True,
+            tmpfs={"/tmp": f"rw,nosuid,nodev,size={spec.limits.tmpfs_size},mode=1777"},
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+            pids_limit=spec.limits.pids,
+            mem_limit=spec.limits.memory,
+            memswap_limit=spec.limits.memory,
+        )
+        yield container
+    except ImageNotFound:
+        raise EngineError(f"image {spec.image!r} is not in the engine") from None
+    except APIError as error:
+        raise EngineError(f"the engine refused to run {spec.image!r}: {_first_line(error)}") from None
+    finally:
+        if container is not None:
+            _remove(container)
+
+
+def _kill(container: Container) -> None:
+    with suppress(NotFound, APIError):  # it may exit between the timeout and the kill
+        container.kill()
+
+
+def _remove(container: Container) -> None:
+    with suppress(NotFound):
+        container.remove(force=True)
+
+
+def remove_run_containers(client: docker.DockerClient, run_label: str) -> int:
+    """Force-remove whatever containers still carry this run's label; returns how many."""
+    leftovers = client.containers.list(all=True, filters={"label": f"{RUN_LABEL}={run_label}"})
+    for container in leftovers:
+        _remove(container)
+    return len(leftovers)
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

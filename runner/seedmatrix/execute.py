@@ -1,0 +1,125 @@
+"""Run the planned cells: every repeat a fresh container and a fresh process, no network."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import docker
+
+from . import container
+from .images import VENV_PYTHON
+from .plan import Cell
+from .results import Record, RunStatus, Value
+
+#: Prefix of the machine-readable lines seeds/recording.py prints (SEEDMATRIX_RECORDS=1).
+MARKER = "@@seedmatrix "
+SEEDS_MOUNT = "/seeds"
+_OUTPUT_LIMIT = 20_000  # characters of human output kept per record; the values are kept whole
+
+
+@dataclass(frozen=True, kw_only=True)
+class ParsedOutput:
+    values: tuple[Value, ...]
+    device: Mapping[str, Any]
+    text: str
+    problems: tuple[str, ...]
+
+
+def parse_output(stdout: str) -> ParsedOutput:
+    """Split a seed script's stdout into its recorded values, its device report and the text people read."""
+    values: list[Value] = []
+    device: Mapping[str, Any] = {}
+    text_lines: list[str] = []
+    problems: list[str] = []
+    for number, line in enumerate(stdout.splitlines(), start=1):
+        if not line.startswith(MARKER):
+            text_lines.append(line)
+            continue
+        try:
+            payload = json.loads(line[len(MARKER) :])
+            if "device" in payload:
+                device = dict(payload["device"])
+            else:
+                values.append(
+                    Value(
+                        label=str(payload["label"]),
+                        dtype=str(payload["dtype"]),
+                        shape=tuple(int(n) for n in payload["shape"]),
+                        values=tuple(payload["values"]),
+                        bits=tuple(str(b) for b in payload["bits"]),
+                    )
+                )
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+            problems.append(f"line {number}: unreadable record ({error})")
+    text = "\n".join(text_lines)
+    if len(text) > _OUTPUT_LIMIT:
+        text = "…\n" + text[-_OUTPUT_LIMIT:]
+    return ParsedOutput(values=tuple(values), device=device, text=text, problems=tuple(problems))
+
+
+def run_repeat(
+    client: docker.DockerClient,
+    cell: Cell,
+    repeat: int,
+    *,
+    image_id: str,
+    run_label: str,
+    limits: container.Limits,
+) -> Record:
+    finished = container.run(
+        client,
+        container.ContainerSpec(
+            image=image_id,
+            command=[VENV_PYTHON, f"{SEEDS_MOUNT}/{cell.script.name}"],
+            run_label=run_label,
+            limits=limits,
+            read_only_mounts={cell.script.parent: SEEDS_MOUNT},
+            environment={"SEEDMATRIX_RECORDS": "1", "HOME": "/tmp"},
+        ),
+    )
+    parsed = parse_output(finished.stdout)
+    stderr_tail = "\n".join(finished.stderr.splitlines()[-20:])
+    if finished.timed_out:
+        status = RunStatus.TIMEOUT
+    elif finished.exit_code != 0:
+        status = RunStatus.ERROR
+        if finished.oom_killed:
+            stderr_tail += f"\n(killed: the container exceeded its memory limit of {limits.memory})"
+    elif not parsed.values or parsed.problems:
+        status = RunStatus.BAD_OUTPUT
+        stderr_tail = "\n".join((*parsed.problems, stderr_tail)).strip()
+    else:
+        status = RunStatus.OK
+    return Record(
+        environment=cell.environment,
+        case=cell.case,
+        repeat=repeat,
+        status=status,
+        exit_code=finished.exit_code,
+        seconds=round(finished.seconds, 3),
+        values=parsed.values,
+        device=parsed.device,
+        output=parsed.text,
+        stderr_tail=stderr_tail,
+    )
+
+
+def run_cells(
+    client: docker.DockerClient,
+    cells: tuple[Cell, ...],
+    image_ids: Mapping[str, str],
+    *,
+    run_label: str,
+    limits: container.Limits,
+    on_record: Callable[[Record], None],
+) -> None:
+    """Run every repeat of every cell whose environment has an image; report each record at once."""
+    for cell in cells:
+        image_id = image_ids.get(cell.environment)
+        if image_id is None:
+            continue  # the build failed; the comparison reports it
+        for repeat in range(1, cell.repeats + 1):
+            on_record(run_repeat(client, cell, repeat, image_id=image_id, run_label=run_label, limits=limits))

@@ -1,0 +1,231 @@
+"""The jobs a user asks for, as small steps: load → plan → images → runs → results → compare → report."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import socket
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docker
+
+from . import container, images
+from .compare import Comparison, compare
+from .config import Matrix, load_matrix
+from .execute import run_cells
+from .log import Output
+from .plan import Plan, make_plan
+from .report import render, summary_line
+from .results import (
+    CaseResult,
+    EnvironmentResult,
+    Record,
+    Results,
+    RunDirectory,
+    atomic_write,
+    resolve_run_directory,
+    sorted_records,
+    utc_now,
+)
+
+BUILD_LOGS = "build-logs"
+EXIT_INTERRUPTED = 130
+
+
+@dataclass(frozen=True, kw_only=True)
+class Options:
+    config: Path
+    results: Path
+    environments: Sequence[str] = ()
+    cases: Sequence[str] = ()
+    ca_bundle: Path | None = None
+    debian_mirror: str | None = None
+    memory: str = "4g"
+
+
+def matrix_job(options: Options, out: Output, env: Mapping[str, str]) -> int:
+    """Build what is missing, run every planned cell, store the records, write the report."""
+    matrix = load_matrix(options.config)
+    plan = make_plan(matrix, environments=options.environments, cases=options.cases)
+    client = container.connect()
+    store = RunDirectory.create(options.results)
+    started = utc_now()
+    out.step(
+        f"run {store.run_id}: {len(plan.environments)} environments × {len(plan.cases)} cases, "
+        f"{plan.runs} container runs"
+    )
+    outcomes = _images(
+        client=client, matrix=matrix, plan=plan, options=options, out=out, env=env, run_label=store.run_id
+    )
+    records: list[Record] = []
+    interrupted = False
+    image_ids = {o.environment: o.image_id for o in outcomes if o.image_id}
+    runnable = tuple(cell for cell in plan.cells if cell.environment in image_ids)
+    limits = container.Limits(timeout_seconds=matrix.timeout_seconds, memory=options.memory)
+    try:
+        with out.progress("runs", total=sum(c.repeats for c in runnable)) as advance:
+
+            def keep(record: Record) -> None:
+                store.save_record(record)
+                records.append(record)
+                advance(f"{record.environment} / {record.case} #{record.repeat}: {record.status.value}")
+
+            run_cells(client, runnable, image_ids, run_label=store.run_id, limits=limits, on_record=keep)
+    except KeyboardInterrupt:
+        interrupted = True
+        out.warn("interrupted: removing this run's containers and writing what completed")
+    finally:
+        container.remove_run_containers(client, store.run_id)
+    results = _results(
+        matrix=matrix,
+        plan=plan,
+        outcomes=outcomes,
+        records=records,
+        store=store,
+        started=started,
+        client=client,
+    )
+    store.save_results(results)
+    comparison = _write_report(store, results, out)
+    store.mark_latest()
+    if interrupted:
+        return EXIT_INTERRUPTED
+    return 1 if comparison.failed else 0
+
+
+def images_job(options: Options, out: Output, env: Mapping[str, str]) -> int:
+    """Build (or find) the images of the selected environments and show what they contain."""
+    matrix = load_matrix(options.config)
+    plan = make_plan(matrix, environments=options.environments, cases=options.cases)
+    client = container.connect()
+    outcomes = _images(
+        client=client, matrix=matrix, plan=plan, options=options, out=out, env=env, run_label="images"
+    )
+    for outcome in outcomes:
+        observed = outcome.observed
+        if observed is None:
+            out.error(f"{outcome.environment}: {outcome.error}")
+            continue
+        out.note(
+            f"{outcome.environment}: {outcome.status.value} {outcome.tag} · Python {observed.python} · "
+            f"NumPy {observed.numpy or '—'} · {observed.tensorflow or 'no TensorFlow'}"
+        )
+    return 1 if any(o.observed is None for o in outcomes) else 0
+
+
+def report_job(run_directory: Path, out: Output) -> int:
+    """Re-render MATRIX.md from a stored results.json; runs nothing."""
+    store = resolve_run_directory(run_directory)
+    comparison = _write_report(store, store.load_results(), out)
+    return 1 if comparison.failed else 0
+
+
+def _images(
+    *,
+    client: docker.DockerClient,
+    matrix: Matrix,
+    plan: Plan,
+    options: Options,
+    out: Output,
+    env: Mapping[str, str],
+    run_label: str,
+) -> list[images.ImageOutcome]:
+    settings = images.BuildSettings.from_environment(
+        env,
+        logs_dir=options.results / BUILD_LOGS,
+        ca_bundle=options.ca_bundle,
+        debian_mirror=options.debian_mirror,
+    )
+    outcomes = []
+    with out.progress("images", total=len(plan.environments)) as advance:
+        for name in plan.environments:
+            outcome = images.ensure_environment_image(
+                client, matrix, matrix.environment(name), settings, run_label=run_label, progress=out.note
+            )
+            outcomes.append(outcome)
+            advance(f"{name}: {outcome.status.value} in {outcome.seconds:.1f} s")
+            if outcome.error:
+                out.error(outcome.error)
+    return outcomes
+
+
+def _results(
+    *,
+    matrix: Matrix,
+    plan: Plan,
+    outcomes: Sequence[images.ImageOutcome],
+    records: Sequence[Record],
+    store: RunDirectory,
+    started: str,
+    client: docker.DockerClient,
+) -> Results:
+    base = matrix.source.parent
+    environments = []
+    for outcome in outcomes:
+        spec = matrix.environment(outcome.environment)
+        requested: dict[str, Any] = {"python": spec.python, "requirements": list(spec.requirements)}
+        requested.update({"debian": spec.debian} if spec.debian else {"base_image": spec.base_image})
+        environments.append(
+            EnvironmentResult(
+                name=spec.name,
+                requested=requested,
+                frameworks=tuple(sorted(spec.frameworks)),
+                build=outcome.status,
+                build_seconds=round(outcome.seconds, 2),
+                build_log=str(outcome.log) if outcome.log else None,
+                image_tag=outcome.tag,
+                image_id=outcome.image_id,
+                image_size=outcome.size,
+                error=outcome.error,
+                observed=outcome.observed,
+            )
+        )
+    cases = []
+    for name in plan.cases:
+        case = next(c for c in matrix.cases if c.name == name)
+        script = matrix.scripts[name]
+        cases.append(
+            CaseResult(
+                name=name,
+                script=os.path.relpath(script, base),
+                script_sha256=hashlib.sha256(script.read_bytes()).hexdigest(),
+                requires=case.requires,
+                claim=case.claim,
+            )
+        )
+    return Results(
+        run_id=store.run_id,
+        started=started,
+        finished=utc_now(),
+        host=_host(client),
+        matrix_file=str(matrix.source),
+        reference=matrix.reference if matrix.reference in plan.environments else plan.environments[0],
+        repeats=matrix.repeats,
+        environments=tuple(environments),
+        cases=tuple(cases),
+        records=sorted_records(records),
+    )
+
+
+def _host(client: docker.DockerClient) -> dict[str, Any]:
+    return {
+        "hostname": socket.gethostname(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "docker": client.version().get("Version", "?"),
+    }
+
+
+def _write_report(store: RunDirectory, results: Results, out: Output) -> Comparison:
+    comparison = compare(results)
+    markdown = render(results, comparison)
+    atomic_write(store.matrix_file, markdown)
+    out.github_summary(markdown)
+    out.step(summary_line(comparison))
+    out.note(f"matrix:  {store.matrix_file}")
+    out.note(f"records: {store.results_file}")
+    return comparison

@@ -1,0 +1,297 @@
+"""What a run produced, as plain data, and the directory that stores it.
+
+Records are written one file each, atomically, the moment a container finishes, so an interrupted
+run loses nothing it completed. `results.json` gathers them with the environments' provenance;
+`report` renders from it alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from .errors import ResultsError
+
+SCHEMA = "seedmatrix/results/1"
+RESULTS_FILE = "results.json"
+MATRIX_FILE = "MATRIX.md"
+LATEST = "latest"
+
+Scalar = float | int | str | bool | None
+
+
+class RunStatus(StrEnum):
+    OK = "ok"
+    ERROR = "error"  # the script exited non-zero
+    TIMEOUT = "timeout"  # killed at the time limit
+    BAD_OUTPUT = "bad-output"  # exited 0 but recorded no labelled value
+
+
+class BuildStatus(StrEnum):
+    BUILT = "built"
+    CACHED = "cached"  # an image with this content-derived tag already existed
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Value:
+    """One labelled value at full precision: `bits` are the IEEE bytes in hex, big-endian."""
+
+    label: str
+    dtype: str
+    shape: tuple[int, ...]
+    values: tuple[Scalar, ...]
+    bits: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Record:
+    """One repeat of one case in one environment: one fresh container, one process."""
+
+    environment: str
+    case: str
+    repeat: int
+    status: RunStatus
+    exit_code: int | None
+    seconds: float
+    values: tuple[Value, ...] = ()
+    device: Mapping[str, Any] = field(default_factory=dict)
+    output: str = ""
+    stderr_tail: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Observed:
+    """What was really installed in an image, read from inside it."""
+
+    python: str
+    numpy: str | None
+    tensorflow: str | None
+    pip_freeze: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class EnvironmentResult:
+    name: str
+    requested: Mapping[str, Any]
+    frameworks: tuple[str, ...]
+    build: BuildStatus
+    build_seconds: float
+    build_log: str | None
+    image_tag: str | None = None
+    image_id: str | None = None
+    image_size: int | None = None
+    error: str | None = None
+    observed: Observed | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CaseResult:
+    name: str
+    script: str
+    script_sha256: str
+    requires: tuple[str, ...]
+    claim: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Results:
+    run_id: str
+    started: str
+    finished: str
+    host: Mapping[str, Any]
+    matrix_file: str
+    reference: str
+    repeats: int
+    environments: tuple[EnvironmentResult, ...]
+    cases: tuple[CaseResult, ...]
+    records: tuple[Record, ...]
+    schema: str = SCHEMA
+
+    def environment(self, name: str) -> EnvironmentResult:
+        return next(env for env in self.environments if env.name == name)
+
+
+def to_json(results: Results) -> str:
+    return json.dumps(asdict(results), indent=1, sort_keys=False, ensure_ascii=False) + "\n"
+
+
+def from_json(text: str, *, source: str) -> Results:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ResultsError(f"{source}: not valid JSON ({error.msg} at line {error.lineno})") from None
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        found = data.get("schema") if isinstance(data, dict) else type(data).__name__
+        raise ResultsError(f"{source}: expected schema {SCHEMA!r}, found {found!r}")
+    try:
+        return _results_from(data)
+    except (KeyError, TypeError, ValueError) as error:
+        raise ResultsError(f"{source}: malformed results ({type(error).__name__}: {error})") from None
+
+
+def record_from_dict(data: Mapping[str, Any]) -> Record:
+    return Record(
+        environment=data["environment"],
+        case=data["case"],
+        repeat=int(data["repeat"]),
+        status=RunStatus(data["status"]),
+        exit_code=data["exit_code"],
+        seconds=float(data["seconds"]),
+        values=tuple(
+            Value(
+                label=value["label"],
+                dtype=value["dtype"],
+                shape=tuple(value["shape"]),
+                values=tuple(value["values"]),
+                bits=tuple(value["bits"]),
+            )
+            for value in data["values"]
+        ),
+        device=dict(data["device"]),
+        output=data["output"],
+        stderr_tail=data["stderr_tail"],
+    )
+
+
+def _results_from(data: Mapping[str, Any]) -> Results:
+    environments = []
+    for env in data["environments"]:
+        observed = env.get("observed")
+        environments.append(
+            EnvironmentResult(
+                **{key: env[key] for key in ("name", "requested", "build_seconds", "build_log")},
+                frameworks=tuple(env["frameworks"]),
+                build=BuildStatus(env["build"]),
+                image_tag=env.get("image_tag"),
+                image_id=env.get("image_id"),
+                image_size=env.get("image_size"),
+                error=env.get("error"),
+                observed=Observed(
+                    python=observed["python"],
+                    numpy=observed["numpy"],
+                    tensorflow=observed["tensorflow"],
+                    pip_freeze=tuple(observed["pip_freeze"]),
+                )
+                if observed
+                else None,
+            )
+        )
+    cases = tuple(
+        CaseResult(
+            name=case["name"],
+            script=case["script"],
+            script_sha256=case["script_sha256"],
+            requires=tuple(case["requires"]),
+            claim=case["claim"],
+        )
+        for case in data["cases"]
+    )
+    return Results(
+        run_id=data["run_id"],
+        started=data["started"],
+        finished=data["finished"],
+        host=data["host"],
+        matrix_file=data["matrix_file"],
+        reference=data["reference"],
+        repeats=int(data["repeats"]),
+        environments=tuple(environments),
+        cases=cases,
+        records=tuple(record_from_dict(record) for record in data["records"]),
+    )
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write via a temporary file in the same directory and rename, so readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        Path(temporary).replace(path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+@dataclass(frozen=True)
+class RunDirectory:
+    """results/<run-id>/: records/, results.json, MATRIX.md; results/latest points at the newest."""
+
+    path: Path
+
+    @classmethod
+    def create(cls, root: Path) -> RunDirectory:
+        # The random suffix keeps two runs started in the same second apart.
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        path = root / f"{stamp}-{secrets.token_hex(3)}"
+        (path / "records").mkdir(parents=True)
+        return cls(path)
+
+    @property
+    def run_id(self) -> str:
+        return self.path.name
+
+    @property
+    def results_file(self) -> Path:
+        return self.path / RESULTS_FILE
+
+    @property
+    def matrix_file(self) -> Path:
+        return self.path / MATRIX_FILE
+
+    def save_record(self, record: Record) -> None:
+        name = f"{record.environment}--{record.case}--{record.repeat}.json"
+        atomic_write(self.path / "records" / name, json.dumps(asdict(record), indent=1) + "\n")
+
+    def load_records(self) -> list[Record]:
+        records = []
+        for path in sorted((self.path / "records").glob("*.json")):
+            records.append(record_from_dict(json.loads(path.read_text(encoding="utf-8"))))
+        return records
+
+    def save_results(self, results: Results) -> None:
+        atomic_write(self.results_file, to_json(results))
+
+    def load_results(self) -> Results:
+        try:
+            text = self.results_file.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ResultsError(
+                f"{self.path}: no {RESULTS_FILE} here; is this a seedmatrix run directory?"
+            ) from None
+        return from_json(text, source=str(self.results_file))
+
+    def mark_latest(self) -> None:
+        """Point results/latest at this run; the rename makes the switch atomic."""
+        link = self.path.parent / LATEST
+        temporary = self.path.parent / f".{LATEST}.{secrets.token_hex(4)}"
+        temporary.symlink_to(self.path.name, target_is_directory=True)
+        temporary.replace(link)
+
+
+def resolve_run_directory(path: Path) -> RunDirectory:
+    """Accept a run directory, `results/latest`, or a results root (meaning its latest run)."""
+    if (path / LATEST).is_dir() and not (path / RESULTS_FILE).exists():
+        path = path / LATEST
+    if not path.is_dir():
+        raise ResultsError(f"{path}: no such results directory")
+    return RunDirectory(path.resolve())
+
+
+def sorted_records(records: Iterable[Record]) -> tuple[Record, ...]:
+    return tuple(sorted(records, key=lambda record: (record.environment, record.case, record.repeat)))

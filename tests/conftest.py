@@ -1,0 +1,69 @@
+"""Shared fixtures. Tests marked `docker` use a real engine and real images.
+
+Every container a test starts carries a label, and teardown removes whatever still has it.
+Without an engine those tests are skipped with the reason, except under CI=true, where a
+missing engine is a failure: CI must not go green on skipped container tests.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+
+from seedmatrix import container, images
+from seedmatrix.config import Matrix, load_matrix
+
+ROOT = Path(__file__).resolve().parent.parent
+SMALL_MATRIX = ROOT / "tests" / "data" / "small.yaml"
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Iterator[docker.DockerClient]:
+    try:
+        client = docker.from_env(timeout=120)
+        client.ping()
+    except docker.errors.DockerException as error:
+        reason = f"no Docker engine reachable ({error}); start one with `bash scripts/engine start`"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def run_label(request: pytest.FixtureRequest, docker_client: docker.DockerClient) -> Iterator[str]:
+    """A unique run label; containers still carrying it after the test are removed and reported."""
+    label = f"test-{request.node.name}-{os.getpid()}"[:120]
+    yield label
+    leftovers = container.remove_run_containers(docker_client, label)
+    assert leftovers == 0, f"{leftovers} container(s) of {label} were left behind"
+
+
+@pytest.fixture(scope="session")
+def small_matrix() -> Matrix:
+    return load_matrix(SMALL_MATRIX)
+
+
+@pytest.fixture(scope="session")
+def small_image(
+    docker_client: docker.DockerClient, small_matrix: Matrix, tmp_path_factory: pytest.TempPathFactory
+) -> images.ImageOutcome:
+    """The small NumPy image (built once per session, or found by its content-derived tag)."""
+    settings = images.BuildSettings.from_environment(
+        os.environ, logs_dir=tmp_path_factory.mktemp("build-logs"), ca_bundle=None, debian_mirror=None
+    )
+    outcome = images.ensure_environment_image(
+        docker_client,
+        small_matrix,
+        small_matrix.environments[0],
+        settings,
+        run_label="test-small-image",
+        progress=lambda _: None,
+    )
+    assert outcome.image_id is not None, outcome.error
+    return outcome

@@ -1,0 +1,236 @@
+"""matrix.yaml validation: every error names the key path, the line, and what is wrong."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from seedmatrix.config import DEBIAN_PYTHON, MAX_CONFIG_BYTES, format_key_path, load_matrix, parse_matrix
+from seedmatrix.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+GOOD = """\
+repeats: 2
+images_dir: {images}
+environments:
+  - name: one
+    debian: bookworm
+    python: "3.11"
+    numpy: "2.0.2"
+  - name: two
+    base_image: python:3.12-slim
+    python: "3.12"
+    numpy: "2.4.6"
+    tensorflow: "2.21.0"
+cases:
+  - name: random
+    script: {seeds}/seed_random.py
+  - name: tf
+    script: {seeds}/seed_tensorflow1.py
+    requires: [tensorflow]
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "matrix.yaml"
+    path.write_text(text.format(images=ROOT / "images", seeds=ROOT / "seeds"), encoding="utf-8")
+    return path
+
+
+def good_with(old: str, new: str) -> str:
+    assert old in GOOD, old
+    return GOOD.replace(old, new, 1)
+
+
+def test_default_matrix_loads_with_three_distinct_cpu_environments() -> None:
+    matrix = load_matrix(ROOT / "matrix.yaml")
+    assert matrix.repeats == 3
+    assert len({env.python for env in matrix.environments}) >= 3
+    assert {env.numpy.split(".")[0] for env in matrix.environments if env.numpy} == {"1", "2"}
+    assert len({env.tensorflow.rsplit(".", 1)[0] for env in matrix.environments if env.tensorflow}) >= 3
+    assert [case.name for case in matrix.cases] == [
+        "seed_random",
+        "seed_numpy",
+        "seed_tensorflow1",
+        "seed_tensorflow2",
+        "seed_tensorflow3",
+    ]
+    assert matrix.debian_recipe is not None
+    assert all(path.is_file() for path in matrix.scripts.values())
+
+
+def test_good_file_gives_typed_frozen_objects(tmp_path: Path) -> None:
+    matrix = load_matrix(write(tmp_path, GOOD))
+    one, two = matrix.environments
+    assert matrix.reference == "one"  # the first environment unless named
+    assert one.requirements == ("numpy==2.0.2",)
+    assert two.requirements == ("numpy==2.4.6", "tensorflow-cpu==2.21.0")
+    assert two.frameworks == {"numpy", "tensorflow"}
+    assert matrix.cases[1].requires == ("tensorflow",)
+    with pytest.raises(ValueError, match="frozen"):
+        one.name = "changed"
+
+
+def test_repeats_default_to_three(tmp_path: Path) -> None:
+    assert load_matrix(write(tmp_path, good_with("repeats: 2\n", ""))).repeats == 3
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        (
+            '    numpy: "2.0.2"',
+            '    numpi: "2.0.2"',
+            r":7: environments\[0\]\.numpi: unknown key 'numpi'; did you mean 'numpy'\?",
+        ),
+        ("repeats: 2", "repeat: 2", r":1: repeat: unknown key 'repeat'; did you mean 'repeats'\?"),
+        (
+            '    numpy: "2.4.6"',
+            "    numpy: 2.4",
+            r":11: environments\[1\]\.numpy: .*got the number 2.4; quote versions",
+        ),
+        (
+            '    numpy: "2.4.6"',
+            '    numpy: ">=2.4"',
+            r"environments\[1\]\.numpy: '>=2.4' is not valid here: pin an exact version",
+        ),
+        ('    numpy: "2.0.2"', '    numpy: "2.*"', r"environments\[0\]\.numpy: .*pin an exact version"),
+        (
+            "  - name: two",
+            "  - name: one",
+            r":8: environments\[1\]\.name: duplicate name 'one' \(also environments\[0\]\)",
+        ),
+        ("  - name: tf", "  - name: random", r"cases\[1\]\.name: duplicate name 'random'"),
+        (
+            "seed_random.py",
+            "no_such_script.py",
+            r":15: cases\[0\]\.script: no such file: .*no_such_script\.py",
+        ),
+        (
+            '    python: "3.11"',
+            '    python: "3.12"',
+            r"environments\[0\]: python is '3.12' but Debian bookworm ships Python 3.11",
+        ),
+        (
+            "    base_image: python:3.12-slim",
+            "    base_image: Python:3.12 slim",
+            r"environments\[1\]\.base_image: 'Python:3.12 slim' is not valid here: expected an image",
+        ),
+        (
+            "    base_image: python:3.12-slim",
+            "    debian: trixie\n    base_image: python:3.12-slim",
+            r"environments\[1\]: give exactly one of 'debian'",
+        ),
+        (
+            "    debian: bookworm",
+            "    debian: buster",
+            r"environments\[0\]\.debian: Input should be 'bullseye', 'bookworm' or 'trixie'",
+        ),
+        ("repeats: 2", "repeats: 0", r"repeats: Input should be greater than or equal to 1"),
+        ("repeats: 2", "repeats: three", r"repeats: Input should be a valid integer"),
+        (
+            "repeats: 2",
+            "repeats: 2\nreference: nope",
+            r"reference: 'nope' is not an environment; choose one of one, two",
+        ),
+        (
+            "    requires: [tensorflow]",
+            "    requires: [torch]",
+            r"cases\[1\]\.requires\[0\]: Input should be 'numpy' or 'tensorflow'",
+        ),
+        (
+            "  - name: one",
+            "  - name: 'bad name!'",
+            r"environments\[0\]\.name: 'bad name!' is not valid here: use 1-64 letters",
+        ),
+        ("  - name: random\n    script:", "  - script:", r"cases\[0\]\.name: required key is missing"),
+    ],
+)
+def test_each_mistake_is_named_with_its_key_path(tmp_path: Path, old: str, new: str, expected: str) -> None:
+    with pytest.raises(ConfigError, match=expected):
+        load_matrix(write(tmp_path, good_with(old, new)))
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    text = good_with('    numpy: "2.0.2"', "    numpy: 2.0").replace("repeats: 2", "repeats: -1")
+    with pytest.raises(ConfigError) as raised:
+        load_matrix(write(tmp_path, text))
+    assert str(raised.value).count("\n") == 1
+    assert "repeats" in str(raised.value)
+    assert "environments[0].numpy" in str(raised.value)
+
+
+def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
+    with pytest.raises(
+        ConfigError, match=r"matrix\.yaml:5: invalid YAML: mapping values are not allowed here"
+    ):
+        load_matrix(write(tmp_path, good_with("    debian: bookworm", "    debian: bookworm: x")))
+
+
+def test_duplicate_yaml_key_is_an_error_not_a_silent_overwrite(tmp_path: Path) -> None:
+    text = good_with('    numpy: "2.0.2"', '    numpy: "2.0.2"\n    numpy: "1.26.4"')
+    with pytest.raises(ConfigError, match=r":8: environments\[0\]\.numpy: duplicate key"):
+        load_matrix(write(tmp_path, text))
+
+
+@pytest.mark.parametrize("text", ["", "- just\n- a list\n", "plain text\n"])
+def test_top_level_must_be_a_mapping(tmp_path: Path, text: str) -> None:
+    with pytest.raises(ConfigError, match="top level must be a mapping"):
+        load_matrix(write(tmp_path, text))
+
+
+def test_huge_file_is_refused_before_parsing(tmp_path: Path) -> None:
+    path = tmp_path / "matrix.yaml"
+    path.write_text("#" * (MAX_CONFIG_BYTES + 1), encoding="utf-8")
+    with pytest.raises(ConfigError, match="too large"):
+        load_matrix(path)
+
+
+def test_missing_file_and_binary_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_matrix(tmp_path / "absent.yaml")
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_matrix(binary)
+
+
+def test_images_dir_must_hold_a_dockerfile(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"images_dir: .* has no Dockerfile"):
+        load_matrix(write(tmp_path, good_with("images_dir: {images}", f"images_dir: {tmp_path}")))
+
+
+def test_bad_debian_recipe_is_named(tmp_path: Path) -> None:
+    images = tmp_path / "images"
+    images.mkdir()
+    (images / "Dockerfile").write_text("FROM scratch\n", encoding="utf-8")
+    (images / "debian-base.yaml").write_text("include: [python3]\nmirorr: http://x\n", encoding="utf-8")
+    with pytest.raises(
+        ConfigError, match=r"debian-base\.yaml:2: mirorr: unknown key 'mirorr'; did you mean 'mirror'\?"
+    ):
+        load_matrix(write(tmp_path, good_with("images_dir: {images}", f"images_dir: {images}")))
+
+
+def test_format_key_path() -> None:
+    assert format_key_path(("environments", 2, "numpy")) == "environments[2].numpy"
+    assert format_key_path(("cases", 0, "requires", 1)) == "cases[0].requires[1]"
+    assert format_key_path(()) == "(top level)"
+
+
+def test_debian_suites_cover_three_pythons() -> None:
+    assert sorted(DEBIAN_PYTHON.values(), key=lambda v: int(v.split(".")[1])) == ["3.9", "3.11", "3.13"]
+
+
+def test_parse_matrix_anchors_relative_paths_at_the_source(tmp_path: Path) -> None:
+    text = textwrap.dedent(
+        f"""\
+        images_dir: {ROOT / "images"}
+        environments: [{{name: e, debian: trixie, python: "3.13"}}]
+        cases: [{{name: c, script: seeds/seed_random.py}}]
+        """
+    )
+    matrix = parse_matrix(text, source=ROOT / "virtual.yaml")
+    assert matrix.scripts["c"] == ROOT / "seeds" / "seed_random.py"

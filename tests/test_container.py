@@ -1,0 +1,109 @@
+"""Seed containers against a real engine: hermetic, time-limited, always removed."""
+
+from __future__ import annotations
+
+import json
+
+import docker
+import pytest
+
+from seedmatrix import container
+from seedmatrix.images import VENV_PYTHON, ImageOutcome
+
+pytestmark = pytest.mark.docker
+
+INSPECT_SANDBOX = """
+import json, os, socket
+facts = {"uid": os.getuid(), "gid": os.getgid(), "cwd": os.getcwd()}
+try:
+    socket.create_connection(("1.1.1.1", 53), timeout=2)
+    facts["network"] = "reached"
+except OSError as error:
+    facts["network"] = type(error).__name__
+try:
+    open("/opt/seedmatrix/written", "w")
+    facts["root_write"] = "allowed"
+except OSError as error:
+    facts["root_write"] = error.strerror
+with open("/tmp/scratch", "w") as scratch:
+    facts["tmp_write"] = scratch.write("ok")
+with open("/proc/self/status") as status:
+    facts["cap_eff"] = next(l.split()[1] for l in status if l.startswith("CapEff"))
+with open("/proc/self/status") as status:
+    facts["no_new_privs"] = next(l.split()[1] for l in status if l.startswith("NoNewPrivs"))
+print(json.dumps(facts))
+"""
+
+
+def spec(
+    image: ImageOutcome, code: str, run_label: str, *, timeout_seconds: int = 60, memory: str = "1g"
+) -> container.ContainerSpec:
+    assert image.image_id is not None
+    return container.ContainerSpec(
+        image=image.image_id,
+        command=[VENV_PYTHON, "-c", code],
+        run_label=run_label,
+        limits=container.Limits(timeout_seconds=timeout_seconds, memory=memory),
+    )
+
+
+def labelled(client: docker.DockerClient, run_label: str) -> list[object]:
+    return list(client.containers.list(all=True, filters={"label": f"{container.RUN_LABEL}={run_label}"}))
+
+
+def test_a_seed_container_is_hermetic_and_unprivileged(
+    docker_client: docker.DockerClient, small_image: ImageOutcome, run_label: str
+) -> None:
+    finished = container.run(docker_client, spec(small_image, INSPECT_SANDBOX, run_label))
+    assert finished.exit_code == 0, finished.stderr
+    facts = json.loads(finished.stdout)
+    assert facts["uid"] == facts["gid"] == 65534
+    assert facts["network"] in {"OSError", "ConnectionRefusedError"} or "Unreachable" in facts["network"]
+    assert facts["root_write"] == "Read-only file system"
+    assert facts["tmp_write"] == 2
+    assert facts["cap_eff"] == "0000000000000000"
+    assert facts["no_new_privs"] == "1"
+    assert labelled(docker_client, run_label) == []
+
+
+def test_exit_code_and_both_streams_come_back(
+    docker_client: docker.DockerClient, small_image: ImageOutcome, run_label: str
+) -> None:
+    code = "import sys; print('out'); print('err', file=sys.stderr); sys.exit(3)"
+    finished = container.run(docker_client, spec(small_image, code, run_label))
+    assert (finished.exit_code, finished.timed_out) == (3, False)
+    assert finished.stdout == "out\n"
+    assert finished.stderr == "err\n"
+
+
+def test_a_hanging_command_is_killed_at_the_limit_and_removed(
+    docker_client: docker.DockerClient, small_image: ImageOutcome, run_label: str
+) -> None:
+    code = "import time; print('started', flush=True); time.sleep(600)"
+    finished = container.run(docker_client, spec(small_image, code, run_label, timeout_seconds=2))
+    assert finished.timed_out
+    assert finished.exit_code is None
+    assert finished.stdout == "started\n"
+    assert 2 <= finished.seconds < 30
+    assert labelled(docker_client, run_label) == []
+
+
+def test_exceeding_the_memory_limit_is_reported(
+    docker_client: docker.DockerClient, small_image: ImageOutcome, run_label: str
+) -> None:
+    code = "blocks = [bytearray(16 << 20) for _ in range(64)]; print(len(blocks))"
+    finished = container.run(docker_client, spec(small_image, code, run_label, memory="128m"))
+    assert finished.exit_code != 0
+    assert finished.oom_killed
+
+
+def test_leftover_containers_of_a_run_are_removed(
+    docker_client: docker.DockerClient, small_image: ImageOutcome, run_label: str
+) -> None:
+    assert small_image.image_id is not None
+    docker_client.containers.create(
+        small_image.image_id, command=["true"], labels={container.RUN_LABEL: run_label}
+    )
+    assert len(labelled(docker_client, run_label)) == 1
+    assert container.remove_run_containers(docker_client, run_label) == 1
+    assert labelled(docker_client, run_label) == []

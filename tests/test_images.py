@@ -1,0 +1,127 @@
+"""Images against a real engine: content-derived tags, no rebuilds, observed versions, no CA left."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from pathlib import Path
+
+import docker
+import pytest
+from docker.errors import NotFound
+
+from seedmatrix import images
+from seedmatrix.config import Matrix, load_matrix
+from seedmatrix.errors import ImageError
+from seedmatrix.results import BuildStatus
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def settings(tmp_path: Path, ca_bundle: Path | None = None) -> images.BuildSettings:
+    return images.BuildSettings.from_environment(
+        os.environ, logs_dir=tmp_path / "logs", ca_bundle=ca_bundle, debian_mirror=None
+    )
+
+
+def test_build_context_identity_follows_pins_not_the_ca_bundle(tmp_path: Path, small_matrix: Matrix) -> None:
+    env = small_matrix.environments[0]
+    dockerfile = small_matrix.images_dir / "Dockerfile"
+    bundle = tmp_path / "extra.crt"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n", encoding="utf-8")
+    plain = images.build_context(dockerfile, env, None)
+    with_bundle = images.build_context(dockerfile, env, bundle)
+    repinned = images.build_context(dockerfile, env.model_copy(update={"numpy": "1.26.4"}), None)
+    tag = images.environment_tag(env, plain, base_id="sha256:1")
+    assert images.environment_tag(env, with_bundle, base_id="sha256:1") == tag
+    assert images.environment_tag(env, repinned, base_id="sha256:1") != tag
+    assert images.environment_tag(env, plain, base_id="sha256:2") != tag
+    assert tag.startswith("seedmatrix-env:bookworm-np2.0-")
+
+
+def test_missing_ca_bundle_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ImageError, match=r"CA bundle .*absent\.crt does not exist"):
+        images.BuildSettings.from_environment(
+            {}, logs_dir=tmp_path, ca_bundle=tmp_path / "absent.crt", debian_mirror=None
+        )
+
+
+@pytest.mark.docker
+def test_built_image_reports_what_it_really_contains(small_image: images.ImageOutcome) -> None:
+    assert small_image.status in {BuildStatus.BUILT, BuildStatus.CACHED}
+    observed = small_image.observed
+    assert observed is not None
+    assert observed.python.startswith("3.11.")
+    assert observed.numpy == "2.0.2"
+    assert observed.tensorflow is None
+    assert "numpy==2.0.2" in observed.pip_freeze
+    assert any(line.startswith("pip==") for line in observed.pip_freeze)
+    assert small_image.size is not None
+    assert small_image.size > 50_000_000
+
+
+@pytest.mark.docker
+def test_a_second_request_rebuilds_nothing(
+    docker_client: docker.DockerClient, small_matrix: Matrix, small_image: images.ImageOutcome, tmp_path: Path
+) -> None:
+    again = images.ensure_environment_image(
+        docker_client,
+        small_matrix,
+        small_matrix.environments[0],
+        settings(tmp_path),
+        run_label="test-rebuild",
+        progress=lambda text: pytest.fail(f"unexpected work: {text}"),
+    )
+    assert again.status is BuildStatus.CACHED
+    assert (again.tag, again.image_id) == (small_image.tag, small_image.image_id)
+
+
+@pytest.mark.docker
+def test_the_ca_bundle_does_not_stay_in_the_image(
+    docker_client: docker.DockerClient, small_image: images.ImageOutcome
+) -> None:
+    assert small_image.image_id is not None
+    created = docker_client.containers.create(small_image.image_id, command=["true"])
+    try:
+        with pytest.raises(NotFound):
+            created.get_archive("/tmp/seedmatrix")
+        created.get_archive("/opt/seedmatrix/bin/python")  # the venv itself is there
+    finally:
+        created.remove(force=True)
+    history = docker_client.images.get(small_image.image_id).history()
+    assert not any("ca-bundle" in (layer.get("CreatedBy") or "") for layer in history)
+
+
+@pytest.mark.docker
+def test_a_pin_that_does_not_exist_fails_that_build_with_its_log(
+    docker_client: docker.DockerClient, tmp_path: Path
+) -> None:
+    matrix_file = tmp_path / "matrix.yaml"
+    matrix_file.write_text(
+        textwrap.dedent(
+            f"""\
+            images_dir: {ROOT / "images"}
+            environments:
+              - {{name: impossible, debian: bookworm, python: "3.11", numpy: "0.0.1"}}
+            cases:
+              - {{name: seed_random, script: {ROOT / "seeds" / "seed_random.py"}}}
+            """
+        ),
+        encoding="utf-8",
+    )
+    matrix = load_matrix(matrix_file)
+    outcome = images.ensure_environment_image(
+        docker_client,
+        matrix,
+        matrix.environments[0],
+        settings(tmp_path),
+        run_label="test-impossible",
+        progress=lambda _: None,
+    )
+    assert outcome.status is BuildStatus.FAILED
+    assert outcome.image_id is None
+    assert outcome.log is not None
+    assert outcome.error is not None
+    assert str(outcome.log) in outcome.error
+    assert "numpy==0.0.1" in outcome.log.read_text(encoding="utf-8")
+    assert "No matching distribution" in outcome.log.read_text(encoding="utf-8")

@@ -1,0 +1,43 @@
+"""The plan: which (environment, case) cells run, decided before any container exists."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from seedmatrix.config import load_matrix
+from seedmatrix.errors import ConfigError
+from seedmatrix.plan import make_plan
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_every_applicable_cell_of_the_default_matrix_is_planned() -> None:
+    matrix = load_matrix(ROOT / "matrix.yaml")
+    plan = make_plan(matrix)
+    assert len(plan.cells) == len(matrix.environments) * len(matrix.cases)
+    assert plan.runs == len(plan.cells) * matrix.repeats
+    assert plan.cells[0].script == ROOT / "seeds" / "seed_random.py"
+
+
+def test_a_case_needing_a_missing_framework_gets_no_cell() -> None:
+    plan = make_plan(load_matrix(ROOT / "tests" / "data" / "small.yaml"))
+    assert [cell.case for cell in plan.cells] == ["seed_random", "seed_numpy"]
+    assert plan.cases == ("seed_random", "seed_numpy", "seed_tensorflow1")
+
+
+def test_selection_by_environment_and_case() -> None:
+    matrix = load_matrix(ROOT / "matrix.yaml")
+    name = matrix.environments[1].name
+    plan = make_plan(matrix, environments=[name], cases=["seed_numpy", "seed_random"])
+    assert plan.environments == (name,)
+    assert [(c.environment, c.case) for c in plan.cells] == [(name, "seed_random"), (name, "seed_numpy")]
+
+
+def test_an_unknown_selection_suggests_the_nearest_name() -> None:
+    matrix = load_matrix(ROOT / "matrix.yaml")
+    with pytest.raises(
+        ConfigError, match=r"--case: no 'seed_nupmy' in the matrix; did you mean 'seed_numpy'\?"
+    ):
+        make_plan(matrix, cases=["seed_nupmy"])
