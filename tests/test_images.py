@@ -125,3 +125,47 @@ def test_a_pin_that_does_not_exist_fails_that_build_with_its_log(
     assert str(outcome.log) in outcome.error
     assert "numpy==0.0.1" in outcome.log.read_text(encoding="utf-8")
     assert "No matching distribution" in outcome.log.read_text(encoding="utf-8")
+
+
+@pytest.mark.docker
+def test_an_environment_can_start_from_a_registry_style_base_image(
+    docker_client: docker.DockerClient, small_matrix: Matrix, small_image: images.ImageOutcome, tmp_path: Path
+) -> None:
+    # No registry is reachable here, so the "registry" image is one already in the engine: the
+    # Debian base under a registry-style name. A present image is used without pulling.
+    assert small_matrix.debian_recipe is not None
+    base = docker_client.images.get(images.debian_base_tag("bookworm", small_matrix.debian_recipe))
+    base.tag("registry.example:5000/seedmatrix-test/python", "3.11")
+    matrix_file = tmp_path / "matrix.yaml"
+    matrix_file.write_text(
+        textwrap.dedent(
+            f"""\
+            images_dir: {ROOT / "images"}
+            environments:
+              - name: from-registry
+                base_image: registry.example:5000/seedmatrix-test/python:3.11
+                python: "3.11"
+                numpy: "2.0.2"
+            cases:
+              - {{name: seed_random, script: {ROOT / "seeds" / "seed_random.py"}}}
+            """
+        ),
+        encoding="utf-8",
+    )
+    matrix = load_matrix(matrix_file)
+    try:
+        outcome = images.ensure_environment_image(
+            docker_client,
+            matrix,
+            matrix.environments[0],
+            settings(tmp_path),
+            run_label="test-registry-base",
+            progress=lambda _: None,
+        )
+        assert outcome.error is None
+        assert outcome.observed is not None
+        assert outcome.observed.numpy == "2.0.2"
+        assert outcome.tag is not None
+        assert outcome.tag.startswith("seedmatrix-env:from-registry-")
+    finally:
+        docker_client.images.remove("registry.example:5000/seedmatrix-test/python:3.11")
