@@ -267,7 +267,8 @@ def _describe(
         close = difflib.get_close_matches(key, allowed, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else f"; allowed keys: {', '.join(allowed)}"
         return _located(path, f"unknown key {key!r}{hint}", lines, source)
-    message = detail["msg"].removeprefix("Value error, ")
+    # Tuples are how lists are stored here; the user wrote a YAML list.
+    message = detail["msg"].removeprefix("Value error, ").replace("Tuple should", "List should")
     if kind == "string_type" and isinstance(detail["input"], int | float):
         message += f' (got the number {detail["input"]!r}; quote versions, e.g. "{detail["input"]}")'
     elif kind == "string_pattern_mismatch":
