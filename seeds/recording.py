@@ -23,6 +23,8 @@ def show(label, value):
 
 
 def _exact(value):
+    if hasattr(value, "numpy"):  # an eager TensorFlow tensor
+        value = value.numpy()
     items = value.tolist() if hasattr(value, "tolist") else value
     flat = list(_flatten(items))
     if hasattr(value, "dtype"):

@@ -4,6 +4,7 @@ Claim: values 4-6 equal values 1-3, and every run prints the same.
 """
 
 import numpy as np
+
 from recording import show
 
 np.random.seed(0)

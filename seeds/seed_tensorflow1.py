@@ -4,6 +4,7 @@ Claim: session 2 repeats session 1, and every run prints the same.
 """
 
 import tensorflow as tf
+
 from recording import show
 
 with tf.Graph().as_default():

@@ -6,6 +6,7 @@ every run.
 """
 
 import tensorflow as tf
+
 from recording import show
 
 tf.compat.v1.set_random_seed(0)

@@ -5,6 +5,7 @@ op1 differs in every run.
 """
 
 import tensorflow as tf
+
 from recording import show
 
 with tf.Graph().as_default():

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from seedmatrix.results import (
     BuildStatus,
@@ -84,9 +85,16 @@ def environment(
     )
 
 
-def case(name: str, *, requires: Sequence[str] = (), claim: str = "") -> CaseResult:
+def case(
+    name: str, *, requires: Sequence[str] = (), claim: str = "", claims: Mapping[str, Any] | None = None
+) -> CaseResult:
     return CaseResult(
-        name=name, script=f"seeds/{name}.py", script_sha256="0" * 64, requires=tuple(requires), claim=claim
+        name=name,
+        script=f"seeds/{name}.py",
+        script_sha256="0" * 64,
+        requires=tuple(requires),
+        claim=claim,
+        claims=dict(claims or {}),
     )
 
 

@@ -36,7 +36,8 @@ cases:
 
 def write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "matrix.yaml"
-    path.write_text(text.format(images=ROOT / "images", seeds=ROOT / "seeds"), encoding="utf-8")
+    text = text.replace("{images}", str(ROOT / "images")).replace("{seeds}", str(ROOT / "seeds"))
+    path.write_text(text, encoding="utf-8")
     return path
 
 
@@ -51,13 +52,16 @@ def test_default_matrix_loads_with_three_distinct_cpu_environments() -> None:
     assert len({env.python for env in matrix.environments}) >= 3
     assert {env.numpy.split(".")[0] for env in matrix.environments if env.numpy} == {"1", "2"}
     assert len({env.tensorflow.rsplit(".", 1)[0] for env in matrix.environments if env.tensorflow}) >= 3
-    assert [case.name for case in matrix.cases] == [
+    assert [case.name for case in matrix.cases][:5] == [
         "seed_random",
         "seed_numpy",
         "seed_tensorflow1",
         "seed_tensorflow2",
         "seed_tensorflow3",
     ]
+    assert all(any(case.claims.model_dump().values()) for case in matrix.cases)
+    assert {case.cpus for case in matrix.cases} == {1, 2}
+    assert any(case.env.get("PYTHONHASHSEED") == "0" for case in matrix.cases)
     assert matrix.debian_recipe is not None
     assert all(path.is_file() for path in matrix.scripts.values())
 
@@ -147,6 +151,46 @@ def test_repeats_default_to_three(tmp_path: Path) -> None:
             r"environments\[0\]\.name: 'bad name!' is not valid here: use 1-64 letters",
         ),
         ("  - name: random\n    script:", "  - script:", r"cases\[0\]\.name: required key is missing"),
+        (
+            "    requires: [tensorflow]",
+            "    requires: [tensorflow]\n    claims: {stabel: ['*']}",
+            r"cases\[1\]\.claims\.stabel: unknown key 'stabel'; did you mean 'stable'\?",
+        ),
+        (
+            "    requires: [tensorflow]",
+            "    requires: [tensorflow]\n    claims: {equal: {'Session 2 {op}': 'Session 1 {opp}'}}",
+            r"cases\[1\]\.claims: equal: 'Session 1 \{opp\}' uses \{opp\}, which 'Session 2 \{op\}' does not",
+        ),
+        (
+            "    requires: [tensorflow]",
+            "    requires: [tensorflow]\n    claims: {same_as_case: nope}",
+            r"cases\[1\]\.claims\.same_as_case: 'nope' is not another case; choose one of random",
+        ),
+        (
+            "    requires: [tensorflow]",
+            "    requires: [tensorflow]\n    env: {SEEDMATRIX_RECORDS: '0'}",
+            r"cases\[1\]: env: SEEDMATRIX_RECORDS is reserved for the runner",
+        ),
+        (
+            "    requires: [tensorflow]",
+            "    requires: [tensorflow]\n    env: {'BAD NAME': '1'}",
+            r"cases\[1\]\.env\.BAD NAME: 'BAD NAME' is not valid here: an environment variable name",
+        ),
+        (
+            "    requires: [tensorflow]",
+            "    requires: [tensorflow]\n    cpus: 0",
+            r"cases\[1\]\.cpus: Input should be",
+        ),
+        (
+            "repeats: 2",
+            "repeats: 2\nbaseline: nowhere.json",
+            r"baseline: no such results file or run directory",
+        ),
+        (
+            "repeats: 2",
+            "repeats: 2\nfail_on_surprise: maybe",
+            r"fail_on_surprise: Input should be a valid boolean",
+        ),
     ],
 )
 def test_each_mistake_is_named_with_its_key_path(tmp_path: Path, old: str, new: str, expected: str) -> None:

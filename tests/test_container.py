@@ -107,3 +107,22 @@ def test_leftover_containers_of_a_run_are_removed(
     assert len(labelled(docker_client, run_label)) == 1
     assert container.remove_run_containers(docker_client, run_label) == 1
     assert labelled(docker_client, run_label) == []
+
+
+def test_a_cpuset_decides_how_many_cpus_the_process_sees(
+    docker_client: docker.DockerClient, small_image: ImageOutcome, run_label: str
+) -> None:
+    assert small_image.image_id is not None
+    code = "import os; print(len(os.sched_getaffinity(0)), os.environ['PYTHONHASHSEED'])"
+    finished = container.run(
+        docker_client,
+        container.ContainerSpec(
+            image=small_image.image_id,
+            command=[VENV_PYTHON, "-c", code],
+            run_label=run_label,
+            limits=container.Limits(timeout_seconds=60),
+            environment={"PYTHONHASHSEED": "0"},
+            cpuset="0",
+        ),
+    )
+    assert finished.stdout == "1 0\n", finished.stderr

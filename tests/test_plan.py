@@ -15,14 +15,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_every_applicable_cell_of_the_default_matrix_is_planned() -> None:
     matrix = load_matrix(ROOT / "matrix.yaml")
-    plan = make_plan(matrix)
+    plan = make_plan(matrix, host_cpus=2)
     assert len(plan.cells) == len(matrix.environments) * len(matrix.cases)
     assert plan.runs == len(plan.cells) * matrix.repeats
     assert plan.cells[0].script == ROOT / "seeds" / "seed_random.py"
 
 
 def test_a_case_needing_a_missing_framework_gets_no_cell() -> None:
-    plan = make_plan(load_matrix(ROOT / "tests" / "data" / "small.yaml"))
+    plan = make_plan(load_matrix(ROOT / "tests" / "data" / "small.yaml"), host_cpus=2)
     assert [cell.case for cell in plan.cells] == ["seed_random", "seed_numpy"]
     assert plan.cases == ("seed_random", "seed_numpy", "seed_tensorflow1")
 
@@ -30,7 +30,7 @@ def test_a_case_needing_a_missing_framework_gets_no_cell() -> None:
 def test_selection_by_environment_and_case() -> None:
     matrix = load_matrix(ROOT / "matrix.yaml")
     name = matrix.environments[1].name
-    plan = make_plan(matrix, environments=[name], cases=["seed_numpy", "seed_random"])
+    plan = make_plan(matrix, host_cpus=2, environments=[name], cases=["seed_numpy", "seed_random"])
     assert plan.environments == (name,)
     assert [(c.environment, c.case) for c in plan.cells] == [(name, "seed_random"), (name, "seed_numpy")]
 
@@ -40,4 +40,22 @@ def test_an_unknown_selection_suggests_the_nearest_name() -> None:
     with pytest.raises(
         ConfigError, match=r"--case: no 'seed_nupmy' in the matrix; did you mean 'seed_numpy'\?"
     ):
-        make_plan(matrix, cases=["seed_nupmy"])
+        make_plan(matrix, host_cpus=2, cases=["seed_nupmy"])
+
+
+def test_a_case_needing_more_cpus_than_the_host_has_is_skipped_with_the_reason() -> None:
+    matrix = load_matrix(ROOT / "matrix.yaml")
+    plan = make_plan(matrix, host_cpus=1, cases=["reduction_1cpu", "reduction_2cpus"])
+    assert {cell.case for cell in plan.cells} == {"reduction_1cpu"}
+    assert {(skip.case, skip.reason) for skip in plan.skipped} == {
+        ("reduction_2cpus", "needs 2 CPUs, this host has 1")
+    }
+    assert len(plan.skipped) == len(matrix.environments)
+
+
+def test_case_settings_reach_the_cells() -> None:
+    matrix = load_matrix(ROOT / "matrix.yaml")
+    plan = make_plan(matrix, host_cpus=2, cases=["python_hash_order_fixed", "reduction_2cpus"])
+    by_case = {cell.case: cell for cell in plan.cells}
+    assert by_case["python_hash_order_fixed"].env == {"PYTHONHASHSEED": "0"}
+    assert by_case["reduction_2cpus"].cpus == 2

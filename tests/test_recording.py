@@ -18,6 +18,13 @@ show("py", 0.1)
 show("list", [1.5, -0.0])
 show("f32", np.array([0.1, -2.5], dtype=np.float32))
 show("scalar32", np.float32(1) / np.float32(3))
+
+class EagerTensor:  # what TensorFlow's eager ops return: values through .numpy()
+    dtype = "tf.float32"
+    def numpy(self):
+        return np.array([0.5, 0.25], dtype=np.float32)
+
+show("eager", EagerTensor())
 """
 
 
@@ -48,6 +55,7 @@ def test_records_carry_exact_bits_and_the_device() -> None:
     assert (f32.dtype, f32.shape) == ("float32", (2,))
     assert f32.bits == (struct.pack(">f", 0.1).hex(), struct.pack(">f", -2.5).hex())
     assert by_label["scalar32"].shape == ()
+    assert (by_label["eager"].dtype, by_label["eager"].values) == ("float32", (0.5, 0.25))
     assert parsed.device["kind"] == "CPU"
     assert parsed.text.splitlines()[0] == "py: 0.1"
     assert MARKER not in parsed.text

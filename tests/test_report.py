@@ -6,7 +6,7 @@ import re
 import struct
 
 from seedmatrix.compare import CellState, compare
-from seedmatrix.report import LEGEND, SYMBOL, format_value, render
+from seedmatrix.report import LEGEND, SYMBOL, Verdicts, format_value, render
 from seedmatrix.results import BuildStatus, RunStatus
 
 from builders import case, environment, float32_value, float64_value, record, repeated, results
@@ -39,7 +39,7 @@ def sample() -> str:
             for n in (1, 2, 3)
         ],
     )
-    return render(res, compare(res))
+    return render(res, Verdicts(comparison=compare(res)))
 
 
 def table_row(markdown: str, first_cell: str) -> list[str]:
@@ -113,7 +113,7 @@ def test_errors_show_the_last_line_of_stderr() -> None:
     )
     comparison = compare(res)
     assert comparison.cell("e", "c").state is CellState.ERROR
-    markdown = render(res, comparison)
+    markdown = render(res, Verdicts(comparison=comparison))
     assert "💥 **e**: repeat 1 exited 1: ImportError: no numpy" in markdown
     assert "--- stderr (tail) ---" in markdown
 

@@ -38,6 +38,10 @@ def _parser() -> argparse.ArgumentParser:
     matrix = commands.add_parser("matrix", help="build what is missing, run every cell, write the report")
     with_matrix_options(matrix)
     matrix.add_argument("--memory", default="4g", help="memory limit of each seed container (default 4g)")
+    matrix.add_argument(
+        "-j", "--jobs", type=_positive, help="containers at once (default: the engine's CPU count)"
+    )
+    with_verdict_options(matrix)
     with_matrix_options(
         commands.add_parser("images", help="build the images only, and show what they contain")
     )
@@ -49,7 +53,27 @@ def _parser() -> argparse.ArgumentParser:
         default=Path("results/latest"),
         help="run directory (default results/latest)",
     )
+    with_verdict_options(report)
     return parser
+
+
+def with_verdict_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--baseline",
+        type=Path,
+        help="an earlier results.json or run directory to compare against (overrides matrix.yaml)",
+    )
+    command.add_argument(
+        "--report-only", action="store_true", help="report SURPRISES without a non-zero exit status"
+    )
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        message = f"must be at least 1, not {value}"
+        raise argparse.ArgumentTypeError(message)
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -57,7 +81,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Output(env=os.environ)
     try:
         if arguments.command == "report":
-            return report_job(arguments.run, out)
+            return report_job(
+                arguments.run, out, baseline=arguments.baseline, report_only=arguments.report_only
+            )
         options = Options(
             config=arguments.config,
             results=arguments.results,
@@ -66,6 +92,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             ca_bundle=arguments.ca_bundle,
             debian_mirror=arguments.debian_mirror,
             memory=getattr(arguments, "memory", "4g"),
+            jobs=getattr(arguments, "jobs", None),
+            baseline=getattr(arguments, "baseline", None),
+            report_only=getattr(arguments, "report_only", False),
         )
         job = matrix_job if arguments.command == "matrix" else images_job
         return job(options, out, os.environ)

@@ -24,6 +24,7 @@ class CellState(StrEnum):
     BAD_OUTPUT = "bad-output"
     BUILD_FAILED = "build-failed"
     NOT_APPLICABLE = "not-applicable"  # the environment lacks a framework the case requires
+    SKIPPED = "skipped"  # this host cannot run it (reason in the detail); not a failure
     MISSING = "missing"  # no record: the run was interrupted before this cell
 
 
@@ -132,6 +133,9 @@ def _cell(results: Results, environment: str, case: str, requires: Sequence[str]
             state=CellState.NOT_APPLICABLE,
             detail=f"needs {', '.join(missing)}",
         )
+    skip = next((s for s in results.skipped if s.environment == environment and s.case == case), None)
+    if skip is not None:
+        return CellResult(environment=environment, case=case, state=CellState.SKIPPED, detail=skip.reason)
     if env.build is BuildStatus.FAILED:
         return CellResult(
             environment=environment, case=case, state=CellState.BUILD_FAILED, detail=env.error or ""

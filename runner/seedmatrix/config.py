@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from pydantic_core import ErrorDetails
 
 from .errors import ConfigError
+from .labels import placeholders
 
 MAX_CONFIG_BYTES = 1 << 20
 
@@ -84,6 +85,37 @@ class Environment(_Model):
         return tuple(pins)
 
 
+LabelPattern = Annotated[str, Field(strict=True, min_length=1, max_length=200)]
+_ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+EnvName = Annotated[str, Field(strict=True), StringConstraints(pattern=_ENV_NAME)]
+
+
+class Claims(_Model):
+    """What a case claims, per labelled value; checked against what was observed.
+
+    Patterns: `*` matches anything, `{name}` captures a part that an `equal` template reuses.
+    """
+
+    stable: tuple[LabelPattern, ...] = ()  # bitwise identical across repeats
+    varies: tuple[LabelPattern, ...] = ()  # not identical across repeats
+    equal: dict[LabelPattern, LabelPattern] = Field(default_factory=dict)  # label → label, same run
+    differ: dict[LabelPattern, LabelPattern] = Field(default_factory=dict)  # label ≠ label, same run
+    same_across_environments: tuple[LabelPattern, ...] = ()  # equal to the reference environment
+    same_as_case: Name | None = None  # every label equals the other case's, same environment
+
+    @model_validator(mode="after")
+    def _templates_use_known_placeholders(self) -> Claims:
+        for kind, pairs in (("equal", self.equal), ("differ", self.differ)):
+            for pattern, template in pairs.items():
+                unknown = set(placeholders(template)) - set(placeholders(pattern))
+                if unknown:
+                    placeholder = "{" + sorted(unknown)[0] + "}"
+                    raise ValueError(
+                        f"{kind}: {template!r} uses {placeholder}, which {pattern!r} does not capture"
+                    )
+        return self
+
+
 class Case(_Model):
     """One seed script and what its author claims about it."""
 
@@ -91,6 +123,16 @@ class Case(_Model):
     script: Annotated[str, Field(strict=True, min_length=1)]
     requires: tuple[Framework, ...] = ()
     claim: Annotated[str, Field(strict=True)] = ""
+    claims: Claims = Field(default_factory=Claims)
+    env: dict[EnvName, Annotated[str, Field(strict=True)]] = Field(default_factory=dict)
+    cpus: Annotated[int, Field(strict=True, ge=1, le=256)] = 1
+
+    @model_validator(mode="after")
+    def _runner_variables_are_reserved(self) -> Case:
+        reserved = sorted(name for name in self.env if name.startswith("SEEDMATRIX_"))
+        if reserved:
+            raise ValueError(f"env: {reserved[0]} is reserved for the runner (SEEDMATRIX_*)")
+        return self
 
 
 class MatrixFile(_Model):
@@ -100,6 +142,8 @@ class MatrixFile(_Model):
     images_dir: Annotated[str, Field(strict=True, min_length=1)] = "images"
     environments: Annotated[tuple[Environment, ...], Field(min_length=1)]
     cases: Annotated[tuple[Case, ...], Field(min_length=1)]
+    fail_on_surprise: Annotated[bool, Field(strict=True)] = True
+    baseline: Annotated[str, Field(strict=True, min_length=1)] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -114,10 +158,15 @@ class Matrix:
     environments: tuple[Environment, ...]
     cases: tuple[Case, ...]
     scripts: Mapping[str, Path]
+    fail_on_surprise: bool = True
+    baseline: Path | None = None
     debian_recipe: DebianRecipe | None = None
 
     def environment(self, name: str) -> Environment:
         return next(env for env in self.environments if env.name == name)
+
+    def case(self, name: str) -> Case:
+        return next(case for case in self.cases if case.name == name)
 
 
 class DebianRecipe(_Model):
@@ -195,7 +244,20 @@ def _validate(model: type[_M], text: str, source: Path) -> tuple[_M, dict[tuple[
     try:
         return model.model_validate(data), lines
     except ValidationError as error:
-        problems = [_describe(model, detail, lines, source) for detail in error.errors()]
+        details = error.errors()
+        # A list whose items failed also fails its length check; the items' errors say more.
+        details = [
+            detail
+            for detail in details
+            if not (
+                detail["type"] == "too_short"
+                and any(
+                    other is not detail and other["loc"][: len(detail["loc"])] == detail["loc"]
+                    for other in details
+                )
+            )
+        ]
+        problems = [_describe(model, detail, lines, source) for detail in details]
         raise ConfigError("\n".join(problems)) from None
 
 
@@ -218,7 +280,15 @@ def _resolve(parsed: MatrixFile, source: Path, lines: Mapping[tuple[str | int, .
 
     base = source.parent
     scripts: dict[str, Path] = {}
+    case_names = named["cases"]
     for index, case in enumerate(parsed.cases):
+        other = case.claims.same_as_case
+        if other is not None and (other not in case_names or other == case.name):
+            choices = ", ".join(n for n in case_names if n != case.name)
+            problem(
+                ("cases", index, "claims", "same_as_case"),
+                f"{other!r} is not another case; choose one of {choices}",
+            )
         script = (base / case.script).resolve()
         if not script.is_file():
             problem(("cases", index, "script"), f"no such file: {script}")
@@ -233,6 +303,10 @@ def _resolve(parsed: MatrixFile, source: Path, lines: Mapping[tuple[str | int, .
     if not (images_dir / "Dockerfile").is_file():
         problem(("images_dir",), f"{images_dir} has no Dockerfile")
 
+    baseline = (base / parsed.baseline).resolve() if parsed.baseline else None
+    if baseline is not None and not baseline.exists():
+        problem(("baseline",), f"no such results file or run directory: {baseline}")
+
     if problems:
         raise ConfigError("\n".join(problems))
     return Matrix(
@@ -244,6 +318,8 @@ def _resolve(parsed: MatrixFile, source: Path, lines: Mapping[tuple[str | int, .
         environments=parsed.environments,
         cases=parsed.cases,
         scripts=scripts,
+        fail_on_surprise=parsed.fail_on_surprise,
+        baseline=baseline,
     )
 
 
@@ -283,6 +359,7 @@ _PATTERN_HELP = {
     _NAME: "use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
     r"^3\.\d{1,2}$": 'give the Python version as major.minor in quotes, e.g. "3.11"',
     _IMAGE_REFERENCE: "expected an image reference such as python:3.11-slim or registry.example:5000/py:3.11",
+    _ENV_NAME: "an environment variable name: letters, digits and '_', not starting with a digit",
 }
 
 

@@ -41,6 +41,7 @@ class ContainerSpec:
     limits: Limits
     read_only_mounts: Mapping[Path, str] = field(default_factory=dict)  # host path → container path
     environment: Mapping[str, str] = field(default_factory=dict)
+    cpuset: str | None = None  # e.g. "0" or "0,1": the CPUs the process sees (os.cpu_count() too)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,6 +67,14 @@ def connect() -> docker.DockerClient:
             "dockerd on Debian), `sudo systemctl start docker`, or set DOCKER_HOST."
         ) from None
     return client
+
+
+def engine_cpus(client: docker.DockerClient) -> int:
+    """How many CPUs the engine's host has (cpusets are numbered 0 … n-1 there)."""
+    try:
+        return int(client.info()["NCPU"])
+    except (DockerException, KeyError, TypeError, ValueError) as error:
+        raise EngineError(f"cannot read the engine's CPU count ({_first_line(error)})") from None
 
 
 def run(client: docker.DockerClient, spec: ContainerSpec) -> Finished:
@@ -117,6 +126,7 @@ def _container(client: docker.DockerClient, spec: ContainerSpec) -> Iterator[Con
             cap_drop=["ALL"],
             security_opt=["no-new-privileges"],
             pids_limit=spec.limits.pids,
+            cpuset_cpus=spec.cpuset,
             mem_limit=spec.limits.memory,
             memswap_limit=spec.limits.memory,
         )

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,6 +71,7 @@ def run_repeat(
     image_id: str,
     run_label: str,
     limits: container.Limits,
+    cpuset: str,
 ) -> Record:
     finished = container.run(
         client,
@@ -77,7 +81,8 @@ def run_repeat(
             run_label=run_label,
             limits=limits,
             read_only_mounts={cell.script.parent: SEEDS_MOUNT},
-            environment={"SEEDMATRIX_RECORDS": "1", "HOME": "/tmp"},
+            environment={**cell.env, "SEEDMATRIX_RECORDS": "1", "HOME": "/tmp"},
+            cpuset=cpuset,
         ),
     )
     parsed = parse_output(finished.stdout)
@@ -107,19 +112,67 @@ def run_repeat(
     )
 
 
+class CpuPool:
+    """Hands out whole CPUs, so a container sees the same CPU count however many run beside it.
+
+    Results then cannot depend on `--jobs`: a case asking for one CPU always gets exactly one.
+    """
+
+    def __init__(self, cpus: int) -> None:
+        self._free = list(range(cpus))
+        self._available = threading.Condition()
+
+    @contextmanager
+    def take(self, count: int) -> Iterator[str]:
+        with self._available:
+            self._available.wait_for(lambda: len(self._free) >= count)
+            taken, self._free = self._free[:count], self._free[count:]
+        try:
+            yield ",".join(str(cpu) for cpu in taken)
+        finally:
+            with self._available:
+                self._free = sorted(self._free + taken)
+                self._available.notify_all()
+
+
 def run_cells(
     client: docker.DockerClient,
-    cells: tuple[Cell, ...],
+    cells: Sequence[Cell],
     image_ids: Mapping[str, str],
     *,
     run_label: str,
     limits: container.Limits,
+    jobs: int,
+    host_cpus: int,
     on_record: Callable[[Record], None],
 ) -> None:
-    """Run every repeat of every cell whose environment has an image; report each record at once."""
-    for cell in cells:
-        image_id = image_ids.get(cell.environment)
-        if image_id is None:
-            continue  # the build failed; the comparison reports it
-        for repeat in range(1, cell.repeats + 1):
-            on_record(run_repeat(client, cell, repeat, image_id=image_id, run_label=run_label, limits=limits))
+    """Run every repeat of every cell, up to `jobs` containers at once; report each record at once.
+
+    `on_record` is called from one thread at a time. On an exception (Ctrl-C included) the runs not
+    yet started are cancelled; the caller removes the containers of the run by their label.
+    """
+    pool = CpuPool(host_cpus)
+    reporting = threading.Lock()
+
+    def one(cell: Cell, repeat: int) -> None:
+        with pool.take(cell.cpus) as cpuset:
+            record = run_repeat(
+                client,
+                cell,
+                repeat,
+                image_id=image_ids[cell.environment],
+                run_label=run_label,
+                limits=limits,
+                cpuset=cpuset,
+            )
+        with reporting:
+            on_record(record)
+
+    work = [(cell, repeat) for cell in cells for repeat in range(1, cell.repeats + 1)]
+    executor = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="seedmatrix-run")
+    try:
+        futures = [executor.submit(one, cell, repeat) for cell, repeat in work]
+        for future in as_completed(futures):
+            future.result()
+    finally:
+        executor.shutdown(wait=False, cancel_futures=True)

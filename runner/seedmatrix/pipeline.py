@@ -14,19 +14,23 @@ from typing import Any
 import docker
 
 from . import container, images
-from .compare import Comparison, compare
+from .baseline import against_baseline
+from .claims import check_claims
+from .compare import compare
 from .config import Matrix, load_matrix
 from .execute import run_cells
 from .log import Output
 from .plan import Plan, make_plan
-from .report import render, summary_line
+from .report import Verdicts, baseline_line, claims_line, render, summary_line
 from .results import (
     CaseResult,
     EnvironmentResult,
     Record,
     Results,
     RunDirectory,
+    SkippedCell,
     atomic_write,
+    load_results,
     resolve_run_directory,
     sorted_records,
     utc_now,
@@ -45,19 +49,26 @@ class Options:
     ca_bundle: Path | None = None
     debian_mirror: str | None = None
     memory: str = "4g"
+    jobs: int | None = None  # containers at once; default: the engine's CPU count
+    baseline: Path | None = None  # overrides matrix.yaml's `baseline:`
+    report_only: bool = False  # a SURPRISE does not make the exit status non-zero
 
 
 def matrix_job(options: Options, out: Output, env: Mapping[str, str]) -> int:
     """Build what is missing, run every planned cell, store the records, write the report."""
     matrix = load_matrix(options.config)
-    plan = make_plan(matrix, environments=options.environments, cases=options.cases)
     client = container.connect()
+    host_cpus = container.engine_cpus(client)
+    plan = make_plan(matrix, host_cpus=host_cpus, environments=options.environments, cases=options.cases)
+    baseline = _load_baseline(options.baseline or matrix.baseline)
     store = RunDirectory.create(options.results)
     started = utc_now()
     out.step(
         f"run {store.run_id}: {len(plan.environments)} environments × {len(plan.cases)} cases, "
-        f"{plan.runs} container runs"
+        f"{plan.runs} container runs, up to {options.jobs or host_cpus} at once"
     )
+    for skip in plan.skipped:
+        out.note(f"skipping {skip.environment} / {skip.case}: {skip.reason}")
     outcomes = _images(
         client=client, matrix=matrix, plan=plan, options=options, out=out, env=env, run_label=store.run_id
     )
@@ -74,7 +85,16 @@ def matrix_job(options: Options, out: Output, env: Mapping[str, str]) -> int:
                 records.append(record)
                 advance(f"{record.environment} / {record.case} #{record.repeat}: {record.status.value}")
 
-            run_cells(client, runnable, image_ids, run_label=store.run_id, limits=limits, on_record=keep)
+            run_cells(
+                client,
+                runnable,
+                image_ids,
+                run_label=store.run_id,
+                limits=limits,
+                jobs=options.jobs or host_cpus,
+                host_cpus=host_cpus,
+                on_record=keep,
+            )
     except KeyboardInterrupt:
         interrupted = True
         out.warn("interrupted: removing this run's containers and writing what completed")
@@ -90,18 +110,23 @@ def matrix_job(options: Options, out: Output, env: Mapping[str, str]) -> int:
         client=client,
     )
     store.save_results(results)
-    comparison = _write_report(store, results, out)
+    verdicts = _write_report(store, results, out, baseline=baseline)
     store.mark_latest()
     if interrupted:
         return EXIT_INTERRUPTED
-    return 1 if comparison.failed else 0
+    return _exit_status(verdicts, fail_on_surprise=matrix.fail_on_surprise and not options.report_only)
 
 
 def images_job(options: Options, out: Output, env: Mapping[str, str]) -> int:
     """Build (or find) the images of the selected environments and show what they contain."""
     matrix = load_matrix(options.config)
-    plan = make_plan(matrix, environments=options.environments, cases=options.cases)
     client = container.connect()
+    plan = make_plan(
+        matrix,
+        host_cpus=container.engine_cpus(client),
+        environments=options.environments,
+        cases=options.cases,
+    )
     outcomes = _images(
         client=client, matrix=matrix, plan=plan, options=options, out=out, env=env, run_label="images"
     )
@@ -117,11 +142,26 @@ def images_job(options: Options, out: Output, env: Mapping[str, str]) -> int:
     return 1 if any(o.observed is None for o in outcomes) else 0
 
 
-def report_job(run_directory: Path, out: Output) -> int:
-    """Re-render MATRIX.md from a stored results.json; runs nothing."""
+def report_job(
+    run_directory: Path, out: Output, *, baseline: Path | None = None, report_only: bool = False
+) -> int:
+    """Re-render MATRIX.md from a stored results.json (claims re-checked); runs nothing."""
     store = resolve_run_directory(run_directory)
-    comparison = _write_report(store, store.load_results(), out)
-    return 1 if comparison.failed else 0
+    verdicts = _write_report(store, store.load_results(), out, baseline=_load_baseline(baseline))
+    return _exit_status(verdicts, fail_on_surprise=not report_only)
+
+
+def _exit_status(verdicts: Verdicts, *, fail_on_surprise: bool) -> int:
+    """1 when something did not run, or when a claim failed (unless report-only); else 0."""
+    if verdicts.comparison.failed:
+        return 1
+    return 1 if fail_on_surprise and verdicts.surprises else 0
+
+
+def _load_baseline(path: Path | None) -> tuple[Results, str] | None:
+    if path is None:
+        return None
+    return load_results(path), os.path.relpath(path)
 
 
 def _images(
@@ -195,6 +235,9 @@ def _results(
                 script_sha256=hashlib.sha256(script.read_bytes()).hexdigest(),
                 requires=case.requires,
                 claim=case.claim,
+                claims={key: value for key, value in case.claims.model_dump().items() if value},
+                env=dict(case.env),
+                cpus=case.cpus,
             )
         )
     return Results(
@@ -208,6 +251,10 @@ def _results(
         environments=tuple(environments),
         cases=tuple(cases),
         records=sorted_records(records),
+        skipped=tuple(
+            SkippedCell(environment=skip.environment, case=skip.case, reason=skip.reason)
+            for skip in plan.skipped
+        ),
     )
 
 
@@ -220,12 +267,27 @@ def _host(client: docker.DockerClient) -> dict[str, Any]:
     }
 
 
-def _write_report(store: RunDirectory, results: Results, out: Output) -> Comparison:
+def _write_report(
+    store: RunDirectory, results: Results, out: Output, *, baseline: tuple[Results, str] | None
+) -> Verdicts:
     comparison = compare(results)
-    markdown = render(results, comparison)
+    verdicts = Verdicts(
+        comparison=comparison,
+        claims=check_claims(results, comparison),
+        baseline=against_baseline(results, baseline[0], source=baseline[1], current_comparison=comparison)
+        if baseline
+        else None,
+    )
+    markdown = render(results, verdicts)
     atomic_write(store.matrix_file, markdown)
     out.github_summary(markdown)
     out.step(summary_line(comparison))
+    if verdicts.claims:
+        out.step("claims: " + claims_line(verdicts.claims))
+        for check in verdicts.surprises:
+            out.warn(f"SURPRISE {check.environment} / {check.case} / {check.claim_text}: {check.evidence}")
+    if verdicts.baseline is not None:
+        out.step("baseline: " + baseline_line(verdicts.baseline))
     out.note(f"matrix:  {store.matrix_file}")
     out.note(f"records: {store.results_file}")
-    return comparison
+    return verdicts

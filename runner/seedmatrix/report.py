@@ -6,9 +6,26 @@ Pure: strings in, string out. It must read well as rendered on GitHub (job summa
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
+from .baseline import BaselineCell, BaselineComparison, Change
+from .claims import ClaimCheck, Verdict
 from .compare import CellResult, CellState, Comparison, Difference, LabelResult
 from .results import EnvironmentResult, Record, Results, Scalar, Value
+
+
+@dataclass(frozen=True, kw_only=True)
+class Verdicts:
+    """Everything derived from a run that the report shows."""
+
+    comparison: Comparison
+    claims: tuple[ClaimCheck, ...] = ()
+    baseline: BaselineComparison | None = None
+
+    @property
+    def surprises(self) -> list[ClaimCheck]:
+        return [check for check in self.claims if check.verdict is Verdict.SURPRISE]
+
 
 SYMBOL = {
     CellState.STABLE: "✅",
@@ -18,7 +35,17 @@ SYMBOL = {
     CellState.BAD_OUTPUT: "❓",
     CellState.BUILD_FAILED: "🧱",
     CellState.NOT_APPLICABLE: "➖",
+    CellState.SKIPPED: "⏭️",
     CellState.MISSING: "⋯",
+}
+HELD = "✔"
+SURPRISE = "❗"
+CHANGE_TEXT = {
+    Change.UNCHANGED: "= unchanged",
+    Change.CHANGED: "Δ changed",
+    Change.NEW: "🆕 new",
+    Change.MISSING: "∅ missing",
+    Change.NOT_COMPARABLE: "· not comparable",
 }
 
 LEGEND = (
@@ -34,21 +61,26 @@ LEGEND = (
     ("❓", "bad output: the script exited 0 but recorded no value"),
     ("🧱", "build failed: the environment's image could not be built (log path in Environments)"),
     ("➖", "not applicable: the environment lacks a framework the case needs"),
+    ("⏭️", "skipped: this host cannot run it (the reason is in the details); not a failure"),
+    (HELD, "every claim the case makes held in this environment"),
+    (SURPRISE, "SURPRISE: a claim did not hold (what was seen is listed under Surprises)"),
     ("⋯", "missing: no complete set of records (the run was interrupted)"),
 )
 
 
-def render(results: Results, comparison: Comparison) -> str:
-    parts = [
-        _header(results, comparison),
-        _matrix(results, comparison),
-        _environments(results),
-        _cases(results, comparison),
-    ]
+def render(results: Results, verdicts: Verdicts) -> str:
+    parts = [_header(results, verdicts)]
+    if verdicts.surprises:
+        parts.append(_surprises(verdicts.surprises))
+    parts.append(_matrix(results, verdicts))
+    if verdicts.baseline is not None:
+        parts.append(_baseline(results, verdicts.baseline))
+    parts += [_environments(results), _cases(results, verdicts)]
     return "\n\n".join(part.rstrip() for part in parts) + "\n"
 
 
-def _header(results: Results, comparison: Comparison) -> str:
+def _header(results: Results, verdicts: Verdicts) -> str:
+    comparison = verdicts.comparison
     host = results.host.get("hostname", "?")
     engine = results.host.get("docker", "?")
     lines = [
@@ -60,23 +92,53 @@ def _header(results: Results, comparison: Comparison) -> str:
         "",
         "**Summary:** " + summary_line(comparison),
     ]
+    if verdicts.claims:
+        lines += ["", "**Claims:** " + claims_line(verdicts.claims)]
+    if verdicts.baseline is not None:
+        lines += ["", "**Baseline:** " + baseline_line(verdicts.baseline)]
+    return "\n".join(lines)
+
+
+def claims_line(checks: Sequence[ClaimCheck]) -> str:
+    held = sum(1 for c in checks if c.verdict is Verdict.HELD)
+    surprising = sum(1 for c in checks if c.verdict is Verdict.SURPRISE)
+    unchecked = sum(1 for c in checks if c.verdict is Verdict.UNCHECKED)
+    text = f"{held} held, {surprising} SURPRISE{'S' if surprising != 1 else ''}"
+    return text + (f", {unchecked} not checked (no values)" if unchecked else "") + "."
+
+
+def baseline_line(baseline: BaselineComparison) -> str:
+    counts = ", ".join(
+        f"{baseline.count(change)} {change.value}" for change in Change if baseline.count(change)
+    )
+    counts = counts or "nothing to compare"
+    return f"against run `{baseline.baseline_run}` ({baseline.baseline_source}): {counts}."
+
+
+def _surprises(surprises: Sequence[ClaimCheck]) -> str:
+    lines = ["## Surprises", "", "Claims that did not hold, with what was seen:", ""]
+    for check in surprises:
+        lines.append(
+            f"- {SURPRISE} **{check.environment}** · [`{check.case}`](#{_anchor(check.case)}) · "
+            f"`{check.claim_text}`: {_one_line(check.evidence)}"
+        )
     return "\n".join(lines)
 
 
 def summary_line(comparison: Comparison) -> str:
     ran = [c for c in comparison.cells if c.state in {CellState.STABLE, CellState.VARIES}]
+    skipped = comparison.count(CellState.SKIPPED)
     same = sum(1 for c in ran if c.state is CellState.STABLE and c.group == "A")
     other = sum(1 for c in ran if c.state is CellState.STABLE and c.group != "A")
     varies = sum(1 for c in ran if c.state is CellState.VARIES)
-    failed = [
-        c
-        for c in comparison.cells
-        if c.state not in {CellState.STABLE, CellState.VARIES, CellState.NOT_APPLICABLE}
-    ]
+    quiet = {CellState.STABLE, CellState.VARIES, CellState.NOT_APPLICABLE, CellState.SKIPPED}
+    failed = [c for c in comparison.cells if c.state not in quiet]
     text = (
         f"{len(ran)} cells ran: {same} stable and bitwise equal to the reference, "
         f"{other} stable but different from the reference, {varies} varying between repeats"
     )
+    if skipped:
+        text += f"; {skipped} skipped on this host"
     if failed:
         text += f"; {len(failed)} did not complete ({_count_states(failed)})"
     return text + "."
@@ -93,7 +155,8 @@ def _env_heading(name: str, reference: str) -> str:
     return f"{name} (reference)" if name == reference else name
 
 
-def _matrix(results: Results, comparison: Comparison) -> str:
+def _matrix(results: Results, verdicts: Verdicts) -> str:
+    comparison = verdicts.comparison
     names = comparison.environments
     rows = [
         "## Matrix",
@@ -102,7 +165,9 @@ def _matrix(results: Results, comparison: Comparison) -> str:
         "| :-- | " + " | ".join(":-:" for _ in names) + " |",
     ]
     for case in comparison.cases:
-        cells = [cell_text(comparison.cell(env, case)) for env in names]
+        cells = [
+            cell_text(comparison.cell(env, case), _claims_of(verdicts.claims, env, case)) for env in names
+        ]
         rows.append(f"| [`{case}`](#{_anchor(case)}) | " + " | ".join(cells) + " |")
     rows += ["", "<sub>", ""]
     rows += [f"{symbol} {meaning}<br>" for symbol, meaning in LEGEND]
@@ -110,13 +175,64 @@ def _matrix(results: Results, comparison: Comparison) -> str:
     return "\n".join(rows)
 
 
-def cell_text(cell: CellResult) -> str:
+def _claims_of(checks: Sequence[ClaimCheck], environment: str, case: str) -> list[ClaimCheck]:
+    return [c for c in checks if c.environment == environment and c.case == case]
+
+
+def cell_text(cell: CellResult, checks: Sequence[ClaimCheck] = ()) -> str:
     symbol = SYMBOL[cell.state]
     if cell.state is CellState.STABLE:
-        return f"{symbol} {cell.group}"
-    if cell.state is CellState.VARIES:
-        return f"{symbol} {cell.group} · {len(cell.varying)} of {len(cell.labels)} vary"
-    return f"{symbol} {cell.state.value}"
+        text = f"{symbol} {cell.group}"
+    elif cell.state is CellState.VARIES:
+        text = f"{symbol} {cell.group} · {len(cell.varying)} of {len(cell.labels)} vary"
+    else:
+        return f"{symbol} {cell.state.value}"
+    if any(c.verdict is Verdict.SURPRISE for c in checks):
+        return f"{text} {SURPRISE} SURPRISE"
+    if checks and all(c.verdict is Verdict.HELD for c in checks):
+        return f"{text} {HELD}"
+    return text
+
+
+def _baseline(results: Results, baseline: BaselineComparison) -> str:
+    environments = list(dict.fromkeys(cell.environment for cell in baseline.cells))
+    cases = list(dict.fromkeys(cell.case for cell in baseline.cells))
+    by_key = {(cell.environment, cell.case): cell for cell in baseline.cells}
+    rows = [
+        "## Against the baseline",
+        "",
+        f"Baseline: run `{baseline.baseline_run}` from `{baseline.baseline_source}`. Environments and "
+        "cases are matched by name; stable values are compared bit for bit.",
+        "",
+        "| case | " + " | ".join(environments) + " |",
+        "| :-- | " + " | ".join(":-:" for _ in environments) + " |",
+    ]
+    for case in cases:
+        cells = [_baseline_text(by_key.get((env, case))) for env in environments]
+        rows.append(f"| `{case}` | " + " | ".join(cells) + " |")
+    changed = [cell for cell in baseline.cells if cell.change is Change.CHANGED]
+    if changed:
+        rows += ["", "Changed values:", ""]
+        rows += [
+            f"- **{cell.environment}** · `{cell.case}`: "
+            + ", ".join(f"`{label}`" for label in cell.changed_labels)
+            for cell in changed
+        ]
+    return "\n".join(rows)
+
+
+def _baseline_text(cell: BaselineCell | None) -> str:
+    if cell is None:
+        return ""
+    text = CHANGE_TEXT[cell.change]
+    if cell.change is Change.CHANGED:
+        details = []
+        if cell.max_abs is not None:
+            details.append(f"max \\|Δ\\| {cell.max_abs:.3g}")
+        if cell.max_ulps is not None:
+            details.append(f"{cell.max_ulps} ULP")
+        text += f" ({', '.join(details)})" if details else ""
+    return text
 
 
 def _environments(results: Results) -> str:
@@ -184,7 +300,8 @@ def _size(size: int | None) -> str:
     return f"{size / 1e9:.2f} GB" if size >= 1e9 else f"{size / 1e6:.0f} MB"
 
 
-def _cases(results: Results, comparison: Comparison) -> str:
+def _cases(results: Results, verdicts: Verdicts) -> str:
+    comparison = verdicts.comparison
     sections = ["## Cases"]
     names = comparison.environments
     for case in results.cases:
@@ -210,9 +327,31 @@ def _cases(results: Results, comparison: Comparison) -> str:
                 lines.append(f"| `{label}` | " + " | ".join(row) + " |")
         for cell in failures:
             lines += ["", f"{SYMBOL[cell.state]} **{cell.environment}**: {_one_line(cell.detail)}"]
+        lines += _claims_table([c for c in verdicts.claims if c.case == case.name], names)
         lines += _outputs(results, case.name, names)
         sections.append("\n".join(lines))
     return "\n\n".join(sections)
+
+
+def _claims_table(checks: Sequence[ClaimCheck], environments: Sequence[str]) -> list[str]:
+    if not checks:
+        return []
+    claims = list(dict.fromkeys((check.kind, check.pattern) for check in checks))
+    lines = [
+        "",
+        "| claim | " + " | ".join(environments) + " |",
+        "| :-- | " + " | ".join(":-:" for _ in environments) + " |",
+    ]
+    mark = {Verdict.HELD: HELD, Verdict.SURPRISE: f"{SURPRISE} SURPRISE", Verdict.UNCHECKED: "·"}
+    for kind, pattern in claims:
+        row = []
+        for env in environments:
+            found = next(
+                (c for c in checks if c.environment == env and (c.kind, c.pattern) == (kind, pattern)), None
+            )
+            row.append(mark[found.verdict] if found else "")
+        lines.append(f"| {kind.replace('_', ' ')}: `{_one_line(pattern)}` | " + " | ".join(row) + " |")
+    return lines
 
 
 def _label_order(cells: Sequence[CellResult]) -> list[str]:

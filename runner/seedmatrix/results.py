@@ -100,6 +100,16 @@ class CaseResult:
     script_sha256: str
     requires: tuple[str, ...]
     claim: str
+    claims: Mapping[str, Any] = field(default_factory=dict)  # as written in matrix.yaml
+    env: Mapping[str, str] = field(default_factory=dict)
+    cpus: int = 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class SkippedCell:
+    environment: str
+    case: str
+    reason: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -114,6 +124,7 @@ class Results:
     environments: tuple[EnvironmentResult, ...]
     cases: tuple[CaseResult, ...]
     records: tuple[Record, ...]
+    skipped: tuple[SkippedCell, ...] = ()
     schema: str = SCHEMA
 
     def environment(self, name: str) -> EnvironmentResult:
@@ -192,6 +203,9 @@ def _results_from(data: Mapping[str, Any]) -> Results:
             script_sha256=case["script_sha256"],
             requires=tuple(case["requires"]),
             claim=case["claim"],
+            claims=dict(case.get("claims", {})),
+            env=dict(case.get("env", {})),
+            cpus=int(case.get("cpus", 1)),
         )
         for case in data["cases"]
     )
@@ -206,6 +220,7 @@ def _results_from(data: Mapping[str, Any]) -> Results:
         environments=tuple(environments),
         cases=cases,
         records=tuple(record_from_dict(record) for record in data["records"]),
+        skipped=tuple(SkippedCell(**skip) for skip in data.get("skipped", ())),
     )
 
 
@@ -291,6 +306,13 @@ def resolve_run_directory(path: Path) -> RunDirectory:
     if not path.is_dir():
         raise ResultsError(f"{path}: no such results directory")
     return RunDirectory(path.resolve())
+
+
+def load_results(path: Path) -> Results:
+    """Results from a results.json file, a run directory, or a results root (its latest run)."""
+    if path.is_file():
+        return from_json(path.read_text(encoding="utf-8"), source=str(path))
+    return resolve_run_directory(path).load_results()
 
 
 def sorted_records(records: Iterable[Record]) -> tuple[Record, ...]:
