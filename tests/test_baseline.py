@@ -34,7 +34,9 @@ AFTER = results(
     repeated("app", "steady", [float32_value("x", 1.0, 2.0)])
     + repeated("app", "moved", [float32_value("x", up(0.5, 3)), float32_value("y", 3.0)])
     + [record("app", "noisy", n, [float32_value("x", float(n))]) for n in (1, 2, 3)]
-    + repeated("added", "steady", [float32_value("x", 1.0, 2.0)]),
+    + repeated("added", "steady", [float32_value("x", 1.0, 2.0)])
+    + repeated("added", "moved", [float32_value("x", 0.5)])
+    + repeated("added", "noisy", [float32_value("x", 0.5)]),
 )
 
 

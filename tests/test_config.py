@@ -278,3 +278,9 @@ def test_parse_matrix_anchors_relative_paths_at_the_source(tmp_path: Path) -> No
     )
     matrix = parse_matrix(text, source=ROOT / "virtual.yaml")
     assert matrix.scripts["c"] == ROOT / "seeds" / "seed_random.py"
+
+
+def test_key_paths_quote_keys_that_would_garble_them() -> None:
+    assert format_key_path(("cases", 0, "\r")) == 'cases[0]["\\r"]'
+    assert format_key_path(("cases", 0, "claims", "equal", "a.b")) == 'cases[0].claims.equal["a.b"]'
+    assert format_key_path(("cases", 0, "env", "BAD NAME")) == "cases[0].env.BAD NAME"

@@ -8,9 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from seedmatrix import execute
 from seedmatrix.execute import MARKER, parse_output
 
-ROOT = Path(__file__).resolve().parent.parent
+INSIDE = Path(execute.__file__).parent / "inside"
 PROGRAM = """
 import numpy as np
 from recording import show
@@ -29,7 +30,7 @@ show("eager", EagerTensor())
 
 
 def run_helper(records: bool) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "seeds")}
+    env = {**os.environ, "PYTHONPATH": str(INSIDE)}
     env.pop("SEEDMATRIX_RECORDS", None)
     if records:
         env["SEEDMATRIX_RECORDS"] = "1"

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from types import FrameType
 
 from . import __version__
 from .errors import SeedmatrixError
@@ -40,6 +42,14 @@ def _parser() -> argparse.ArgumentParser:
     matrix.add_argument("--memory", default="4g", help="memory limit of each seed container (default 4g)")
     matrix.add_argument(
         "-j", "--jobs", type=_positive, help="containers at once (default: the engine's CPU count)"
+    )
+    matrix.add_argument(
+        "--resume",
+        nargs="?",
+        type=Path,
+        const=Path("results/latest"),
+        metavar="RUN",
+        help="finish an interrupted run: only its missing records are run (default results/latest)",
     )
     with_verdict_options(matrix)
     with_matrix_options(
@@ -76,8 +86,15 @@ def _positive(text: str) -> int:
     return value
 
 
+def _stop_like_ctrl_c(signum: int, frame: FrameType | None) -> None:
+    # SIGTERM (CI cancelling a job, `kill`) takes the same path as Ctrl-C: containers removed,
+    # completed records written.
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _stop_like_ctrl_c)
     out = Output(env=os.environ)
     try:
         if arguments.command == "report":
@@ -95,6 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             jobs=getattr(arguments, "jobs", None),
             baseline=getattr(arguments, "baseline", None),
             report_only=getattr(arguments, "report_only", False),
+            resume=getattr(arguments, "resume", None),
         )
         job = matrix_job if arguments.command == "matrix" else images_job
         return job(options, out, os.environ)

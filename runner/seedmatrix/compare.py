@@ -21,6 +21,7 @@ class CellState(StrEnum):
     VARIES = "varies"  # at least one labelled value differs between repeats
     ERROR = "error"
     TIMEOUT = "timeout"
+    OUT_OF_MEMORY = "out-of-memory"
     BAD_OUTPUT = "bad-output"
     BUILD_FAILED = "build-failed"
     NOT_APPLICABLE = "not-applicable"  # the environment lacks a framework the case requires
@@ -86,7 +87,15 @@ class Comparison:
     def failed(self) -> bool:
         """Something did not run as it should (not a verdict about seeds)."""
         return any(
-            cell.state in {CellState.ERROR, CellState.TIMEOUT, CellState.BAD_OUTPUT, CellState.BUILD_FAILED}
+            cell.state
+            in {
+                CellState.ERROR,
+                CellState.TIMEOUT,
+                CellState.OUT_OF_MEMORY,
+                CellState.BAD_OUTPUT,
+                CellState.BUILD_FAILED,
+                CellState.MISSING,
+            }
             for cell in self.cells
         )
 
@@ -151,6 +160,7 @@ def _cell(results: Results, environment: str, case: str, requires: Sequence[str]
         state = {
             RunStatus.ERROR: CellState.ERROR,
             RunStatus.TIMEOUT: CellState.TIMEOUT,
+            RunStatus.OUT_OF_MEMORY: CellState.OUT_OF_MEMORY,
             RunStatus.BAD_OUTPUT: CellState.BAD_OUTPUT,
         }[failed.status]
         return CellResult(environment=environment, case=case, state=state, detail=_failure_detail(failed))
@@ -169,6 +179,8 @@ def _cell(results: Results, environment: str, case: str, requires: Sequence[str]
 def _failure_detail(record: Record) -> str:
     if record.status is RunStatus.TIMEOUT:
         return f"repeat {record.repeat} killed after {record.seconds:.0f} s"
+    if record.status is RunStatus.OUT_OF_MEMORY:
+        return f"repeat {record.repeat} was killed at its memory limit"
     if record.status is RunStatus.BAD_OUTPUT:
         return f"repeat {record.repeat} exited 0 but recorded no value"
     tail = record.stderr_tail.strip().splitlines()

@@ -8,6 +8,8 @@ re-checks user input.
 from __future__ import annotations
 
 import difflib
+import json
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -36,6 +38,8 @@ _IMAGE_REFERENCE = (
     r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$"
 )
 
+_PATH_TEXT = r"^[^\x00-\x1f]{1,4096}$"
+PathText = Annotated[str, Field(strict=True), StringConstraints(pattern=_PATH_TEXT)]
 ExactVersion = Annotated[str, Field(strict=True), StringConstraints(pattern=_EXACT_VERSION)]
 Name = Annotated[str, Field(strict=True), StringConstraints(pattern=_NAME)]
 PythonVersion = Annotated[str, Field(strict=True), StringConstraints(pattern=r"^3\.\d{1,2}$")]
@@ -120,7 +124,7 @@ class Case(_Model):
     """One seed script and what its author claims about it."""
 
     name: Name
-    script: Annotated[str, Field(strict=True, min_length=1)]
+    script: PathText
     requires: tuple[Framework, ...] = ()
     claim: Annotated[str, Field(strict=True)] = ""
     claims: Claims = Field(default_factory=Claims)
@@ -139,11 +143,11 @@ class MatrixFile(_Model):
     repeats: Annotated[int, Field(strict=True, ge=1, le=100)] = 3
     timeout_seconds: Annotated[int, Field(strict=True, ge=1, le=3600)] = 300
     reference: Name | None = None
-    images_dir: Annotated[str, Field(strict=True, min_length=1)] = "images"
+    images_dir: PathText = "images"
     environments: Annotated[tuple[Environment, ...], Field(min_length=1)]
     cases: Annotated[tuple[Case, ...], Field(min_length=1)]
     fail_on_surprise: Annotated[bool, Field(strict=True)] = True
-    baseline: Annotated[str, Field(strict=True, min_length=1)] | None = None
+    baseline: PathText | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -238,7 +242,10 @@ def _load(model: type[_M], path: Path) -> tuple[_M, dict[tuple[str | int, ...], 
 
 def _validate(model: type[_M], text: str, source: Path) -> tuple[_M, dict[tuple[str | int, ...], int]]:
     lines = _key_lines(text, source)
-    data = yaml.safe_load(text)  # _key_lines composed the same text, so it parses
+    try:
+        data = yaml.safe_load(text)  # composing passed; constructing can still fail (unknown tags)
+    except yaml.YAMLError as error:
+        raise _invalid_yaml(error, source) from None
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the top level must be a mapping of keys to values")
     try:
@@ -327,15 +334,19 @@ def format_key_path(path: tuple[str | int, ...]) -> str:
     """('environments', 2, 'numpy') → 'environments[2].numpy'."""
     text = ""
     for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif part and part.isprintable() and not any(ch in part for ch in '.[]"'):
+            text += f".{part}" if text else part
+        else:  # keys that would garble the path (control characters, dots, brackets) are quoted
+            text += f"[{json.dumps(part)}]"
     return text or "(top level)"
 
 
 def _describe(
     model: type[_Model], detail: ErrorDetails, lines: Mapping[tuple[str | int, ...], int], source: Path
 ) -> str:
-    # Pydantic appends the failing model/validator name for unions and "after" validators; drop it.
-    path = tuple(part for part in detail["loc"] if not (isinstance(part, str) and "[" in part))
+    path = _user_path(detail["loc"], lines)
     kind = detail["type"]
     if kind == "extra_forbidden":
         key = str(path[-1])
@@ -354,11 +365,31 @@ def _describe(
     return _located(path, message, lines, source)
 
 
+_VALIDATOR_TAG = re.compile(r"^[a-z_-]*\[.*\]$")
+
+
+def _user_path(
+    loc: tuple[str | int, ...], lines: Mapping[tuple[str | int, ...], int]
+) -> tuple[str | int, ...]:
+    """The error's location as the user's key path.
+
+    Pydantic inserts tags such as `function-after[...]` for some validators; a part shaped like
+    that which is not a key of the document is such a tag and is dropped.
+    """
+    path: tuple[str | int, ...] = ()
+    for part in loc:
+        if isinstance(part, str) and _VALIDATOR_TAG.match(part) and (*path, part) not in lines:
+            continue
+        path = (*path, part)
+    return path
+
+
 _PATTERN_HELP = {
     _EXACT_VERSION: "pin an exact version such as 1.26.4 (no ranges, no wildcards)",
     _NAME: "use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
     r"^3\.\d{1,2}$": 'give the Python version as major.minor in quotes, e.g. "3.11"',
     _IMAGE_REFERENCE: "expected an image reference such as python:3.11-slim or registry.example:5000/py:3.11",
+    _PATH_TEXT: "expected a file path (no control characters)",
     _ENV_NAME: "an environment variable name: letters, digits and '_', not starting with a digit",
 }
 
@@ -383,16 +414,22 @@ def _nearest_line(path: tuple[str | int, ...], lines: Mapping[tuple[str | int, .
     return None
 
 
+def _invalid_yaml(error: yaml.YAMLError, source: Path) -> ConfigError:
+    if isinstance(error, yaml.MarkedYAMLError):
+        mark = error.problem_mark or error.context_mark
+        line = f":{mark.line + 1}" if mark else ""
+        problem = " ".join(str(error.problem or error.context).split())
+        return ConfigError(f"{source}{line}: invalid YAML: {problem}")
+    # e.g. a character YAML does not allow; its text spans several lines
+    return ConfigError(f"{source}: invalid YAML: {' '.join(str(error).split())}")
+
+
 def _key_lines(text: str, source: Path) -> dict[tuple[str | int, ...], int]:
     """Map each key path to its 1-based line; reject YAML errors and duplicate keys with their line."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        line = f":{mark.line + 1}" if mark else ""
-        raise ConfigError(f"{source}{line}: invalid YAML: {error.problem or error.context}") from None
     except yaml.YAMLError as error:
-        raise ConfigError(f"{source}: invalid YAML: {error}") from None
+        raise _invalid_yaml(error, source) from None
     lines: dict[tuple[str | int, ...], int] = {}
     if root is not None:
         for path, node, duplicate in _walk(root, ()):

@@ -6,6 +6,7 @@ finally and leaks the container when the wait times out or is interrupted.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
@@ -16,6 +17,7 @@ import docker
 import requests
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.models.containers import Container
+from docker.types import CancellableStream, LogConfig
 
 from .errors import EngineError
 
@@ -31,6 +33,7 @@ class Limits:
     memory: str = "4g"
     pids: int = 512
     tmpfs_size: str = "64m"
+    output_bytes: int = 4 << 20  # stdout kept from the start, stderr from the end
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,6 +55,8 @@ class Finished:
     stdout: str
     stderr: str
     seconds: float
+    output_bytes: int = 0  # everything the process wrote, kept or not
+    output_capped: bool = False
 
 
 def connect() -> docker.DockerClient:
@@ -77,9 +82,54 @@ def engine_cpus(client: docker.DockerClient) -> int:
         raise EngineError(f"cannot read the engine's CPU count ({_first_line(error)})") from None
 
 
+class _Capture:
+    """Keeps the first `limit` bytes of stdout and the last `limit` of stderr; counts everything.
+
+    Output is read from the attach stream as it is written, so a script that prints gigabytes
+    costs memory of `limit` and no disk (the container's log driver is "none").
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.stdout = bytearray()
+        self.stderr = bytearray()
+        self.total = 0
+
+    def add(self, out: bytes | None, err: bytes | None) -> None:
+        if out:
+            self.total += len(out)
+            room = self.limit - len(self.stdout)
+            if room > 0:
+                self.stdout += out[:room]
+        if err:
+            self.total += len(err)
+            self.stderr += err
+            del self.stderr[: max(0, len(self.stderr) - self.limit)]
+
+    def drain(self, stream: CancellableStream[tuple[bytes | None, bytes | None]]) -> None:
+        try:
+            with suppress(requests.exceptions.RequestException, OSError, ValueError):
+                for out, err in stream:
+                    self.add(out, err)
+        finally:
+            stream.close()
+            # close() shuts the socket but leaves the HTTP response holding it (ResourceWarning).
+            response = getattr(stream, "_response", None)  # docker-py keeps it private
+            if response is not None:
+                response.close()
+
+    @property
+    def capped(self) -> bool:
+        return self.total > len(self.stdout) + len(self.stderr)
+
+
 def run(client: docker.DockerClient, spec: ContainerSpec) -> Finished:
     """Run `spec.command` to completion or to the time limit; the container never outlives this call."""
     with _container(client, spec) as container:
+        capture = _Capture(spec.limits.output_bytes)
+        stream = client.api.attach(str(container.id), stdout=True, stderr=True, stream=True, demux=True)
+        reader = threading.Thread(target=capture.drain, args=(stream,), daemon=True)
+        reader.start()
         started = time.monotonic()
         container.start()
         timed_out = False
@@ -87,21 +137,25 @@ def run(client: docker.DockerClient, spec: ContainerSpec) -> Finished:
         try:
             status = container.wait(timeout=spec.limits.timeout_seconds)
             exit_code = int(status["StatusCode"])
-        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
-            # docker-py surfaces the wait's HTTP timeout as either exception.
+        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError) as error:
+            # docker-py surfaces the wait's HTTP timeout as either exception; a lost engine also
+            # ends the wait early, so only a wait that lasted the whole limit is a timeout.
+            if time.monotonic() - started < spec.limits.timeout_seconds * 0.99:
+                raise EngineError(f"lost the Docker engine during a run ({_first_line(error)})") from None
             timed_out = True
             _kill(container)
         seconds = time.monotonic() - started
+        reader.join(timeout=30)
         container.reload()
         oom_killed = bool(container.attrs.get("State", {}).get("OOMKilled"))
-        stdout = container.logs(stdout=True, stderr=False).decode("utf-8", "replace")
-        stderr = container.logs(stdout=False, stderr=True).decode("utf-8", "replace")
     return Finished(
         exit_code=None if timed_out else exit_code,
         timed_out=timed_out,
         oom_killed=oom_killed,
-        stdout=stdout,
-        stderr=stderr,
+        stdout=bytes(capture.stdout).decode("utf-8", "replace"),
+        stderr=bytes(capture.stderr).decode("utf-8", "replace"),
+        output_bytes=capture.total,
+        output_capped=capture.capped,
         seconds=seconds,
     )
 
@@ -129,12 +183,15 @@ def _container(client: docker.DockerClient, spec: ContainerSpec) -> Iterator[Con
             cpuset_cpus=spec.cpuset,
             mem_limit=spec.limits.memory,
             memswap_limit=spec.limits.memory,
+            log_config=LogConfig(type=LogConfig.types.NONE),  # output is read live; nothing on disk
         )
         yield container
     except ImageNotFound:
         raise EngineError(f"image {spec.image!r} is not in the engine") from None
     except APIError as error:
         raise EngineError(f"the engine refused to run {spec.image!r}: {_first_line(error)}") from None
+    except requests.exceptions.ConnectionError as error:
+        raise EngineError(f"lost the Docker engine during a run ({_first_line(error)})") from None
     finally:
         if container is not None:
             _remove(container)
@@ -145,14 +202,22 @@ def _kill(container: Container) -> None:
         container.kill()
 
 
+#: What removing a container may raise when the engine went away; the run's label lets a later
+#: `remove_run_containers` (or `docker rm`) finish the job.
+_ENGINE_GONE = (requests.exceptions.ConnectionError, requests.exceptions.ReadTimeout)
+
+
 def _remove(container: Container) -> None:
-    with suppress(NotFound):
+    with suppress(NotFound, *_ENGINE_GONE):
         container.remove(force=True)
 
 
 def remove_run_containers(client: docker.DockerClient, run_label: str) -> int:
     """Force-remove whatever containers still carry this run's label; returns how many."""
-    leftovers = client.containers.list(all=True, filters={"label": f"{RUN_LABEL}={run_label}"})
+    try:
+        leftovers = client.containers.list(all=True, filters={"label": f"{RUN_LABEL}={run_label}"})
+    except _ENGINE_GONE as error:
+        raise EngineError(f"cannot list the run's containers ({_first_line(error)})") from None
     for container in leftovers:
         _remove(container)
     return len(leftovers)

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -17,10 +18,13 @@ from .images import VENV_PYTHON
 from .plan import Cell
 from .results import Record, RunStatus, Value
 
-#: Prefix of the machine-readable lines seeds/recording.py prints (SEEDMATRIX_RECORDS=1).
+#: Prefix of the machine-readable lines inside/recording.py prints (SEEDMATRIX_RECORDS=1).
 MARKER = "@@seedmatrix "
 SEEDS_MOUNT = "/seeds"
-_OUTPUT_LIMIT = 20_000  # characters of human output kept per record; the values are kept whole
+#: Modules every seed script can import (`from recording import show`), mounted read-only.
+INSIDE = Path(__file__).parent / "inside"
+INSIDE_MOUNT = "/seedmatrix-inside"
+_OUTPUT_LIMIT = 20_000  # characters of human output kept per record (the first); values are kept whole
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -59,7 +63,7 @@ def parse_output(stdout: str) -> ParsedOutput:
             problems.append(f"line {number}: unreadable record ({error})")
     text = "\n".join(text_lines)
     if len(text) > _OUTPUT_LIMIT:
-        text = "…\n" + text[-_OUTPUT_LIMIT:]
+        text = text[:_OUTPUT_LIMIT] + "\n…"
     return ParsedOutput(values=tuple(values), device=device, text=text, problems=tuple(problems))
 
 
@@ -80,19 +84,25 @@ def run_repeat(
             command=[VENV_PYTHON, f"{SEEDS_MOUNT}/{cell.script.name}"],
             run_label=run_label,
             limits=limits,
-            read_only_mounts={cell.script.parent: SEEDS_MOUNT},
-            environment={**cell.env, "SEEDMATRIX_RECORDS": "1", "HOME": "/tmp"},
+            read_only_mounts={cell.script.parent: SEEDS_MOUNT, INSIDE: INSIDE_MOUNT},
+            environment={**cell.env, "SEEDMATRIX_RECORDS": "1", "HOME": "/tmp", "PYTHONPATH": INSIDE_MOUNT},
             cpuset=cpuset,
         ),
     )
     parsed = parse_output(finished.stdout)
     stderr_tail = "\n".join(finished.stderr.splitlines()[-20:])
+    if finished.output_capped:
+        stderr_tail += (
+            f"\n(output capped: the script wrote {finished.output_bytes:,} bytes; the runner kept "
+            f"the first {limits.output_bytes:,} of stdout and the last {limits.output_bytes:,} of stderr)"
+        )
     if finished.timed_out:
         status = RunStatus.TIMEOUT
+    elif finished.oom_killed:
+        status = RunStatus.OUT_OF_MEMORY
+        stderr_tail += f"\n(killed: the container exceeded its memory limit of {limits.memory})"
     elif finished.exit_code != 0:
         status = RunStatus.ERROR
-        if finished.oom_killed:
-            stderr_tail += f"\n(killed: the container exceeded its memory limit of {limits.memory})"
     elif not parsed.values or parsed.problems:
         status = RunStatus.BAD_OUTPUT
         stderr_tail = "\n".join((*parsed.problems, stderr_tail)).strip()
@@ -108,7 +118,8 @@ def run_repeat(
         values=parsed.values,
         device=parsed.device,
         output=parsed.text,
-        stderr_tail=stderr_tail,
+        stderr_tail=stderr_tail.strip(),
+        output_capped=finished.output_capped,
     )
 
 
@@ -137,7 +148,7 @@ class CpuPool:
 
 def run_cells(
     client: docker.DockerClient,
-    cells: Sequence[Cell],
+    work: Sequence[tuple[Cell, int]],
     image_ids: Mapping[str, str],
     *,
     run_label: str,
@@ -146,7 +157,7 @@ def run_cells(
     host_cpus: int,
     on_record: Callable[[Record], None],
 ) -> None:
-    """Run every repeat of every cell, up to `jobs` containers at once; report each record at once.
+    """Run each (cell, repeat), up to `jobs` containers at once; report each record as it completes.
 
     `on_record` is called from one thread at a time. On an exception (Ctrl-C included) the runs not
     yet started are cancelled; the caller removes the containers of the run by their label.
@@ -168,7 +179,6 @@ def run_cells(
         with reporting:
             on_record(record)
 
-    work = [(cell, repeat) for cell in cells for repeat in range(1, cell.repeats + 1)]
     executor = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="seedmatrix-run")
     try:
         futures = [executor.submit(one, cell, repeat) for cell, repeat in work]

@@ -12,12 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import docker
+import requests
 
 from . import container, images
 from .baseline import against_baseline
 from .claims import check_claims
 from .compare import compare
 from .config import Matrix, load_matrix
+from .errors import EngineError, ResultsError
 from .execute import run_cells
 from .log import Output
 from .plan import Plan, make_plan
@@ -52,54 +54,74 @@ class Options:
     jobs: int | None = None  # containers at once; default: the engine's CPU count
     baseline: Path | None = None  # overrides matrix.yaml's `baseline:`
     report_only: bool = False  # a SURPRISE does not make the exit status non-zero
+    resume: Path | None = None  # a run directory whose missing records are to be run
 
 
 def matrix_job(options: Options, out: Output, env: Mapping[str, str]) -> int:
-    """Build what is missing, run every planned cell, store the records, write the report."""
+    """Build what is missing, run every planned cell, store the records, write the report.
+
+    Records are saved as they complete. Ctrl-C, SIGTERM or a lost engine stop the runs, remove
+    the run's containers, and still write results.json and MATRIX.md from what completed;
+    `--resume` then runs only what is missing.
+    """
     matrix = load_matrix(options.config)
     client = container.connect()
     host_cpus = container.engine_cpus(client)
     plan = make_plan(matrix, host_cpus=host_cpus, environments=options.environments, cases=options.cases)
     baseline = _load_baseline(options.baseline or matrix.baseline)
-    store = RunDirectory.create(options.results)
-    started = utc_now()
+    if options.resume is not None:
+        store = resolve_run_directory(options.resume)
+        records = store.load_records()
+        previous = store.load_results() if store.results_file.exists() else None
+        started = previous.started if previous else utc_now()
+    else:
+        store, records, previous, started = RunDirectory.create(options.results), [], None, utc_now()
+    work = plan.runs_left({(r.environment, r.case, r.repeat) for r in records})
+    jobs = options.jobs or host_cpus
     out.step(
         f"run {store.run_id}: {len(plan.environments)} environments × {len(plan.cases)} cases, "
-        f"{plan.runs} container runs, up to {options.jobs or host_cpus} at once"
+        f"{len(work)} container runs"
+        + (f" ({len(records)} already done)" if records else "")
+        + f", up to {jobs} at once"
     )
     for skip in plan.skipped:
         out.note(f"skipping {skip.environment} / {skip.case}: {skip.reason}")
     outcomes = _images(
         client=client, matrix=matrix, plan=plan, options=options, out=out, env=env, run_label=store.run_id
     )
-    records: list[Record] = []
-    interrupted = False
+    if previous is not None:
+        _check_same_images(previous, outcomes)
     image_ids = {o.environment: o.image_id for o in outcomes if o.image_id}
-    runnable = tuple(cell for cell in plan.cells if cell.environment in image_ids)
-    limits = container.Limits(timeout_seconds=matrix.timeout_seconds, memory=options.memory)
+    work = [(cell, repeat) for cell, repeat in work if cell.environment in image_ids]
+    stopped: str | None = None
     try:
-        with out.progress("runs", total=sum(c.repeats for c in runnable)) as advance:
+        with out.progress("runs", total=len(work)) as advance:
 
             def keep(record: Record) -> None:
+                if stopped is not None:
+                    return  # killed by our own cleanup, not a result
                 store.save_record(record)
                 records.append(record)
                 advance(f"{record.environment} / {record.case} #{record.repeat}: {record.status.value}")
 
             run_cells(
                 client,
-                runnable,
+                work,
                 image_ids,
                 run_label=store.run_id,
-                limits=limits,
-                jobs=options.jobs or host_cpus,
+                limits=container.Limits(timeout_seconds=matrix.timeout_seconds, memory=options.memory),
+                jobs=jobs,
                 host_cpus=host_cpus,
                 on_record=keep,
             )
     except KeyboardInterrupt:
-        interrupted = True
+        stopped = "interrupted"
         out.warn("interrupted: removing this run's containers and writing what completed")
+    except EngineError as error:
+        stopped = "engine"
+        out.error(f"{error}; the records completed so far are kept")
     finally:
-        container.remove_run_containers(client, store.run_id)
+        _remove_containers(client, store.run_id, out)
     results = _results(
         matrix=matrix,
         plan=plan,
@@ -112,9 +134,29 @@ def matrix_job(options: Options, out: Output, env: Mapping[str, str]) -> int:
     store.save_results(results)
     verdicts = _write_report(store, results, out, baseline=baseline)
     store.mark_latest()
-    if interrupted:
-        return EXIT_INTERRUPTED
+    if stopped is not None:
+        out.note(f"finish it with: seedmatrix matrix --resume {store.path}")
+        return EXIT_INTERRUPTED if stopped == "interrupted" else EngineError.exit_code
     return _exit_status(verdicts, fail_on_surprise=matrix.fail_on_surprise and not options.report_only)
+
+
+def _remove_containers(client: docker.DockerClient, run_label: str, out: Output) -> None:
+    try:
+        container.remove_run_containers(client, run_label)
+    except EngineError as error:
+        selector = f"label={container.RUN_LABEL}={run_label}"
+        out.warn(f"{error}: remove them later with `docker rm -f $(docker ps -aq --filter {selector})`")
+
+
+def _check_same_images(previous: Results, outcomes: Sequence[images.ImageOutcome]) -> None:
+    """Resuming mixes old and new records, so the images must be the ones the old records came from."""
+    before = {env.name: env.image_id for env in previous.environments}
+    for outcome in outcomes:
+        if outcome.environment in before and outcome.image_id != before[outcome.environment]:
+            raise ResultsError(
+                f"cannot resume run {previous.run_id}: the image of {outcome.environment} changed "
+                f"({before[outcome.environment]} → {outcome.image_id}); start a new run instead"
+            )
 
 
 def images_job(options: Options, out: Output, env: Mapping[str, str]) -> int:
@@ -259,11 +301,15 @@ def _results(
 
 
 def _host(client: docker.DockerClient) -> dict[str, Any]:
+    try:
+        engine = client.version().get("Version", "?")
+    except (docker.errors.DockerException, requests.exceptions.RequestException):
+        engine = "unreachable at the end of the run"
     return {
         "hostname": socket.gethostname(),
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
-        "docker": client.version().get("Version", "?"),
+        "docker": engine,
     }
 
 

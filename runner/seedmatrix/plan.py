@@ -6,7 +6,7 @@ Pure: the plan is decided before any image or container exists, and a unit test 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +43,15 @@ class Plan:
     @property
     def runs(self) -> int:
         return sum(cell.repeats for cell in self.cells)
+
+    def runs_left(self, done: Set[tuple[str, str, int]]) -> list[tuple[Cell, int]]:
+        """(cell, repeat) for every run without a record in `done` (environment, case, repeat)."""
+        return [
+            (cell, repeat)
+            for cell in self.cells
+            for repeat in range(1, cell.repeats + 1)
+            if (cell.environment, cell.case, repeat) not in done
+        ]
 
 
 def make_plan(

@@ -32,6 +32,7 @@ SYMBOL = {
     CellState.VARIES: "🎲",
     CellState.ERROR: "💥",
     CellState.TIMEOUT: "⏱️",
+    CellState.OUT_OF_MEMORY: "🧠",
     CellState.BAD_OUTPUT: "❓",
     CellState.BUILD_FAILED: "🧱",
     CellState.NOT_APPLICABLE: "➖",
@@ -58,6 +59,7 @@ LEGEND = (
     ),
     ("💥", "error: the script exited non-zero (last line of stderr in the details)"),
     ("⏱️", "timeout: killed at the time limit"),
+    ("🧠", "out of memory: killed at the container's memory limit"),
     ("❓", "bad output: the script exited 0 but recorded no value"),
     ("🧱", "build failed: the environment's image could not be built (log path in Environments)"),
     ("➖", "not applicable: the environment lacks a framework the case needs"),
@@ -406,12 +408,23 @@ def _outputs(results: Results, case: str, names: Sequence[str]) -> list[str]:
         if record is None:
             continue
         lines += [f"**{env}** ({record.status.value}, {record.seconds:.1f} s)", "", "```text"]
-        lines += (record.output or "(no output)").splitlines()
+        lines += _shortened((record.output or "(no output)").splitlines())
         if record.stderr_tail.strip():
-            lines += ["--- stderr (tail) ---", *record.stderr_tail.splitlines()]
+            lines += ["--- stderr (tail) ---", *_shortened(record.stderr_tail.splitlines())]
         lines += ["```", ""]
     lines.append("</details>")
     return lines
+
+
+def _shortened(lines: list[str], *, most: int = 40, width: int = 240) -> list[str]:
+    """Keep a report readable whatever a script printed: at most `most` lines of `width` characters."""
+    kept = [
+        line if len(line) <= width else line[:width] + f" … ({len(line):,} characters)"
+        for line in lines[:most]
+    ]
+    if len(lines) > most:
+        kept.append(f"… ({len(lines) - most:,} more lines in results.json)")
+    return kept
 
 
 def _anchor(case: str) -> str:

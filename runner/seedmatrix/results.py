@@ -32,6 +32,7 @@ class RunStatus(StrEnum):
     OK = "ok"
     ERROR = "error"  # the script exited non-zero
     TIMEOUT = "timeout"  # killed at the time limit
+    OUT_OF_MEMORY = "out-of-memory"  # killed by the kernel at the container's memory limit
     BAD_OUTPUT = "bad-output"  # exited 0 but recorded no labelled value
 
 
@@ -66,6 +67,7 @@ class Record:
     device: Mapping[str, Any] = field(default_factory=dict)
     output: str = ""
     stderr_tail: str = ""
+    output_capped: bool = False  # the script wrote more than the runner keeps; the rest was dropped
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -170,6 +172,7 @@ def record_from_dict(data: Mapping[str, Any]) -> Record:
         device=dict(data["device"]),
         output=data["output"],
         stderr_tail=data["stderr_tail"],
+        output_capped=bool(data.get("output_capped", False)),
     )
 
 
