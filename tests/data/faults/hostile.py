@@ -51,7 +51,7 @@ attempt("write: the image's files", lambda: write("/opt/seedmatrix/escaped"))
 attempt("write: the seeds mount", lambda: write("/seeds/escaped"))
 attempt("read: the engine socket", lambda: socket.socket(socket.AF_UNIX).connect("/var/run/docker.sock"))
 attempt("read: /etc/shadow", lambda: open("/etc/shadow").read(16))
-attempt("read: the host root through /proc/1/root", lambda: os.listdir("/proc/1/root/root"))
+attempt("read: /root through /proc/1/root", lambda: os.listdir("/proc/1/root/root"))
 attempt("fork without bound", fork_without_bound)
 show("tmpfs write still works", float(write("/tmp/allowed")))
 
