@@ -15,6 +15,7 @@ import docker
 import pytest
 
 from seedmatrix import container, images
+from seedmatrix.cache import Cache
 from seedmatrix.config import Matrix, load_matrix
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,7 +56,11 @@ def small_image(
 ) -> images.ImageOutcome:
     """The small NumPy image (built once per session, or found by its content-derived tag)."""
     settings = images.BuildSettings.from_environment(
-        os.environ, logs_dir=tmp_path_factory.mktemp("build-logs"), ca_bundle=None, debian_mirror=None
+        os.environ,
+        logs_dir=tmp_path_factory.mktemp("build-logs"),
+        cache=Cache(tmp_path_factory.mktemp("cache")),
+        ca_bundle=None,
+        debian_mirror=None,
     )
     outcome = images.ensure_environment_image(
         docker_client,

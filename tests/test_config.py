@@ -284,3 +284,4 @@ def test_key_paths_quote_keys_that_would_garble_them() -> None:
     assert format_key_path(("cases", 0, "\r")) == 'cases[0]["\\r"]'
     assert format_key_path(("cases", 0, "claims", "equal", "a.b")) == 'cases[0].claims.equal["a.b"]'
     assert format_key_path(("cases", 0, "env", "BAD NAME")) == "cases[0].env.BAD NAME"
+    assert format_key_path(("cases", 0, " ")) == 'cases[0][" "]'

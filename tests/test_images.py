@@ -11,6 +11,7 @@ import pytest
 from docker.errors import NotFound
 
 from seedmatrix import images
+from seedmatrix.cache import Cache
 from seedmatrix.config import Matrix, load_matrix
 from seedmatrix.errors import ImageError
 from seedmatrix.results import BuildStatus
@@ -20,7 +21,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def settings(tmp_path: Path, ca_bundle: Path | None = None) -> images.BuildSettings:
     return images.BuildSettings.from_environment(
-        os.environ, logs_dir=tmp_path / "logs", ca_bundle=ca_bundle, debian_mirror=None
+        os.environ,
+        logs_dir=tmp_path / "logs",
+        cache=Cache(tmp_path / "cache"),
+        ca_bundle=ca_bundle,
+        debian_mirror=None,
     )
 
 
@@ -42,7 +47,11 @@ def test_build_context_identity_follows_pins_not_the_ca_bundle(tmp_path: Path, s
 def test_missing_ca_bundle_is_named(tmp_path: Path) -> None:
     with pytest.raises(ImageError, match=r"CA bundle .*absent\.crt does not exist"):
         images.BuildSettings.from_environment(
-            {}, logs_dir=tmp_path, ca_bundle=tmp_path / "absent.crt", debian_mirror=None
+            {},
+            logs_dir=tmp_path,
+            cache=Cache(tmp_path),
+            ca_bundle=tmp_path / "absent.crt",
+            debian_mirror=None,
         )
 
 

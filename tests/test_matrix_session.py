@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def nox_matrix(results: Path) -> subprocess.CompletedProcess[str]:
+def nox_matrix(results: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
             sys.executable,
@@ -33,6 +33,7 @@ def nox_matrix(results: Path) -> subprocess.CompletedProcess[str]:
             str(ROOT / "tests" / "data" / "small.yaml"),
             "--results",
             str(results),
+            *extra,
         ],
         capture_output=True,
         text=True,
@@ -76,5 +77,16 @@ def test_nox_matrix_writes_the_report_and_a_second_run_rebuilds_nothing(
     assert [env["build"] for env in warm["environments"]] == ["cached"]
     assert warm["environments"][0]["image_id"] == data["environments"][0]["image_id"]
     assert "building" not in second.stderr
+    # Nothing changed, so the second run reused the first run's records instead of running containers.
+    assert {r["reused_from"] for r in warm["records"]} == {data["run_id"]}
+    assert [r["values"] for r in warm["records"]] == [r["values"] for r in data["records"]]
+    assert "♻️ 4 of 4 records were reused" in (results_root / "latest" / "MATRIX.md").read_text(
+        encoding="utf-8"
+    )
+
+    fresh = nox_matrix(results_root, "--fresh")
+    assert fresh.returncode == 0, fresh.stderr[-3000:]
+    rerun = json.loads((results_root / "latest" / "results.json").read_text(encoding="utf-8"))
+    assert {r["reused_from"] for r in rerun["records"]} == {None}
     for run_id in (data["run_id"], warm["run_id"]):
         assert docker_client.containers.list(all=True, filters={"label": f"{RUN_LABEL}={run_id}"}) == []

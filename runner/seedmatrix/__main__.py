@@ -51,6 +51,11 @@ def _parser() -> argparse.ArgumentParser:
         metavar="RUN",
         help="finish an interrupted run: only its missing records are run (default results/latest)",
     )
+    matrix.add_argument(
+        "--fresh",
+        action="store_true",
+        help="run every cell, even those whose image and script are unchanged since an earlier run",
+    )
     with_verdict_options(matrix)
     with_matrix_options(
         commands.add_parser("images", help="build the images only, and show what they contain")
@@ -113,6 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             baseline=getattr(arguments, "baseline", None),
             report_only=getattr(arguments, "report_only", False),
             resume=getattr(arguments, "resume", None),
+            fresh=getattr(arguments, "fresh", False),
         )
         job = matrix_job if arguments.command == "matrix" else images_job
         return job(options, out, os.environ)

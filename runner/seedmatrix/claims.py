@@ -48,7 +48,7 @@ def check_claims(results: Results, comparison: Comparison) -> tuple[ClaimCheck, 
             cell = comparison.cell(environment, case.name)
             if cell.state in {CellState.NOT_APPLICABLE, CellState.SKIPPED}:
                 continue  # nothing was meant to run here
-            records = [r for r in results.records if r.environment == environment and r.case == case.name]
+            records = results.records_of(environment, case.name)
             for kind, pattern, template in entries:
                 if cell.state in {CellState.STABLE, CellState.VARIES}:
                     verdict, evidence = _evaluate(

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import math
 import string
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cached_property
 
 from .results import BuildStatus, Record, Results, RunStatus, Value
 
@@ -78,7 +79,11 @@ class Comparison:
     cells: tuple[CellResult, ...]
 
     def cell(self, environment: str, case: str) -> CellResult:
-        return next(c for c in self.cells if c.environment == environment and c.case == case)
+        return self._by_key[environment, case]
+
+    @cached_property
+    def _by_key(self) -> dict[tuple[str, str], CellResult]:
+        return {(cell.environment, cell.case): cell for cell in self.cells}
 
     def count(self, state: CellState) -> int:
         return sum(1 for cell in self.cells if cell.state is state)
@@ -102,29 +107,28 @@ class Comparison:
 
 def compare(results: Results) -> Comparison:
     environments = tuple(env.name for env in results.environments)
+    skipped = {(skip.environment, skip.case): skip.reason for skip in results.skipped}
     cells: list[CellResult] = []
     for case in results.cases:
         by_env = {
-            env.name: _cell(results, env.name, case.name, case.requires) for env in results.environments
+            env.name: _cell(results, env.name, case.name, case.requires, skipped)
+            for env in results.environments
         }
         reference = by_env.get(results.reference)
         compared = {
             name: _against_reference(cell, reference) if name != results.reference else cell
             for name, cell in by_env.items()
         }
-        cells.extend(_assign_groups(compared, order=_reference_first(environments, results.reference)))
-    ordered = sorted(
-        cells,
-        key=lambda c: (
-            [case.name for case in results.cases].index(c.case),
-            environments.index(c.environment),
-        ),
-    )
+        grouped = {
+            cell.environment: cell
+            for cell in _assign_groups(compared, order=_reference_first(environments, results.reference))
+        }
+        cells.extend(grouped[name] for name in environments)
     return Comparison(
         reference=results.reference,
         environments=environments,
         cases=tuple(case.name for case in results.cases),
-        cells=tuple(ordered),
+        cells=tuple(cells),
     )
 
 
@@ -132,7 +136,13 @@ def _reference_first(environments: Sequence[str], reference: str) -> list[str]:
     return sorted(environments, key=lambda name: name != reference)
 
 
-def _cell(results: Results, environment: str, case: str, requires: Sequence[str]) -> CellResult:
+def _cell(
+    results: Results,
+    environment: str,
+    case: str,
+    requires: Sequence[str],
+    skipped: Mapping[tuple[str, str], str],
+) -> CellResult:
     env = results.environment(environment)
     missing = sorted(set(requires) - set(env.frameworks))
     if missing:
@@ -142,17 +152,15 @@ def _cell(results: Results, environment: str, case: str, requires: Sequence[str]
             state=CellState.NOT_APPLICABLE,
             detail=f"needs {', '.join(missing)}",
         )
-    skip = next((s for s in results.skipped if s.environment == environment and s.case == case), None)
-    if skip is not None:
-        return CellResult(environment=environment, case=case, state=CellState.SKIPPED, detail=skip.reason)
+    if (environment, case) in skipped:
+        return CellResult(
+            environment=environment, case=case, state=CellState.SKIPPED, detail=skipped[environment, case]
+        )
     if env.build is BuildStatus.FAILED:
         return CellResult(
             environment=environment, case=case, state=CellState.BUILD_FAILED, detail=env.error or ""
         )
-    records = sorted(
-        (r for r in results.records if r.environment == environment and r.case == case),
-        key=lambda r: r.repeat,
-    )
+    records = results.records_of(environment, case)
     if not records:
         return CellResult(environment=environment, case=case, state=CellState.MISSING)
     failed = next((r for r in records if r.status is not RunStatus.OK), None)

@@ -336,7 +336,7 @@ def format_key_path(path: tuple[str | int, ...]) -> str:
     for part in path:
         if isinstance(part, int):
             text += f"[{part}]"
-        elif part and part.isprintable() and not any(ch in part for ch in '.[]"'):
+        elif part.strip() == part and part.isprintable() and not any(ch in part for ch in '.[]"') and part:
             text += f".{part}" if text else part
         else:  # keys that would garble the path (control characters, dots, brackets) are quoted
             text += f"[{json.dumps(part)}]"

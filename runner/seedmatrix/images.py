@@ -23,6 +23,7 @@ import docker
 from docker.errors import APIError, BuildError, ImageNotFound, NotFound
 
 from . import container
+from .cache import Cache
 from .config import DebianRecipe, Environment, Matrix
 from .errors import ImageError
 from .results import BuildStatus, Observed
@@ -39,19 +40,27 @@ class BuildSettings:
     """Host facts that shape how images are built but not what they contain (so not in tags)."""
 
     logs_dir: Path
+    cache: Cache
     ca_bundle: Path | None = None
     debian_mirror: str | None = None
     proxies: Mapping[str, str] | None = None
 
     @classmethod
     def from_environment(
-        cls, env: Mapping[str, str], *, logs_dir: Path, ca_bundle: Path | None, debian_mirror: str | None
+        cls,
+        env: Mapping[str, str],
+        *,
+        logs_dir: Path,
+        cache: Cache,
+        ca_bundle: Path | None,
+        debian_mirror: str | None,
     ) -> BuildSettings:
         bundle = ca_bundle or (Path(env["PIP_CERT"]) if env.get("PIP_CERT") else None)
         if bundle is not None and not bundle.is_file():
             raise ImageError(f"CA bundle {bundle} does not exist (from --ca-bundle or PIP_CERT)")
         return cls(
             logs_dir=logs_dir,
+            cache=cache,
             ca_bundle=bundle,
             debian_mirror=debian_mirror or env.get("SEEDMATRIX_DEBIAN_MIRROR") or None,
             proxies={key: env[key] for key in _PROXY_BUILD_ARGS if env.get(key)},
@@ -97,13 +106,23 @@ def ensure_environment_image(
         status = BuildStatus.CACHED
         if not _exists(client, tag):
             progress(f"building {tag}")
+            building = time.monotonic()
             _build(client, context, tag=tag, base=base, environment=environment, settings=settings, log=log)
             status = BuildStatus.BUILT
         image = client.images.get(tag)
         image_id = str(image.id)
-        observed = probe(
-            client, image_id, matrix.images_dir, run_label=run_label, timeout_seconds=matrix.timeout_seconds
-        )
+        if status is BuildStatus.BUILT:
+            settings.cache.save_build(image_id, seconds=round(time.monotonic() - building, 1), tag=tag)
+        observed = settings.cache.probe(image_id)
+        if observed is None:
+            observed = probe(
+                client,
+                image_id,
+                matrix.images_dir,
+                run_label=run_label,
+                timeout_seconds=matrix.timeout_seconds,
+            )
+            settings.cache.save_probe(image_id, observed)
         _check_python(environment, observed)
     except ImageError as error:
         return ImageOutcome(

@@ -7,7 +7,7 @@ import os
 import platform
 import socket
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +16,14 @@ import requests
 
 from . import container, images
 from .baseline import against_baseline
+from .cache import Cache, cell_key
 from .claims import check_claims
 from .compare import compare
 from .config import Matrix, load_matrix
 from .errors import EngineError, ResultsError
-from .execute import run_cells
+from .execute import INSIDE, run_cells
 from .log import Output
-from .plan import Plan, make_plan
+from .plan import Cell, Plan, make_plan
 from .report import Verdicts, baseline_line, claims_line, render, summary_line
 from .results import (
     CaseResult,
@@ -30,6 +31,7 @@ from .results import (
     Record,
     Results,
     RunDirectory,
+    RunStatus,
     SkippedCell,
     atomic_write,
     load_results,
@@ -39,6 +41,7 @@ from .results import (
 )
 
 BUILD_LOGS = "build-logs"
+CACHE = ".cache"
 EXIT_INTERRUPTED = 130
 
 
@@ -55,6 +58,7 @@ class Options:
     baseline: Path | None = None  # overrides matrix.yaml's `baseline:`
     report_only: bool = False  # a SURPRISE does not make the exit status non-zero
     resume: Path | None = None  # a run directory whose missing records are to be run
+    fresh: bool = False  # run every cell, even where an earlier run's records could be reused
 
 
 def matrix_job(options: Options, out: Output, env: Mapping[str, str]) -> int:
@@ -69,18 +73,11 @@ def matrix_job(options: Options, out: Output, env: Mapping[str, str]) -> int:
     host_cpus = container.engine_cpus(client)
     plan = make_plan(matrix, host_cpus=host_cpus, environments=options.environments, cases=options.cases)
     baseline = _load_baseline(options.baseline or matrix.baseline)
-    if options.resume is not None:
-        store = resolve_run_directory(options.resume)
-        records = store.load_records()
-        previous = store.load_results() if store.results_file.exists() else None
-        started = previous.started if previous else utc_now()
-    else:
-        store, records, previous, started = RunDirectory.create(options.results), [], None, utc_now()
-    work = plan.runs_left({(r.environment, r.case, r.repeat) for r in records})
+    store, records, previous = _open_run(options)
     jobs = options.jobs or host_cpus
     out.step(
         f"run {store.run_id}: {len(plan.environments)} environments × {len(plan.cases)} cases, "
-        f"{len(work)} container runs"
+        f"{plan.runs - len(records)} container runs"
         + (f" ({len(records)} already done)" if records else "")
         + f", up to {jobs} at once"
     )
@@ -92,7 +89,67 @@ def matrix_job(options: Options, out: Output, env: Mapping[str, str]) -> int:
     if previous is not None:
         _check_same_images(previous, outcomes)
     image_ids = {o.environment: o.image_id for o in outcomes if o.image_id}
-    work = [(cell, repeat) for cell, repeat in work if cell.environment in image_ids]
+    cache = Cache(options.results / CACHE)
+    keys = _cell_keys(plan, image_ids, matrix=matrix, options=options)
+    if not options.fresh:
+        records += _reuse(cache, keys, options.results, store, plan, done=records, out=out)
+    work = [
+        (cell, repeat)
+        for cell, repeat in plan.runs_left({(r.environment, r.case, r.repeat) for r in records})
+        if cell.environment in image_ids
+    ]
+    stopped = _run(
+        client,
+        work,
+        image_ids,
+        store=store,
+        records=records,
+        limits=container.Limits(timeout_seconds=matrix.timeout_seconds, memory=options.memory),
+        jobs=jobs,
+        host_cpus=host_cpus,
+        out=out,
+    )
+    results = _results(
+        matrix=matrix,
+        plan=plan,
+        outcomes=outcomes,
+        records=records,
+        store=store,
+        started=previous.started if previous else store.started,
+        client=client,
+    )
+    store.save_results(results)
+    cache.save_cells(_reusable(keys, results, store.run_id))
+    verdicts = _write_report(store, results, out, baseline=baseline)
+    store.mark_latest()
+    if stopped is not None:
+        out.note(f"finish it with: seedmatrix matrix --resume {store.path}")
+        return EXIT_INTERRUPTED if stopped == "interrupted" else EngineError.exit_code
+    return _exit_status(verdicts, fail_on_surprise=matrix.fail_on_surprise and not options.report_only)
+
+
+def _open_run(options: Options) -> tuple[RunDirectory, list[Record], Results | None]:
+    """A new run directory, or (with --resume) the stopped one with its records and results."""
+    if options.resume is None:
+        return RunDirectory.create(options.results), [], None
+    store = resolve_run_directory(options.resume)
+    previous = store.load_results() if store.results_file.exists() else None
+    return store, store.load_records(), previous
+
+
+def _run(
+    client: docker.DockerClient,
+    work: Sequence[tuple[Cell, int]],
+    image_ids: Mapping[str, str],
+    *,
+    store: RunDirectory,
+    records: list[Record],
+    limits: container.Limits,
+    jobs: int,
+    host_cpus: int,
+    out: Output,
+) -> str | None:
+    """Run the work, saving each record as it comes; returns why it stopped early, if it did."""
     stopped: str | None = None
     try:
         with out.progress("runs", total=len(work)) as advance:
@@ -109,7 +166,7 @@ def matrix_job(options: Options, out: Output, env: Mapping[str, str]) -> int:
                 work,
                 image_ids,
                 run_label=store.run_id,
-                limits=container.Limits(timeout_seconds=matrix.timeout_seconds, memory=options.memory),
+                limits=limits,
                 jobs=jobs,
                 host_cpus=host_cpus,
                 on_record=keep,
@@ -122,22 +179,73 @@ def matrix_job(options: Options, out: Output, env: Mapping[str, str]) -> int:
         out.error(f"{error}; the records completed so far are kept")
     finally:
         _remove_containers(client, store.run_id, out)
-    results = _results(
-        matrix=matrix,
-        plan=plan,
-        outcomes=outcomes,
-        records=records,
-        store=store,
-        started=started,
-        client=client,
-    )
-    store.save_results(results)
-    verdicts = _write_report(store, results, out, baseline=baseline)
-    store.mark_latest()
-    if stopped is not None:
-        out.note(f"finish it with: seedmatrix matrix --resume {store.path}")
-        return EXIT_INTERRUPTED if stopped == "interrupted" else EngineError.exit_code
-    return _exit_status(verdicts, fail_on_surprise=matrix.fail_on_surprise and not options.report_only)
+    return stopped
+
+
+def _cell_keys(
+    plan: Plan, image_ids: Mapping[str, str], *, matrix: Matrix, options: Options
+) -> dict[tuple[str, str], str]:
+    return {
+        (cell.environment, cell.case): cell_key(
+            image_id=image_ids[cell.environment],
+            script=cell.script,
+            helpers=INSIDE,
+            settings={
+                "env": dict(cell.env),
+                "cpus": cell.cpus,
+                "repeats": cell.repeats,
+                "timeout": matrix.timeout_seconds,
+                "memory": options.memory,
+            },
+        )
+        for cell in plan.cells
+        if cell.environment in image_ids
+    }
+
+
+def _reuse(
+    cache: Cache,
+    keys: Mapping[tuple[str, str], str],
+    results_root: Path,
+    store: RunDirectory,
+    plan: Plan,
+    *,
+    done: Sequence[Record],
+    out: Output,
+) -> list[Record]:
+    """Copy the records of unchanged cells from the run that last ran them completely."""
+    started = {(r.environment, r.case) for r in done}
+    reused: list[Record] = []
+    for cell in plan.cells:
+        key = keys.get((cell.environment, cell.case))
+        run = cache.cell_run(key) if key and (cell.environment, cell.case) not in started else None
+        if run is None or run == store.run_id or not (results_root / run / "records").is_dir():
+            continue
+        earlier = RunDirectory(results_root / run).records_of(cell.environment, cell.case)
+        if len(earlier) != cell.repeats or any(r.status is not RunStatus.OK for r in earlier):
+            continue
+        for record in earlier:
+            copy = replace(record, reused_from=record.reused_from or run)
+            store.save_record(copy)
+            reused.append(copy)
+    if reused:
+        cells = len({(r.environment, r.case) for r in reused})
+        out.note(
+            f"reusing {len(reused)} records of {cells} unchanged cells from earlier runs (--fresh to rerun)"
+        )
+    return reused
+
+
+def _reusable(keys: Mapping[tuple[str, str], str], results: Results, run_id: str) -> dict[str, str]:
+    """Cells this run completed successfully, by key (reused cells keep pointing at their origin)."""
+    found = {}
+    for (environment, case), key in keys.items():
+        records = results.records_of(environment, case)
+        if records and len(records) == results.repeats and all(r.status is RunStatus.OK for r in records):
+            origins = {r.reused_from for r in records}
+            origin = origins.pop() if len(origins) == 1 else None
+            found[key] = origin or run_id
+    return found
 
 
 def _remove_containers(client: docker.DockerClient, run_label: str, out: Output) -> None:
@@ -219,6 +327,7 @@ def _images(
     settings = images.BuildSettings.from_environment(
         env,
         logs_dir=options.results / BUILD_LOGS,
+        cache=Cache(options.results / CACHE),
         ca_bundle=options.ca_bundle,
         debian_mirror=options.debian_mirror,
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 from .baseline import BaselineCell, BaselineComparison, Change
 from .claims import ClaimCheck, Verdict
@@ -21,6 +22,16 @@ class Verdicts:
     comparison: Comparison
     claims: tuple[ClaimCheck, ...] = ()
     baseline: BaselineComparison | None = None
+
+    def claims_of(self, environment: str, case: str) -> tuple[ClaimCheck, ...]:
+        return self._claims_by_cell.get((environment, case), ())
+
+    @cached_property
+    def _claims_by_cell(self) -> dict[tuple[str, str], tuple[ClaimCheck, ...]]:
+        cells: dict[tuple[str, str], list[ClaimCheck]] = {}
+        for check in self.claims:
+            cells.setdefault((check.environment, check.case), []).append(check)
+        return {key: tuple(found) for key, found in cells.items()}
 
     @property
     def surprises(self) -> list[ClaimCheck]:
@@ -94,6 +105,15 @@ def _header(results: Results, verdicts: Verdicts) -> str:
         "",
         "**Summary:** " + summary_line(comparison),
     ]
+    reused = sum(1 for record in results.records if record.reused_from)
+    if reused:
+        runs = sorted({record.reused_from for record in results.records if record.reused_from})
+        lines += [
+            "",
+            f"♻️ {reused} of {len(results.records)} records were reused from earlier runs "
+            f"({', '.join(f'`{run}`' for run in runs)}): same image, same scripts, same settings. "
+            "`--fresh` runs them again.",
+        ]
     if verdicts.claims:
         lines += ["", "**Claims:** " + claims_line(verdicts.claims)]
     if verdicts.baseline is not None:
@@ -160,25 +180,64 @@ def _env_heading(name: str, reference: str) -> str:
 def _matrix(results: Results, verdicts: Verdicts) -> str:
     comparison = verdicts.comparison
     names = comparison.environments
-    rows = [
-        "## Matrix",
-        "",
-        "| case | " + " | ".join(_env_heading(n, results.reference) for n in names) + " |",
-        "| :-- | " + " | ".join(":-:" for _ in names) + " |",
-    ]
-    for case in comparison.cases:
-        cells = [
-            cell_text(comparison.cell(env, case), _claims_of(verdicts.claims, env, case)) for env in names
+    rows = ["## Matrix", ""]
+    if len(names) <= WIDE:
+        rows += [
+            "| case | " + " | ".join(_env_heading(n, results.reference) for n in names) + " |",
+            "| :-- | " + " | ".join(":-:" for _ in names) + " |",
         ]
-        rows.append(f"| [`{case}`](#{_anchor(case)}) | " + " | ".join(cells) + " |")
+        for case in comparison.cases:
+            cells = [cell_text(comparison.cell(env, case), verdicts.claims_of(env, case)) for env in names]
+            rows.append(f"| [`{case}`](#{_anchor(case)}) | " + " | ".join(cells) + " |")
+    else:
+        # Many environments: one row each, so the table grows down instead of off the page.
+        rows += _deviations(comparison, verdicts)
+        rows += [
+            "",
+            f"<details><summary>The whole matrix ({len(names)} environments × "
+            f"{len(comparison.cases)} cases)</summary>",
+            "",
+            "| environment | " + " | ".join(f"[`{c}`](#{_anchor(c)})" for c in comparison.cases) + " |",
+            "| :-- | " + " | ".join(":-:" for _ in comparison.cases) + " |",
+        ]
+        for env in names:
+            cells = [cell_text(comparison.cell(env, c), verdicts.claims_of(env, c)) for c in comparison.cases]
+            rows.append(f"| {_env_heading(env, results.reference)} | " + " | ".join(cells) + " |")
+        rows += ["", "</details>"]
     rows += ["", "<sub>", ""]
     rows += [f"{symbol} {meaning}<br>" for symbol, meaning in LEGEND]
     rows += ["", "</sub>"]
     return "\n".join(rows)
 
 
-def _claims_of(checks: Sequence[ClaimCheck], environment: str, case: str) -> list[ClaimCheck]:
-    return [c for c in checks if c.environment == environment and c.case == case]
+def _deviations(comparison: Comparison, verdicts: Verdicts) -> list[str]:
+    """Per environment, what sets it apart from the reference: the short list to read first."""
+    lines = []
+    for env in comparison.environments:
+        cells = [comparison.cell(env, case) for case in comparison.cases]
+        different = sum(1 for c in cells if c.group not in {None, "A"})
+        failed = [
+            c for c in cells if c.state not in {CellState.STABLE, CellState.VARIES, CellState.NOT_APPLICABLE}
+        ]
+        surprising = sum(
+            1
+            for c in cells
+            if any(check.verdict is Verdict.SURPRISE for check in verdicts.claims_of(env, c.case))
+        )
+        notes = [
+            f"{n} {what}"
+            for n, what in (
+                (different, "differ from the reference"),
+                (len(failed), "did not complete"),
+                (surprising, "with a SURPRISE"),
+            )
+            if n
+        ]
+        if notes:
+            lines.append(f"- **{env}**: {len(cells)} cases, " + ", ".join(notes))
+    if not lines:
+        return ["Every environment matches the reference in every case."]
+    return ["Environments that differ from the reference somewhere:", *_listed(lines)]
 
 
 def cell_text(cell: CellResult, checks: Sequence[ClaimCheck] = ()) -> str:
@@ -238,11 +297,13 @@ def _baseline_text(cell: BaselineCell | None) -> str:
 
 
 def _environments(results: Results) -> str:
+    wide = len(results.environments) > WIDE
     rows = [
         "## Environments",
         "",
         "Versions are read inside each image after it was built, not copied from matrix.yaml.",
         "",
+        *(["<details><summary>All environments</summary>", ""] if wide else []),
         "| environment | base | Python | NumPy | TensorFlow | device that ran | image | size | build |",
         "| :-- | :-- | :-- | :-- | :-- | :-- | :-- | --: | :-- |",
     ]
@@ -257,7 +318,9 @@ def _environments(results: Results) -> str:
                     observed.python if observed else "—",
                     (observed.numpy or "—") if observed else "—",
                     (observed.tensorflow or "—") if observed else "—",
-                    _devices(r for r in results.records if r.environment == env.name),
+                    _devices(
+                        record for case in results.cases for record in results.records_of(env.name, case.name)
+                    ),
                     f"`{env.image_id.removeprefix('sha256:')[:12]}`" if env.image_id else "—",
                     _size(env.image_size),
                     _build(env),
@@ -265,13 +328,19 @@ def _environments(results: Results) -> str:
             )
             + " |"
         )
-    failed = [env for env in results.environments if env.error]
-    for env in failed:
-        rows += ["", f"**{env.name}**: {_one_line(env.error or '')}"]
-    rows += ["", "<details><summary>pip freeze of each image</summary>", ""]
+    if wide:
+        rows += ["", "</details>"]
+    rows += _listed(
+        [f"**{env.name}**: {_one_line(env.error or '')}" for env in results.environments if env.error]
+    )
+    # Identical freezes are shown once, with the environments that share them.
+    freezes: dict[tuple[str, ...], list[str]] = {}
     for env in results.environments:
         if env.observed:
-            rows += [f"**{env.name}**", "", "```", *env.observed.pip_freeze, "```", ""]
+            freezes.setdefault(env.observed.pip_freeze, []).append(env.name)
+    rows += ["", "<details><summary>pip freeze of each image</summary>", ""]
+    for freeze, names in freezes.items():
+        rows += [f"**{_cut(names)}**", "", "```", *freeze, "```", ""]
     rows.append("</details>")
     return "\n".join(rows)
 
@@ -316,29 +385,93 @@ def _cases(results: Results, verdicts: Verdicts) -> str:
         if case.claim:
             lines += ["", f"> **Claim:** {case.claim}"]
         cells = [comparison.cell(env, case.name) for env in names]
-        labels = _label_order(cells)
+        columns = _columns(cells, results.reference)
+        labels = _label_order([cell for _, cell in columns])
         failures = [c for c in cells if c.detail and c.state is not CellState.NOT_APPLICABLE]
         if labels:
             lines += [
                 "",
-                "| label | " + " | ".join(_env_heading(n, results.reference) for n in names) + " |",
-                "| :-- | " + " | ".join(":--" for _ in names) + " |",
+                "| label | " + " | ".join(heading for heading, _ in columns) + " |",
+                "| :-- | " + " | ".join(":--" for _ in columns) + " |",
             ]
             for label in labels:
-                row = [_label_cell(cell, label, results.reference) for cell in cells]
+                row = [_label_cell(cell, label, results.reference) for _, cell in columns]
                 lines.append(f"| `{label}` | " + " | ".join(row) + " |")
-        for cell in failures:
-            lines += ["", f"{SYMBOL[cell.state]} **{cell.environment}**: {_one_line(cell.detail)}"]
+        if len(names) > WIDE:
+            lines += _group_members(cells)
+        lines += _listed(
+            [f"{SYMBOL[cell.state]} **{cell.environment}**: {_one_line(cell.detail)}" for cell in failures]
+        )
         lines += _claims_table([c for c in verdicts.claims if c.case == case.name], names)
-        lines += _outputs(results, case.name, names)
+        shown = [cell.environment for _, cell in columns] + [c.environment for c in failures]
+        lines += _outputs(results, case.name, list(dict.fromkeys(shown)))
         sections.append("\n".join(lines))
     return "\n\n".join(sections)
+
+
+#: Above this many environments, tables show one column per group of identical environments.
+WIDE = 8
+#: Lists longer than this are cut, saying how many more there are.
+LONGEST_LIST = 30
+
+
+def _columns(cells: Sequence[CellResult], reference: str) -> list[tuple[str, CellResult]]:
+    """One column per environment, or (for wide matrices) one per group, shown by its first member."""
+    if len(cells) <= WIDE:
+        return [(_env_heading(cell.environment, reference), cell) for cell in cells]
+    members: dict[str, list[CellResult]] = {}
+    for cell in cells:
+        if cell.group is not None:
+            members.setdefault(cell.group, []).append(cell)
+    ordered = sorted(members.items(), key=lambda item: (len(item[0]), item[0]))
+    return [
+        (
+            f"{letter}: {_env_heading(group[0].environment, reference)}"
+            + (f" +{len(group) - 1}" if len(group) > 1 else ""),
+            group[0],
+        )
+        for letter, group in ordered
+    ]
+
+
+def _group_members(cells: Sequence[CellResult]) -> list[str]:
+    members: dict[str, list[str]] = {}
+    for cell in cells:
+        if cell.group is not None:
+            members.setdefault(cell.group, []).append(cell.environment)
+    lines = ["", "<details><summary>Environments in each group</summary>", ""]
+    for letter, names in sorted(members.items(), key=lambda item: (len(item[0]), item[0])):
+        lines.append(f"- **{letter}** ({len(names)}): {_cut(names)}")
+    return [*lines, "", "</details>"]
+
+
+def _cut(names: Sequence[str]) -> str:
+    shown = ", ".join(names[:LONGEST_LIST])
+    return shown + (f", … and {len(names) - LONGEST_LIST} more" if len(names) > LONGEST_LIST else "")
+
+
+def _listed(lines: Sequence[str]) -> list[str]:
+    if not lines:
+        return []
+    kept = ["", *lines[:LONGEST_LIST]]
+    if len(lines) > LONGEST_LIST:
+        kept.append(f"… and {len(lines) - LONGEST_LIST} more (see results.json)")
+    return kept
 
 
 def _claims_table(checks: Sequence[ClaimCheck], environments: Sequence[str]) -> list[str]:
     if not checks:
         return []
     claims = list(dict.fromkeys((check.kind, check.pattern) for check in checks))
+    if len(environments) > WIDE:
+        lines = ["", "| claim | held | SURPRISE | not checked |", "| :-- | --: | --: | --: |"]
+        for kind, pattern in claims:
+            verdicts = [c.verdict for c in checks if (c.kind, c.pattern) == (kind, pattern)]
+            counts = [verdicts.count(v) for v in (Verdict.HELD, Verdict.SURPRISE, Verdict.UNCHECKED)]
+            lines.append(
+                f"| {kind.replace('_', ' ')}: `{_one_line(pattern)}` | " + " | ".join(map(str, counts)) + " |"
+            )
+        return lines
     lines = [
         "",
         "| claim | " + " | ".join(environments) + " |",
@@ -400,13 +533,12 @@ def _scalar(value: Scalar) -> str:
 
 
 def _outputs(results: Results, case: str, names: Sequence[str]) -> list[str]:
-    lines = ["", "<details><summary>What the script printed (repeat 1 of each environment)</summary>", ""]
+    lines = ["", "<details><summary>What the script printed (repeat 1)</summary>", ""]
     for env in names:
-        record = next(
-            (r for r in results.records if r.environment == env and r.case == case and r.repeat == 1), None
-        )
-        if record is None:
+        records = results.records_of(env, case)
+        if not records:
             continue
+        record = records[0]
         lines += [f"**{env}** ({record.status.value}, {record.seconds:.1f} s)", "", "```text"]
         lines += _shortened((record.output or "(no output)").splitlines())
         if record.stderr_tail.strip():

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,7 @@ class Record:
     output: str = ""
     stderr_tail: str = ""
     output_capped: bool = False  # the script wrote more than the runner keeps; the rest was dropped
+    reused_from: str | None = None  # the earlier run this record was taken from (same image and script)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -130,7 +132,22 @@ class Results:
     schema: str = SCHEMA
 
     def environment(self, name: str) -> EnvironmentResult:
-        return next(env for env in self.environments if env.name == name)
+        return self._environments_by_name[name]
+
+    def records_of(self, environment: str, case: str) -> tuple[Record, ...]:
+        """The records of one cell, by repeat."""
+        return self._records_by_cell.get((environment, case), ())
+
+    @cached_property
+    def _environments_by_name(self) -> dict[str, EnvironmentResult]:
+        return {env.name: env for env in self.environments}
+
+    @cached_property
+    def _records_by_cell(self) -> dict[tuple[str, str], tuple[Record, ...]]:
+        cells: dict[tuple[str, str], list[Record]] = {}
+        for record in self.records:
+            cells.setdefault((record.environment, record.case), []).append(record)
+        return {key: tuple(sorted(found, key=lambda r: r.repeat)) for key, found in cells.items()}
 
 
 def to_json(results: Results) -> str:
@@ -173,6 +190,7 @@ def record_from_dict(data: Mapping[str, Any]) -> Record:
         output=data["output"],
         stderr_tail=data["stderr_tail"],
         output_capped=bool(data.get("output_capped", False)),
+        reused_from=data.get("reused_from"),
     )
 
 
@@ -265,6 +283,15 @@ class RunDirectory:
         return self.path.name
 
     @property
+    def started(self) -> str:
+        """When the run began, from its name (UTC); now, for a directory not named by seedmatrix."""
+        try:
+            stamp = datetime.strptime(self.path.name.split("-", 1)[0], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+        except ValueError:
+            return utc_now()
+        return stamp.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+    @property
     def results_file(self) -> Path:
         return self.path / RESULTS_FILE
 
@@ -275,6 +302,15 @@ class RunDirectory:
     def save_record(self, record: Record) -> None:
         name = f"{record.environment}--{record.case}--{record.repeat}.json"
         atomic_write(self.path / "records" / name, json.dumps(asdict(record), indent=1) + "\n")
+
+    def records_of(self, environment: str, case: str) -> list[Record]:
+        """The saved records of one cell, by repeat (for reuse by a later run)."""
+        found = []
+        for path in sorted((self.path / "records").glob(f"{environment}--{case}--*.json")):
+            record = record_from_dict(json.loads(path.read_text(encoding="utf-8")))
+            if (record.environment, record.case) == (environment, case):
+                found.append(record)
+        return sorted(found, key=lambda record: record.repeat)
 
     def load_records(self) -> list[Record]:
         records = []
