@@ -49,3 +49,10 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Time the matrix against a naive `docker run` loop and the ideal; print a table, write JSON."""
+    session.install(".")
+    session.run("python", "benchmarks/bench.py", *session.posargs)
