@@ -126,3 +126,14 @@ def test_a_cpuset_decides_how_many_cpus_the_process_sees(
         ),
     )
     assert finished.stdout == "1 0\n", finished.stderr
+
+
+def test_a_host_without_a_gpu_says_so(docker_client: docker.DockerClient, small_image: ImageOutcome) -> None:
+    assert small_image.image_id is not None
+    reason = container.gpu_unavailable(docker_client, small_image.image_id)
+    if reason is None:
+        pytest.skip("this engine gives containers a GPU; the no-GPU path cannot be shown here")
+    assert reason.startswith("no GPU on this host (")
+    assert (
+        docker_client.containers.list(all=True, filters={"label": f"{container.RUN_LABEL}=gpu-check"}) == []
+    )

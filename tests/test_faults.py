@@ -274,3 +274,22 @@ def test_two_runs_at_the_same_time_do_not_clobber_each_other(
         assert len(data["records"]) == 4
         assert len(list((run / "records").glob("*.json"))) == 4
     assert (results / "latest").resolve() in {run.resolve() for run in runs}
+
+
+def test_gpu_runs_are_skipped_not_failed_on_a_host_without_a_gpu(
+    docker_client: docker.DockerClient, small_image: ImageOutcome, tmp_path: Path
+) -> None:
+    if docker_client.info().get("Runtimes", {}).get("nvidia"):
+        pytest.skip("this engine has the NVIDIA runtime; the GPU environment would run")
+    results = tmp_path / "results"
+    finished = seedmatrix("matrix", "--config", str(DATA / "gpu.yaml"), "--results", str(results))
+    assert finished.returncode == 0, finished.stderr
+    assert "skipping the GPU environments: no GPU on this host" in finished.stderr
+    data = latest(results)
+    assert {r["environment"] for r in data["records"]} == {"bookworm-np2.0"}
+    [skip] = data["skipped"]
+    assert skip["environment"] == "bookworm-np2.0-gpu"
+    assert skip["reason"].startswith("no GPU on this host (")
+    matrix = (results / "latest" / "MATRIX.md").read_text(encoding="utf-8")
+    assert "| [`seed_numpy`](#case-seed-numpy) | ✅ A | ⏭️ skipped |" in matrix
+    assert "⏭️ **bookworm-np2.0-gpu**: no GPU on this host" in matrix

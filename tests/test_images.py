@@ -29,18 +29,18 @@ def settings(tmp_path: Path, ca_bundle: Path | None = None) -> images.BuildSetti
     )
 
 
-def test_build_context_identity_follows_pins_not_the_ca_bundle(tmp_path: Path, small_matrix: Matrix) -> None:
+def test_image_identity_follows_the_dockerfile_pins_and_base(tmp_path: Path, small_matrix: Matrix) -> None:
     env = small_matrix.environments[0]
     dockerfile = small_matrix.images_dir / "Dockerfile"
-    bundle = tmp_path / "extra.crt"
-    bundle.write_text("-----BEGIN CERTIFICATE-----\n", encoding="utf-8")
-    plain = images.build_context(dockerfile, env, None)
-    with_bundle = images.build_context(dockerfile, env, bundle)
-    repinned = images.build_context(dockerfile, env.model_copy(update={"numpy": "1.26.4"}), None)
-    tag = images.environment_tag(env, plain, base_id="sha256:1")
-    assert images.environment_tag(env, with_bundle, base_id="sha256:1") == tag
+    identity = images.image_identity(dockerfile, env)
+    tag = images.environment_tag(env, identity, base_id="sha256:1")
+    repinned = images.image_identity(dockerfile, env.model_copy(update={"numpy": "1.26.4"}))
     assert images.environment_tag(env, repinned, base_id="sha256:1") != tag
-    assert images.environment_tag(env, plain, base_id="sha256:2") != tag
+    assert images.environment_tag(env, identity, base_id="sha256:2") != tag
+    edited = tmp_path / "Dockerfile"
+    edited.write_bytes(dockerfile.read_bytes() + b"\n# a comment\n")
+    assert images.environment_tag(env, images.image_identity(edited, env), base_id="sha256:1") != tag
+    assert images.environment_tag(env, identity, base_id="sha256:1") == tag
     assert tag.startswith("seedmatrix-env:bookworm-np2.0-")
 
 
@@ -86,19 +86,56 @@ def test_a_second_request_rebuilds_nothing(
 
 
 @pytest.mark.docker
-def test_the_ca_bundle_does_not_stay_in_the_image(
+def test_no_wheels_ca_bundle_or_pip_cache_stay_in_the_image(
     docker_client: docker.DockerClient, small_image: images.ImageOutcome
 ) -> None:
     assert small_image.image_id is not None
     created = docker_client.containers.create(small_image.image_id, command=["true"])
     try:
-        with pytest.raises(NotFound):
-            created.get_archive("/tmp/seedmatrix")
+        for leftover in ("/tmp/seedmatrix", "/root/.cache/pip", "/seedmatrix-ca"):
+            with pytest.raises(NotFound):
+                created.get_archive(leftover)
         created.get_archive("/opt/seedmatrix/bin/python")  # the venv itself is there
     finally:
         created.remove(force=True)
-    history = docker_client.images.get(small_image.image_id).history()
-    assert not any("ca-bundle" in (layer.get("CreatedBy") or "") for layer in history)
+
+
+@pytest.mark.docker
+def test_a_rebuild_installs_from_the_kept_wheels_without_fetching(
+    docker_client: docker.DockerClient, small_image: images.ImageOutcome, tmp_path: Path
+) -> None:
+    matrix_file = tmp_path / "matrix.yaml"
+    matrix_file.write_text(
+        textwrap.dedent(
+            f"""\
+            images_dir: {ROOT / "images"}
+            environments:
+              - {{name: wheel-reuse, debian: bookworm, python: "3.11", numpy: "2.0.2"}}
+            cases:
+              - {{name: seed_random, script: {ROOT / "seeds" / "seed_random.py"}}}
+            """
+        ),
+        encoding="utf-8",
+    )
+    matrix = load_matrix(matrix_file)
+    said: list[str] = []
+    outcome = images.ensure_environment_image(
+        docker_client,
+        matrix,
+        matrix.environments[0],
+        settings(tmp_path),
+        run_label="test-wheels",
+        progress=said.append,
+    )
+    try:
+        assert outcome.status is BuildStatus.BUILT, outcome.error
+        assert [text for text in said if text.startswith("building")]
+        assert not [text for text in said if text.startswith("fetching wheels")]
+        assert outcome.observed is not None
+        assert outcome.observed.numpy == "2.0.2"
+    finally:
+        if outcome.tag:
+            docker_client.images.remove(outcome.tag)
 
 
 @pytest.mark.docker

@@ -8,7 +8,7 @@ import pytest
 
 from seedmatrix.config import load_matrix
 from seedmatrix.errors import ConfigError
-from seedmatrix.plan import make_plan
+from seedmatrix.plan import Selection, make_plan, parse_shard
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,7 +30,9 @@ def test_a_case_needing_a_missing_framework_gets_no_cell() -> None:
 def test_selection_by_environment_and_case() -> None:
     matrix = load_matrix(ROOT / "matrix.yaml")
     name = matrix.environments[1].name
-    plan = make_plan(matrix, host_cpus=2, environments=[name], cases=["seed_numpy", "seed_random"])
+    plan = make_plan(
+        matrix, host_cpus=2, selection=Selection(environments=[name], cases=["seed_numpy", "seed_random"])
+    )
     assert plan.environments == (name,)
     assert [(c.environment, c.case) for c in plan.cells] == [(name, "seed_random"), (name, "seed_numpy")]
 
@@ -40,12 +42,12 @@ def test_an_unknown_selection_suggests_the_nearest_name() -> None:
     with pytest.raises(
         ConfigError, match=r"--case: no 'seed_nupmy' in the matrix; did you mean 'seed_numpy'\?"
     ):
-        make_plan(matrix, host_cpus=2, cases=["seed_nupmy"])
+        make_plan(matrix, host_cpus=2, selection=Selection(cases=["seed_nupmy"]))
 
 
 def test_a_case_needing_more_cpus_than_the_host_has_is_skipped_with_the_reason() -> None:
     matrix = load_matrix(ROOT / "matrix.yaml")
-    plan = make_plan(matrix, host_cpus=1, cases=["reduction_1cpu", "reduction_2cpus"])
+    plan = make_plan(matrix, host_cpus=1, selection=Selection(cases=["reduction_1cpu", "reduction_2cpus"]))
     assert {cell.case for cell in plan.cells} == {"reduction_1cpu"}
     assert {(skip.case, skip.reason) for skip in plan.skipped} == {
         ("reduction_2cpus", "needs 2 CPUs, this host has 1")
@@ -55,7 +57,50 @@ def test_a_case_needing_more_cpus_than_the_host_has_is_skipped_with_the_reason()
 
 def test_case_settings_reach_the_cells() -> None:
     matrix = load_matrix(ROOT / "matrix.yaml")
-    plan = make_plan(matrix, host_cpus=2, cases=["python_hash_order_fixed", "reduction_2cpus"])
+    plan = make_plan(
+        matrix, host_cpus=2, selection=Selection(cases=["python_hash_order_fixed", "reduction_2cpus"])
+    )
     by_case = {cell.case: cell for cell in plan.cells}
     assert by_case["python_hash_order_fixed"].env == {"PYTHONHASHSEED": "0"}
     assert by_case["reduction_2cpus"].cpus == 2
+
+
+def test_shards_split_the_environments_and_together_cover_them() -> None:
+    matrix = load_matrix(ROOT / "matrix.yaml")
+    names = [env.name for env in matrix.environments]
+    parts = [
+        make_plan(matrix, host_cpus=2, selection=Selection(shard=(i, 3))).environments for i in (1, 2, 3)
+    ]
+    assert sorted(name for part in parts for name in part) == sorted(names)
+    assert all(part for part in parts)
+    assert not set(parts[0]) & set(parts[1])
+
+
+@pytest.mark.parametrize(("text", "expected"), [("1/1", (1, 1)), ("2/3", (2, 3))])
+def test_parse_shard(text: str, expected: tuple[int, int]) -> None:
+    assert parse_shard(text) == expected
+
+
+@pytest.mark.parametrize("text", ["0/2", "3/2", "1", "a/b", "1/0"])
+def test_a_bad_shard_is_explained(text: str) -> None:
+    with pytest.raises(ConfigError, match=r"--shard: .* is not a shard; write i/n"):
+        parse_shard(text)
+
+
+def test_selecting_by_device() -> None:
+    matrix = load_matrix(ROOT / "matrix.yaml")
+    gpu = make_plan(matrix, host_cpus=2, selection=Selection(device="gpu"))
+    cpu = make_plan(matrix, host_cpus=2, selection=Selection(device="cpu"))
+    assert gpu.environments == ("py3.11-tf2.20-cuda-gpu",)
+    assert all(cell.gpu for cell in gpu.cells)
+    assert "py3.11-tf2.20-cuda" in cpu.environments
+    assert not any(cell.gpu for cell in cpu.cells)
+
+
+def test_gpu_cells_are_skipped_with_the_reason_when_the_host_has_none() -> None:
+    matrix = load_matrix(ROOT / "matrix.yaml")
+    reason = "no GPU on this host (could not select device driver)"
+    plan = make_plan(matrix, host_cpus=2, gpu_unavailable=reason)
+    assert not any(cell.gpu for cell in plan.cells)
+    skipped = {skip.environment for skip in plan.skipped if skip.reason == reason}
+    assert skipped == {"py3.11-tf2.20-cuda-gpu"}

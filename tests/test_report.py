@@ -91,17 +91,18 @@ def test_details_show_full_precision_values_and_distances() -> None:
 def test_environment_table_shows_observed_versions_and_the_build_failure() -> None:
     markdown = sample()
     row = table_row(markdown, "ref (reference)")
-    assert row[1:6] == [
+    assert row[1] == "—"  # no host recorded in these hand-made results
+    assert row[2:7] == [
         "Debian bookworm",
         "3.11.2",
         "2.0.2",
         "tensorflow-cpu 2.18.1",
         "CPU (TensorFlow sees no GPU)",
     ]
-    assert row[7] == "1.23 GB"
+    assert row[8] == "1.23 GB"
     broken = table_row(markdown, "broken")
-    assert broken[2] == "—"
-    assert "log `results/build-logs/broken.log`" in broken[8]
+    assert broken[3] == "—"
+    assert "log `results/build-logs/broken.log`" in broken[9]
     assert "**broken**: building broken failed: no matching distribution" in markdown
 
 

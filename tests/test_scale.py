@@ -44,7 +44,10 @@ def test_every_cell_is_compared_and_every_claim_checked(large: Results) -> None:
 def test_the_report_fits_a_github_summary_and_puts_the_summary_first(markdown: str) -> None:
     assert len(markdown.encode()) < GITHUB_SUMMARY_LIMIT
     assert markdown.index("**Summary:**") < markdown.index("## Matrix") < markdown.index("## Cases")
-    assert "**Summary:** 4000 cells ran: 2080 stable and bitwise equal to the reference, 520 stable but" in markdown
+    assert (
+        "**Summary:** 4000 cells ran: 2080 stable and bitwise equal to the reference, 520 stable but"
+        in markdown
+    )
 
 
 def test_the_big_tables_are_folded_and_deviations_listed_first(markdown: str) -> None:

@@ -14,6 +14,7 @@ from . import __version__
 from .errors import SeedmatrixError
 from .log import Output
 from .pipeline import EXIT_INTERRUPTED, Options, images_job, matrix_job, report_job
+from .plan import Selection, parse_shard
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -30,6 +31,14 @@ def _parser() -> argparse.ArgumentParser:
             "-e", "--environment", action="append", default=[], help="only this environment (repeatable)"
         )
         command.add_argument("--case", action="append", default=[], help="only this case (repeatable)")
+        command.add_argument(
+            "--device", choices=["cpu", "gpu"], help="only the environments that run on this device"
+        )
+        command.add_argument(
+            "--shard",
+            metavar="I/N",
+            help="only the I-th of N slices of the environments (for several machines)",
+        )
         command.add_argument(
             "--ca-bundle",
             type=Path,
@@ -62,11 +71,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     report = commands.add_parser("report", help="re-render MATRIX.md from stored results; runs nothing")
     report.add_argument(
-        "run",
-        nargs="?",
+        "runs",
+        nargs="*",
         type=Path,
-        default=Path("results/latest"),
-        help="run directory (default results/latest)",
+        default=[Path("results/latest")],
+        metavar="RUN",
+        help="run directories or results.json files (default results/latest); several are merged",
+    )
+    report.add_argument(
+        "--into", type=Path, help="where merged results and their MATRIX.md go (default results/merged)"
     )
     with_verdict_options(report)
     return parser
@@ -104,13 +117,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if arguments.command == "report":
             return report_job(
-                arguments.run, out, baseline=arguments.baseline, report_only=arguments.report_only
+                arguments.runs,
+                out,
+                baseline=arguments.baseline,
+                report_only=arguments.report_only,
+                into=arguments.into,
             )
         options = Options(
             config=arguments.config,
             results=arguments.results,
-            environments=tuple(arguments.environment),
-            cases=tuple(arguments.case),
+            selection=Selection(
+                environments=tuple(arguments.environment),
+                cases=tuple(arguments.case),
+                device=arguments.device,
+                shard=parse_shard(arguments.shard) if arguments.shard else (1, 1),
+            ),
             ca_bundle=arguments.ca_bundle,
             debian_mirror=arguments.debian_mirror,
             memory=getattr(arguments, "memory", "4g"),

@@ -41,15 +41,17 @@ class ClaimCheck:
 def check_claims(results: Results, comparison: Comparison) -> tuple[ClaimCheck, ...]:
     checks: list[ClaimCheck] = []
     for case in results.cases:
-        entries = list(_entries(case.claims))
-        if not entries:
+        everywhere = list(_entries(case.claims))
+        on_device = {"CPU": list(_entries(case.claims_on_cpu)), "GPU": list(_entries(case.claims_on_gpu))}
+        if not (everywhere or on_device["CPU"] or on_device["GPU"]):
             continue
         for environment in comparison.environments:
             cell = comparison.cell(environment, case.name)
             if cell.state in {CellState.NOT_APPLICABLE, CellState.SKIPPED}:
                 continue  # nothing was meant to run here
             records = results.records_of(environment, case.name)
-            for kind, pattern, template in entries:
+            ran_on_gpu = bool(records) and all(r.device.get("kind") == "GPU" for r in records)
+            for kind, pattern, template in everywhere + on_device["GPU" if ran_on_gpu else "CPU"]:
                 if cell.state in {CellState.STABLE, CellState.VARIES}:
                     verdict, evidence = _evaluate(
                         kind,

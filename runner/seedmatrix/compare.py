@@ -27,6 +27,7 @@ class CellState(StrEnum):
     BUILD_FAILED = "build-failed"
     NOT_APPLICABLE = "not-applicable"  # the environment lacks a framework the case requires
     SKIPPED = "skipped"  # this host cannot run it (reason in the detail); not a failure
+    WRONG_DEVICE = "ran-on-cpu"  # a GPU was asked for, but the ops ran on the CPU
     MISSING = "missing"  # no record: the run was interrupted before this cell
 
 
@@ -100,6 +101,7 @@ class Comparison:
                 CellState.BAD_OUTPUT,
                 CellState.BUILD_FAILED,
                 CellState.MISSING,
+                CellState.WRONG_DEVICE,
             }
             for cell in self.cells
         )
@@ -172,6 +174,13 @@ def _cell(
             RunStatus.BAD_OUTPUT: CellState.BAD_OUTPUT,
         }[failed.status]
         return CellResult(environment=environment, case=case, state=state, detail=_failure_detail(failed))
+    if env.requested.get("device") == "gpu":
+        elsewhere = [r for r in records if r.device and r.device.get("kind") != "GPU"]
+        if elsewhere:
+            first = elsewhere[0]
+            where = f"{first.device.get('kind')} ({first.device.get('detail')})"
+            detail = f"asked for a GPU, but repeat {first.repeat} ran on: {where}"
+            return CellResult(environment=environment, case=case, state=CellState.WRONG_DEVICE, detail=detail)
     if len(records) < results.repeats:
         return CellResult(
             environment=environment,

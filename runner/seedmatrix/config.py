@@ -59,7 +59,9 @@ class Environment(_Model):
     base_image: ImageReference | None = None
     numpy: ExactVersion | None = None
     tensorflow: ExactVersion | None = None
-    tensorflow_package: Literal["tensorflow-cpu", "tensorflow"] = "tensorflow-cpu"
+    # tensorflow[and-cuda] is TensorFlow's CUDA flavour: it brings the NVIDIA libraries with it.
+    tensorflow_package: Literal["tensorflow-cpu", "tensorflow", "tensorflow[and-cuda]"] = "tensorflow-cpu"
+    device: Literal["cpu", "gpu"] = "cpu"  # gpu: the runs ask the engine for the host's GPUs
 
     @model_validator(mode="after")
     def _one_base(self) -> Environment:
@@ -71,6 +73,10 @@ class Environment(_Model):
                 f"{DEBIAN_PYTHON[self.debian]}"
             )
         return self
+
+    @property
+    def flavour(self) -> str:
+        return "cuda" if self.tensorflow_package == "tensorflow[and-cuda]" else "cpu"
 
     @property
     def frameworks(self) -> frozenset[str]:
@@ -128,6 +134,8 @@ class Case(_Model):
     requires: tuple[Framework, ...] = ()
     claim: Annotated[str, Field(strict=True)] = ""
     claims: Claims = Field(default_factory=Claims)
+    claims_on_cpu: Claims = Field(default_factory=Claims)  # only where the ops ran on a CPU
+    claims_on_gpu: Claims = Field(default_factory=Claims)  # only where the ops ran on a GPU
     env: dict[EnvName, Annotated[str, Field(strict=True)]] = Field(default_factory=dict)
     cpus: Annotated[int, Field(strict=True, ge=1, le=256)] = 1
 
@@ -289,13 +297,14 @@ def _resolve(parsed: MatrixFile, source: Path, lines: Mapping[tuple[str | int, .
     scripts: dict[str, Path] = {}
     case_names = named["cases"]
     for index, case in enumerate(parsed.cases):
-        other = case.claims.same_as_case
-        if other is not None and (other not in case_names or other == case.name):
-            choices = ", ".join(n for n in case_names if n != case.name)
-            problem(
-                ("cases", index, "claims", "same_as_case"),
-                f"{other!r} is not another case; choose one of {choices}",
-            )
+        for key in ("claims", "claims_on_cpu", "claims_on_gpu"):
+            other = getattr(case, key).same_as_case
+            if other is not None and (other not in case_names or other == case.name):
+                choices = ", ".join(n for n in case_names if n != case.name)
+                problem(
+                    ("cases", index, key, "same_as_case"),
+                    f"{other!r} is not another case; choose one of {choices}",
+                )
         script = (base / case.script).resolve()
         if not script.is_file():
             problem(("cases", index, "script"), f"no such file: {script}")

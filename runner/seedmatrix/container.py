@@ -17,7 +17,7 @@ import docker
 import requests
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.models.containers import Container
-from docker.types import CancellableStream, LogConfig
+from docker.types import CancellableStream, DeviceRequest, LogConfig
 
 from .errors import EngineError
 
@@ -45,6 +45,7 @@ class ContainerSpec:
     read_only_mounts: Mapping[Path, str] = field(default_factory=dict)  # host path → container path
     environment: Mapping[str, str] = field(default_factory=dict)
     cpuset: str | None = None  # e.g. "0" or "0,1": the CPUs the process sees (os.cpu_count() too)
+    gpus: bool = False  # ask the engine for every GPU of the host (NVIDIA container toolkit)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -123,6 +124,24 @@ class _Capture:
         return self.total > len(self.stdout) + len(self.stderr)
 
 
+def gpu_unavailable(client: docker.DockerClient, image: str) -> str | None:
+    """None when the engine can give a container the host's GPUs; otherwise why not, in words."""
+    spec = ContainerSpec(
+        image=image,
+        command=["true"],
+        run_label="gpu-check",
+        limits=Limits(timeout_seconds=120),
+        gpus=True,
+    )
+    try:
+        finished = run(client, spec)
+    except EngineError as error:
+        return f"no GPU on this host ({str(error).split(': ', 1)[-1]})"
+    if finished.exit_code != 0:
+        return f"no GPU on this host (a container asking for one exited {finished.exit_code})"
+    return None
+
+
 def run(client: docker.DockerClient, spec: ContainerSpec) -> Finished:
     """Run `spec.command` to completion or to the time limit; the container never outlives this call."""
     with _container(client, spec) as container:
@@ -181,6 +200,7 @@ def _container(client: docker.DockerClient, spec: ContainerSpec) -> Iterator[Con
             security_opt=["no-new-privileges"],
             pids_limit=spec.limits.pids,
             cpuset_cpus=spec.cpuset,
+            device_requests=[DeviceRequest(count=-1, capabilities=[["gpu"]])] if spec.gpus else None,
             mem_limit=spec.limits.memory,
             memswap_limit=spec.limits.memory,
             log_config=LogConfig(type=LogConfig.types.NONE),  # output is read live; nothing on disk

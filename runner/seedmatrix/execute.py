@@ -87,6 +87,7 @@ def run_repeat(
             read_only_mounts={cell.script.parent: SEEDS_MOUNT, INSIDE: INSIDE_MOUNT},
             environment={**cell.env, "SEEDMATRIX_RECORDS": "1", "HOME": "/tmp", "PYTHONPATH": INSIDE_MOUNT},
             cpuset=cpuset,
+            gpus=cell.gpu,
         ),
     )
     parsed = parse_output(finished.stdout)

@@ -15,11 +15,13 @@ import tarfile
 import tempfile
 import time
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import docker
+import requests
 from docker.errors import APIError, BuildError, ImageNotFound, NotFound
 
 from . import container
@@ -32,6 +34,8 @@ BASE_REPOSITORY = "seedmatrix-base"
 ENV_REPOSITORY = "seedmatrix-env"
 VENV_PYTHON = "/opt/seedmatrix/bin/python"
 PROBE_SCRIPT = "probe.py"
+COMPLETE = ".complete"  # marks a wheel directory whose fetch finished
+FETCH_TIMEOUT_SECONDS = 1800
 _PROXY_BUILD_ARGS = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy")
 
 
@@ -41,6 +45,7 @@ class BuildSettings:
 
     logs_dir: Path
     cache: Cache
+    wheel_cache: Path
     ca_bundle: Path | None = None
     debian_mirror: str | None = None
     proxies: Mapping[str, str] | None = None
@@ -54,13 +59,20 @@ class BuildSettings:
         cache: Cache,
         ca_bundle: Path | None,
         debian_mirror: str | None,
+        wheel_cache: Path | None = None,
     ) -> BuildSettings:
         bundle = ca_bundle or (Path(env["PIP_CERT"]) if env.get("PIP_CERT") else None)
         if bundle is not None and not bundle.is_file():
             raise ImageError(f"CA bundle {bundle} does not exist (from --ca-bundle or PIP_CERT)")
+        user_cache = Path(env.get("XDG_CACHE_HOME") or Path(env.get("HOME", "/root")) / ".cache")
+        wheels = wheel_cache or Path(
+            env.get("SEEDMATRIX_WHEEL_CACHE") or user_cache / "seedmatrix" / "wheels"
+        )
+        wheels.mkdir(parents=True, exist_ok=True)
         return cls(
             logs_dir=logs_dir,
             cache=cache,
+            wheel_cache=wheels,
             ca_bundle=bundle,
             debian_mirror=debian_mirror or env.get("SEEDMATRIX_DEBIAN_MIRROR") or None,
             proxies={key: env[key] for key in _PROXY_BUILD_ARGS if env.get(key)},
@@ -100,14 +112,24 @@ def ensure_environment_image(
     log = None
     try:
         base = _ensure_base(client, matrix, environment, settings, progress=progress)
-        context = build_context(matrix.images_dir / "Dockerfile", environment, settings.ca_bundle)
-        tag = environment_tag(environment, context, base_id=base.id)
+        dockerfile = matrix.images_dir / "Dockerfile"
+        tag = environment_tag(environment, image_identity(dockerfile, environment), base_id=str(base.id))
         log = settings.logs_dir / f"{tag.replace(':', '_')}.log"
         status = BuildStatus.CACHED
         if not _exists(client, tag):
-            progress(f"building {tag}")
             building = time.monotonic()
-            _build(client, context, tag=tag, base=base, environment=environment, settings=settings, log=log)
+            log.parent.mkdir(parents=True, exist_ok=True)
+            log.write_text(f"# {tag}: {' '.join(environment.requirements)}\n", encoding="utf-8")
+            wheels = _wheels(
+                client, base, environment, settings, images_dir=matrix.images_dir, log=log, progress=progress
+            )
+            progress(f"building {tag}")
+            with tempfile.TemporaryDirectory(prefix="seedmatrix-context-") as scratch:
+                context = Path(scratch) / "context.tar"
+                _write_context(context, dockerfile, environment, wheels)
+                _build(
+                    client, context, tag=tag, base=base, environment=environment, settings=settings, log=log
+                )
             status = BuildStatus.BUILT
         image = client.images.get(tag)
         image_id = str(image.id)
@@ -152,39 +174,114 @@ def _check_python(environment: Environment, observed: Observed) -> None:
         )
 
 
-@dataclass(frozen=True)
-class BuildContext:
-    archive: bytes
-    identity: bytes  # what defines the image: Dockerfile and pins; the CA bundle only transports
+def image_identity(dockerfile: Path, environment: Environment) -> bytes:
+    """What defines an environment image besides its base: the Dockerfile and the exact pins.
+
+    Not the CA bundle, the proxies or the wheel cache: they change how packages are fetched, not
+    which packages are installed.
+    """
+    return b"\0".join((dockerfile.read_bytes(), _requirements(environment)))
 
 
-def environment_tag(environment: Environment, context: BuildContext, *, base_id: str) -> str:
+def environment_tag(environment: Environment, identity: bytes, *, base_id: str) -> str:
     """seedmatrix-env:<name>-<hash of Dockerfile, pins and base image id>."""
-    return f"{ENV_REPOSITORY}:{environment.name}-{_digest(context.identity, base_id)}"
+    return f"{ENV_REPOSITORY}:{environment.name}-{_digest(identity, base_id)}"
 
 
-def build_context(dockerfile: Path, environment: Environment, ca_bundle: Path | None) -> BuildContext:
-    requirements = "".join(f"{pin}\n" for pin in environment.requirements).encode()
-    dockerfile_bytes = dockerfile.read_bytes()
-    bundle = ca_bundle.read_bytes() if ca_bundle else b""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as archive:
+def _requirements(environment: Environment) -> bytes:
+    return "".join(f"{pin}\n" for pin in environment.requirements).encode()
+
+
+def _write_context(target: Path, dockerfile: Path, environment: Environment, wheels: Path) -> None:
+    """The build context: the Dockerfile, requirements.txt and the wheels to install from."""
+    with tarfile.open(target, mode="w") as archive:
         for name, data in (
-            ("Dockerfile", dockerfile_bytes),
-            ("requirements.txt", requirements),
-            ("ca-bundle.crt", bundle),
+            ("Dockerfile", dockerfile.read_bytes()),
+            ("requirements.txt", _requirements(environment)),
         ):
             info = tarfile.TarInfo(name)
             info.size = len(data)
             info.mode = 0o644
             archive.addfile(info, io.BytesIO(data))
-    identity = b"\0".join((dockerfile_bytes, requirements))
-    return BuildContext(archive=buffer.getvalue(), identity=identity)
+        archive.add(wheels, arcname="wheels", filter=_only_wheels)
+
+
+def _only_wheels(member: tarfile.TarInfo) -> tarfile.TarInfo | None:
+    if member.isdir() or member.name.endswith(".whl"):
+        member.uid = member.gid = 0
+        member.uname = member.gname = "root"
+        return member
+    return None
+
+
+def _wheels(
+    client: docker.DockerClient,
+    base: Any,
+    environment: Environment,
+    settings: BuildSettings,
+    *,
+    images_dir: Path,
+    log: Path,
+    progress: Progress,
+) -> Path:
+    """Wheels for the pins, made once per (pins, base image) and kept outside every image.
+
+    They are made in a container of the base image (so they fit its Python and platform) with the
+    network and the extra CA bundle; the image build then needs neither.
+    """
+    target = settings.wheel_cache / _digest(_requirements(environment), str(base.id))
+    if (target / COMPLETE).exists():
+        return target
+    progress(f"fetching wheels for {environment.name} into {target}")
+    scratch = Path(tempfile.mkdtemp(prefix=".fetch-", dir=settings.wheel_cache))
+    (scratch / "requirements.txt").write_bytes(_requirements(environment))
+    (scratch / "wheels").mkdir()
+    mounts = {
+        str(images_dir): {"bind": "/seedmatrix-tools", "mode": "ro"},
+        str(scratch): {"bind": "/seedmatrix-fetch", "mode": "rw"},
+    }
+    variables = dict(settings.proxies or {})
+    if settings.ca_bundle is not None:
+        mounts[str(settings.ca_bundle)] = {"bind": "/seedmatrix-ca/ca.crt", "mode": "ro"}
+        variables["PIP_CERT"] = "/seedmatrix-ca/ca.crt"
+    fetcher = None
+    try:
+        fetcher = client.containers.create(
+            base.id,
+            command=[
+                "python3",
+                "/seedmatrix-tools/fetch_wheels.py",
+                "/seedmatrix-fetch/wheels",
+                "/seedmatrix-fetch/requirements.txt",
+            ],
+            volumes=mounts,
+            environment=variables,
+            network_mode="host",  # fetching needs the network; the seed containers never get it
+            labels={container.RUN_LABEL: "fetch-wheels"},
+        )
+        fetcher.start()
+        status = fetcher.wait(timeout=FETCH_TIMEOUT_SECONDS)
+        with log.open("a", encoding="utf-8") as stream:
+            stream.write(fetcher.logs().decode("utf-8", "replace"))
+        if int(status["StatusCode"]) != 0:
+            raise ImageError(f"fetching wheels for {environment.name} failed (log: {log})")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(target, ignore_errors=True)
+        (scratch / "wheels").rename(target)
+        (target / COMPLETE).touch()
+    except (APIError, requests.exceptions.RequestException) as error:
+        raise ImageError(f"fetching wheels for {environment.name} failed: {error} (log: {log})") from None
+    finally:
+        if fetcher is not None:
+            with suppress(NotFound, APIError):
+                fetcher.remove(force=True)
+        shutil.rmtree(scratch, ignore_errors=True)
+    return target
 
 
 def _build(
     client: docker.DockerClient,
-    context: BuildContext,
+    context: Path,
     *,
     tag: str,
     base: Any,
@@ -195,16 +292,16 @@ def _build(
     log.parent.mkdir(parents=True, exist_ok=True)
     base_reference = base.tags[0] if base.tags else base.id
     error = None
-    with log.open("w", encoding="utf-8") as stream:
-        stream.write(f"# {tag} from {base_reference}: {' '.join(environment.requirements)}\n")
+    with log.open("a", encoding="utf-8") as stream, context.open("rb") as archive:
+        stream.write(f"# docker build from {base_reference}\n")
         try:
             chunks = client.api.build(
-                fileobj=io.BytesIO(context.archive),
+                fileobj=archive,
                 custom_context=True,
                 tag=tag,
-                buildargs={"BASE_IMAGE": base_reference, **(settings.proxies or {})},
+                buildargs={"BASE_IMAGE": base_reference},
                 labels={"org.seedmatrix.environment": environment.name},
-                network_mode="host",  # the engine may run without a bridge; pip needs the network
+                network_mode="none",  # everything it installs is in the context
                 rm=True,
                 forcerm=True,
                 decode=True,

@@ -7,7 +7,7 @@ import os
 import platform
 import socket
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +19,11 @@ from .baseline import against_baseline
 from .cache import Cache, cell_key
 from .claims import check_claims
 from .compare import compare
-from .config import Matrix, load_matrix
+from .config import Claims, Matrix, load_matrix
 from .errors import EngineError, ResultsError
 from .execute import INSIDE, run_cells
 from .log import Output
-from .plan import Cell, Plan, make_plan
+from .plan import Cell, Plan, Selection, make_plan
 from .report import Verdicts, baseline_line, claims_line, render, summary_line
 from .results import (
     CaseResult,
@@ -35,6 +35,7 @@ from .results import (
     SkippedCell,
     atomic_write,
     load_results,
+    merge,
     resolve_run_directory,
     sorted_records,
     utc_now,
@@ -49,8 +50,7 @@ EXIT_INTERRUPTED = 130
 class Options:
     config: Path
     results: Path
-    environments: Sequence[str] = ()
-    cases: Sequence[str] = ()
+    selection: Selection = field(default_factory=Selection)
     ca_bundle: Path | None = None
     debian_mirror: str | None = None
     memory: str = "4g"
@@ -71,7 +71,7 @@ def matrix_job(options: Options, out: Output, env: Mapping[str, str]) -> int:
     matrix = load_matrix(options.config)
     client = container.connect()
     host_cpus = container.engine_cpus(client)
-    plan = make_plan(matrix, host_cpus=host_cpus, environments=options.environments, cases=options.cases)
+    plan = make_plan(matrix, host_cpus=host_cpus, selection=options.selection)
     baseline = _load_baseline(options.baseline or matrix.baseline)
     store, records, previous = _open_run(options)
     jobs = options.jobs or host_cpus
@@ -89,6 +89,9 @@ def matrix_job(options: Options, out: Output, env: Mapping[str, str]) -> int:
     if previous is not None:
         _check_same_images(previous, outcomes)
     image_ids = {o.environment: o.image_id for o in outcomes if o.image_id}
+    plan = _without_unavailable_gpus(
+        client, matrix, plan, image_ids, host_cpus=host_cpus, options=options, out=out
+    )
     cache = Cache(options.results / CACHE)
     keys = _cell_keys(plan, image_ids, matrix=matrix, options=options)
     if not options.fresh:
@@ -126,6 +129,28 @@ def matrix_job(options: Options, out: Output, env: Mapping[str, str]) -> int:
         out.note(f"finish it with: seedmatrix matrix --resume {store.path}")
         return EXIT_INTERRUPTED if stopped == "interrupted" else EngineError.exit_code
     return _exit_status(verdicts, fail_on_surprise=matrix.fail_on_surprise and not options.report_only)
+
+
+def _without_unavailable_gpus(
+    client: docker.DockerClient,
+    matrix: Matrix,
+    plan: Plan,
+    image_ids: Mapping[str, str],
+    *,
+    host_cpus: int,
+    options: Options,
+    out: Output,
+) -> Plan:
+    """Ask the engine once whether it can give a container a GPU; if not, GPU runs are skipped."""
+    wanting = [cell.environment for cell in plan.cells if cell.gpu and cell.environment in image_ids]
+    if not wanting:
+        return plan
+    reason = container.gpu_unavailable(client, image_ids[wanting[0]])
+    if reason is None:
+        out.note("the engine gives containers GPUs: GPU environments run on them")
+        return plan
+    out.warn(f"skipping the GPU environments: {reason}")
+    return make_plan(matrix, host_cpus=host_cpus, selection=options.selection, gpu_unavailable=reason)
 
 
 def _open_run(options: Options) -> tuple[RunDirectory, list[Record], Results | None]:
@@ -271,12 +296,7 @@ def images_job(options: Options, out: Output, env: Mapping[str, str]) -> int:
     """Build (or find) the images of the selected environments and show what they contain."""
     matrix = load_matrix(options.config)
     client = container.connect()
-    plan = make_plan(
-        matrix,
-        host_cpus=container.engine_cpus(client),
-        environments=options.environments,
-        cases=options.cases,
-    )
+    plan = make_plan(matrix, host_cpus=container.engine_cpus(client), selection=options.selection)
     outcomes = _images(
         client=client, matrix=matrix, plan=plan, options=options, out=out, env=env, run_label="images"
     )
@@ -293,12 +313,33 @@ def images_job(options: Options, out: Output, env: Mapping[str, str]) -> int:
 
 
 def report_job(
-    run_directory: Path, out: Output, *, baseline: Path | None = None, report_only: bool = False
+    runs: Path | Sequence[Path],
+    out: Output,
+    *,
+    baseline: Path | None = None,
+    report_only: bool = False,
+    into: Path | None = None,
 ) -> int:
-    """Re-render MATRIX.md from a stored results.json (claims re-checked); runs nothing."""
-    store = resolve_run_directory(run_directory)
-    verdicts = _write_report(store, store.load_results(), out, baseline=_load_baseline(baseline))
+    """Re-render MATRIX.md from stored results (claims re-checked); runs nothing.
+
+    Several runs (from several machines) are merged into one results set in `into`.
+    """
+    paths = [runs] if isinstance(runs, Path) else list(runs)
+    if len(paths) == 1 and into is None:
+        store = resolve_run_directory(paths[0])
+        results = store.load_results()
+    else:
+        results = merge([load_results(path) for path in paths])
+        store = RunDirectory(into or Path("results") / "merged")
+        store.path.mkdir(parents=True, exist_ok=True)
+        store.save_results(results)
+        out.step(f"merged {len(paths)} runs: {len(results.environments)} environments from {_hosts(results)}")
+    verdicts = _write_report(store, results, out, baseline=_load_baseline(baseline))
     return _exit_status(verdicts, fail_on_surprise=not report_only)
+
+
+def _hosts(results: Results) -> str:
+    return ", ".join(sorted({env.host for env in results.environments if env.host})) or "unknown hosts"
 
 
 def _exit_status(verdicts: Verdicts, *, fail_on_surprise: bool) -> int:
@@ -358,7 +399,11 @@ def _results(
     environments = []
     for outcome in outcomes:
         spec = matrix.environment(outcome.environment)
-        requested: dict[str, Any] = {"python": spec.python, "requirements": list(spec.requirements)}
+        requested: dict[str, Any] = {
+            "python": spec.python,
+            "requirements": list(spec.requirements),
+            "device": spec.device,
+        }
         requested.update({"debian": spec.debian} if spec.debian else {"base_image": spec.base_image})
         environments.append(
             EnvironmentResult(
@@ -373,6 +418,7 @@ def _results(
                 image_size=outcome.size,
                 error=outcome.error,
                 observed=outcome.observed,
+                host=socket.gethostname(),
             )
         )
     cases = []
@@ -386,7 +432,9 @@ def _results(
                 script_sha256=hashlib.sha256(script.read_bytes()).hexdigest(),
                 requires=case.requires,
                 claim=case.claim,
-                claims={key: value for key, value in case.claims.model_dump().items() if value},
+                claims=_written(case.claims),
+                claims_on_cpu=_written(case.claims_on_cpu),
+                claims_on_gpu=_written(case.claims_on_gpu),
                 env=dict(case.env),
                 cpus=case.cpus,
             )
@@ -407,6 +455,10 @@ def _results(
             for skip in plan.skipped
         ),
     )
+
+
+def _written(claims: Claims) -> dict[str, Any]:
+    return {key: value for key, value in claims.model_dump().items() if value}
 
 
 def _host(client: docker.DockerClient) -> dict[str, Any]:

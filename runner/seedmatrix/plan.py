@@ -22,6 +22,7 @@ class Cell:
     repeats: int
     cpus: int = 1  # the container sees exactly this many CPUs, however many run beside it
     env: Mapping[str, str] = field(default_factory=dict)
+    gpu: bool = False  # ask the engine for the host's GPUs
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,26 +55,50 @@ class Plan:
         ]
 
 
+@dataclass(frozen=True, kw_only=True)
+class Selection:
+    """Which part of the matrix this machine runs (everything by default)."""
+
+    environments: Sequence[str] = ()
+    cases: Sequence[str] = ()
+    device: str | None = None  # only environments that run on this device ("cpu" or "gpu")
+    shard: tuple[int, int] = (1, 1)  # (i, n): the i-th of n slices of the environments, 1-based
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """'2/3' → (2, 3); the error says what a shard looks like."""
+    index, _, count = text.partition("/")
+    if not (index.isdigit() and count.isdigit()) or not 1 <= int(index) <= int(count):
+        raise ConfigError(f"--shard: {text!r} is not a shard; write i/n with 1 <= i <= n, e.g. 1/2")
+    return int(index), int(count)
+
+
 def make_plan(
     matrix: Matrix,
     *,
     host_cpus: int,
-    environments: Sequence[str] = (),
-    cases: Sequence[str] = (),
+    selection: Selection | None = None,
+    gpu_unavailable: str | None = None,
 ) -> Plan:
     """Cells for the selected environments and cases (all when none are named).
 
     A case whose required frameworks an environment lacks gets no cell (the comparison marks it
-    not applicable); one that needs more CPUs than the host has is skipped with the reason.
+    not applicable); one that needs more CPUs than the host has, or a GPU the host cannot give
+    (`gpu_unavailable` says why), is skipped with the reason.
     """
-    chosen_envs = _select("--environment", environments, [env.name for env in matrix.environments])
-    chosen_cases = _select("--case", cases, [case.name for case in matrix.cases])
+    selection = selection or Selection()
+    chosen_envs = _select("--environment", selection.environments, [env.name for env in matrix.environments])
+    chosen_envs = _slice(matrix, chosen_envs, selection)
+    chosen_cases = _select("--case", selection.cases, [case.name for case in matrix.cases])
     cells = []
     skipped = []
     for env_name in chosen_envs:
         env = matrix.environment(env_name)
         for case in matrix.cases:
             if case.name not in chosen_cases or not set(case.requires) <= env.frameworks:
+                continue
+            if env.device == "gpu" and gpu_unavailable is not None:
+                skipped.append(Skip(environment=env.name, case=case.name, reason=gpu_unavailable))
                 continue
             if case.cpus > host_cpus:
                 reason = f"needs {case.cpus} CPUs, this host has {host_cpus}"
@@ -87,6 +112,7 @@ def make_plan(
                     repeats=matrix.repeats,
                     cpus=case.cpus,
                     env=dict(case.env),
+                    gpu=env.device == "gpu",
                 )
             )
     return Plan(
@@ -95,6 +121,13 @@ def make_plan(
         cells=tuple(cells),
         skipped=tuple(skipped),
     )
+
+
+def _slice(matrix: Matrix, names: list[str], selection: Selection) -> list[str]:
+    if selection.device is not None:
+        names = [name for name in names if matrix.environment(name).device == selection.device]
+    index, count = selection.shard
+    return names[index - 1 :: count]
 
 
 def _select(option: str, wanted: Sequence[str], available: list[str]) -> list[str]:

@@ -48,6 +48,7 @@ SYMBOL = {
     CellState.BUILD_FAILED: "🧱",
     CellState.NOT_APPLICABLE: "➖",
     CellState.SKIPPED: "⏭️",
+    CellState.WRONG_DEVICE: "🔀",
     CellState.MISSING: "⋯",
 }
 HELD = "✔"
@@ -75,6 +76,8 @@ LEGEND = (
     ("🧱", "build failed: the environment's image could not be built (log path in Environments)"),
     ("➖", "not applicable: the environment lacks a framework the case needs"),
     ("⏭️", "skipped: this host cannot run it (the reason is in the details); not a failure"),
+    ("🔀", "ran on the CPU although the environment asked for a GPU: never counted as a GPU result"),
+    ("(CPU fallback)", "a CUDA build of TensorFlow that saw no GPU and ran on the CPU"),
     (HELD, "every claim the case makes held in this environment"),
     (SURPRISE, "SURPRISE: a claim did not hold (what was seen is listed under Surprises)"),
     ("⋯", "missing: no complete set of records (the run was interrupted)"),
@@ -94,8 +97,17 @@ def render(results: Results, verdicts: Verdicts) -> str:
 
 def _header(results: Results, verdicts: Verdicts) -> str:
     comparison = verdicts.comparison
-    host = results.host.get("hostname", "?")
-    engine = results.host.get("docker", "?")
+    merged = results.host.get("merged_from")
+    host = (
+        ", ".join(str(part.get("hostname", "?")) for part in merged)
+        if merged
+        else results.host.get("hostname", "?")
+    )
+    engine = (
+        ", ".join(str(part.get("docker", "?")) for part in merged)
+        if merged
+        else results.host.get("docker", "?")
+    )
     lines = [
         "# Seed reproducibility matrix",
         "",
@@ -177,13 +189,29 @@ def _env_heading(name: str, reference: str) -> str:
     return f"{name} (reference)" if name == reference else name
 
 
+def _matrix_heading(results: Results, name: str) -> str:
+    """The environment's name, with the device it really ran on when that is not plain."""
+    kinds = {
+        str(record.device.get("kind"))
+        for case in results.cases
+        for record in results.records_of(name, case.name)
+        if record.device
+    }
+    heading = _env_heading(name, results.reference)
+    if "CPU fallback" in kinds:
+        heading += " (CPU fallback)"
+    elif "GPU" in kinds:
+        heading += " (GPU)"
+    return heading
+
+
 def _matrix(results: Results, verdicts: Verdicts) -> str:
     comparison = verdicts.comparison
     names = comparison.environments
     rows = ["## Matrix", ""]
     if len(names) <= WIDE:
         rows += [
-            "| case | " + " | ".join(_env_heading(n, results.reference) for n in names) + " |",
+            "| case | " + " | ".join(_matrix_heading(results, n) for n in names) + " |",
             "| :-- | " + " | ".join(":-:" for _ in names) + " |",
         ]
         for case in comparison.cases:
@@ -202,7 +230,7 @@ def _matrix(results: Results, verdicts: Verdicts) -> str:
         ]
         for env in names:
             cells = [cell_text(comparison.cell(env, c), verdicts.claims_of(env, c)) for c in comparison.cases]
-            rows.append(f"| {_env_heading(env, results.reference)} | " + " | ".join(cells) + " |")
+            rows.append(f"| {_matrix_heading(results, env)} | " + " | ".join(cells) + " |")
         rows += ["", "</details>"]
     rows += ["", "<sub>", ""]
     rows += [f"{symbol} {meaning}<br>" for symbol, meaning in LEGEND]
@@ -304,8 +332,9 @@ def _environments(results: Results) -> str:
         "Versions are read inside each image after it was built, not copied from matrix.yaml.",
         "",
         *(["<details><summary>All environments</summary>", ""] if wide else []),
-        "| environment | base | Python | NumPy | TensorFlow | device that ran | image | size | build |",
-        "| :-- | :-- | :-- | :-- | :-- | :-- | :-- | --: | :-- |",
+        "| environment | host | base | Python | NumPy | TensorFlow | device that ran | image | size "
+        "| build |",
+        "| :-- | :-- | :-- | :-- | :-- | :-- | :-- | :-- | --: | :-- |",
     ]
     for env in results.environments:
         observed = env.observed
@@ -314,6 +343,7 @@ def _environments(results: Results) -> str:
             + " | ".join(
                 [
                     _env_heading(env.name, results.reference),
+                    env.host or "—",
                     _base(env),
                     observed.python if observed else "—",
                     (observed.numpy or "—") if observed else "—",

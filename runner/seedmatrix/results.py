@@ -11,8 +11,8 @@ import json
 import os
 import secrets
 import tempfile
-from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from functools import cached_property
@@ -95,6 +95,7 @@ class EnvironmentResult:
     image_size: int | None = None
     error: str | None = None
     observed: Observed | None = None
+    host: str = ""  # the machine that built and ran it (results from several machines merge)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -105,6 +106,8 @@ class CaseResult:
     requires: tuple[str, ...]
     claim: str
     claims: Mapping[str, Any] = field(default_factory=dict)  # as written in matrix.yaml
+    claims_on_cpu: Mapping[str, Any] = field(default_factory=dict)
+    claims_on_gpu: Mapping[str, Any] = field(default_factory=dict)
     env: Mapping[str, str] = field(default_factory=dict)
     cpus: int = 1
 
@@ -207,6 +210,7 @@ def _results_from(data: Mapping[str, Any]) -> Results:
                 image_id=env.get("image_id"),
                 image_size=env.get("image_size"),
                 error=env.get("error"),
+                host=env.get("host", ""),
                 observed=Observed(
                     python=observed["python"],
                     numpy=observed["numpy"],
@@ -225,6 +229,8 @@ def _results_from(data: Mapping[str, Any]) -> Results:
             requires=tuple(case["requires"]),
             claim=case["claim"],
             claims=dict(case.get("claims", {})),
+            claims_on_cpu=dict(case.get("claims_on_cpu", {})),
+            claims_on_gpu=dict(case.get("claims_on_gpu", {})),
             env=dict(case.get("env", {})),
             cpus=int(case.get("cpus", 1)),
         )
@@ -353,6 +359,57 @@ def load_results(path: Path) -> Results:
     if path.is_file():
         return from_json(path.read_text(encoding="utf-8"), source=str(path))
     return resolve_run_directory(path).load_results()
+
+
+def merge(parts: Sequence[Results]) -> Results:
+    """One results set from runs on several machines, each environment keeping the host it ran on.
+
+    Each environment must come from one run only (machines share the matrix by environment:
+    `--shard`, `--device`), and the runs must agree on the cases and the number of repeats.
+    """
+    if not parts:
+        raise ResultsError("nothing to merge")
+    environments: dict[str, tuple[EnvironmentResult, str]] = {}
+    cases: dict[str, tuple[CaseResult, str]] = {}
+    for part in parts:
+        if part.repeats != parts[0].repeats:
+            raise ResultsError(
+                f"run {part.run_id} has {part.repeats} repeats, run {parts[0].run_id} has {parts[0].repeats}"
+            )
+        for env in part.environments:
+            if env.name in environments:
+                raise ResultsError(
+                    f"environment {env.name} is in run {environments[env.name][1]} and in run {part.run_id}; "
+                    "give each machine its own environments (--shard, --device)"
+                )
+            host = env.host or str(part.host.get("hostname", ""))
+            environments[env.name] = (replace(env, host=host), part.run_id)
+        for case in part.cases:
+            known = cases.get(case.name)
+            if known is not None and known[0].script_sha256 != case.script_sha256:
+                raise ResultsError(
+                    f"case {case.name} ran different scripts in run {known[1]} and run {part.run_id}"
+                )
+            cases.setdefault(case.name, (case, part.run_id))
+    records = tuple(record for part in parts for record in part.records)
+    ran = {(record.environment, record.case) for record in records}
+    names = list(environments)
+    reference = parts[0].reference if parts[0].reference in environments else names[0]
+    return Results(
+        run_id="merged-" + "+".join(part.run_id for part in parts),
+        started=min(part.started for part in parts),
+        finished=max(part.finished for part in parts),
+        host={"merged_from": [{"run_id": part.run_id, **part.host} for part in parts]},
+        matrix_file=parts[0].matrix_file,
+        reference=reference,
+        repeats=parts[0].repeats,
+        environments=tuple(env for env, _ in environments.values()),
+        cases=tuple(case for case, _ in cases.values()),
+        records=sorted_records(records),
+        skipped=tuple(
+            skip for part in parts for skip in part.skipped if (skip.environment, skip.case) not in ran
+        ),
+    )
 
 
 def sorted_records(records: Iterable[Record]) -> tuple[Record, ...]:

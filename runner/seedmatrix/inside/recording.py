@@ -56,16 +56,44 @@ def _emit(payload):
 
 
 def _device():
-    """Which device ran the ops: TensorFlow's visible GPUs when TensorFlow was used, else the CPU."""
+    """Which device ran the ops, and what TensorFlow was built for, when TensorFlow was used.
+
+    Without TensorFlow the values came from Python or NumPy, which compute on the CPU.
+    """
     tf = sys.modules.get("tensorflow")
     if tf is None:
         return {"kind": "CPU", "detail": "Python/NumPy compute on the CPU"}
-    gpus = [device.name for device in tf.config.list_physical_devices("GPU")]
-    return {
-        "kind": "GPU" if gpus else "CPU",
-        "detail": ", ".join(gpus) if gpus else "TensorFlow sees no GPU",
-        "tensorflow_gpus": gpus,
-    }
+    gpus = tf.config.list_physical_devices("GPU")
+    info = {"tensorflow_gpus": [gpu.name for gpu in gpus]}
+    try:
+        build = tf.sysconfig.get_build_info()
+        info["built_with_cuda"] = bool(build.get("is_cuda_build"))
+        info["cuda_version"] = build.get("cuda_version")
+        info["cudnn_version"] = build.get("cudnn_version")
+        info["placed_on"] = (tf.constant([1.0]) + 1.0).device  # where TensorFlow puts an op
+    except Exception as error:  # a device report must never fail the run it describes
+        info["error"] = f"{type(error).__name__}: {error}"
+    if gpus:
+        try:
+            info["gpu_model"] = tf.config.experimental.get_device_details(gpus[0]).get("device_name")
+        except Exception:
+            info["gpu_model"] = None
+        info["driver"] = _nvidia_driver()
+        versions = f"CUDA {info.get('cuda_version')}, cuDNN {info.get('cudnn_version')}"
+        detail = f"{len(gpus)} × {info['gpu_model']}, driver {info['driver']}, built with {versions}"
+        return {"kind": "GPU", "detail": detail, **info}
+    if info.get("built_with_cuda"):
+        return {"kind": "CPU fallback", "detail": "CUDA build of TensorFlow, no GPU visible", **info}
+    return {"kind": "CPU", "detail": "TensorFlow sees no GPU", **info}
+
+
+def _nvidia_driver():
+    try:
+        with open("/proc/driver/nvidia/version") as stream:
+            words = stream.readline().split()
+    except OSError:
+        return None
+    return next((word for word in words if word[:1].isdigit() and "." in word), None)
 
 
 if _ENABLED:
