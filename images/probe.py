@@ -33,6 +33,8 @@ print(
             "python": platform.python_version(),
             "numpy": version_of("numpy"),
             "tensorflow": version_of("tensorflow", "tensorflow-cpu"),
+            "torch": version_of("torch"),
+            "jax": version_of("jax"),
             "pip_freeze": freeze,
         }
     )

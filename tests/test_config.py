@@ -145,8 +145,8 @@ def test_repeats_default_to_three(tmp_path: Path) -> None:
         ),
         (
             "    requires: [tensorflow]",
-            "    requires: [torch]",
-            r"cases\[1\]\.requires\[0\]: Input should be 'numpy' or 'tensorflow'",
+            "    requires: [pytorch]",
+            r"cases\[1\]\.requires\[0\]: Input should be 'numpy', 'tensorflow', 'torch' or 'jax'",
         ),
         (
             "  - name: one",

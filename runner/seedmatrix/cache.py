@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .results import Observed, atomic_write
+from .results import Observed, atomic_write, observed_from_dict
 
 
 @dataclass(frozen=True)
@@ -29,12 +29,7 @@ class Cache:
         if not isinstance(data, dict):
             return None
         try:
-            return Observed(
-                python=data["python"],
-                numpy=data["numpy"],
-                tensorflow=data["tensorflow"],
-                pip_freeze=tuple(data["pip_freeze"]),
-            )
+            return observed_from_dict(data)
         except (KeyError, TypeError):
             return None
 

@@ -175,7 +175,12 @@ def _cell(
         }[failed.status]
         return CellResult(environment=environment, case=case, state=state, detail=_failure_detail(failed))
     if env.requested.get("device") == "gpu":
-        elsewhere = [r for r in records if r.device and r.device.get("kind") != "GPU"]
+        # Python and NumPy never use a GPU; only a GPU framework that did not is a wrong device.
+        elsewhere = [
+            r
+            for r in records
+            if r.device.get("kind", "GPU") != "GPU" and r.device.get("framework") != "python"
+        ]
         if elsewhere:
             first = elsewhere[0]
             where = f"{first.device.get('kind')} ({first.device.get('detail')})"

@@ -28,7 +28,7 @@ MAX_CONFIG_BYTES = 1 << 20
 DEBIAN_PYTHON: Mapping[str, str] = {"bullseye": "3.9", "bookworm": "3.11", "trixie": "3.13"}
 
 #: Frameworks a case may require; an environment provides those it pins.
-Framework = Literal["numpy", "tensorflow"]
+Framework = Literal["numpy", "tensorflow", "torch", "jax"]
 
 _EXACT_VERSION = r"^\d+(\.\d+)*((a|b|rc)\d+)?(\.post\d+)?$"
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
@@ -57,16 +57,24 @@ class Environment(_Model):
     python: PythonVersion
     debian: Literal["bullseye", "bookworm", "trixie"] | None = None
     base_image: ImageReference | None = None
+    # No container: runs use this interpreter on the runner's machine (a path, or a name on PATH).
+    # Its packages are not installed by seedmatrix: the pins below are checked against it.
+    host_python: PathText | None = None
     numpy: ExactVersion | None = None
     tensorflow: ExactVersion | None = None
+    torch: ExactVersion | None = None
+    jax: ExactVersion | None = None
     # tensorflow[and-cuda] is TensorFlow's CUDA flavour: it brings the NVIDIA libraries with it.
     tensorflow_package: Literal["tensorflow-cpu", "tensorflow", "tensorflow[and-cuda]"] = "tensorflow-cpu"
     device: Literal["cpu", "gpu"] = "cpu"  # gpu: the runs ask the engine for the host's GPUs
 
     @model_validator(mode="after")
     def _one_base(self) -> Environment:
-        if (self.debian is None) == (self.base_image is None):
-            raise ValueError("give exactly one of 'debian' (a suite) or 'base_image' (a registry image)")
+        if sum(base is not None for base in (self.debian, self.base_image, self.host_python)) != 1:
+            raise ValueError(
+                "give exactly one of 'debian' (a suite), 'base_image' (a registry image) or "
+                "'host_python' (an interpreter on this machine, no container)"
+            )
         if self.debian is not None and DEBIAN_PYTHON[self.debian] != self.python:
             raise ValueError(
                 f"python is {self.python!r} but Debian {self.debian} ships Python "
@@ -80,9 +88,11 @@ class Environment(_Model):
 
     @property
     def frameworks(self) -> frozenset[str]:
-        return frozenset(
-            name for name, pin in (("numpy", self.numpy), ("tensorflow", self.tensorflow)) if pin
-        )
+        return frozenset(name for name, pin in self.pins.items() if pin)
+
+    @property
+    def pins(self) -> dict[str, str | None]:
+        return {"numpy": self.numpy, "tensorflow": self.tensorflow, "torch": self.torch, "jax": self.jax}
 
     @property
     def requirements(self) -> tuple[str, ...]:
@@ -92,6 +102,7 @@ class Environment(_Model):
             pins.append(f"numpy=={self.numpy}")
         if self.tensorflow:
             pins.append(f"{self.tensorflow_package}=={self.tensorflow}")
+        pins += [f"{name}=={self.pins[name]}" for name in ("torch", "jax") if self.pins[name]]
         return tuple(pins)
 
 

@@ -6,12 +6,14 @@ finally and leaks the container when the wait times out or is interrupted.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import docker
 import requests
@@ -83,7 +85,7 @@ def engine_cpus(client: docker.DockerClient) -> int:
         raise EngineError(f"cannot read the engine's CPU count ({_first_line(error)})") from None
 
 
-class _Capture:
+class Capture:
     """Keeps the first `limit` bytes of stdout and the last `limit` of stderr; counts everything.
 
     Output is read from the attach stream as it is written, so a script that prints gigabytes
@@ -106,6 +108,12 @@ class _Capture:
             self.total += len(err)
             self.stderr += err
             del self.stderr[: max(0, len(self.stderr) - self.limit)]
+
+    def drain_pipe(self, pipe: IO[bytes], *, stderr: bool) -> None:
+        """Read a process's stdout or stderr to its end (the host backend)."""
+        with pipe:
+            while chunk := os.read(pipe.fileno(), 65536):
+                self.add(None, chunk) if stderr else self.add(chunk, None)
 
     def drain(self, stream: CancellableStream[tuple[bytes | None, bytes | None]]) -> None:
         try:
@@ -145,7 +153,7 @@ def gpu_unavailable(client: docker.DockerClient, image: str) -> str | None:
 def run(client: docker.DockerClient, spec: ContainerSpec) -> Finished:
     """Run `spec.command` to completion or to the time limit; the container never outlives this call."""
     with _container(client, spec) as container:
-        capture = _Capture(spec.limits.output_bytes)
+        capture = Capture(spec.limits.output_bytes)
         stream = client.api.attach(str(container.id), stdout=True, stderr=True, stream=True, demux=True)
         reader = threading.Thread(target=capture.drain, args=(stream,), daemon=True)
         reader.start()

@@ -13,7 +13,7 @@ from typing import Any
 
 import docker
 
-from . import container
+from . import container, hostrun
 from .images import VENV_PYTHON
 from .plan import Cell
 from .results import Record, RunStatus, Value
@@ -68,28 +68,46 @@ def parse_output(stdout: str) -> ParsedOutput:
 
 
 def run_repeat(
-    client: docker.DockerClient,
+    client: docker.DockerClient | None,
     cell: Cell,
     repeat: int,
     *,
     image_id: str,
     run_label: str,
     limits: container.Limits,
-    cpuset: str,
+    cpus: Sequence[int],
+    host_environment: Mapping[str, str],
 ) -> Record:
-    finished = container.run(
-        client,
-        container.ContainerSpec(
-            image=image_id,
-            command=[VENV_PYTHON, f"{SEEDS_MOUNT}/{cell.script.name}"],
-            run_label=run_label,
+    if cell.host_python is not None:
+        # No container to hide the GPUs: a CPU environment hides them from CUDA and JAX instead.
+        hidden = {} if cell.gpu else {"CUDA_VISIBLE_DEVICES": "", "JAX_PLATFORMS": "cpu"}
+        finished = hostrun.run(
+            [cell.host_python, str(cell.script)],
+            environment={**hidden, **cell.env, "SEEDMATRIX_RECORDS": "1", "PYTHONPATH": str(INSIDE)},
+            host_environment=host_environment,
             limits=limits,
-            read_only_mounts={cell.script.parent: SEEDS_MOUNT, INSIDE: INSIDE_MOUNT},
-            environment={**cell.env, "SEEDMATRIX_RECORDS": "1", "HOME": "/tmp", "PYTHONPATH": INSIDE_MOUNT},
-            cpuset=cpuset,
-            gpus=cell.gpu,
-        ),
-    )
+            cpus=cpus,
+        )
+    else:
+        assert client is not None  # pipeline: a plan with container cells connects to the engine
+        finished = container.run(
+            client,
+            container.ContainerSpec(
+                image=image_id,
+                command=[VENV_PYTHON, f"{SEEDS_MOUNT}/{cell.script.name}"],
+                run_label=run_label,
+                limits=limits,
+                read_only_mounts={cell.script.parent: SEEDS_MOUNT, INSIDE: INSIDE_MOUNT},
+                environment={
+                    **cell.env,
+                    "SEEDMATRIX_RECORDS": "1",
+                    "HOME": "/tmp",
+                    "PYTHONPATH": INSIDE_MOUNT,
+                },
+                cpuset=",".join(str(cpu) for cpu in cpus),
+                gpus=cell.gpu,
+            ),
+        )
     parsed = parse_output(finished.stdout)
     stderr_tail = "\n".join(finished.stderr.splitlines()[-20:])
     if finished.output_capped:
@@ -135,12 +153,12 @@ class CpuPool:
         self._available = threading.Condition()
 
     @contextmanager
-    def take(self, count: int) -> Iterator[str]:
+    def take(self, count: int) -> Iterator[list[int]]:
         with self._available:
             self._available.wait_for(lambda: len(self._free) >= count)
             taken, self._free = self._free[:count], self._free[count:]
         try:
-            yield ",".join(str(cpu) for cpu in taken)
+            yield taken
         finally:
             with self._available:
                 self._free = sorted(self._free + taken)
@@ -148,7 +166,7 @@ class CpuPool:
 
 
 def run_cells(
-    client: docker.DockerClient,
+    client: docker.DockerClient | None,
     work: Sequence[tuple[Cell, int]],
     image_ids: Mapping[str, str],
     *,
@@ -156,6 +174,7 @@ def run_cells(
     limits: container.Limits,
     jobs: int,
     host_cpus: int,
+    host_environment: Mapping[str, str],
     on_record: Callable[[Record], None],
 ) -> None:
     """Run each (cell, repeat), up to `jobs` containers at once; report each record as it completes.
@@ -167,7 +186,7 @@ def run_cells(
     reporting = threading.Lock()
 
     def one(cell: Cell, repeat: int) -> None:
-        with pool.take(cell.cpus) as cpuset:
+        with pool.take(cell.cpus) as cpus:
             record = run_repeat(
                 client,
                 cell,
@@ -175,7 +194,8 @@ def run_cells(
                 image_id=image_ids[cell.environment],
                 run_label=run_label,
                 limits=limits,
-                cpuset=cpuset,
+                cpus=cpus,
+                host_environment=host_environment,
             )
         with reporting:
             on_record(record)

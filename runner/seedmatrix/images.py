@@ -24,11 +24,11 @@ import docker
 import requests
 from docker.errors import APIError, BuildError, ImageNotFound, NotFound
 
-from . import container
+from . import container, hostrun
 from .cache import Cache
 from .config import DebianRecipe, Environment, Matrix
 from .errors import ImageError
-from .results import BuildStatus, Observed
+from .results import BuildStatus, Observed, observed_from_dict
 
 BASE_REPOSITORY = "seedmatrix-base"
 ENV_REPOSITORY = "seedmatrix-env"
@@ -96,7 +96,7 @@ Progress = Callable[[str], None]
 
 
 def ensure_environment_image(
-    client: docker.DockerClient,
+    client: docker.DockerClient | None,
     matrix: Matrix,
     environment: Environment,
     settings: BuildSettings,
@@ -106,8 +106,13 @@ def ensure_environment_image(
 ) -> ImageOutcome:
     """Build the environment's image unless its tag exists, then read what it really contains.
 
-    A failure to build is an outcome, not an exception: the other environments still run.
+    A host environment has no image: its interpreter is probed instead. A failure to build is an
+    outcome, not an exception: the other environments still run.
     """
+    if environment.host_python is not None:
+        return host_environment(matrix, environment, timeout_seconds=matrix.timeout_seconds)
+    if client is None:
+        raise ImageError(f"{environment.name} needs the Docker engine")
     started = time.monotonic()
     log = None
     try:
@@ -164,6 +169,64 @@ def ensure_environment_image(
         size=int(image.attrs.get("Size", 0)),
         observed=observed,
     )
+
+
+def host_environment(matrix: Matrix, environment: Environment, *, timeout_seconds: int) -> ImageOutcome:
+    """Probe a host interpreter: the versions it really has, checked against the pins."""
+    assert environment.host_python is not None
+    started = time.monotonic()
+    python = hostrun.interpreter(environment.host_python, relative_to=matrix.source.parent)
+    try:
+        observed = _probe_host(python, matrix.images_dir / PROBE_SCRIPT, environment, timeout_seconds)
+        _check_python(environment, observed)
+        _check_pins(environment, observed)
+    except ImageError as error:
+        return ImageOutcome(
+            environment=environment.name,
+            status=BuildStatus.FAILED,
+            seconds=time.monotonic() - started,
+            log=None,
+            error=str(error),
+        )
+    freeze = _digest("\n".join(observed.pip_freeze))
+    return ImageOutcome(
+        environment=environment.name,
+        status=BuildStatus.HOST,
+        seconds=time.monotonic() - started,
+        log=None,
+        tag=f"host:{python}",
+        image_id=f"host:{python}#{freeze}",  # changes when the interpreter's packages change
+        observed=observed,
+    )
+
+
+def _probe_host(python: str, probe_script: Path, environment: Environment, timeout_seconds: int) -> Observed:
+    try:
+        finished = subprocess.run(
+            [python, str(probe_script)], capture_output=True, text=True, timeout=timeout_seconds, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise ImageError(f"{environment.name}: cannot run {python} ({error})") from None
+    if finished.returncode != 0:
+        tail = finished.stderr.strip().splitlines()[-1:] or ["no output"]
+        raise ImageError(f"{environment.name}: probing {python} failed: {tail[0]}")
+    try:
+        return observed_from_dict(json.loads(finished.stdout))
+    except (json.JSONDecodeError, KeyError, TypeError) as error:
+        raise ImageError(f"{environment.name}: probing {python} gave unreadable output ({error})") from None
+
+
+def _check_pins(environment: Environment, observed: Observed) -> None:
+    """A host interpreter's packages are not installed by seedmatrix: they must match the pins."""
+    found = {"numpy": observed.numpy, "torch": observed.torch, "jax": observed.jax}
+    if observed.tensorflow:
+        found["tensorflow"] = observed.tensorflow.split()[-1]
+    for name, pin in environment.pins.items():
+        if pin and found.get(name) != pin:
+            raise ImageError(
+                f"{environment.name}: matrix.yaml pins {name} {pin} but {environment.host_python} has "
+                f"{found.get(name) or 'none'}"
+            )
 
 
 def _check_python(environment: Environment, observed: Observed) -> None:
@@ -428,13 +491,7 @@ def probe(
         tail = finished.stderr.strip().splitlines()[-1:] or ["no output"]
         raise ImageError(f"probing image {image_id[:19]} failed: {tail[0]}")
     try:
-        data = json.loads(finished.stdout)
-        return Observed(
-            python=str(data["python"]),
-            numpy=data["numpy"],
-            tensorflow=data["tensorflow"],
-            pip_freeze=tuple(data["pip_freeze"]),
-        )
+        return observed_from_dict(json.loads(finished.stdout))
     except (json.JSONDecodeError, KeyError, TypeError) as error:
         raise ImageError(f"probing image {image_id[:19]} gave unreadable output ({error})") from None
 

@@ -69,8 +69,7 @@ def matrix_job(options: Options, out: Output, env: Mapping[str, str]) -> int:
     `--resume` then runs only what is missing.
     """
     matrix = load_matrix(options.config)
-    client = container.connect()
-    host_cpus = container.engine_cpus(client)
+    client, host_cpus = _engine_for(matrix, options.selection)
     plan = make_plan(matrix, host_cpus=host_cpus, selection=options.selection)
     baseline = _load_baseline(options.baseline or matrix.baseline)
     store, records, previous = _open_run(options)
@@ -89,8 +88,11 @@ def matrix_job(options: Options, out: Output, env: Mapping[str, str]) -> int:
     if previous is not None:
         _check_same_images(previous, outcomes)
     image_ids = {o.environment: o.image_id for o in outcomes if o.image_id}
+    found = _host_frameworks(matrix, outcomes)
+    if found:
+        plan = make_plan(matrix, host_cpus=host_cpus, selection=options.selection, frameworks=found)
     plan = _without_unavailable_gpus(
-        client, matrix, plan, image_ids, host_cpus=host_cpus, options=options, out=out
+        client, matrix, plan, image_ids, host_cpus=host_cpus, options=options, out=out, frameworks=found
     )
     cache = Cache(options.results / CACHE)
     keys = _cell_keys(plan, image_ids, matrix=matrix, options=options)
@@ -110,6 +112,7 @@ def matrix_job(options: Options, out: Output, env: Mapping[str, str]) -> int:
         limits=container.Limits(timeout_seconds=matrix.timeout_seconds, memory=options.memory),
         jobs=jobs,
         host_cpus=host_cpus,
+        host_environment=env,
         out=out,
     )
     results = _results(
@@ -131,8 +134,17 @@ def matrix_job(options: Options, out: Output, env: Mapping[str, str]) -> int:
     return _exit_status(verdicts, fail_on_surprise=matrix.fail_on_surprise and not options.report_only)
 
 
+def _engine_for(matrix: Matrix, selection: Selection) -> tuple[docker.DockerClient | None, int]:
+    """The engine and its CPU count; a matrix of host environments only needs no engine."""
+    chosen = make_plan(matrix, host_cpus=os.cpu_count() or 1, selection=selection).environments
+    if all(matrix.environment(name).host_python for name in chosen):
+        return None, len(os.sched_getaffinity(0))
+    client = container.connect()
+    return client, container.engine_cpus(client)
+
+
 def _without_unavailable_gpus(
-    client: docker.DockerClient,
+    client: docker.DockerClient | None,
     matrix: Matrix,
     plan: Plan,
     image_ids: Mapping[str, str],
@@ -140,17 +152,40 @@ def _without_unavailable_gpus(
     host_cpus: int,
     options: Options,
     out: Output,
+    frameworks: Mapping[str, frozenset[str]],
 ) -> Plan:
     """Ask the engine once whether it can give a container a GPU; if not, GPU runs are skipped."""
-    wanting = [cell.environment for cell in plan.cells if cell.gpu and cell.environment in image_ids]
-    if not wanting:
+    wanting = [
+        cell.environment
+        for cell in plan.cells
+        if cell.gpu and cell.host_python is None and cell.environment in image_ids
+    ]
+    if not wanting or client is None:
         return plan
     reason = container.gpu_unavailable(client, image_ids[wanting[0]])
     if reason is None:
         out.note("the engine gives containers GPUs: GPU environments run on them")
         return plan
     out.warn(f"skipping the GPU environments: {reason}")
-    return make_plan(matrix, host_cpus=host_cpus, selection=options.selection, gpu_unavailable=reason)
+    return make_plan(
+        matrix,
+        host_cpus=host_cpus,
+        selection=options.selection,
+        gpu_unavailable=reason,
+        frameworks=frameworks,
+    )
+
+
+def _host_frameworks(matrix: Matrix, outcomes: Sequence[images.ImageOutcome]) -> dict[str, frozenset[str]]:
+    """What each host interpreter was found to have: its cases need no pins to be applicable."""
+    found = {}
+    for outcome in outcomes:
+        observed = outcome.observed
+        if observed is not None and matrix.environment(outcome.environment).host_python:
+            versions = {"numpy": observed.numpy, "tensorflow": observed.tensorflow, "torch": observed.torch}
+            versions["jax"] = observed.jax
+            found[outcome.environment] = frozenset(name for name, version in versions.items() if version)
+    return found
 
 
 def _open_run(options: Options) -> tuple[RunDirectory, list[Record], Results | None]:
@@ -163,7 +198,7 @@ def _open_run(options: Options) -> tuple[RunDirectory, list[Record], Results | N
 
 
 def _run(
-    client: docker.DockerClient,
+    client: docker.DockerClient | None,
     work: Sequence[tuple[Cell, int]],
     image_ids: Mapping[str, str],
     *,
@@ -172,6 +207,7 @@ def _run(
     limits: container.Limits,
     jobs: int,
     host_cpus: int,
+    host_environment: Mapping[str, str],
     out: Output,
 ) -> str | None:
     """Run the work, saving each record as it comes; returns why it stopped early, if it did."""
@@ -194,6 +230,7 @@ def _run(
                 limits=limits,
                 jobs=jobs,
                 host_cpus=host_cpus,
+                host_environment=host_environment,
                 on_record=keep,
             )
     except KeyboardInterrupt:
@@ -273,7 +310,9 @@ def _reusable(keys: Mapping[tuple[str, str], str], results: Results, run_id: str
     return found
 
 
-def _remove_containers(client: docker.DockerClient, run_label: str, out: Output) -> None:
+def _remove_containers(client: docker.DockerClient | None, run_label: str, out: Output) -> None:
+    if client is None:
+        return
     try:
         container.remove_run_containers(client, run_label)
     except EngineError as error:
@@ -295,8 +334,8 @@ def _check_same_images(previous: Results, outcomes: Sequence[images.ImageOutcome
 def images_job(options: Options, out: Output, env: Mapping[str, str]) -> int:
     """Build (or find) the images of the selected environments and show what they contain."""
     matrix = load_matrix(options.config)
-    client = container.connect()
-    plan = make_plan(matrix, host_cpus=container.engine_cpus(client), selection=options.selection)
+    client, host_cpus = _engine_for(matrix, options.selection)
+    plan = make_plan(matrix, host_cpus=host_cpus, selection=options.selection)
     outcomes = _images(
         client=client, matrix=matrix, plan=plan, options=options, out=out, env=env, run_label="images"
     )
@@ -357,7 +396,7 @@ def _load_baseline(path: Path | None) -> tuple[Results, str] | None:
 
 def _images(
     *,
-    client: docker.DockerClient,
+    client: docker.DockerClient | None,
     matrix: Matrix,
     plan: Plan,
     options: Options,
@@ -393,7 +432,7 @@ def _results(
     records: Sequence[Record],
     store: RunDirectory,
     started: str,
-    client: docker.DockerClient,
+    client: docker.DockerClient | None,
 ) -> Results:
     base = matrix.source.parent
     environments = []
@@ -409,7 +448,7 @@ def _results(
             EnvironmentResult(
                 name=spec.name,
                 requested=requested,
-                frameworks=tuple(sorted(spec.frameworks)),
+                frameworks=tuple(sorted(_host_frameworks(matrix, [outcome]).get(spec.name, spec.frameworks))),
                 build=outcome.status,
                 build_seconds=round(outcome.seconds, 2),
                 build_log=str(outcome.log) if outcome.log else None,
@@ -461,9 +500,9 @@ def _written(claims: Claims) -> dict[str, Any]:
     return {key: value for key, value in claims.model_dump().items() if value}
 
 
-def _host(client: docker.DockerClient) -> dict[str, Any]:
+def _host(client: docker.DockerClient | None) -> dict[str, Any]:
     try:
-        engine = client.version().get("Version", "?")
+        engine = client.version().get("Version", "?") if client else "not used (host environments only)"
     except (docker.errors.DockerException, requests.exceptions.RequestException):
         engine = "unreachable at the end of the run"
     return {

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .config import Matrix
 from .errors import ConfigError
+from .hostrun import interpreter
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -22,7 +23,8 @@ class Cell:
     repeats: int
     cpus: int = 1  # the container sees exactly this many CPUs, however many run beside it
     env: Mapping[str, str] = field(default_factory=dict)
-    gpu: bool = False  # ask the engine for the host's GPUs
+    gpu: bool = False  # ask the engine for the host's GPUs (host backend: leave them visible)
+    host_python: str | None = None  # the host backend's interpreter; None for a container
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,12 +81,14 @@ def make_plan(
     host_cpus: int,
     selection: Selection | None = None,
     gpu_unavailable: str | None = None,
+    frameworks: Mapping[str, frozenset[str]] | None = None,
 ) -> Plan:
     """Cells for the selected environments and cases (all when none are named).
 
     A case whose required frameworks an environment lacks gets no cell (the comparison marks it
     not applicable); one that needs more CPUs than the host has, or a GPU the host cannot give
-    (`gpu_unavailable` says why), is skipped with the reason.
+    (`gpu_unavailable` says why), is skipped with the reason. `frameworks` overrides what an
+    environment provides (a host interpreter provides what it was found to have).
     """
     selection = selection or Selection()
     chosen_envs = _select("--environment", selection.environments, [env.name for env in matrix.environments])
@@ -95,9 +99,10 @@ def make_plan(
     for env_name in chosen_envs:
         env = matrix.environment(env_name)
         for case in matrix.cases:
-            if case.name not in chosen_cases or not set(case.requires) <= env.frameworks:
+            provided = (frameworks or {}).get(env.name, env.frameworks)
+            if case.name not in chosen_cases or not set(case.requires) <= provided:
                 continue
-            if env.device == "gpu" and gpu_unavailable is not None:
+            if env.device == "gpu" and env.host_python is None and gpu_unavailable is not None:
                 skipped.append(Skip(environment=env.name, case=case.name, reason=gpu_unavailable))
                 continue
             if case.cpus > host_cpus:
@@ -113,6 +118,9 @@ def make_plan(
                     cpus=case.cpus,
                     env=dict(case.env),
                     gpu=env.device == "gpu",
+                    host_python=interpreter(env.host_python, relative_to=matrix.source.parent)
+                    if env.host_python
+                    else None,
                 )
             )
     return Plan(

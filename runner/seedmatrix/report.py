@@ -165,14 +165,23 @@ def summary_line(comparison: Comparison) -> str:
     same = sum(1 for c in ran if c.state is CellState.STABLE and c.group == "A")
     other = sum(1 for c in ran if c.state is CellState.STABLE and c.group != "A")
     varies = sum(1 for c in ran if c.state is CellState.VARIES)
-    quiet = {CellState.STABLE, CellState.VARIES, CellState.NOT_APPLICABLE, CellState.SKIPPED}
+    quiet = {
+        CellState.STABLE,
+        CellState.VARIES,
+        CellState.NOT_APPLICABLE,
+        CellState.SKIPPED,
+        CellState.WRONG_DEVICE,
+    }
     failed = [c for c in comparison.cells if c.state not in quiet]
+    on_cpu = comparison.count(CellState.WRONG_DEVICE)
     text = (
         f"{len(ran)} cells ran: {same} stable and bitwise equal to the reference, "
         f"{other} stable but different from the reference, {varies} varying between repeats"
     )
     if skipped:
         text += f"; {skipped} skipped on this host"
+    if on_cpu:
+        text += f"; {on_cpu} ran on the CPU although a GPU was asked for (not GPU results)"
     if failed:
         text += f"; {len(failed)} did not complete ({_count_states(failed)})"
     return text + "."

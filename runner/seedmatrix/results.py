@@ -39,6 +39,7 @@ class RunStatus(StrEnum):
 
 class BuildStatus(StrEnum):
     BUILT = "built"
+    HOST = "host"  # no image: the runs use an interpreter on the runner's machine
     CACHED = "cached"  # an image with this content-derived tag already existed
     FAILED = "failed"
 
@@ -80,6 +81,8 @@ class Observed:
     numpy: str | None
     tensorflow: str | None
     pip_freeze: tuple[str, ...]
+    torch: str | None = None
+    jax: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -171,6 +174,18 @@ def from_json(text: str, *, source: str) -> Results:
         raise ResultsError(f"{source}: malformed results ({type(error).__name__}: {error})") from None
 
 
+def observed_from_dict(data: Mapping[str, Any]) -> Observed:
+    """What a probe reported (results.json, the probe cache, the probe's own output)."""
+    return Observed(
+        python=str(data["python"]),
+        numpy=data["numpy"],
+        tensorflow=data["tensorflow"],
+        pip_freeze=tuple(data["pip_freeze"]),
+        torch=data.get("torch"),
+        jax=data.get("jax"),
+    )
+
+
 def record_from_dict(data: Mapping[str, Any]) -> Record:
     return Record(
         environment=data["environment"],
@@ -211,14 +226,7 @@ def _results_from(data: Mapping[str, Any]) -> Results:
                 image_size=env.get("image_size"),
                 error=env.get("error"),
                 host=env.get("host", ""),
-                observed=Observed(
-                    python=observed["python"],
-                    numpy=observed["numpy"],
-                    tensorflow=observed["tensorflow"],
-                    pip_freeze=tuple(observed["pip_freeze"]),
-                )
-                if observed
-                else None,
+                observed=observed_from_dict(observed) if observed else None,
             )
         )
     cases = tuple(

@@ -60,11 +60,15 @@ def _device():
 
     Without TensorFlow the values came from Python or NumPy, which compute on the CPU.
     """
+    if "torch" in sys.modules:
+        return _torch_device(sys.modules["torch"])
+    if "jax" in sys.modules:
+        return _jax_device(sys.modules["jax"])
     tf = sys.modules.get("tensorflow")
     if tf is None:
-        return {"kind": "CPU", "detail": "Python/NumPy compute on the CPU"}
+        return {"kind": "CPU", "detail": "Python/NumPy compute on the CPU", "framework": "python"}
     gpus = tf.config.list_physical_devices("GPU")
-    info = {"tensorflow_gpus": [gpu.name for gpu in gpus]}
+    info = {"framework": "tensorflow", "tensorflow_gpus": [gpu.name for gpu in gpus]}
     try:
         build = tf.sysconfig.get_build_info()
         info["built_with_cuda"] = bool(build.get("is_cuda_build"))
@@ -85,6 +89,33 @@ def _device():
     if info.get("built_with_cuda"):
         return {"kind": "CPU fallback", "detail": "CUDA build of TensorFlow, no GPU visible", **info}
     return {"kind": "CPU", "detail": "TensorFlow sees no GPU", **info}
+
+
+def _torch_device(torch):
+    info = {"framework": "torch", "torch_cuda_build": torch.version.cuda, "cudnn_version": None}
+    if not torch.cuda.is_available():
+        kind = "CPU fallback" if torch.version.cuda else "CPU"
+        detail = "CUDA build of PyTorch, no GPU visible" if torch.version.cuda else "PyTorch sees no GPU"
+        return {"kind": kind, "detail": detail, **info}
+    info["cudnn_version"] = torch.backends.cudnn.version()
+    info["gpu_model"] = torch.cuda.get_device_name(0)
+    info["driver"] = _nvidia_driver()
+    detail = (
+        f"{torch.cuda.device_count()} × {info['gpu_model']}, driver {info['driver']}, "
+        f"PyTorch built with CUDA {torch.version.cuda}, cuDNN {info['cudnn_version']}"
+    )
+    return {"kind": "GPU", "detail": detail, **info}
+
+
+def _jax_device(jax):
+    devices = jax.devices()
+    info = {"framework": "jax", "jax_devices": [str(device) for device in devices]}
+    gpus = [device for device in devices if device.platform == "gpu"]
+    if not gpus:
+        return {"kind": "CPU", "detail": "JAX sees no GPU", **info}
+    info["gpu_model"] = gpus[0].device_kind
+    info["driver"] = _nvidia_driver()
+    return {"kind": "GPU", "detail": f"{len(gpus)} × {info['gpu_model']}, driver {info['driver']}", **info}
 
 
 def _nvidia_driver():

@@ -1,0 +1,165 @@
+"""The host backend: the same cases as fresh processes of a local interpreter, no container.
+
+These tests use no Docker engine at all (DOCKER_HOST points nowhere), which is the point of the
+backend. The PyTorch and JAX cases run in a virtual environment made for the test with their CPU
+builds (torch 2.13.0 and jax 0.10.2 from the package index).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import venv
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+FAULTS = ROOT / "tests" / "data" / "faults"
+NO_ENGINE = {"DOCKER_HOST": "unix:///nonexistent/docker.sock", "NO_COLOR": "1", "COLUMNS": "200"}
+
+
+def matrix_file(tmp_path: Path, python: str, cases: str, *, extra_env: str = "") -> Path:
+    path = tmp_path / "matrix.yaml"
+    version = subprocess.run(
+        [python, "-c", "import sys; print(f'{sys.version_info[0]}.{sys.version_info[1]}')"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    path.write_text(
+        textwrap.dedent(
+            f"""\
+            repeats: 2
+            timeout_seconds: 300
+            images_dir: {ROOT / "images"}
+            environments:
+              - name: host-cpu
+                host_python: {python}
+                python: "{version}"
+            """
+        )
+        + extra_env
+        + "cases:\n"
+        + textwrap.indent(textwrap.dedent(cases), "  "),
+        encoding="utf-8",
+    )
+    return path
+
+
+def run_matrix(path: Path, results: Path) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    finished = subprocess.run(
+        [sys.executable, "-m", "seedmatrix", "matrix", "--config", str(path), "--results", str(results)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **NO_ENGINE},
+        check=False,
+        timeout=900,
+    )
+    data = json.loads((results / "latest" / "results.json").read_text(encoding="utf-8"))
+    return finished, data
+
+
+def test_host_environments_run_fresh_processes_without_an_engine(tmp_path: Path) -> None:
+    cases = f"""\
+        - name: seed_random
+          script: {SEEDS / "seed_random.py"}
+          claims: {{stable: ["*"], equal: {{"Random number 4": "Random number 1"}}}}
+        - name: seed_numpy
+          script: {SEEDS / "seed_numpy.py"}
+          requires: [numpy]
+          claims: {{stable: ["*"]}}
+        - name: hash_order
+          script: {SEEDS / "seed_python_hash.py"}
+          claims: {{varies: ["set order"]}}
+        - name: crash
+          script: {FAULTS / "crash.py"}
+        - name: torch_randn
+          script: {SEEDS / "seed_torch_randn.py"}
+          requires: [torch]
+        """
+    finished, data = run_matrix(matrix_file(tmp_path, sys.executable, cases), tmp_path / "results")
+    assert finished.returncode == 1, finished.stderr  # the crash case fails the run, nothing else
+    assert "Traceback (most recent call last)" not in finished.stderr
+    [env] = data["environments"]
+    assert env["build"] == "host"
+    assert env["observed"]["python"] == ".".join(map(str, sys.version_info[:3]))
+    assert any(line.startswith("numpy==") for line in env["observed"]["pip_freeze"])
+    status = {(r["case"], r["repeat"]): r["status"] for r in data["records"]}
+    assert status == {
+        ("seed_random", 1): "ok",
+        ("seed_random", 2): "ok",
+        ("seed_numpy", 1): "ok",
+        ("seed_numpy", 2): "ok",
+        ("hash_order", 1): "ok",
+        ("hash_order", 2): "ok",
+        ("crash", 1): "error",
+        ("crash", 2): "error",
+    }
+    assert data["host"]["docker"] == "not used (host environments only)"
+    matrix = (tmp_path / "results" / "latest" / "MATRIX.md").read_text(encoding="utf-8")
+    assert "| [`seed_random`](#case-seed-random) | ✅ A ✔ |" in matrix
+    assert "| [`hash_order`](#case-hash-order) | 🎲 A · 1 of 1 vary ✔ |" in matrix  # a fresh process each
+    assert "| [`torch_randn`](#case-torch-randn) | ➖ not-applicable |" in matrix  # no torch here
+
+
+def test_a_pin_the_host_interpreter_does_not_have_fails_that_environment(tmp_path: Path) -> None:
+    path = matrix_file(
+        tmp_path, sys.executable, f"- {{name: seed_random, script: {SEEDS / 'seed_random.py'}}}\n"
+    )
+    path.write_text(
+        path.read_text(encoding="utf-8").replace("    python:", '    numpy: "0.0.1"\n    python:')
+    )
+    finished, data = run_matrix(path, tmp_path / "results")
+    assert finished.returncode == 1
+    [env] = data["environments"]
+    assert env["build"] == "failed"
+    assert "matrix.yaml pins numpy 0.0.1 but" in env["error"]
+
+
+@pytest.fixture(scope="module")
+def torch_jax_python(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A virtual environment with the CPU builds of PyTorch and JAX (made once per test run)."""
+    location = tmp_path_factory.mktemp("torch-jax")
+    venv.create(location, with_pip=True)
+    python = str(location / "bin" / "python")
+    subprocess.run(
+        [python, "-m", "pip", "install", "--quiet", "torch==2.13.0", "jax==0.10.2", "numpy"],
+        check=True,
+        timeout=1200,
+    )
+    return python
+
+
+@pytest.mark.slow
+def test_pytorch_and_jax_cases_run_on_the_cpu_and_skip_their_gpu_parts(
+    tmp_path: Path, torch_jax_python: str
+) -> None:
+    examples = (ROOT / "examples" / "host" / "matrix.yaml").read_text(encoding="utf-8")
+    cases = examples[examples.index("cases:\n") + len("cases:\n") :].replace("../../seeds/", f"{SEEDS}/")
+    finished, data = run_matrix(
+        matrix_file(tmp_path, torch_jax_python, textwrap.dedent(cases)), tmp_path / "r"
+    )
+    assert finished.returncode == 0, finished.stderr
+    assert "claims: " in finished.stderr
+    by_case: dict[str, list[dict[str, Any]]] = {}
+    for record in data["records"]:
+        by_case.setdefault(record["case"], []).append(record)
+    assert set(by_case) >= {"torch_randn", "torch_scatter", "torch_model", "jax_random", "jax_segment_sum"}
+    assert all(r["status"] == "ok" for r in data["records"])
+    torch_labels = {v["label"] for v in by_case["torch_randn"][0]["values"]}
+    assert torch_labels == {"cpu randn", "cpu randn after re-seeding"}  # no CUDA here
+    assert "cuda randn: skipped, no CUDA device visible" in by_case["torch_randn"][0]["output"]
+    assert "gpu samples: skipped, JAX sees no GPU" in by_case["jax_random"][0]["output"]
+    assert by_case["torch_randn"][0]["device"]["kind"] in {"CPU", "CPU fallback"}
+    assert by_case["jax_random"][0]["device"]["kind"] == "CPU"
+    observed = data["environments"][0]["observed"]
+    assert (observed["torch"].split("+")[0], observed["jax"]) == ("2.13.0", "0.10.2")
+    matrix = (tmp_path / "r" / "latest" / "MATRIX.md").read_text(encoding="utf-8")
+    assert "**Claims:**" in matrix
+    assert "## Surprises" not in matrix
