@@ -7,6 +7,7 @@ finally and leaks the container when the wait times out or is interrupted.
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -144,7 +145,9 @@ def gpu_unavailable(client: docker.DockerClient, image: str) -> str | None:
     try:
         finished = run(client, spec)
     except EngineError as error:
-        return f"no GPU on this host ({str(error).split(': ', 1)[-1]})"
+        # The engine's own words are inside the API error, after the HTTP status and address.
+        said = re.search(r'\("(.+)"\)\s*$', str(error))
+        return f"no GPU on this host (the engine: {said.group(1) if said else str(error).split(': ', 1)[-1]})"
     if finished.exit_code != 0:
         return f"no GPU on this host (a container asking for one exited {finished.exit_code})"
     return None
