@@ -215,3 +215,22 @@ def test_an_environment_can_start_from_a_registry_style_base_image(
         assert outcome.tag.startswith("seedmatrix-env:from-registry-")
     finally:
         docker_client.images.remove("registry.example:5000/seedmatrix-test/python:3.11")
+
+
+def test_the_ca_bundle_comes_from_the_first_variable_that_names_one(tmp_path: Path) -> None:
+    pip_bundle, ssl_bundle = tmp_path / "pip.crt", tmp_path / "ssl.crt"
+    pip_bundle.write_text("pip", encoding="utf-8")
+    ssl_bundle.write_text("ssl", encoding="utf-8")
+
+    def chosen(env: dict[str, str]) -> Path | None:
+        return images.BuildSettings.from_environment(
+            {"HOME": str(tmp_path), **env},
+            logs_dir=tmp_path,
+            cache=Cache(tmp_path),
+            ca_bundle=None,
+            debian_mirror=None,
+        ).ca_bundle
+
+    assert chosen({"SSL_CERT_FILE": str(ssl_bundle)}) == ssl_bundle
+    assert chosen({"SSL_CERT_FILE": str(ssl_bundle), "PIP_CERT": str(pip_bundle)}) == pip_bundle
+    assert chosen({}) is None

@@ -34,6 +34,7 @@ BASE_REPOSITORY = "seedmatrix-base"
 ENV_REPOSITORY = "seedmatrix-env"
 VENV_PYTHON = "/opt/seedmatrix/bin/python"
 PROBE_SCRIPT = "probe.py"
+CA_BUNDLE_VARIABLES = ("PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")
 COMPLETE = ".complete"  # marks a wheel directory whose fetch finished
 FETCH_TIMEOUT_SECONDS = 1800
 _PROXY_BUILD_ARGS = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy")
@@ -61,9 +62,13 @@ class BuildSettings:
         debian_mirror: str | None,
         wheel_cache: Path | None = None,
     ) -> BuildSettings:
-        bundle = ca_bundle or (Path(env["PIP_CERT"]) if env.get("PIP_CERT") else None)
+        # pip's own variable first; a TLS-intercepting proxy's CA is often only in the others.
+        named = next((env[key] for key in CA_BUNDLE_VARIABLES if env.get(key)), None)
+        bundle = ca_bundle or (Path(named) if named else None)
         if bundle is not None and not bundle.is_file():
-            raise ImageError(f"CA bundle {bundle} does not exist (from --ca-bundle or PIP_CERT)")
+            raise ImageError(
+                f"CA bundle {bundle} does not exist (from --ca-bundle or {', '.join(CA_BUNDLE_VARIABLES)})"
+            )
         user_cache = Path(env.get("XDG_CACHE_HOME") or Path(env.get("HOME", "/root")) / ".cache")
         wheels = wheel_cache or Path(
             env.get("SEEDMATRIX_WHEEL_CACHE") or user_cache / "seedmatrix" / "wheels"
