@@ -77,6 +77,7 @@ def naive(results_file: Path) -> float:
 
 
 def image_table(config: Path, results_root: Path, *, cold: bool) -> list[dict[str, Any]]:
+    """Each image's size and cold build time, as recorded when `nox -s matrix` built it (or now, --cold)."""
     matrix = load_matrix(config)
     client = container.connect()
     cache = Cache(results_root / ".cache")
@@ -153,7 +154,7 @@ def main() -> int:
     runs = root / "runs"
     cores = container.engine_cpus(container.connect())
 
-    image_rows = image_table(arguments.config, root, cold=arguments.cold)
+    image_rows = image_table(arguments.config, ROOT / "results", cold=arguments.cold)
     matrix_s = seedmatrix(
         "matrix", "--config", str(arguments.config), "--results", str(runs), "--fresh", "--report-only"
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import textwrap
 from pathlib import Path
 
 import docker
@@ -26,6 +25,26 @@ def settings(tmp_path: Path, ca_bundle: Path | None = None) -> images.BuildSetti
         cache=Cache(tmp_path / "cache"),
         ca_bundle=ca_bundle,
         debian_mirror=None,
+    )
+
+
+def one_environment(tmp_path: Path, environment: str) -> Matrix:
+    """A matrix file with one environment (given as a YAML flow mapping) and one case."""
+    matrix_file = tmp_path / "matrix.yaml"
+    matrix_file.write_text(
+        f"images_dir: {ROOT / 'images'}\n"
+        f"environments:\n  - {environment}\n"
+        f"cases:\n  - {{name: seed_random, script: {ROOT / 'seeds' / 'seed_random.py'}}}\n",
+        encoding="utf-8",
+    )
+    return load_matrix(matrix_file)
+
+
+def ensure(
+    client: docker.DockerClient, matrix: Matrix, tmp_path: Path, progress: images.Progress = lambda _: None
+) -> images.ImageOutcome:
+    return images.ensure_environment_image(
+        client, matrix, matrix.environments[0], settings(tmp_path), run_label="test-images", progress=progress
     )
 
 
@@ -104,29 +123,11 @@ def test_no_wheels_ca_bundle_or_pip_cache_stay_in_the_image(
 def test_a_rebuild_installs_from_the_kept_wheels_without_fetching(
     docker_client: docker.DockerClient, small_image: images.ImageOutcome, tmp_path: Path
 ) -> None:
-    matrix_file = tmp_path / "matrix.yaml"
-    matrix_file.write_text(
-        textwrap.dedent(
-            f"""\
-            images_dir: {ROOT / "images"}
-            environments:
-              - {{name: wheel-reuse, debian: bookworm, python: "3.11", numpy: "2.0.2"}}
-            cases:
-              - {{name: seed_random, script: {ROOT / "seeds" / "seed_random.py"}}}
-            """
-        ),
-        encoding="utf-8",
+    matrix = one_environment(
+        tmp_path, '{name: wheel-reuse, debian: bookworm, python: "3.11", numpy: "2.0.2"}'
     )
-    matrix = load_matrix(matrix_file)
     said: list[str] = []
-    outcome = images.ensure_environment_image(
-        docker_client,
-        matrix,
-        matrix.environments[0],
-        settings(tmp_path),
-        run_label="test-wheels",
-        progress=said.append,
-    )
+    outcome = ensure(docker_client, matrix, tmp_path, said.append)
     try:
         assert outcome.status is BuildStatus.BUILT, outcome.error
         assert [text for text in said if text.startswith("building")]
@@ -142,28 +143,8 @@ def test_a_rebuild_installs_from_the_kept_wheels_without_fetching(
 def test_a_pin_that_does_not_exist_fails_that_build_with_its_log(
     docker_client: docker.DockerClient, tmp_path: Path
 ) -> None:
-    matrix_file = tmp_path / "matrix.yaml"
-    matrix_file.write_text(
-        textwrap.dedent(
-            f"""\
-            images_dir: {ROOT / "images"}
-            environments:
-              - {{name: impossible, debian: bookworm, python: "3.11", numpy: "0.0.1"}}
-            cases:
-              - {{name: seed_random, script: {ROOT / "seeds" / "seed_random.py"}}}
-            """
-        ),
-        encoding="utf-8",
-    )
-    matrix = load_matrix(matrix_file)
-    outcome = images.ensure_environment_image(
-        docker_client,
-        matrix,
-        matrix.environments[0],
-        settings(tmp_path),
-        run_label="test-impossible",
-        progress=lambda _: None,
-    )
+    matrix = one_environment(tmp_path, '{name: impossible, debian: bookworm, python: "3.11", numpy: "0.0.1"}')
+    outcome = ensure(docker_client, matrix, tmp_path)
     assert outcome.status is BuildStatus.FAILED
     assert outcome.image_id is None
     assert outcome.log is not None
@@ -182,32 +163,14 @@ def test_an_environment_can_start_from_a_registry_style_base_image(
     assert small_matrix.debian_recipe is not None
     base = docker_client.images.get(images.debian_base_tag("bookworm", small_matrix.debian_recipe))
     base.tag("registry.example:5000/seedmatrix-test/python", "3.11")
-    matrix_file = tmp_path / "matrix.yaml"
-    matrix_file.write_text(
-        textwrap.dedent(
-            f"""\
-            images_dir: {ROOT / "images"}
-            environments:
-              - name: from-registry
-                base_image: registry.example:5000/seedmatrix-test/python:3.11
-                python: "3.11"
-                numpy: "2.0.2"
-            cases:
-              - {{name: seed_random, script: {ROOT / "seeds" / "seed_random.py"}}}
-            """
-        ),
-        encoding="utf-8",
+    matrix = one_environment(
+        tmp_path,
+        '{name: from-registry, base_image: "registry.example:5000/seedmatrix-test/python:3.11", '
+        'python: "3.11", numpy: "2.0.2"}',
     )
-    matrix = load_matrix(matrix_file)
+    outcome = None
     try:
-        outcome = images.ensure_environment_image(
-            docker_client,
-            matrix,
-            matrix.environments[0],
-            settings(tmp_path),
-            run_label="test-registry-base",
-            progress=lambda _: None,
-        )
+        outcome = ensure(docker_client, matrix, tmp_path)
         assert outcome.error is None
         assert outcome.observed is not None
         assert outcome.observed.numpy == "2.0.2"
@@ -215,6 +178,8 @@ def test_an_environment_can_start_from_a_registry_style_base_image(
         assert outcome.tag.startswith("seedmatrix-env:from-registry-")
     finally:
         docker_client.images.remove("registry.example:5000/seedmatrix-test/python:3.11")
+        if outcome is not None and outcome.tag:
+            docker_client.images.remove(outcome.tag)
 
 
 def test_the_ca_bundle_comes_from_the_first_variable_that_names_one(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import string
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from functools import cached_property
 
@@ -238,22 +238,8 @@ def _against_reference(cell: CellResult, reference: CellResult | None) -> CellRe
         difference = None
         if other is not None and label.stable and other.stable:
             difference = difference_between(label.value, other.value)
-        labels.append(
-            LabelResult(
-                label=label.label,
-                distinct=label.distinct,
-                repeats=label.repeats,
-                value=label.value,
-                vs_reference=difference,
-            )
-        )
-    return CellResult(
-        environment=cell.environment,
-        case=cell.case,
-        state=cell.state,
-        labels=tuple(labels),
-        detail=cell.detail,
-    )
+        labels.append(replace(label, vs_reference=difference))
+    return replace(cell, labels=tuple(labels))
 
 
 def difference_between(value: Value, reference: Value) -> Difference:
@@ -307,16 +293,7 @@ def _assign_groups(cells: dict[str, CellResult], *, order: Sequence[str]) -> lis
             for label in cell.labels
         )
         letter = letters.setdefault(fingerprint, _letter(len(letters)))
-        grouped.append(
-            CellResult(
-                environment=cell.environment,
-                case=cell.case,
-                state=cell.state,
-                labels=cell.labels,
-                group=letter,
-                detail=cell.detail,
-            )
-        )
+        grouped.append(replace(cell, group=letter))
     return grouped
 
 
