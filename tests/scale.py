@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import struct
-
 from seedmatrix.results import (
     BuildStatus,
     CaseResult,
@@ -15,18 +13,14 @@ from seedmatrix.results import (
     Value,
 )
 
+from builders import float32_value
+
 
 def synthetic_results(environments: int, cases: int, repeats: int, labels: int = 4) -> Results:
     """Every fifth environment drifts by one ULP, every third case has a varying label."""
 
     def value(label: str, number: float) -> Value:
-        return Value(
-            label=label,
-            dtype="float32",
-            shape=(3,),
-            values=(number,) * 3,
-            bits=(struct.pack(">f", number).hex(),) * 3,
-        )
+        return float32_value(label, number, number, number)
 
     env_results = tuple(
         EnvironmentResult(

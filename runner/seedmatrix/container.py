@@ -132,6 +132,20 @@ class Capture:
     def capped(self) -> bool:
         return self.total > len(self.stdout) + len(self.stderr)
 
+    def finished(
+        self, *, exit_code: int | None, timed_out: bool, oom_killed: bool, seconds: float
+    ) -> Finished:
+        return Finished(
+            exit_code=exit_code,
+            timed_out=timed_out,
+            oom_killed=oom_killed,
+            stdout=bytes(self.stdout).decode("utf-8", "replace"),
+            stderr=bytes(self.stderr).decode("utf-8", "replace"),
+            output_bytes=self.total,
+            output_capped=self.capped,
+            seconds=seconds,
+        )
+
 
 def gpu_unavailable(client: docker.DockerClient, image: str) -> str | None:
     """None when the engine can give a container the host's GPUs; otherwise why not, in words."""
@@ -179,14 +193,10 @@ def run(client: docker.DockerClient, spec: ContainerSpec) -> Finished:
         reader.join(timeout=30)
         container.reload()
         oom_killed = bool(container.attrs.get("State", {}).get("OOMKilled"))
-    return Finished(
+    return capture.finished(
         exit_code=None if timed_out else exit_code,
         timed_out=timed_out,
         oom_killed=oom_killed,
-        stdout=bytes(capture.stdout).decode("utf-8", "replace"),
-        stderr=bytes(capture.stderr).decode("utf-8", "replace"),
-        output_bytes=capture.total,
-        output_capped=capture.capped,
         seconds=seconds,
     )
 

@@ -72,14 +72,11 @@ def run(
             for reader in readers:
                 reader.join(timeout=30)
         seconds = time.monotonic() - started
-    return Finished(
+    # No memory limit on the host, so the kernel's OOM killer is not this run's to report.
+    return capture.finished(
         exit_code=None if timed_out else process.returncode,
         timed_out=timed_out,
         oom_killed=False,
-        stdout=bytes(capture.stdout).decode("utf-8", "replace"),
-        stderr=bytes(capture.stderr).decode("utf-8", "replace"),
-        output_bytes=capture.total,
-        output_capped=capture.capped,
         seconds=seconds,
     )
 
