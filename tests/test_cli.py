@@ -51,3 +51,10 @@ def test_an_unknown_environment_selection_is_a_usage_error() -> None:
     finished = seedmatrix("images", "--environment", "py3.11-np2.0-tf2.81")
     assert finished.returncode == 2
     assert "did you mean 'py3.11-np2.0-tf2.18'?" in finished.stderr
+
+
+def test_a_bad_shard_is_a_usage_error_without_a_traceback() -> None:
+    finished = seedmatrix("matrix", "--shard", "3/2")
+    assert finished.returncode == 2
+    assert "Traceback" not in finished.stderr
+    assert "--shard: '3/2' is not a shard; write i/n" in finished.stderr
