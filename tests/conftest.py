@@ -13,10 +13,17 @@ from pathlib import Path
 
 import docker
 import pytest
+from hypothesis import settings
 
 from seedmatrix import container, images
 from seedmatrix.cache import Cache
 from seedmatrix.config import Matrix, load_matrix
+
+# In CI the generated examples are the same on every run, so a red CI is never a new random
+# example that nobody has seen; locally every run explores new ones.
+settings.register_profile("ci", derandomize=True, database=None)
+if os.environ.get("CI") == "true":
+    settings.load_profile("ci")
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL_MATRIX = ROOT / "tests" / "data" / "small.yaml"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 from pathlib import Path
 from typing import Any
@@ -149,4 +150,20 @@ def test_held_claims_exit_zero(tmp_path: Path) -> None:
     store.save_results(
         results([environment("ref")], [case("c", claims={"stable": ["*"]})], steady({"a": 1.0}))
     )
+    assert report_job(store.path, Output(env={})) == 0
+
+
+def test_same_as_case_when_the_other_case_did_not_run_is_unchecked() -> None:
+    res = results(
+        [environment("ref")],
+        [case("two", claims={"same_as_case": "one"})],
+        repeated("ref", "two", [float32_value("sum", 1.5)]),
+    )
+    [check] = check_claims(res, compare(res))
+    assert (check.verdict, check.evidence) == (Verdict.UNCHECKED, "one was not in this run")
+
+
+def test_report_follows_the_runs_fail_on_surprise_setting(tmp_path: Path) -> None:
+    store = RunDirectory.create(tmp_path)
+    store.save_results(dataclasses.replace(sample_with_surprise(), fail_on_surprise=False))
     assert report_job(store.path, Output(env={})) == 0

@@ -181,6 +181,11 @@ def test_repeats_default_to_three(tmp_path: Path) -> None:
         ),
         (
             "    requires: [tensorflow]",
+            "    requires: [tensorflow]\n    claims: {stable: ['{op} and {op}']}",
+            r"cases\[1\]\.claims: pattern '\{op\} and \{op\}' captures \{op\} twice",
+        ),
+        (
+            "    requires: [tensorflow]",
             "    requires: [tensorflow]\n    cpus: 0",
             r"cases\[1\]\.cpus: Input should be",
         ),

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 import venv
 from pathlib import Path
 from typing import Any
@@ -163,3 +165,30 @@ def test_pytorch_and_jax_cases_run_on_the_cpu_and_skip_their_gpu_parts(
     matrix = (tmp_path / "r" / "latest" / "MATRIX.md").read_text(encoding="utf-8")
     assert "**Claims:**" in matrix
     assert "## Surprises" not in matrix
+
+
+def test_ctrl_c_stops_host_processes_at_once_and_resume_finishes_the_run(tmp_path: Path) -> None:
+    cases = f"- {{name: slow, script: {FAULTS / 'slow.py'}}}\n"
+    path = matrix_file(tmp_path, sys.executable, cases)
+    path.write_text(path.read_text(encoding="utf-8").replace("repeats: 2", "repeats: 4"), encoding="utf-8")
+    results = tmp_path / "results"
+    command = [sys.executable, "-m", "seedmatrix", "matrix", "--config", str(path), "--results", str(results)]
+    process = subprocess.Popen(
+        [*command, "--jobs", "1"], env={**os.environ, **NO_ENGINE}, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 120
+    while not list(results.glob("*/records/*.json")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    process.send_signal(signal.SIGINT)
+    started = time.monotonic()
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert time.monotonic() - started < 2.5  # the running script (3 s) was killed, not waited for
+    [run] = [p for p in results.iterdir() if p.name[:1].isdigit()]
+    kept = list((run / "records").glob("*.json"))
+    assert 1 <= len(kept) < 4
+    resumed = subprocess.run(
+        [*command, "--resume"], env={**os.environ, **NO_ENGINE}, capture_output=True, text=True, check=False
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert len(list((run / "records").glob("*.json"))) == 4  # the same run, finished in place

@@ -104,3 +104,11 @@ def test_gpu_cells_are_skipped_with_the_reason_when_the_host_has_none() -> None:
     assert not any(cell.gpu for cell in plan.cells)
     skipped = {skip.environment for skip in plan.skipped if skip.reason == reason}
     assert skipped == {"py3.11-tf2.20-cuda-gpu"}
+
+
+def test_a_selection_that_matches_no_environment_is_a_usage_error() -> None:
+    matrix = load_matrix(ROOT / "matrix.yaml")
+    with pytest.raises(
+        ConfigError, match=r"the selection \(device any, shard 40/40\) matches no environment"
+    ):
+        make_plan(matrix, host_cpus=2, selection=Selection(shard=(40, 40)))

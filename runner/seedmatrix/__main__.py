@@ -13,7 +13,7 @@ from types import FrameType
 from . import __version__
 from .errors import SeedmatrixError
 from .log import Output
-from .pipeline import EXIT_INTERRUPTED, Options, images_job, matrix_job, report_job
+from .pipeline import EXIT_INTERRUPTED, RESUME_LATEST, Options, images_job, matrix_job, report_job
 from .plan import Selection, parse_shard
 
 
@@ -56,9 +56,9 @@ def _parser() -> argparse.ArgumentParser:
         "--resume",
         nargs="?",
         type=Path,
-        const=Path("results/latest"),
+        const=RESUME_LATEST,
         metavar="RUN",
-        help="finish an interrupted run: only its missing records are run (default results/latest)",
+        help="finish an interrupted run: only its missing records run (default: the latest under --results)",
     )
     matrix.add_argument(
         "--fresh",

@@ -66,13 +66,15 @@ class Cache:
 
 
 def cell_key(*, image_id: str, script: Path, helpers: Path, settings: Mapping[str, Any]) -> str:
-    """Everything a cell's outcome can depend on: the image, every file beside the script (helpers
-    it imports), the runner's own in-container modules, and the case's settings."""
+    """Everything a cell's outcome can depend on: the image, every file the container sees beside the
+    script (helpers it imports, data it reads, in subdirectories too), the runner's in-container
+    modules, and the case's settings."""
     digest = hashlib.sha256()
     digest.update(image_id.encode())
     for directory in (script.parent, helpers):
-        for path in sorted(p for p in directory.iterdir() if p.is_file() and p.suffix == ".py"):
-            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+        files = (p for p in directory.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+        for path in sorted(files):
+            digest.update(str(path.relative_to(directory)).encode() + b"\0" + path.read_bytes() + b"\0")
     digest.update(script.name.encode())
     digest.update(json.dumps(settings, sort_keys=True).encode())
     return digest.hexdigest()

@@ -120,9 +120,11 @@ def _evaluate(
     assert template is not None or kind == "same_across_environments"
     if kind in {"equal", "differ"}:
         return _pairs(matched, str(template), records, equal=kind == "equal")
-    if kind == "same_as_case":
-        return _same_as(matched, labels, comparison.cell(cell.environment, str(template)), str(template))
-    return _same_as(matched, labels, comparison.cell(reference, cell.case), reference)
+    other = (cell.environment, str(template)) if kind == "same_as_case" else (reference, cell.case)
+    if other not in comparison.keys:
+        return Verdict.UNCHECKED, f"{other[1] if kind == 'same_as_case' else other[0]} was not in this run"
+    name = str(template) if kind == "same_as_case" else reference
+    return _same_as(matched, labels, comparison.cell(*other), name)
 
 
 Matched = list[tuple[str, Mapping[str, str]]]

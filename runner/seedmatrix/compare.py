@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import string
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from functools import cached_property
@@ -81,6 +81,11 @@ class Comparison:
 
     def cell(self, environment: str, case: str) -> CellResult:
         return self._by_key[environment, case]
+
+    @property
+    def keys(self) -> Set[tuple[str, str]]:
+        """The (environment, case) of every cell."""
+        return self._by_key.keys()
 
     @cached_property
     def _by_key(self) -> dict[tuple[str, str], CellResult]:

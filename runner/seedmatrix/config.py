@@ -38,7 +38,7 @@ _IMAGE_REFERENCE = (
     r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$"
 )
 
-_PATH_TEXT = r"^[^\x00-\x1f]{1,4096}$"
+_PATH_TEXT = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]{1,4096}$"  # no control or line-separator characters
 PathText = Annotated[str, Field(strict=True), StringConstraints(pattern=_PATH_TEXT)]
 ExactVersion = Annotated[str, Field(strict=True), StringConstraints(pattern=_EXACT_VERSION)]
 Name = Annotated[str, Field(strict=True), StringConstraints(pattern=_NAME)]
@@ -123,6 +123,16 @@ class Claims(_Model):
     differ: dict[LabelPattern, LabelPattern] = Field(default_factory=dict)  # label ≠ label, same run
     same_across_environments: tuple[LabelPattern, ...] = ()  # equal to the reference environment
     same_as_case: Name | None = None  # every label equals the other case's, same environment
+
+    @model_validator(mode="after")
+    def _patterns_compile(self) -> Claims:
+        patterns = [*self.stable, *self.varies, *self.equal, *self.differ, *self.same_across_environments]
+        for pattern in patterns:
+            names = placeholders(pattern)
+            repeated = sorted({name for name in names if names.count(name) > 1})
+            if repeated:
+                raise ValueError(f"pattern {pattern!r} captures {{{repeated[0]}}} twice; use another name")
+        return self
 
     @model_validator(mode="after")
     def _templates_use_known_placeholders(self) -> Claims:

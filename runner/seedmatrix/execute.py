@@ -148,8 +148,8 @@ class CpuPool:
     Results then cannot depend on `--jobs`: a case asking for one CPU always gets exactly one.
     """
 
-    def __init__(self, cpus: int) -> None:
-        self._free = list(range(cpus))
+    def __init__(self, cpus: Sequence[int]) -> None:
+        self._free = sorted(cpus)
         self._available = threading.Condition()
 
     @contextmanager
@@ -173,7 +173,7 @@ def run_cells(
     run_label: str,
     limits: container.Limits,
     jobs: int,
-    host_cpus: int,
+    cpu_ids: Sequence[int],
     host_environment: Mapping[str, str],
     on_record: Callable[[Record], None],
 ) -> None:
@@ -182,7 +182,7 @@ def run_cells(
     `on_record` is called from one thread at a time. On an exception (Ctrl-C included) the runs not
     yet started are cancelled; the caller removes the containers of the run by their label.
     """
-    pool = CpuPool(host_cpus)
+    pool = CpuPool(cpu_ids)
     reporting = threading.Lock()
 
     def one(cell: Cell, repeat: int) -> None:

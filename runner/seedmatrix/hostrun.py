@@ -21,6 +21,18 @@ from pathlib import Path
 
 from .container import Capture, Finished, Limits
 
+_RUNNING: set[subprocess.Popen[bytes]] = set()
+_RUNNING_LOCK = threading.Lock()
+
+
+def stop_all() -> None:
+    """Kill every host process group still running (after Ctrl-C or SIGTERM reached the runner)."""
+    with _RUNNING_LOCK:
+        for process in _RUNNING:
+            with suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+
+
 #: Host variables a fresh process still needs (finding programs and GPU libraries).
 PASSED_THROUGH = ("PATH", "LD_LIBRARY_PATH", "CUDA_HOME", "CUDA_PATH", "LANG", "LC_ALL", "TZ")
 
@@ -48,6 +60,8 @@ def run(
             stderr=subprocess.PIPE,
             start_new_session=True,  # so the time limit can kill everything it started
         )
+        with _RUNNING_LOCK:
+            _RUNNING.add(process)
         # Pinned right after the start: the interpreter sizes its thread pools later, on import.
         with suppress(OSError):
             os.sched_setaffinity(process.pid, cpus)
@@ -69,6 +83,8 @@ def run(
             with suppress(ProcessLookupError, PermissionError):
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+            with _RUNNING_LOCK:
+                _RUNNING.discard(process)
             for reader in readers:
                 reader.join(timeout=30)
         seconds = time.monotonic() - started

@@ -14,11 +14,11 @@ from typing import Any
 import docker
 import requests
 
-from . import container, images
+from . import container, hostrun, images
 from .baseline import against_baseline
 from .cache import Cache, cell_key
 from .claims import check_claims
-from .compare import compare
+from .compare import CellState, compare
 from .config import Claims, Matrix, load_matrix
 from .errors import EngineError, ResultsError
 from .execute import INSIDE, run_cells
@@ -26,6 +26,7 @@ from .log import Output
 from .plan import Cell, Plan, Selection, make_plan
 from .report import Verdicts, baseline_line, claims_line, render, summary_line
 from .results import (
+    LATEST,
     CaseResult,
     EnvironmentResult,
     Record,
@@ -42,6 +43,7 @@ from .results import (
 )
 
 BUILD_LOGS = "build-logs"
+RESUME_LATEST = Path("@latest")  # --resume without a directory: the latest run under --results
 CACHE = ".cache"
 EXIT_INTERRUPTED = 130
 
@@ -69,7 +71,8 @@ def matrix_job(options: Options, out: Output, env: Mapping[str, str]) -> int:
     `--resume` then runs only what is missing.
     """
     matrix = load_matrix(options.config)
-    client, host_cpus = _engine_for(matrix, options.selection)
+    client, cpu_ids = _engine_for(matrix, options.selection)
+    host_cpus = len(cpu_ids)
     plan = make_plan(matrix, host_cpus=host_cpus, selection=options.selection)
     baseline = _load_baseline(options.baseline or matrix.baseline)
     store, records, previous = _open_run(options)
@@ -111,7 +114,7 @@ def matrix_job(options: Options, out: Output, env: Mapping[str, str]) -> int:
         records=records,
         limits=container.Limits(timeout_seconds=matrix.timeout_seconds, memory=options.memory),
         jobs=jobs,
-        host_cpus=host_cpus,
+        cpu_ids=cpu_ids,
         host_environment=env,
         out=out,
     )
@@ -131,16 +134,20 @@ def matrix_job(options: Options, out: Output, env: Mapping[str, str]) -> int:
     if stopped is not None:
         out.note(f"finish it with: seedmatrix matrix --resume {store.path}")
         return EXIT_INTERRUPTED if stopped == "interrupted" else EngineError.exit_code
-    return _exit_status(verdicts, fail_on_surprise=matrix.fail_on_surprise and not options.report_only)
+    return _exit_status(verdicts, fail_on_surprise=results.fail_on_surprise and not options.report_only)
 
 
-def _engine_for(matrix: Matrix, selection: Selection) -> tuple[docker.DockerClient | None, int]:
-    """The engine and its CPU count; a matrix of host environments only needs no engine."""
+def _engine_for(matrix: Matrix, selection: Selection) -> tuple[docker.DockerClient | None, list[int]]:
+    """The engine and the CPUs runs may be pinned to; host environments alone need no engine.
+
+    Containers get cpusets numbered on the engine's host (0 … n-1); host processes get CPUs this
+    process may use (under taskset or a batch scheduler's cpuset, not always 0 … n-1).
+    """
     chosen = make_plan(matrix, host_cpus=os.cpu_count() or 1, selection=selection).environments
     if all(matrix.environment(name).host_python for name in chosen):
-        return None, len(os.sched_getaffinity(0))
+        return None, sorted(os.sched_getaffinity(0))
     client = container.connect()
-    return client, container.engine_cpus(client)
+    return client, list(range(container.engine_cpus(client)))
 
 
 def _without_unavailable_gpus(
@@ -192,7 +199,9 @@ def _open_run(options: Options) -> tuple[RunDirectory, list[Record], Results | N
     """A new run directory, or (with --resume) the stopped one with its records and results."""
     if options.resume is None:
         return RunDirectory.create(options.results), [], None
-    store = resolve_run_directory(options.resume)
+    store = resolve_run_directory(
+        options.results / LATEST if options.resume == RESUME_LATEST else options.resume
+    )
     previous = store.load_results() if store.results_file.exists() else None
     return store, store.load_records(), previous
 
@@ -206,7 +215,7 @@ def _run(
     records: list[Record],
     limits: container.Limits,
     jobs: int,
-    host_cpus: int,
+    cpu_ids: Sequence[int],
     host_environment: Mapping[str, str],
     out: Output,
 ) -> str | None:
@@ -229,7 +238,7 @@ def _run(
                 run_label=store.run_id,
                 limits=limits,
                 jobs=jobs,
-                host_cpus=host_cpus,
+                cpu_ids=cpu_ids,
                 host_environment=host_environment,
                 on_record=keep,
             )
@@ -240,6 +249,8 @@ def _run(
         stopped = "engine"
         out.error(f"{error}; the records completed so far are kept")
     finally:
+        if stopped is not None:
+            hostrun.stop_all()  # host processes are in sessions of their own: Ctrl-C never reached them
         _remove_containers(client, store.run_id, out)
     return stopped
 
@@ -299,11 +310,20 @@ def _reuse(
 
 
 def _reusable(keys: Mapping[tuple[str, str], str], results: Results, run_id: str) -> dict[str, str]:
-    """Cells this run completed successfully, by key (reused cells keep pointing at their origin)."""
+    """Cells this run completed successfully, by key (reused cells keep pointing at their origin).
+
+    A cell is reusable only when its comparison is a real result: not failed, not missing, and not
+    a GPU environment that ran on the CPU (a fixed driver must not be hidden by old records).
+    """
+    comparison = compare(results)
     found = {}
     for (environment, case), key in keys.items():
         records = results.records_of(environment, case)
-        if records and len(records) == results.repeats and all(r.status is RunStatus.OK for r in records):
+        usable = (environment, case) in comparison.keys and comparison.cell(environment, case).state in {
+            CellState.STABLE,
+            CellState.VARIES,
+        }
+        if usable and len(records) == results.repeats and all(r.status is RunStatus.OK for r in records):
             origins = {r.reused_from for r in records}
             origin = origins.pop() if len(origins) == 1 else None
             found[key] = origin or run_id
@@ -321,8 +341,12 @@ def _remove_containers(client: docker.DockerClient | None, run_label: str, out: 
 
 
 def _check_same_images(previous: Results, outcomes: Sequence[images.ImageOutcome]) -> None:
-    """Resuming mixes old and new records, so the images must be the ones the old records came from."""
-    before = {env.name: env.image_id for env in previous.environments}
+    """Resuming mixes old and new records, so the images must be the ones the old records came from.
+
+    Only environments with old records matter: one whose build failed before can be built now.
+    """
+    with_records = {record.environment for record in previous.records}
+    before = {env.name: env.image_id for env in previous.environments if env.name in with_records}
     for outcome in outcomes:
         if outcome.environment in before and outcome.image_id != before[outcome.environment]:
             raise ResultsError(
@@ -334,8 +358,8 @@ def _check_same_images(previous: Results, outcomes: Sequence[images.ImageOutcome
 def images_job(options: Options, out: Output, env: Mapping[str, str]) -> int:
     """Build (or find) the images of the selected environments and show what they contain."""
     matrix = load_matrix(options.config)
-    client, host_cpus = _engine_for(matrix, options.selection)
-    plan = make_plan(matrix, host_cpus=host_cpus, selection=options.selection)
+    client, cpu_ids = _engine_for(matrix, options.selection)
+    plan = make_plan(matrix, host_cpus=len(cpu_ids), selection=options.selection)
     outcomes = _images(
         client=client, matrix=matrix, plan=plan, options=options, out=out, env=env, run_label="images"
     )
@@ -374,7 +398,7 @@ def report_job(
         store.save_results(results)
         out.step(f"merged {len(paths)} runs: {len(results.environments)} environments from {_hosts(results)}")
     verdicts = _write_report(store, results, out, baseline=_load_baseline(baseline))
-    return _exit_status(verdicts, fail_on_surprise=not report_only)
+    return _exit_status(verdicts, fail_on_surprise=results.fail_on_surprise and not report_only)
 
 
 def _hosts(results: Results) -> str:
@@ -493,6 +517,7 @@ def _results(
             SkippedCell(environment=skip.environment, case=skip.case, reason=skip.reason)
             for skip in plan.skipped
         ),
+        fail_on_surprise=matrix.fail_on_surprise,
     )
 
 

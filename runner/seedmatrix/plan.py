@@ -93,6 +93,10 @@ def make_plan(
     selection = selection or Selection()
     chosen_envs = _select("--environment", selection.environments, [env.name for env in matrix.environments])
     chosen_envs = _slice(matrix, chosen_envs, selection)
+    if not chosen_envs:
+        index, count = selection.shard
+        device = selection.device or "any"
+        raise ConfigError(f"the selection (device {device}, shard {index}/{count}) matches no environment")
     chosen_cases = _select("--case", selection.cases, [case.name for case in matrix.cases])
     cells = []
     skipped = []

@@ -435,7 +435,7 @@ def _cases(results: Results, verdicts: Verdicts) -> str:
             ]
             for label in labels:
                 row = [_label_cell(cell, label, results.reference) for _, cell in columns]
-                lines.append(f"| `{label}` | " + " | ".join(row) + " |")
+                lines.append(f"| `{_one_line(label)}` | " + " | ".join(row) + " |")
         if len(names) > WIDE:
             lines += _group_members(cells)
         lines += _listed(

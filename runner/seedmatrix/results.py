@@ -135,6 +135,7 @@ class Results:
     cases: tuple[CaseResult, ...]
     records: tuple[Record, ...]
     skipped: tuple[SkippedCell, ...] = ()
+    fail_on_surprise: bool = True  # from matrix.yaml, so `report` decides the exit status the same way
     schema: str = SCHEMA
 
     def environment(self, name: str) -> EnvironmentResult:
@@ -256,6 +257,7 @@ def _results_from(data: Mapping[str, Any]) -> Results:
         cases=cases,
         records=tuple(record_from_dict(record) for record in data["records"]),
         skipped=tuple(SkippedCell(**skip) for skip in data.get("skipped", ())),
+        fail_on_surprise=bool(data.get("fail_on_surprise", True)),
     )
 
 
@@ -315,13 +317,14 @@ class RunDirectory:
         return self.path / MATRIX_FILE
 
     def save_record(self, record: Record) -> None:
-        name = f"{record.environment}--{record.case}--{record.repeat}.json"
+        # '@' cannot appear in environment or case names, so no two cells share a file name.
+        name = f"{record.environment}@{record.case}@{record.repeat}.json"
         atomic_write(self.path / "records" / name, json.dumps(asdict(record), indent=1) + "\n")
 
     def records_of(self, environment: str, case: str) -> list[Record]:
         """The saved records of one cell, by repeat (for reuse by a later run)."""
         found = []
-        for path in sorted((self.path / "records").glob(f"{environment}--{case}--*.json")):
+        for path in sorted((self.path / "records").glob(f"{environment}@{case}@*.json")):
             record = record_from_dict(json.loads(path.read_text(encoding="utf-8")))
             if (record.environment, record.case) == (environment, case):
                 found.append(record)
@@ -417,6 +420,7 @@ def merge(parts: Sequence[Results]) -> Results:
         skipped=tuple(
             skip for part in parts for skip in part.skipped if (skip.environment, skip.case) not in ran
         ),
+        fail_on_surprise=all(part.fail_on_surprise for part in parts),
     )
 
 

@@ -1,0 +1,71 @@
+"""The cache of earlier work: which changes make a cell run again, and which cells may be reused."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from seedmatrix.cache import cell_key
+from seedmatrix.execute import CpuPool
+from seedmatrix.pipeline import _reusable
+from seedmatrix.results import RunDirectory
+
+from builders import case, environment, float32_value, record, repeated, results
+
+
+def key(script: Path, helpers: Path, **settings: object) -> str:
+    return cell_key(image_id="sha256:1", script=script, helpers=helpers, settings={"cpus": 1, **settings})
+
+
+def test_the_key_follows_every_file_the_container_sees(tmp_path: Path) -> None:
+    seeds, helpers = tmp_path / "seeds", tmp_path / "inside"
+    (seeds / "data").mkdir(parents=True)
+    helpers.mkdir()
+    script = seeds / "seed.py"
+    script.write_text("print(1)\n", encoding="utf-8")
+    (seeds / "data" / "weights.json").write_text("[1]", encoding="utf-8")
+    (helpers / "recording.py").write_text("x = 1\n", encoding="utf-8")
+    before = key(script, helpers)
+    (seeds / "__pycache__").mkdir()
+    (seeds / "__pycache__" / "seed.cpython-311.pyc").write_bytes(b"\0")
+    assert key(script, helpers) == before  # byte code is not something the script reads
+    (seeds / "data" / "weights.json").write_text("[2]", encoding="utf-8")
+    after_data = key(script, helpers)
+    assert after_data != before
+    (helpers / "recording.py").write_text("x = 2\n", encoding="utf-8")
+    assert key(script, helpers) != after_data
+    assert key(script, helpers, cpus=2) != key(script, helpers)
+
+
+def test_a_gpu_cell_that_ran_on_the_cpu_is_not_reusable() -> None:
+    gpu_env = dataclasses.replace(environment("gpu"), requested={"device": "gpu", "python": "3.11"})
+    on_cpu = {"kind": "CPU fallback", "detail": "CUDA build, no GPU visible", "framework": "tensorflow"}
+    runs = results(
+        [environment("cpu"), gpu_env],
+        [case("c")],
+        [
+            *repeated("cpu", "c", [float32_value("x", 1.0)]),
+            *[
+                dataclasses.replace(record("gpu", "c", n, [float32_value("x", 1.0)]), device=on_cpu)
+                for n in (1, 2, 3)
+            ],
+        ],
+    )
+    reusable = _reusable({("cpu", "c"): "key-cpu", ("gpu", "c"): "key-gpu"}, runs, "this-run")
+    assert reusable == {"key-cpu": "this-run"}
+
+
+def test_cpus_are_handed_out_from_the_given_ids() -> None:
+    pool = CpuPool([5, 3])
+    with pool.take(1) as first, pool.take(1) as second:
+        assert (first, second) == ([3], [5])
+    with pool.take(2) as both:
+        assert both == [3, 5]
+
+
+def test_records_of_cells_whose_names_share_dashes_do_not_collide(tmp_path: Path) -> None:
+    store = RunDirectory.create(tmp_path)
+    store.save_record(record("a--b", "c", 1, [float32_value("x", 1.0)]))
+    store.save_record(record("a", "b--c", 1, [float32_value("x", 2.0)]))
+    assert len(store.load_records()) == 2
+    assert [r.case for r in store.records_of("a", "b--c")] == ["b--c"]
