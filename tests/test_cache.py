@@ -6,6 +6,7 @@ import dataclasses
 from pathlib import Path
 
 from seedmatrix.cache import cell_key
+from seedmatrix.compare import compare
 from seedmatrix.execute import CpuPool
 from seedmatrix.pipeline import _reusable
 from seedmatrix.results import RunDirectory
@@ -51,7 +52,8 @@ def test_a_gpu_cell_that_ran_on_the_cpu_is_not_reusable() -> None:
             ],
         ],
     )
-    reusable = _reusable({("cpu", "c"): "key-cpu", ("gpu", "c"): "key-gpu"}, runs, "this-run")
+    keys = {("cpu", "c"): "key-cpu", ("gpu", "c"): "key-gpu"}
+    reusable = _reusable(keys, runs, compare(runs), "this-run")
     assert reusable == {"key-cpu": "this-run"}
 
 

@@ -212,13 +212,9 @@ def _probe_host(python: str, probe_script: Path, environment: Environment, timeo
         )
     except (OSError, subprocess.TimeoutExpired) as error:
         raise ImageError(f"{environment.name}: cannot run {python} ({error})") from None
-    if finished.returncode != 0:
-        tail = finished.stderr.strip().splitlines()[-1:] or ["no output"]
-        raise ImageError(f"{environment.name}: probing {python} failed: {tail[0]}")
-    try:
-        return observed_from_dict(json.loads(finished.stdout))
-    except (json.JSONDecodeError, KeyError, TypeError) as error:
-        raise ImageError(f"{environment.name}: probing {python} gave unreadable output ({error})") from None
+    return _read_probe(
+        f"{environment.name}: probing {python}", finished.returncode, finished.stdout, finished.stderr
+    )
 
 
 def _check_pins(environment: Environment, observed: Observed) -> None:
@@ -492,13 +488,18 @@ def probe(
             read_only_mounts={images_dir: "/seedmatrix-probe"},
         ),
     )
-    if finished.exit_code != 0:
-        tail = finished.stderr.strip().splitlines()[-1:] or ["no output"]
-        raise ImageError(f"probing image {image_id[:19]} failed: {tail[0]}")
+    return _read_probe(f"probing image {image_id[:19]}", finished.exit_code, finished.stdout, finished.stderr)
+
+
+def _read_probe(what: str, exit_code: int | None, stdout: str, stderr: str) -> Observed:
+    """probe.py's report, from an image or a host interpreter alike."""
+    if exit_code != 0:
+        tail = stderr.strip().splitlines()[-1:] or ["no output"]
+        raise ImageError(f"{what} failed: {tail[0]}")
     try:
-        return observed_from_dict(json.loads(finished.stdout))
+        return observed_from_dict(json.loads(stdout))
     except (json.JSONDecodeError, KeyError, TypeError) as error:
-        raise ImageError(f"probing image {image_id[:19]} gave unreadable output ({error})") from None
+        raise ImageError(f"{what} gave unreadable output ({error})") from None
 
 
 def _exists(client: docker.DockerClient, tag: str) -> bool:

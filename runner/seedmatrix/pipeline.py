@@ -18,7 +18,7 @@ from . import container, hostrun, images
 from .baseline import against_baseline
 from .cache import Cache, cell_key
 from .claims import check_claims
-from .compare import CellState, compare
+from .compare import CellState, Comparison, compare
 from .config import Claims, Matrix, load_matrix
 from .errors import EngineError, ResultsError
 from .execute import INSIDE, run_cells
@@ -126,10 +126,11 @@ def matrix_job(options: Options, out: Output, env: Mapping[str, str]) -> int:
         store=store,
         started=previous.started if previous else store.started,
         client=client,
+        host_frameworks=found,
     )
     store.save_results(results)
-    cache.save_cells(_reusable(keys, results, store.run_id))
     verdicts = _write_report(store, results, out, baseline=baseline)
+    cache.save_cells(_reusable(keys, results, verdicts.comparison, store.run_id))
     store.mark_latest()
     if stopped is not None:
         out.note(f"finish it with: seedmatrix matrix --resume {store.path}")
@@ -309,13 +310,14 @@ def _reuse(
     return reused
 
 
-def _reusable(keys: Mapping[tuple[str, str], str], results: Results, run_id: str) -> dict[str, str]:
+def _reusable(
+    keys: Mapping[tuple[str, str], str], results: Results, comparison: Comparison, run_id: str
+) -> dict[str, str]:
     """Cells this run completed successfully, by key (reused cells keep pointing at their origin).
 
     A cell is reusable only when its comparison is a real result: not failed, not missing, and not
     a GPU environment that ran on the CPU (a fixed driver must not be hidden by old records).
     """
-    comparison = compare(results)
     found = {}
     for (environment, case), key in keys.items():
         records = results.records_of(environment, case)
@@ -457,6 +459,7 @@ def _results(
     store: RunDirectory,
     started: str,
     client: docker.DockerClient | None,
+    host_frameworks: Mapping[str, frozenset[str]],
 ) -> Results:
     base = matrix.source.parent
     environments = []
@@ -472,7 +475,7 @@ def _results(
             EnvironmentResult(
                 name=spec.name,
                 requested=requested,
-                frameworks=tuple(sorted(_host_frameworks(matrix, [outcome]).get(spec.name, spec.frameworks))),
+                frameworks=tuple(sorted(host_frameworks.get(spec.name, spec.frameworks))),
                 build=outcome.status,
                 build_seconds=round(outcome.seconds, 2),
                 build_log=str(outcome.log) if outcome.log else None,
