@@ -104,8 +104,10 @@ def test_host_environments_run_fresh_processes_without_an_engine(tmp_path: Path)
         ("crash", 2): "error",
     }
     assert data["host"]["docker"] == "not used (host environments only)"
+    assert env["requested"]["host_python"] == sys.executable
     matrix = (tmp_path / "results" / "latest" / "MATRIX.md").read_text(encoding="utf-8")
     assert "| [`seed_random`](#case-seed-random) | ✅ A ✔ |" in matrix
+    assert f"| host `{sys.executable}`, no container |" in matrix
     assert "| [`hash_order`](#case-hash-order) | 🎲 A · 1 of 1 vary ✔ |" in matrix  # a fresh process each
     assert "| [`torch_randn`](#case-torch-randn) | ➖ not-applicable |" in matrix  # no torch here
 

@@ -470,7 +470,8 @@ def _results(
             "requirements": list(spec.requirements),
             "device": spec.device,
         }
-        requested.update({"debian": spec.debian} if spec.debian else {"base_image": spec.base_image})
+        origin = {"debian": spec.debian, "base_image": spec.base_image, "host_python": spec.host_python}
+        requested.update({key: value for key, value in origin.items() if value})
         environments.append(
             EnvironmentResult(
                 name=spec.name,

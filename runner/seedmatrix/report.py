@@ -387,6 +387,8 @@ def _environments(results: Results) -> str:
 def _base(env: EnvironmentResult) -> str:
     if env.requested.get("debian"):
         return f"Debian {env.requested['debian']}"
+    if env.requested.get("host_python"):
+        return f"host `{env.requested['host_python']}`, no container"
     return f"`{env.requested.get('base_image', '?')}`"
 
 
