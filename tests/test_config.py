@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -237,7 +240,7 @@ def test_top_level_must_be_a_mapping(tmp_path: Path, text: str) -> None:
 def test_huge_file_is_refused_before_parsing(tmp_path: Path) -> None:
     path = tmp_path / "matrix.yaml"
     path.write_text("#" * (MAX_CONFIG_BYTES + 1), encoding="utf-8")
-    with pytest.raises(ConfigError, match="too large"):
+    with pytest.raises(ConfigError, match="larger than 1 MiB"):
         load_matrix(path)
 
 
@@ -293,3 +296,81 @@ def test_key_paths_quote_keys_that_would_garble_them() -> None:
     assert format_key_path(("cases", 0, "claims", "equal", "a.b")) == 'cases[0].claims.equal["a.b"]'
     assert format_key_path(("cases", 0, "env", "BAD NAME")) == "cases[0].env.BAD NAME"
     assert format_key_path(("cases", 0, " ")) == 'cases[0][" "]'
+
+
+# Inputs that must end in a clear error, fast. Each runs in a subprocess with a deadline and a
+# memory cap, so a loader that hangs or balloons fails the test instead of the machine.
+def load_in_subprocess(path: str) -> subprocess.CompletedProcess[str]:
+    code = textwrap.dedent(
+        f"""
+        import resource, sys
+        from pathlib import Path
+        resource.setrlimit(resource.RLIMIT_AS, ({2 << 30}, {2 << 30}))
+        from seedmatrix.config import load_matrix
+        from seedmatrix.errors import ConfigError
+        try:
+            load_matrix(Path({path!r}))
+        except ConfigError as error:
+            print(error)
+            sys.exit(2)
+        """
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=False
+    )
+
+
+LAUGHS = "".join(
+    f"l{n}: &l{n} [{', '.join([f'*l{n - 1}'] * 9) if n else ', '.join(['lol'] * 9)}]\n" for n in range(9)
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (LAUGHS, "expands to more than 100,000 nodes"),
+        ("a: &a [1, *a]\n", "refers to the collection it is in"),
+        ("a: &a {b: *a}\n", "refers to the collection it is in"),
+        ("a: " + "[" * 200 + "]" * 200 + "\n", "nested more than 64 levels deep"),
+        ("a: " + "[" * 5000 + "]" * 5000 + "\n", "nested more than 64 levels deep"),
+        ("a: &a [" + ", ".join(["x"] * 60) + "]\nb: [" + ", ".join(["*a"] * 2000) + "]\n", "expands to"),
+    ],
+    ids=["billion-laughs", "cyclic-list", "cyclic-map", "deep", "very-deep", "wide-aliases"],
+)
+def test_documents_that_expand_are_refused_fast(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "matrix.yaml"
+    path.write_text(text, encoding="utf-8")
+    assert len(text.encode()) < 64 * 1024
+    finished = load_in_subprocess(str(path))
+    assert finished.returncode == 2, finished.stderr
+    assert message in finished.stdout
+    assert str(path) in finished.stdout
+
+
+@pytest.mark.parametrize("source", ["/dev/zero", "/dev/urandom"])
+def test_endless_sources_are_refused_after_the_limit(source: str) -> None:
+    finished = load_in_subprocess(source)
+    assert finished.returncode == 2, finished.stderr
+    assert f"{source}: the file is larger than 1 MiB" in finished.stdout
+
+
+def test_a_huge_sparse_file_is_not_read_whole(tmp_path: Path) -> None:
+    path = tmp_path / "huge.yaml"
+    with path.open("wb") as stream:
+        stream.truncate(8 << 30)  # 8 GiB of zeros, none of it on disk
+    finished = load_in_subprocess(str(path))
+    assert finished.returncode == 2, finished.stderr
+    assert "larger than 1 MiB" in finished.stdout
+
+
+def test_a_matrix_file_from_a_pipe_still_loads(tmp_path: Path) -> None:
+    """Process substitution (`--config <(...)`) hands over a pipe; reading it must keep working."""
+    text = write(tmp_path, GOOD).read_text(encoding="utf-8")
+    pipe_read, pipe_write = os.pipe()
+    os.write(pipe_write, text.encode())
+    os.close(pipe_write)
+    try:
+        matrix = load_matrix(Path(f"/dev/fd/{pipe_read}"))
+    finally:
+        os.close(pipe_read)
+    assert [env.name for env in matrix.environments] == ["one", "two"]

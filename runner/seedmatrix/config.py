@@ -15,11 +15,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, get_args
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 from pydantic_core import ErrorDetails
 
+from . import yamldoc
 from .errors import ConfigError
+from .files import read_text_bounded
 from .labels import placeholders
 
 MAX_CONFIG_BYTES = 1 << 20
@@ -256,25 +257,12 @@ def parse_matrix(text: str, *, source: Path) -> Matrix:
 
 
 def _load(model: type[_M], path: Path) -> tuple[_M, dict[tuple[str | int, ...], int]]:
-    try:
-        raw_bytes = path.read_bytes()
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot read ({error.strerror})") from None
-    if len(raw_bytes) > MAX_CONFIG_BYTES:
-        raise ConfigError(f"{path}: {len(raw_bytes)} bytes is too large (limit {MAX_CONFIG_BYTES})")
-    try:
-        text = raw_bytes.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise ConfigError(f"{path}: not UTF-8 text (byte {error.start})") from None
+    text = read_text_bounded(path, limit=MAX_CONFIG_BYTES, what="the file", error=ConfigError)
     return _validate(model, text, path)
 
 
 def _validate(model: type[_M], text: str, source: Path) -> tuple[_M, dict[tuple[str | int, ...], int]]:
-    lines = _key_lines(text, source)
-    try:
-        data = yaml.safe_load(text)  # composing passed; constructing can still fail (unknown tags)
-    except yaml.YAMLError as error:
-        raise _invalid_yaml(error, source) from None
+    data, lines = yamldoc.load(text, source, key_path=format_key_path)
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the top level must be a mapping of keys to values")
     try:
@@ -442,51 +430,6 @@ def _nearest_line(path: tuple[str | int, ...], lines: Mapping[tuple[str | int, .
         if path[:end] in lines:
             return lines[path[:end]]
     return None
-
-
-def _invalid_yaml(error: yaml.YAMLError, source: Path) -> ConfigError:
-    if isinstance(error, yaml.MarkedYAMLError):
-        mark = error.problem_mark or error.context_mark
-        line = f":{mark.line + 1}" if mark else ""
-        problem = " ".join(str(error.problem or error.context).split())
-        return ConfigError(f"{source}{line}: invalid YAML: {problem}")
-    # e.g. a character YAML does not allow; its text spans several lines
-    return ConfigError(f"{source}: invalid YAML: {' '.join(str(error).split())}")
-
-
-def _key_lines(text: str, source: Path) -> dict[tuple[str | int, ...], int]:
-    """Map each key path to its 1-based line; reject YAML errors and duplicate keys with their line."""
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as error:
-        raise _invalid_yaml(error, source) from None
-    lines: dict[tuple[str | int, ...], int] = {}
-    if root is not None:
-        for path, node, duplicate in _walk(root, ()):
-            if duplicate:
-                raise ConfigError(
-                    f"{source}:{node.start_mark.line + 1}: {format_key_path(path)}: duplicate key"
-                )
-            lines.setdefault(path, node.start_mark.line + 1)
-    return lines
-
-
-def _walk(
-    node: yaml.Node, path: tuple[str | int, ...]
-) -> Iterator[tuple[tuple[str | int, ...], yaml.Node, bool]]:
-    yield path, node, False
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for key_node, value_node in node.value:
-            key = str(key_node.value)
-            if key in seen:
-                yield (*path, key), key_node, True
-            seen.add(key)
-            yield (*path, key), key_node, False
-            yield from _walk(value_node, (*path, key))
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            yield from _walk(item, (*path, index))
 
 
 __all__ = [
