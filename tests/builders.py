@@ -7,15 +7,17 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from seedmatrix.results import (
+    Build,
     BuildStatus,
     CaseResult,
     EnvironmentResult,
     Observed,
     Record,
     Results,
+    RunState,
     RunStatus,
-    Value,
 )
+from seedmatrix.values import Value
 
 
 def float32_value(label: str, *numbers: float) -> Value:
@@ -43,6 +45,7 @@ def record(
     *,
     status: RunStatus = RunStatus.OK,
     stderr_tail: str = "",
+    device: Mapping[str, Any] | None = None,
 ) -> Record:
     return Record(
         environment=environment,
@@ -51,8 +54,9 @@ def record(
         status=status,
         exit_code=0 if status is RunStatus.OK else (None if status is RunStatus.TIMEOUT else 1),
         seconds=1.5,
+        script_seconds=1.0,
         values=tuple(values),
-        device={"kind": "CPU", "detail": "TensorFlow sees no GPU"},
+        device={"kind": "CPU", "detail": "TensorFlow sees no GPU"} if device is None else device,
         output="\n".join(f"{v.label}: {v.values}" for v in values),
         stderr_tail=stderr_tail,
     )
@@ -64,37 +68,65 @@ def environment(
     frameworks: Sequence[str] = ("numpy", "tensorflow"),
     build: BuildStatus = BuildStatus.CACHED,
     error: str | None = None,
+    device: str = "cpu",
 ) -> EnvironmentResult:
     failed = build is BuildStatus.FAILED
+    image_id = None if failed else "sha256:" + "ab" * 32
     return EnvironmentResult(
         name=name,
-        requested={"python": "3.11", "debian": "bookworm", "requirements": ["numpy==2.0.2"]},
+        requested={
+            "python": "3.11",
+            "debian": "bookworm",
+            "requirements": ["numpy==2.0.2"],
+            "device": device,
+        },
         frameworks=tuple(frameworks),
-        build=build,
-        build_seconds=0.5,
-        build_log=f"results/build-logs/{name}.log",
-        image_tag=None if failed else f"seedmatrix-env:{name}-0123456789ab",
-        image_id=None if failed else "sha256:" + "ab" * 32,
-        image_size=None if failed else 1_234_000_000,
-        error=error,
-        observed=None
-        if failed
-        else Observed(
-            python="3.11.2", numpy="2.0.2", tensorflow="tensorflow-cpu 2.18.1", pip_freeze=("numpy==2.0.2",)
+        build=Build(
+            status=build,
+            seconds=0.5,
+            log=f"results/build-logs/{name}.log",
+            tag=None if failed else f"seedmatrix-env:{name}-0123456789ab",
+            image_id=image_id,
+            identity=image_id,
+            size=None if failed else 1_234_000_000,
+            error=error,
+            observed=None
+            if failed
+            else Observed(
+                python="3.11.2",
+                frameworks={
+                    "numpy": "2.0.2",
+                    "tensorflow": "tensorflow-cpu 2.18.1",
+                    "torch": None,
+                    "jax": None,
+                },
+                pip_freeze=("numpy==2.0.2",),
+            ),
         ),
     )
 
 
 def case(
-    name: str, *, requires: Sequence[str] = (), claim: str = "", claims: Mapping[str, Any] | None = None
+    name: str,
+    *,
+    requires: Sequence[str] = (),
+    claim: str = "",
+    claims: Mapping[str, Any] | None = None,
+    claims_on_cpu: Mapping[str, Any] | None = None,
+    claims_on_gpu: Mapping[str, Any] | None = None,
+    expected: Mapping[str, Any] | None = None,
+    script_sha256: str = "0" * 64,
 ) -> CaseResult:
     return CaseResult(
         name=name,
         script=f"seeds/{name}.py",
-        script_sha256="0" * 64,
+        script_sha256=script_sha256,
         requires=tuple(requires),
         claim=claim,
         claims=dict(claims or {}),
+        claims_on_cpu=dict(claims_on_cpu or {}),
+        claims_on_gpu=dict(claims_on_gpu or {}),
+        expected=dict(expected or {}),
     )
 
 
@@ -105,13 +137,17 @@ def results(
     *,
     repeats: int = 3,
     reference: str | None = None,
+    run_id: str = "20261125T000000Z-abcdef",
+    matrix_environments: Sequence[str] | None = None,
 ) -> Results:
     return Results(
-        run_id="20261125T000000Z-abcdef",
+        run_id=run_id,
         started="2026-11-25T00:00:00Z",
         finished="2026-11-25T00:01:00Z",
+        state=RunState.FINISHED,
         host={"hostname": "test-host", "docker": "20.10"},
         matrix_file="matrix.yaml",
+        matrix_environments=tuple(matrix_environments or [env.name for env in environments]),
         reference=reference or environments[0].name,
         repeats=repeats,
         environments=tuple(environments),

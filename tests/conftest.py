@@ -18,6 +18,8 @@ from hypothesis import settings
 from seedmatrix import container, images
 from seedmatrix.cache import Cache
 from seedmatrix.config import Matrix, load_matrix
+from seedmatrix.results import Build
+from seedmatrix.wheels import Fetching
 
 # In CI the generated examples are the same on every run, so a red CI is never a new random
 # example that nobody has seen; locally every run explores new ones.
@@ -57,25 +59,27 @@ def small_matrix() -> Matrix:
     return load_matrix(SMALL_MATRIX)
 
 
+def build_settings(
+    logs: Path, cache: Path, *, run_id: str, ca_bundle: Path | None = None
+) -> images.BuildSettings:
+    return images.BuildSettings(
+        logs_dir=logs,
+        cache=Cache(cache),
+        fetching=Fetching.from_environment(os.environ, ca_bundle=ca_bundle),
+        owner=container.Owner(run_id=run_id),
+    )
+
+
 @pytest.fixture(scope="session")
 def small_image(
     docker_client: docker.DockerClient, small_matrix: Matrix, tmp_path_factory: pytest.TempPathFactory
-) -> images.ImageOutcome:
+) -> Build:
     """The small NumPy image (built once per session, or found by its content-derived tag)."""
-    settings = images.BuildSettings.from_environment(
-        os.environ,
-        logs_dir=tmp_path_factory.mktemp("build-logs"),
-        cache=Cache(tmp_path_factory.mktemp("cache")),
-        ca_bundle=None,
-        debian_mirror=None,
+    settings = build_settings(
+        tmp_path_factory.mktemp("build-logs"), tmp_path_factory.mktemp("cache"), run_id="test-small-image"
     )
-    outcome = images.ensure_environment_image(
-        docker_client,
-        small_matrix,
-        small_matrix.environments[0],
-        settings,
-        run_label="test-small-image",
-        progress=lambda _: None,
+    build = images.ensure_environment_image(
+        docker_client, small_matrix, small_matrix.environments[0], settings, progress=lambda _: None
     )
-    assert outcome.image_id is not None, outcome.error
-    return outcome
+    assert build.image_id is not None, build.error
+    return build

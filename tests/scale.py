@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from seedmatrix.results import (
+    Build,
     BuildStatus,
     CaseResult,
     EnvironmentResult,
     Observed,
     Record,
     Results,
+    RunState,
     RunStatus,
-    Value,
 )
+from seedmatrix.values import Value
 
 from builders import float32_value
 
@@ -27,17 +29,18 @@ def synthetic_results(environments: int, cases: int, repeats: int, labels: int =
             name=f"env{e:03d}",
             requested={"python": "3.11", "debian": "bookworm", "requirements": ["numpy==2.0.2"]},
             frameworks=("numpy", "tensorflow"),
-            build=BuildStatus.CACHED,
-            build_seconds=0.5,
-            build_log=None,
-            image_tag=f"seedmatrix-env:env{e:03d}-0123456789ab",
-            image_id="sha256:" + f"{e:064x}",
-            image_size=1_500_000_000,
-            observed=Observed(
-                python="3.11.2",
-                numpy="2.0.2",
-                tensorflow="tensorflow-cpu 2.18.1",
-                pip_freeze=("numpy==2.0.2",) * 40,
+            build=Build(
+                status=BuildStatus.CACHED,
+                seconds=0.5,
+                tag=f"seedmatrix-env:env{e:03d}-0123456789ab",
+                image_id="sha256:" + f"{e:064x}",
+                identity="sha256:" + f"{e:064x}",
+                size=1_500_000_000,
+                observed=Observed(
+                    python="3.11.2",
+                    frameworks={"numpy": "2.0.2", "tensorflow": "tensorflow-cpu 2.18.1"},
+                    pip_freeze=("numpy==2.0.2",) * 40,
+                ),
             ),
         )
         for e in range(environments)
@@ -78,8 +81,10 @@ def synthetic_results(environments: int, cases: int, repeats: int, labels: int =
         run_id="20261125T000000Z-scale0",
         started="2026-11-25T00:00:00Z",
         finished="2026-11-25T01:00:00Z",
+        state=RunState.FINISHED,
         host={"hostname": "synthetic", "docker": "-"},
         matrix_file="synthetic.yaml",
+        matrix_environments=tuple(env.name for env in env_results),
         reference="env000",
         repeats=repeats,
         environments=env_results,

@@ -5,17 +5,16 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from seedmatrix.cache import cell_key
+from seedmatrix.cache import cell_key, reusable_cells
 from seedmatrix.compare import compare
 from seedmatrix.execute import CpuPool
-from seedmatrix.pipeline import _reusable
-from seedmatrix.results import RunDirectory
+from seedmatrix.store import RunDirectory
 
 from builders import case, environment, float32_value, record, repeated, results
 
 
 def key(script: Path, helpers: Path, **settings: object) -> str:
-    return cell_key(image_id="sha256:1", script=script, helpers=helpers, settings={"cpus": 1, **settings})
+    return cell_key(identity="sha256:1", script=script, helpers=helpers, settings={"cpus": 1, **settings})
 
 
 def test_the_key_follows_every_file_the_container_sees(tmp_path: Path) -> None:
@@ -39,7 +38,7 @@ def test_the_key_follows_every_file_the_container_sees(tmp_path: Path) -> None:
 
 
 def test_a_gpu_cell_that_ran_on_the_cpu_is_not_reusable() -> None:
-    gpu_env = dataclasses.replace(environment("gpu"), requested={"device": "gpu", "python": "3.11"})
+    gpu_env = environment("gpu", device="gpu")
     on_cpu = {"kind": "CPU fallback", "detail": "CUDA build, no GPU visible", "framework": "tensorflow"}
     runs = results(
         [environment("cpu"), gpu_env],
@@ -53,7 +52,7 @@ def test_a_gpu_cell_that_ran_on_the_cpu_is_not_reusable() -> None:
         ],
     )
     keys = {("cpu", "c"): "key-cpu", ("gpu", "c"): "key-gpu"}
-    reusable = _reusable(keys, runs, compare(runs), "this-run")
+    reusable = reusable_cells(keys, runs, compare(runs), "this-run")
     assert reusable == {"key-cpu": "this-run"}
 
 

@@ -1,4 +1,4 @@
-"""Claims: each kind, held and failed, on hand-made results; and what the exit status makes of them."""
+"""Claims: each kind, held and failed, on hand-made results; inputs that must never read "held"."""
 
 from __future__ import annotations
 
@@ -14,25 +14,27 @@ from seedmatrix.compare import compare
 from seedmatrix.log import Output
 from seedmatrix.pipeline import report_job
 from seedmatrix.report import Verdicts, render
-from seedmatrix.results import Record, Results, RunDirectory, RunStatus
+from seedmatrix.results import Record, Results, RunStatus
+from seedmatrix.store import RunDirectory
+from seedmatrix.values import Value
 
 from builders import case, environment, float32_value, float64_value, record, repeated, results
 
 
 def verdicts_for(
-    claims: dict[str, Any], records: list[Record], environments: int = 1
+    claims: dict[str, Any], records: list[Record], environments: int = 1, repeats: int = 3
 ) -> list[tuple[str, Verdict, str]]:
     names = ["ref", "other"][:environments]
-    res = results([environment(n) for n in names], [case("c", claims=claims)], records)
+    res = results([environment(n) for n in names], [case("c", claims=claims)], records, repeats=repeats)
     return [(c.environment, c.verdict, c.evidence) for c in check_claims(res, compare(res))]
 
 
-def steady(values: dict[str, float], environment: str = "ref") -> list[Record]:
-    return repeated(environment, "c", [float64_value(label, v) for label, v in values.items()])
+def steady(values: dict[str, float], environment: str = "ref", repeats: int = 3) -> list[Record]:
+    return repeated(environment, "c", [float64_value(label, v) for label, v in values.items()], repeats)
 
 
-def changing(label: str) -> list[Record]:
-    return [record("ref", "c", n, [float64_value(label, float(n))]) for n in (1, 2, 3)]
+def changing(label: str, numbers: tuple[float, ...] = (1.0, 2.0, 3.0)) -> list[Record]:
+    return [record("ref", "c", n, [float64_value(label, x)]) for n, x in enumerate(numbers, start=1)]
 
 
 def test_stable_held_and_failed() -> None:
@@ -41,14 +43,28 @@ def test_stable_held_and_failed() -> None:
     ]
     [(_, verdict, evidence)] = verdicts_for({"stable": ["x*"]}, changing("x1"))
     assert verdict is Verdict.SURPRISE
-    assert evidence == "varies across repeats: x1 (3 distinct)"
+    assert evidence == "x1: 3 distinct values in 3 repeats"
 
 
-def test_varies_held_and_failed() -> None:
-    assert verdicts_for({"varies": ["x1"]}, changing("x1"))[0][1] is Verdict.HELD
+def test_varies_means_not_all_repeats_identical() -> None:
+    assert verdicts_for({"varies": ["x1"]}, changing("x1", (1.0, 1.0, 2.0)))[0][1] is Verdict.HELD
     [(_, verdict, evidence)] = verdicts_for({"varies": ["a"]}, steady({"a": 1.0}))
     assert verdict is Verdict.SURPRISE
-    assert evidence == "identical in every repeat: a"
+    assert evidence == "a: identical in all 3 repeats that recorded it"
+
+
+def test_varies_every_repeat_needs_a_new_value_in_each() -> None:
+    assert verdicts_for({"varies_every_repeat": ["x1"]}, changing("x1"))[0][1] is Verdict.HELD
+    [(_, verdict, evidence)] = verdicts_for({"varies_every_repeat": ["x1"]}, changing("x1", (1.0, 1.0, 2.0)))
+    assert verdict is Verdict.SURPRISE
+    assert evidence == "x1: 2 distinct values in 3 repeats"
+
+
+@pytest.mark.parametrize("kind", ["stable", "varies", "varies_every_repeat"])
+def test_one_repeat_cannot_check_stability(kind: str) -> None:
+    [(_, verdict, evidence)] = verdicts_for({kind: ["a"]}, steady({"a": 1.0}, repeats=1), repeats=1)
+    assert verdict is Verdict.UNCHECKED
+    assert evidence == "a: one repeat: stability cannot be checked"
 
 
 def test_a_pattern_that_matches_nothing_is_a_surprise_not_a_pass() -> None:
@@ -66,6 +82,24 @@ def test_equal_with_placeholders_held_and_failed() -> None:
     assert evidence == "Session 2 op1 ≠ Session 1 op1 in repeat 1"
 
 
+@pytest.mark.parametrize("kind", ["equal", "differ"])
+def test_equal_and_differ_do_not_hold_over_a_repeat_where_a_label_is_missing(kind: str) -> None:
+    """Before: a repeat without the label was skipped, and the claim held."""
+    values = {"a": 1.0, "b": 1.0 if kind == "equal" else 2.0}
+    records = steady(values)
+    records[1] = record("ref", "c", 2, [float64_value("b", values["b"])])  # `a` missing in repeat 2
+    [(_, verdict, evidence)] = verdicts_for({kind: {"a": "b"}}, records)
+    assert verdict is Verdict.SURPRISE
+    assert evidence == "'a' was not recorded in repeat 2"
+
+
+def test_stable_over_a_label_missing_from_a_repeat_is_a_surprise() -> None:
+    records = steady({"a": 1.0})
+    records[2] = record("ref", "c", 3, [float64_value("other", 1.0)])
+    [(_, verdict, evidence)] = verdicts_for({"stable": ["a"]}, records)
+    assert (verdict, evidence) == (Verdict.SURPRISE, "a: missing in repeat 3")
+
+
 def test_differ_held_and_failed() -> None:
     assert (
         verdicts_for({"differ": {"call 2": "call 1"}}, steady({"call 1": 1.0, "call 2": 2.0}))[0][1]
@@ -79,22 +113,24 @@ def test_differ_held_and_failed() -> None:
 
 
 def test_same_across_environments_held_and_failed_with_ulps() -> None:
-    assert [
-        v
-        for _, v, _ in verdicts_for(
-            {"same_across_environments": ["*"]}, steady({"x": 0.5}, "ref") + steady({"x": 0.5}, "other"), 2
-        )
-    ] == [
-        Verdict.HELD,
-        Verdict.HELD,
-    ]
+    held = verdicts_for(
+        {"same_across_environments": ["*"]}, steady({"x": 0.5}, "ref") + steady({"x": 0.5}, "other"), 2
+    )
+    assert [v for _, v, _ in held] == [Verdict.HELD, Verdict.HELD]
     next_up = struct.unpack(">d", struct.pack(">Q", struct.unpack(">Q", struct.pack(">d", 0.5))[0] + 2))[0]
     checks = verdicts_for(
         {"same_across_environments": ["*"]}, steady({"x": 0.5}, "ref") + steady({"x": next_up}, "other"), 2
     )
-    assert checks[0][1] is Verdict.HELD
     assert checks[1][1] is Verdict.SURPRISE
-    assert checks[1][2] == "differs from ref: x: max |Δ| 2.22e-16, 2 ULP"
+    assert checks[1][2] == "x: differs from ref: 1 of 1 element(s), max |Δ| 2.22e-16, 2 ULP"
+
+
+def test_same_across_environments_is_unchecked_when_the_reference_has_no_values() -> None:
+    crashed = [record("ref", "c", n, [], status=RunStatus.ERROR) for n in (1, 2, 3)]
+    checks = verdicts_for({"same_across_environments": ["*"]}, crashed + steady({"x": 0.5}, "other"), 2)
+    assert checks[0][:2] == ("ref", Verdict.UNCHECKED)
+    assert checks[1][:2] == ("other", Verdict.UNCHECKED)
+    assert "the reference has no values for this case (error)" in checks[1][2]
 
 
 def test_same_as_case_held_and_failed() -> None:
@@ -116,11 +152,40 @@ def test_claims_of_a_failed_cell_are_unchecked_not_held() -> None:
     assert verdicts_for({"stable": ["*"]}, crashed) == [("ref", Verdict.UNCHECKED, "cell is error")]
 
 
+def test_claims_on_a_value_that_could_not_be_recorded_are_unchecked() -> None:
+    odd = Value(label="obj", dtype="unrecordable", shape=(), bits=(), values=(), note="cannot record a Foo")
+    for kind in ("stable", "varies"):
+        [(_, verdict, evidence)] = verdicts_for({kind: ["obj"]}, repeated("ref", "c", [odd]))
+        assert verdict is Verdict.UNCHECKED
+        assert "could not be recorded (cannot record a Foo)" in evidence
+
+
+@pytest.mark.parametrize("device", [{}, {"kind": "unknown", "detail": "the device report failed"}])
+def test_device_claims_are_unchecked_where_the_device_is_unknown(device: dict[str, str]) -> None:
+    res = results(
+        [environment("ref")],
+        [
+            case(
+                "c",
+                claims={"stable": ["*"]},
+                claims_on_cpu={"stable": ["*"]},
+                claims_on_gpu={"varies": ["*"]},
+            )
+        ],
+        [record("ref", "c", n, [float64_value("x", 1.0)], device=device) for n in (1, 2, 3)],
+    )
+    checks = check_claims(res, compare(res))
+    assert [(c.kind, c.verdict) for c in checks] == [
+        ("stable", Verdict.HELD),
+        ("stable", Verdict.UNCHECKED),
+        ("varies", Verdict.UNCHECKED),
+    ]
+    assert checks[1].evidence == "claims on the CPU: the device that ran is unknown"
+
+
 def sample_with_surprise() -> Results:
     return results(
-        [environment("ref")],
-        [case("c", claims={"stable": ["x*"], "varies": ["x1"]})],
-        changing("x1"),
+        [environment("ref")], [case("c", claims={"stable": ["x*"], "varies": ["x1"]})], changing("x1")
     )
 
 
@@ -130,7 +195,7 @@ def test_report_lists_surprises_first_and_marks_the_cell() -> None:
     markdown = render(res, Verdicts(comparison=comparison, claims=check_claims(res, comparison)))
     assert "**Claims:** 1 held, 1 SURPRISE." in markdown
     assert markdown.index("## Surprises") < markdown.index("## Matrix")
-    assert "- ❗ **ref** · [`c`](#case-c) · `stable: x*`: varies across repeats: x1 (3 distinct)" in markdown
+    assert "- ❗ **ref** · [`c`](#case-c) · `stable: x*`: x1: 3 distinct values in 3 repeats" in markdown
     assert "| [`c`](#case-c) | 🎲 A · 1 of 1 vary ❗ SURPRISE |" in markdown
     assert "| varies: `x1` | ✔ |" in markdown
 
@@ -139,18 +204,16 @@ def test_report_lists_surprises_first_and_marks_the_cell() -> None:
 def test_a_surprise_fails_the_exit_status_unless_report_only(
     tmp_path: Path, report_only: bool, status: int
 ) -> None:
-    store = RunDirectory.create(tmp_path)
-    store.save_results(sample_with_surprise())
-    assert report_job(store.path, Output(env={}), report_only=report_only) == status
-    assert "SURPRISE" in store.matrix_file.read_text(encoding="utf-8")
+    run = RunDirectory.create(tmp_path)
+    run.save_results(sample_with_surprise())
+    assert report_job([run.path], Output(env={}), report_only=report_only) == status
+    assert "SURPRISE" in run.matrix_file.read_text(encoding="utf-8")
 
 
 def test_held_claims_exit_zero(tmp_path: Path) -> None:
-    store = RunDirectory.create(tmp_path)
-    store.save_results(
-        results([environment("ref")], [case("c", claims={"stable": ["*"]})], steady({"a": 1.0}))
-    )
-    assert report_job(store.path, Output(env={})) == 0
+    run = RunDirectory.create(tmp_path)
+    run.save_results(results([environment("ref")], [case("c", claims={"stable": ["*"]})], steady({"a": 1.0})))
+    assert report_job([run.path], Output(env={})) == 0
 
 
 def test_same_as_case_when_the_other_case_did_not_run_is_unchecked() -> None:
@@ -164,6 +227,6 @@ def test_same_as_case_when_the_other_case_did_not_run_is_unchecked() -> None:
 
 
 def test_report_follows_the_runs_fail_on_surprise_setting(tmp_path: Path) -> None:
-    store = RunDirectory.create(tmp_path)
-    store.save_results(dataclasses.replace(sample_with_surprise(), fail_on_surprise=False))
-    assert report_job(store.path, Output(env={})) == 0
+    run = RunDirectory.create(tmp_path)
+    run.save_results(dataclasses.replace(sample_with_surprise(), fail_on_surprise=False))
+    assert report_job([run.path], Output(env={})) == 0

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 GOOD = """\
 repeats: 2
-images_dir: {images}
+timeout_seconds: 300
 environments:
   - name: one
     debian: bookworm
@@ -39,7 +39,7 @@ cases:
 
 def write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "matrix.yaml"
-    text = text.replace("{images}", str(ROOT / "images")).replace("{seeds}", str(ROOT / "seeds"))
+    text = text.replace("{seeds}", str(ROOT / "seeds"))
     path.write_text(text, encoding="utf-8")
     return path
 
@@ -255,7 +255,7 @@ def test_missing_file_and_binary_file(tmp_path: Path) -> None:
 
 def test_images_dir_must_hold_a_dockerfile(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"images_dir: .* has no Dockerfile"):
-        load_matrix(write(tmp_path, good_with("images_dir: {images}", f"images_dir: {tmp_path}")))
+        load_matrix(write(tmp_path, good_with("timeout_seconds: 300", f"images_dir: {tmp_path}")))
 
 
 def test_bad_debian_recipe_is_named(tmp_path: Path) -> None:
@@ -266,7 +266,7 @@ def test_bad_debian_recipe_is_named(tmp_path: Path) -> None:
     with pytest.raises(
         ConfigError, match=r"debian-base\.yaml:2: mirorr: unknown key 'mirorr'; did you mean 'mirror'\?"
     ):
-        load_matrix(write(tmp_path, good_with("images_dir: {images}", f"images_dir: {images}")))
+        load_matrix(write(tmp_path, good_with("timeout_seconds: 300", f"images_dir: {images}")))
 
 
 def test_format_key_path() -> None:
@@ -281,14 +281,26 @@ def test_debian_suites_cover_three_pythons() -> None:
 
 def test_parse_matrix_anchors_relative_paths_at_the_source(tmp_path: Path) -> None:
     text = textwrap.dedent(
-        f"""\
-        images_dir: {ROOT / "images"}
-        environments: [{{name: e, debian: trixie, python: "3.13"}}]
-        cases: [{{name: c, script: seeds/seed_random.py}}]
+        """\
+        environments: [{name: e, debian: trixie, python: "3.13"}]
+        cases: [{name: c, script: seeds/seed_random.py}]
         """
     )
     matrix = parse_matrix(text, source=ROOT / "virtual.yaml")
     assert matrix.scripts["c"] == ROOT / "seeds" / "seed_random.py"
+
+
+def test_a_matrix_file_outside_the_repository_uses_the_shipped_dockerfile(tmp_path: Path) -> None:
+    """Before: any matrix file outside this repository failed: `images_dir: … has no Dockerfile`."""
+    (tmp_path / "train.py").write_text("print(1)\n", encoding="utf-8")
+    path = tmp_path / "matrix.yaml"
+    path.write_text(
+        "environments: [{name: e, debian: bookworm, python: '3.11'}]\ncases: [{name: c, script: train.py}]\n",
+        encoding="utf-8",
+    )
+    matrix = load_matrix(path)
+    assert (matrix.images_dir / "Dockerfile").is_file()
+    assert matrix.debian_recipe is not None
 
 
 def test_key_paths_quote_keys_that_would_garble_them() -> None:

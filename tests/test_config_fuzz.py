@@ -23,7 +23,6 @@ ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "fuzzed.yaml"
 VALID: dict[str, Any] = {
     "repeats": 2,
-    "images_dir": str(ROOT / "images"),
     "environments": [
         {"name": "one", "debian": "bookworm", "python": "3.11", "numpy": "2.0.2"},
         {"name": "two", "base_image": "python:3.12-slim", "python": "3.12", "tensorflow": "2.21.0"},

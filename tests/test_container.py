@@ -8,7 +8,8 @@ import docker
 import pytest
 
 from seedmatrix import container
-from seedmatrix.images import VENV_PYTHON, ImageOutcome
+from seedmatrix.images import VENV_PYTHON
+from seedmatrix.results import Build
 
 pytestmark = pytest.mark.docker
 
@@ -36,13 +37,13 @@ print(json.dumps(facts))
 
 
 def spec(
-    image: ImageOutcome, code: str, run_label: str, *, timeout_seconds: int = 60, memory: str = "1g"
+    image: Build, code: str, run_label: str, *, timeout_seconds: int = 60, memory: str = "1g"
 ) -> container.ContainerSpec:
     assert image.image_id is not None
     return container.ContainerSpec(
         image=image.image_id,
         command=[VENV_PYTHON, "-c", code],
-        run_label=run_label,
+        owner=container.Owner(run_id=run_label),
         limits=container.Limits(timeout_seconds=timeout_seconds, memory=memory),
     )
 
@@ -52,7 +53,7 @@ def labelled(client: docker.DockerClient, run_label: str) -> list[object]:
 
 
 def test_a_seed_container_is_hermetic_and_unprivileged(
-    docker_client: docker.DockerClient, small_image: ImageOutcome, run_label: str
+    docker_client: docker.DockerClient, small_image: Build, run_label: str
 ) -> None:
     finished = container.run(docker_client, spec(small_image, INSPECT_SANDBOX, run_label))
     assert finished.exit_code == 0, finished.stderr
@@ -67,7 +68,7 @@ def test_a_seed_container_is_hermetic_and_unprivileged(
 
 
 def test_exit_code_and_both_streams_come_back(
-    docker_client: docker.DockerClient, small_image: ImageOutcome, run_label: str
+    docker_client: docker.DockerClient, small_image: Build, run_label: str
 ) -> None:
     code = "import sys; print('out'); print('err', file=sys.stderr); sys.exit(3)"
     finished = container.run(docker_client, spec(small_image, code, run_label))
@@ -77,7 +78,7 @@ def test_exit_code_and_both_streams_come_back(
 
 
 def test_a_hanging_command_is_killed_at_the_limit_and_removed(
-    docker_client: docker.DockerClient, small_image: ImageOutcome, run_label: str
+    docker_client: docker.DockerClient, small_image: Build, run_label: str
 ) -> None:
     code = "import time; print('started', flush=True); time.sleep(600)"
     finished = container.run(docker_client, spec(small_image, code, run_label, timeout_seconds=2))
@@ -89,7 +90,7 @@ def test_a_hanging_command_is_killed_at_the_limit_and_removed(
 
 
 def test_exceeding_the_memory_limit_is_reported(
-    docker_client: docker.DockerClient, small_image: ImageOutcome, run_label: str
+    docker_client: docker.DockerClient, small_image: Build, run_label: str
 ) -> None:
     code = "blocks = [bytearray(16 << 20) for _ in range(64)]; print(len(blocks))"
     finished = container.run(docker_client, spec(small_image, code, run_label, memory="128m"))
@@ -98,7 +99,7 @@ def test_exceeding_the_memory_limit_is_reported(
 
 
 def test_leftover_containers_of_a_run_are_removed(
-    docker_client: docker.DockerClient, small_image: ImageOutcome, run_label: str
+    docker_client: docker.DockerClient, small_image: Build, run_label: str
 ) -> None:
     assert small_image.image_id is not None
     docker_client.containers.create(
@@ -110,7 +111,7 @@ def test_leftover_containers_of_a_run_are_removed(
 
 
 def test_a_cpuset_decides_how_many_cpus_the_process_sees(
-    docker_client: docker.DockerClient, small_image: ImageOutcome, run_label: str
+    docker_client: docker.DockerClient, small_image: Build, run_label: str
 ) -> None:
     assert small_image.image_id is not None
     code = "import os; print(len(os.sched_getaffinity(0)), os.environ['PYTHONHASHSEED'])"
@@ -119,7 +120,7 @@ def test_a_cpuset_decides_how_many_cpus_the_process_sees(
         container.ContainerSpec(
             image=small_image.image_id,
             command=[VENV_PYTHON, "-c", code],
-            run_label=run_label,
+            owner=container.Owner(run_id=run_label),
             limits=container.Limits(timeout_seconds=60),
             environment={"PYTHONHASHSEED": "0"},
             cpuset="0",
@@ -128,9 +129,11 @@ def test_a_cpuset_decides_how_many_cpus_the_process_sees(
     assert finished.stdout == "1 0\n", finished.stderr
 
 
-def test_a_host_without_a_gpu_says_so(docker_client: docker.DockerClient, small_image: ImageOutcome) -> None:
+def test_a_host_without_a_gpu_says_so(docker_client: docker.DockerClient, small_image: Build) -> None:
     assert small_image.image_id is not None
-    reason = container.gpu_unavailable(docker_client, small_image.image_id)
+    reason = container.gpu_unavailable(
+        docker_client, small_image.image_id, container.Owner(run_id="gpu-check")
+    )
     if reason is None:
         pytest.skip("this engine gives containers a GPU; the no-GPU path cannot be shown here")
     assert reason.startswith("no GPU on this host (")

@@ -39,7 +39,6 @@ def matrix_file(tmp_path: Path, python: str, cases: str, *, extra_env: str = "")
             f"""\
             repeats: 2
             timeout_seconds: 300
-            images_dir: {ROOT / "images"}
             environments:
               - name: host-cpu
                 host_python: {python}
@@ -71,7 +70,7 @@ def test_host_environments_run_fresh_processes_without_an_engine(tmp_path: Path)
     cases = f"""\
         - name: seed_random
           script: {SEEDS / "seed_random.py"}
-          claims: {{stable: ["*"], equal: {{"Random number 4": "Random number 1"}}}}
+          claims: {{stable: ["*"], equal: {{"4": "1"}}}}
         - name: seed_numpy
           script: {SEEDS / "seed_numpy.py"}
           requires: [numpy]
@@ -89,9 +88,11 @@ def test_host_environments_run_fresh_processes_without_an_engine(tmp_path: Path)
     assert finished.returncode == 1, finished.stderr  # the crash case fails the run, nothing else
     assert "Traceback (most recent call last)" not in finished.stderr
     [env] = data["environments"]
-    assert env["build"] == "host"
-    assert env["observed"]["python"] == ".".join(map(str, sys.version_info[:3]))
-    assert any(line.startswith("numpy==") for line in env["observed"]["pip_freeze"])
+    assert env["build"]["status"] == "host"
+    assert env["build"]["image_id"] is None
+    assert env["build"]["identity"].startswith(f"host:{sys.executable}#")
+    assert env["build"]["observed"]["python"] == ".".join(map(str, sys.version_info[:3]))
+    assert any(line.startswith("numpy==") for line in env["build"]["observed"]["pip_freeze"])
     status = {(r["case"], r["repeat"]): r["status"] for r in data["records"]}
     assert status == {
         ("seed_random", 1): "ok",
@@ -122,8 +123,8 @@ def test_a_pin_the_host_interpreter_does_not_have_fails_that_environment(tmp_pat
     finished, data = run_matrix(path, tmp_path / "results")
     assert finished.returncode == 1
     [env] = data["environments"]
-    assert env["build"] == "failed"
-    assert "matrix.yaml pins numpy 0.0.1 but" in env["error"]
+    assert env["build"]["status"] == "failed"
+    assert "matrix.yaml pins numpy 0.0.1 but" in env["build"]["error"]
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +163,7 @@ def test_pytorch_and_jax_cases_run_on_the_cpu_and_skip_their_gpu_parts(
     assert "gpu samples: skipped, JAX sees no GPU" in by_case["jax_random"][0]["output"]
     assert by_case["torch_randn"][0]["device"]["kind"] in {"CPU", "CPU fallback"}
     assert by_case["jax_random"][0]["device"]["kind"] == "CPU"
-    observed = data["environments"][0]["observed"]
+    observed = data["environments"][0]["build"]["observed"]["frameworks"]
     assert (observed["torch"].split("+")[0], observed["jax"]) == ("2.13.0", "0.10.2")
     matrix = (tmp_path / "r" / "latest" / "MATRIX.md").read_text(encoding="utf-8")
     assert "**Claims:**" in matrix
@@ -194,3 +195,74 @@ def test_ctrl_c_stops_host_processes_at_once_and_resume_finishes_the_run(tmp_pat
     )
     assert resumed.returncode == 0, resumed.stderr
     assert len(list((run / "records").glob("*.json"))) == 4  # the same run, finished in place
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_at_any_moment_ends_with_the_documented_status_and_no_traceback(
+    tmp_path: Path, signal_number: int
+) -> None:
+    """From start-up to shutdown: 130 once interrupted (or 0 when it finished first), never a traceback."""
+    cases = (
+        f"- {{name: random, script: {SEEDS / 'seed_random.py'}}}\n"
+        f"- {{name: slow, script: {FAULTS / 'slow.py'}}}\n"
+    )
+    path = matrix_file(tmp_path, sys.executable, cases)
+    outcomes = []
+    for delay in (0.0, 0.05, 0.15, 0.3, 0.5, 0.8, 1.2, 2.0, 3.5, 6.0, 9.0):
+        results = tmp_path / f"results-{delay}"
+        process = subprocess.Popen(
+            [sys.executable, "-m", "seedmatrix", "matrix", "--config", str(path), "--results", str(results)],
+            env={**os.environ, **NO_ENGINE},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(delay)
+        process.send_signal(signal_number)
+        _, stderr = process.communicate(timeout=120)
+        outcomes.append(process.returncode)
+        if process.returncode == -signal_number:
+            # In the interpreter's first milliseconds, before seedmatrix loads, the signal ends it as
+            # it ends any program: nothing had started, nothing was written.
+            assert (stderr, results.exists()) == ("", False), delay
+            continue
+        assert process.returncode in {0, 130}, (delay, stderr)
+        assert "Traceback" not in stderr, (delay, stderr)
+        assert "Exception ignored" not in stderr, (delay, stderr)
+        if process.returncode == 130 and (results / "latest" / "results.json").exists():
+            state = json.loads((results / "latest" / "results.json").read_text(encoding="utf-8"))["state"]
+            assert state in {"stopped", "running"}, (delay, state)  # running: stopped before the runs began
+    assert 130 in outcomes
+
+
+@pytest.mark.slow
+def test_framework_tensors_of_every_float_width_are_recorded_exactly(
+    tmp_path: Path, torch_jax_python: str
+) -> None:
+    """bfloat16 and float8 tensors have no NumPy dtype in PyTorch: their raw bits are recorded."""
+    script = tmp_path / "tensors.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import jax.numpy as jnp
+            import torch
+            from recording import show
+            show("torch bfloat16", torch.tensor([1.5, -2.0], dtype=torch.bfloat16))
+            show("torch float8", torch.tensor([448.0], dtype=torch.float8_e4m3fn))
+            show("torch complex", torch.tensor([1 + 2j], dtype=torch.complex64))
+            show("jax bfloat16", jnp.array([1.5, -2.0], dtype=jnp.bfloat16))
+            show("torch scalar list", [torch.tensor(1.0), torch.tensor(2.0)])
+            """
+        ),
+        encoding="utf-8",
+    )
+    cases = f"- {{name: tensors, script: {script}}}\n"
+    finished, data = run_matrix(matrix_file(tmp_path, torch_jax_python, cases), tmp_path / "r")
+    assert finished.returncode == 0, finished.stderr
+    values = {v["label"]: (v["dtype"], v["bits"]) for v in data["records"][0]["values"]}
+    assert values["torch bfloat16"] == ("bfloat16", ["3fc0", "c000"])
+    assert values["jax bfloat16"] == values["torch bfloat16"]
+    assert values["torch float8"] == ("float8_e4m3fn", ["7e"])
+    assert values["torch complex"] == ("complex64", ["3f80000040000000"])
+    assert values["torch scalar list"] == ("float32", ["3f800000", "40000000"])

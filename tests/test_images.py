@@ -2,37 +2,31 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import docker
 import pytest
 from docker.errors import NotFound
 
-from seedmatrix import images
-from seedmatrix.cache import Cache
+from seedmatrix import debian, images
 from seedmatrix.config import Matrix, load_matrix
 from seedmatrix.errors import ImageError
-from seedmatrix.results import BuildStatus
+from seedmatrix.results import Build, BuildStatus
+from seedmatrix.wheels import Fetching
+
+from conftest import build_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def settings(tmp_path: Path, ca_bundle: Path | None = None) -> images.BuildSettings:
-    return images.BuildSettings.from_environment(
-        os.environ,
-        logs_dir=tmp_path / "logs",
-        cache=Cache(tmp_path / "cache"),
-        ca_bundle=ca_bundle,
-        debian_mirror=None,
-    )
+    return build_settings(tmp_path / "logs", tmp_path / "cache", run_id="test-images", ca_bundle=ca_bundle)
 
 
 def one_environment(tmp_path: Path, environment: str) -> Matrix:
     """A matrix file with one environment (given as a YAML flow mapping) and one case."""
     matrix_file = tmp_path / "matrix.yaml"
     matrix_file.write_text(
-        f"images_dir: {ROOT / 'images'}\n"
         f"environments:\n  - {environment}\n"
         f"cases:\n  - {{name: seed_random, script: {ROOT / 'seeds' / 'seed_random.py'}}}\n",
         encoding="utf-8",
@@ -42,9 +36,9 @@ def one_environment(tmp_path: Path, environment: str) -> Matrix:
 
 def ensure(
     client: docker.DockerClient, matrix: Matrix, tmp_path: Path, progress: images.Progress = lambda _: None
-) -> images.ImageOutcome:
+) -> Build:
     return images.ensure_environment_image(
-        client, matrix, matrix.environments[0], settings(tmp_path), run_label="test-images", progress=progress
+        client, matrix, matrix.environments[0], settings(tmp_path), progress=progress
     )
 
 
@@ -65,23 +59,17 @@ def test_image_identity_follows_the_dockerfile_pins_and_base(tmp_path: Path, sma
 
 def test_missing_ca_bundle_is_named(tmp_path: Path) -> None:
     with pytest.raises(ImageError, match=r"CA bundle .*absent\.crt does not exist"):
-        images.BuildSettings.from_environment(
-            {},
-            logs_dir=tmp_path,
-            cache=Cache(tmp_path),
-            ca_bundle=tmp_path / "absent.crt",
-            debian_mirror=None,
-        )
+        Fetching.from_environment({"HOME": str(tmp_path)}, ca_bundle=tmp_path / "absent.crt")
 
 
 @pytest.mark.docker
-def test_built_image_reports_what_it_really_contains(small_image: images.ImageOutcome) -> None:
+def test_built_image_reports_what_it_really_contains(small_image: Build) -> None:
     assert small_image.status in {BuildStatus.BUILT, BuildStatus.CACHED}
     observed = small_image.observed
     assert observed is not None
     assert observed.python.startswith("3.11.")
-    assert observed.numpy == "2.0.2"
-    assert observed.tensorflow is None
+    assert observed.version("numpy") == "2.0.2"
+    assert observed.version("tensorflow") is None
     assert "numpy==2.0.2" in observed.pip_freeze
     assert any(line.startswith("pip==") for line in observed.pip_freeze)
     assert small_image.size is not None
@@ -90,14 +78,13 @@ def test_built_image_reports_what_it_really_contains(small_image: images.ImageOu
 
 @pytest.mark.docker
 def test_a_second_request_rebuilds_nothing(
-    docker_client: docker.DockerClient, small_matrix: Matrix, small_image: images.ImageOutcome, tmp_path: Path
+    docker_client: docker.DockerClient, small_matrix: Matrix, small_image: Build, tmp_path: Path
 ) -> None:
     again = images.ensure_environment_image(
         docker_client,
         small_matrix,
         small_matrix.environments[0],
         settings(tmp_path),
-        run_label="test-rebuild",
         progress=lambda text: pytest.fail(f"unexpected work: {text}"),
     )
     assert again.status is BuildStatus.CACHED
@@ -106,7 +93,7 @@ def test_a_second_request_rebuilds_nothing(
 
 @pytest.mark.docker
 def test_no_wheels_ca_bundle_or_pip_cache_stay_in_the_image(
-    docker_client: docker.DockerClient, small_image: images.ImageOutcome
+    docker_client: docker.DockerClient, small_image: Build
 ) -> None:
     assert small_image.image_id is not None
     created = docker_client.containers.create(small_image.image_id, command=["true"])
@@ -121,7 +108,7 @@ def test_no_wheels_ca_bundle_or_pip_cache_stay_in_the_image(
 
 @pytest.mark.docker
 def test_a_rebuild_installs_from_the_kept_wheels_without_fetching(
-    docker_client: docker.DockerClient, small_image: images.ImageOutcome, tmp_path: Path
+    docker_client: docker.DockerClient, small_image: Build, tmp_path: Path
 ) -> None:
     matrix = one_environment(
         tmp_path, '{name: wheel-reuse, debian: bookworm, python: "3.11", numpy: "2.0.2"}'
@@ -133,7 +120,7 @@ def test_a_rebuild_installs_from_the_kept_wheels_without_fetching(
         assert [text for text in said if text.startswith("building")]
         assert not [text for text in said if text.startswith("fetching wheels")]
         assert outcome.observed is not None
-        assert outcome.observed.numpy == "2.0.2"
+        assert outcome.observed.version("numpy") == "2.0.2"
     finally:
         if outcome.tag:
             docker_client.images.remove(outcome.tag)
@@ -149,19 +136,19 @@ def test_a_pin_that_does_not_exist_fails_that_build_with_its_log(
     assert outcome.image_id is None
     assert outcome.log is not None
     assert outcome.error is not None
-    assert str(outcome.log) in outcome.error
-    assert "numpy==0.0.1" in outcome.log.read_text(encoding="utf-8")
-    assert "No matching distribution" in outcome.log.read_text(encoding="utf-8")
+    assert outcome.log in outcome.error
+    assert "numpy==0.0.1" in Path(outcome.log).read_text(encoding="utf-8")
+    assert "No matching distribution" in Path(outcome.log).read_text(encoding="utf-8")
 
 
 @pytest.mark.docker
 def test_an_environment_can_start_from_a_registry_style_base_image(
-    docker_client: docker.DockerClient, small_matrix: Matrix, small_image: images.ImageOutcome, tmp_path: Path
+    docker_client: docker.DockerClient, small_matrix: Matrix, small_image: Build, tmp_path: Path
 ) -> None:
     # No registry is reachable here, so the "registry" image is one already in the engine: the
     # Debian base under a registry-style name. A present image is used without pulling.
     assert small_matrix.debian_recipe is not None
-    base = docker_client.images.get(images.debian_base_tag("bookworm", small_matrix.debian_recipe))
+    base = docker_client.images.get(debian.base_tag("bookworm", small_matrix.debian_recipe))
     base.tag("registry.example:5000/seedmatrix-test/python", "3.11")
     matrix = one_environment(
         tmp_path,
@@ -173,7 +160,7 @@ def test_an_environment_can_start_from_a_registry_style_base_image(
         outcome = ensure(docker_client, matrix, tmp_path)
         assert outcome.error is None
         assert outcome.observed is not None
-        assert outcome.observed.numpy == "2.0.2"
+        assert outcome.observed.version("numpy") == "2.0.2"
         assert outcome.tag is not None
         assert outcome.tag.startswith("seedmatrix-env:from-registry-")
     finally:
@@ -188,13 +175,7 @@ def test_the_ca_bundle_comes_from_the_first_variable_that_names_one(tmp_path: Pa
     ssl_bundle.write_text("ssl", encoding="utf-8")
 
     def chosen(env: dict[str, str]) -> Path | None:
-        return images.BuildSettings.from_environment(
-            {"HOME": str(tmp_path), **env},
-            logs_dir=tmp_path,
-            cache=Cache(tmp_path),
-            ca_bundle=None,
-            debian_mirror=None,
-        ).ca_bundle
+        return Fetching.from_environment({"HOME": str(tmp_path), **env}, ca_bundle=None).ca_bundle
 
     assert chosen({"SSL_CERT_FILE": str(ssl_bundle)}) == ssl_bundle
     assert chosen({"SSL_CERT_FILE": str(ssl_bundle), "PIP_CERT": str(pip_bundle)}) == pip_bundle

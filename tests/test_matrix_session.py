@@ -54,7 +54,7 @@ def test_nox_matrix_writes_the_report_and_a_second_run_rebuilds_nothing(
     latest = results_root / "latest"
     assert latest.is_symlink()
     data = json.loads((latest / "results.json").read_text(encoding="utf-8"))
-    assert data["schema"] == "seedmatrix/results/1"
+    assert data["schema"] == "seedmatrix/results/2"
     assert [(r["case"], r["repeat"], r["status"]) for r in data["records"]] == [
         ("seed_numpy", 1, "ok"),
         ("seed_numpy", 2, "ok"),
@@ -62,20 +62,20 @@ def test_nox_matrix_writes_the_report_and_a_second_run_rebuilds_nothing(
         ("seed_random", 2, "ok"),
     ]
     random_values = {v["label"]: v["values"][0] for v in data["records"][2]["values"]}
-    assert random_values["Random number 4"] == random_values["Random number 1"]
-    assert data["environments"][0]["observed"]["numpy"] == "2.0.2"
+    assert random_values["4"] == random_values["1"]
+    assert data["environments"][0]["build"]["observed"]["frameworks"]["numpy"] == "2.0.2"
 
     matrix = (latest / "MATRIX.md").read_text(encoding="utf-8")
     assert "| [`seed_random`](#case-seed-random) | ✅ A |" in matrix
     assert "| [`seed_tensorflow1`](#case-seed-tensorflow1) | ➖ not-applicable |" in matrix
-    assert f"✅ `{random_values['Random number 1']!r}`" in matrix
+    assert f"✅ `{random_values['1']!r}`" in matrix
 
     second = nox_matrix(results_root)
     assert second.returncode == 0, second.stderr[-3000:]
     warm = json.loads((results_root / "latest" / "results.json").read_text(encoding="utf-8"))
     assert warm["run_id"] != data["run_id"]
-    assert [env["build"] for env in warm["environments"]] == ["cached"]
-    assert warm["environments"][0]["image_id"] == data["environments"][0]["image_id"]
+    assert [env["build"]["status"] for env in warm["environments"]] == ["cached"]
+    assert warm["environments"][0]["build"]["image_id"] == data["environments"][0]["build"]["image_id"]
     assert "building" not in second.stderr
     # Nothing changed, so the second run reused the first run's records instead of running containers.
     assert {r["reused_from"] for r in warm["records"]} == {data["run_id"]}

@@ -8,21 +8,21 @@ import pytest
 
 from seedmatrix.config import load_matrix
 from seedmatrix.errors import ConfigError
-from seedmatrix.plan import Selection, make_plan, parse_shard
+from seedmatrix.plan import HostFacts, Selection, make_plan, parse_shard
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_every_applicable_cell_of_the_default_matrix_is_planned() -> None:
     matrix = load_matrix(ROOT / "matrix.yaml")
-    plan = make_plan(matrix, host_cpus=2)
+    plan = make_plan(matrix, Selection(), HostFacts(cpus=2))
     assert len(plan.cells) == len(matrix.environments) * len(matrix.cases)
     assert plan.runs == len(plan.cells) * matrix.repeats
     assert plan.cells[0].script == ROOT / "seeds" / "seed_random.py"
 
 
 def test_a_case_needing_a_missing_framework_gets_no_cell() -> None:
-    plan = make_plan(load_matrix(ROOT / "tests" / "data" / "small.yaml"), host_cpus=2)
+    plan = make_plan(load_matrix(ROOT / "tests" / "data" / "small.yaml"), Selection(), HostFacts(cpus=2))
     assert [cell.case for cell in plan.cells] == ["seed_random", "seed_numpy"]
     assert plan.cases == ("seed_random", "seed_numpy", "seed_tensorflow1")
 
@@ -31,7 +31,7 @@ def test_selection_by_environment_and_case() -> None:
     matrix = load_matrix(ROOT / "matrix.yaml")
     name = matrix.environments[1].name
     plan = make_plan(
-        matrix, host_cpus=2, selection=Selection(environments=[name], cases=["seed_numpy", "seed_random"])
+        matrix, Selection(environments=[name], cases=["seed_numpy", "seed_random"]), HostFacts(cpus=2)
     )
     assert plan.environments == (name,)
     assert [(c.environment, c.case) for c in plan.cells] == [(name, "seed_random"), (name, "seed_numpy")]
@@ -42,12 +42,12 @@ def test_an_unknown_selection_suggests_the_nearest_name() -> None:
     with pytest.raises(
         ConfigError, match=r"--case: no 'seed_nupmy' in the matrix; did you mean 'seed_numpy'\?"
     ):
-        make_plan(matrix, host_cpus=2, selection=Selection(cases=["seed_nupmy"]))
+        make_plan(matrix, Selection(cases=["seed_nupmy"]), HostFacts(cpus=2))
 
 
 def test_a_case_needing_more_cpus_than_the_host_has_is_skipped_with_the_reason() -> None:
     matrix = load_matrix(ROOT / "matrix.yaml")
-    plan = make_plan(matrix, host_cpus=1, selection=Selection(cases=["reduction_1cpu", "reduction_2cpus"]))
+    plan = make_plan(matrix, Selection(cases=["reduction_1cpu", "reduction_2cpus"]), HostFacts(cpus=1))
     assert {cell.case for cell in plan.cells} == {"reduction_1cpu"}
     assert {(skip.case, skip.reason) for skip in plan.skipped} == {
         ("reduction_2cpus", "needs 2 CPUs, this host has 1")
@@ -58,7 +58,7 @@ def test_a_case_needing_more_cpus_than_the_host_has_is_skipped_with_the_reason()
 def test_case_settings_reach_the_cells() -> None:
     matrix = load_matrix(ROOT / "matrix.yaml")
     plan = make_plan(
-        matrix, host_cpus=2, selection=Selection(cases=["python_hash_order_fixed", "reduction_2cpus"])
+        matrix, Selection(cases=["python_hash_order_fixed", "reduction_2cpus"]), HostFacts(cpus=2)
     )
     by_case = {cell.case: cell for cell in plan.cells}
     assert by_case["python_hash_order_fixed"].env == {"PYTHONHASHSEED": "0"}
@@ -68,9 +68,7 @@ def test_case_settings_reach_the_cells() -> None:
 def test_shards_split_the_environments_and_together_cover_them() -> None:
     matrix = load_matrix(ROOT / "matrix.yaml")
     names = [env.name for env in matrix.environments]
-    parts = [
-        make_plan(matrix, host_cpus=2, selection=Selection(shard=(i, 3))).environments for i in (1, 2, 3)
-    ]
+    parts = [make_plan(matrix, Selection(shard=(i, 3)), HostFacts(cpus=2)).environments for i in (1, 2, 3)]
     assert sorted(name for part in parts for name in part) == sorted(names)
     assert all(part for part in parts)
     assert not set(parts[0]) & set(parts[1])
@@ -89,8 +87,8 @@ def test_a_bad_shard_is_explained(text: str) -> None:
 
 def test_selecting_by_device() -> None:
     matrix = load_matrix(ROOT / "matrix.yaml")
-    gpu = make_plan(matrix, host_cpus=2, selection=Selection(device="gpu"))
-    cpu = make_plan(matrix, host_cpus=2, selection=Selection(device="cpu"))
+    gpu = make_plan(matrix, Selection(device="gpu"), HostFacts(cpus=2))
+    cpu = make_plan(matrix, Selection(device="cpu"), HostFacts(cpus=2))
     assert gpu.environments == ("py3.11-tf2.20-cuda-gpu",)
     assert all(cell.gpu for cell in gpu.cells)
     assert "py3.11-tf2.20-cuda" in cpu.environments
@@ -100,7 +98,7 @@ def test_selecting_by_device() -> None:
 def test_gpu_cells_are_skipped_with_the_reason_when_the_host_has_none() -> None:
     matrix = load_matrix(ROOT / "matrix.yaml")
     reason = "no GPU on this host (could not select device driver)"
-    plan = make_plan(matrix, host_cpus=2, gpu_unavailable=reason)
+    plan = make_plan(matrix, Selection(), HostFacts(cpus=2, gpu_unavailable=reason))
     assert not any(cell.gpu for cell in plan.cells)
     skipped = {skip.environment for skip in plan.skipped if skip.reason == reason}
     assert skipped == {"py3.11-tf2.20-cuda-gpu"}
@@ -111,4 +109,4 @@ def test_a_selection_that_matches_no_environment_is_a_usage_error() -> None:
     with pytest.raises(
         ConfigError, match=r"the selection \(device any, shard 40/40\) matches no environment"
     ):
-        make_plan(matrix, host_cpus=2, selection=Selection(shard=(40, 40)))
+        make_plan(matrix, Selection(shard=(40, 40)), HostFacts(cpus=2))

@@ -1,70 +1,326 @@
-"""The seed scripts' recording helper and the runner's parser agree on every bit."""
+"""The recorder, the launcher and the runner's reader, end to end on this machine (no engine).
+
+Each test writes a small script, runs it as a repeat runs it (the launcher under this
+interpreter, through the host backend) and reads back the record.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import struct
 import subprocess
 import sys
+import textwrap
+import time
 from pathlib import Path
 
-from seedmatrix import execute
-from seedmatrix.execute import MARKER, parse_output
+import pytest
 
-INSIDE = Path(execute.__file__).parent / "inside"
-PROGRAM = """
-import numpy as np
-from recording import show
-show("py", 0.1)
-show("list", [1.5, -0.0])
-show("f32", np.array([0.1, -2.5], dtype=np.float32))
-show("scalar32", np.float32(1) / np.float32(3))
-
-class EagerTensor:  # what TensorFlow's eager ops return: values through .numpy()
-    dtype = "tf.float32"
-    def numpy(self):
-        return np.array([0.5, 0.25], dtype=np.float32)
-
-show("eager", EagerTensor())
-"""
+from seedmatrix import container, hostrun
+from seedmatrix.channel import new_boundary
+from seedmatrix.execute import INSIDE, LAUNCHER, to_record
+from seedmatrix.plan import Cell
+from seedmatrix.results import Record, RunStatus
+from seedmatrix.values import Value
 
 
-def run_helper(records: bool) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(INSIDE)}
-    env.pop("SEEDMATRIX_RECORDS", None)
-    if records:
-        env["SEEDMATRIX_RECORDS"] = "1"
-    return subprocess.run(
-        [sys.executable, "-c", PROGRAM], capture_output=True, text=True, env=env, check=True
+def run_script(
+    tmp_path: Path, code: str, *, timeout_seconds: int = 60, output_bytes: int = 4 << 20
+) -> Record:
+    script = tmp_path / "script.py"
+    script.write_text(textwrap.dedent(code), encoding="utf-8")
+    limits = container.Limits(timeout_seconds=timeout_seconds, output_bytes=output_bytes)
+    finished = hostrun.run(
+        [sys.executable, str(INSIDE / LAUNCHER), str(script)],
+        environment={"PYTHONPATH": str(INSIDE)},
+        host_environment=os.environ,
+        limits=limits,
+        cpus=sorted(os.sched_getaffinity(0)),
+        boundary=new_boundary(),
     )
+    cell = Cell(environment="host", case="case", script=script, repeats=1)
+    return to_record(cell, 1, finished, ran_on="host:test", limits=limits)
 
 
-def test_people_see_plain_lines_without_the_variable() -> None:
-    output = run_helper(records=False).stdout
-    assert MARKER not in output
-    assert output.splitlines()[0] == "py: 0.1"
+def values(record: Record) -> dict[str, Value]:
+    return {value.label: value for value in record.values}
 
 
-def test_records_carry_exact_bits_and_the_device() -> None:
-    parsed = parse_output(run_helper(records=True).stdout)
-    assert parsed.problems == ()
-    by_label = {value.label: value for value in parsed.values}
-    assert by_label["py"].bits == (struct.pack(">d", 0.1).hex(),)
-    assert by_label["list"].dtype == "float64"
-    assert by_label["list"].bits[1] == "8000000000000000"  # -0.0 keeps its sign
-    f32 = by_label["f32"]
-    assert (f32.dtype, f32.shape) == ("float32", (2,))
-    assert f32.bits == (struct.pack(">f", 0.1).hex(), struct.pack(">f", -2.5).hex())
-    assert by_label["scalar32"].shape == ()
-    assert (by_label["eager"].dtype, by_label["eager"].values) == ("float32", (0.5, 0.25))
-    assert parsed.device["kind"] == "CPU"
-    assert parsed.text.splitlines()[0] == "py: 0.1"
-    assert MARKER not in parsed.text
+def test_people_see_plain_lines_and_values_keep_every_bit(tmp_path: Path) -> None:
+    record = run_script(
+        tmp_path,
+        """
+        import numpy as np
+        from recording import show
+        show("py", 0.1)
+        show("f32", np.array([0.1, -2.5], dtype=np.float32))
+        show("scalar32", np.float32(1) / np.float32(3))
+        """,
+    )
+    assert record.status is RunStatus.OK, record.stderr_tail
+    assert record.output.splitlines()[0] == "py: 0.1"
+    found = values(record)
+    assert found["py"].bits == (struct.pack(">d", 0.1).hex(),)
+    assert found["f32"].bits == (struct.pack(">f", 0.1).hex(), struct.pack(">f", -2.5).hex())
+    assert (found["scalar32"].dtype, found["scalar32"].shape) == ("float32", ())
+    assert record.device["kind"] == "CPU"
+    assert record.script_seconds is not None
 
 
-def test_parse_output_reports_unreadable_records() -> None:
-    parsed = parse_output(f'hello\n{MARKER}{{not json\n{MARKER}{{"label": 1}}\n')
-    assert parsed.values == ()
-    assert len(parsed.problems) == 2
-    assert parsed.problems[0].startswith("line 2: unreadable record")
-    assert parsed.text == "hello"
+def test_the_records_file_is_not_used_without_the_runner(tmp_path: Path) -> None:
+    script = tmp_path / "plain.py"
+    script.write_text("from recording import show\nshow('x', 1.5)\n", encoding="utf-8")
+    env = {key: value for key, value in os.environ.items() if not key.startswith("SEEDMATRIX_")}
+    printed = subprocess.run(
+        [sys.executable, str(script)],
+        env={**env, "PYTHONPATH": str(INSIDE)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert printed.stdout == "x: 1.5\n"
+    assert printed.stderr == ""
+
+
+def test_show_records_every_kind_of_value_a_script_may_have(tmp_path: Path) -> None:
+    """Before: complex, long double, bytes and nested lists crashed the script or lost their shape."""
+    record = run_script(
+        tmp_path,
+        """
+        import numpy as np, ml_dtypes
+        from recording import show
+        show("complex", np.complex64(1 + 2j))
+        show("python complex", 3 - 1j)
+        show("longdouble", np.longdouble(1) / 3)
+        show("bytes", b"ab\\xff")
+        show("string tensor", np.array([b"a", b"bc"], dtype=object))
+        show("text", "h\\u00e9llo")
+        show("numpy scalars", [np.float32(1), np.float32(2)])
+        show("nested", [[1.0, 2.0], [3.0, 4.0]])
+        show("ragged", [[1], [2, 3]])
+        show("mixed", [1, 2.5, "x"])
+        show("bfloat16", np.array([1.5, np.nan], dtype=ml_dtypes.bfloat16))
+        show("float8", np.array([448.0, 1.5], dtype=ml_dtypes.float8_e4m3fn))
+        show("huge int", 10 ** 400)
+        show("none", None)
+        show("empty", [])
+        """,
+    )
+    assert record.status is RunStatus.OK, record.stderr_tail
+    found = values(record)
+    assert found["complex"].dtype == "complex64"
+    assert found["complex"].bits == ("3f80000040000000",)
+    assert found["python complex"].dtype == "complex128"
+    assert found["longdouble"].dtype == "longdouble"
+    assert found["bytes"].bits == ("6162ff",)
+    assert (found["string tensor"].dtype, found["string tensor"].bits) == ("bytes", ("61", "6263"))
+    assert found["text"].bits == ("héllo",)
+    assert (found["numpy scalars"].dtype, found["numpy scalars"].shape) == ("float32", (2,))
+    assert (found["nested"].dtype, found["nested"].shape) == ("float64", (2, 2))
+    assert found["ragged"].shape == (2,)
+    assert found["mixed"].bits == ("int:1", f"float64:{struct.pack('>d', 2.5).hex()}", "str:x")
+    assert found["bfloat16"].bits == ("3fc0", "7fc0")
+    assert found["float8"].bits == ("7e", "3c")
+    assert found["huge int"].bits == (str(10**400),)
+    assert found["none"].dtype == "none"
+    assert found["empty"].shape == (0,)
+
+
+def test_what_cannot_be_recorded_is_named_and_the_script_goes_on(tmp_path: Path) -> None:
+    record = run_script(
+        tmp_path,
+        """
+        from recording import show
+        show("metrics", {"loss": 0.5})
+        show("after", 1.0)
+        """,
+    )
+    assert record.status is RunStatus.OK
+    found = values(record)
+    assert found["metrics"].dtype == "unrecordable"
+    assert "cannot record a builtins.dict" in found["metrics"].note
+    assert "'metrics': cannot record a builtins.dict" in record.stderr_tail
+    assert found["after"].bits == (struct.pack(">d", 1.0).hex(),)
+
+
+def test_values_compare_by_value_not_by_repr(tmp_path: Path) -> None:
+    """NumPy 2 prints np.float64(0.5) where NumPy 1 printed 0.5: the records must not care."""
+    record = run_script(
+        tmp_path,
+        """
+        import numpy as np
+        from recording import show
+        show("numpy", np.float64(0.5))
+        show("python", 0.5)
+        show("numpy strings", np.array(["a", "b"]))
+        show("python strings", ["a", "b"])
+        """,
+    )
+    found = values(record)
+    assert found["numpy"].key == found["python"].key
+    assert found["numpy strings"].key == found["python strings"].key
+
+
+def test_nan_payloads_keep_their_bits(tmp_path: Path) -> None:
+    record = run_script(
+        tmp_path,
+        """
+        import numpy as np
+        from recording import show
+        show("signalling", np.array([0x7F800001], dtype=np.uint32).view(np.float32))
+        show("half", np.array([0x7E01], dtype=np.uint16).view(np.float16))
+        show("negative", -float("nan"))
+        """,
+    )
+    found = values(record)
+    assert found["signalling"].bits == ("7f800001",)
+    assert found["half"].bits == ("7e01",)
+    assert found["negative"].bits == ("fff8000000000000",)
+    assert found["signalling"].values == ("NaN",)
+
+
+def test_a_chatty_script_keeps_every_value(tmp_path: Path) -> None:
+    """Before: values printed after the first 4 MiB of output were dropped and the run still counted."""
+    record = run_script(
+        tmp_path,
+        """
+        import sys
+        from recording import show
+        show("first", 1.0)
+        sys.stdout.write("x" * (3 << 20))
+        show("after the cap", 2.0)
+        """,
+        output_bytes=1 << 20,
+    )
+    assert record.status is RunStatus.OK
+    assert record.output_capped
+    assert set(values(record)) == {"first", "after the cap"}
+
+
+@pytest.mark.parametrize(
+    "ending",
+    [
+        'print("no newline at the end", end="")',
+        "import os\nos._exit(0)",
+        'import sys\nsys.stdout.write("@@seedmatrix-not-the-boundary {}")',
+    ],
+    ids=["no-newline", "os-exit", "fake-marker"],
+)
+def test_values_survive_how_a_script_ends_and_a_missing_device_report_is_unknown(
+    tmp_path: Path, ending: str
+) -> None:
+    record = run_script(tmp_path, "from recording import show\nshow('x', 1.0)\n" + ending + "\n")
+    assert record.status is RunStatus.OK, record.stderr_tail
+    assert values(record)["x"].bits == (struct.pack(">d", 1.0).hex(),)
+    if "_exit" in ending:
+        assert record.device == {}  # unknown: atexit never ran
+    else:
+        assert record.device["kind"] == "CPU"
+
+
+def test_records_over_the_limit_are_a_visible_failure(tmp_path: Path) -> None:
+    script = """
+        from recording import show
+        for n in range(200):
+            show(f"v{n}", list(range(2000)))
+        """
+    code = textwrap.dedent(script)
+    (tmp_path / "script.py").write_text(code, encoding="utf-8")
+    limits = container.Limits(timeout_seconds=60, records_bytes=64 * 1024)
+    finished = hostrun.run(
+        [sys.executable, str(INSIDE / LAUNCHER), str(tmp_path / "script.py")],
+        environment={"PYTHONPATH": str(INSIDE)},
+        host_environment=os.environ,
+        limits=limits,
+        cpus=sorted(os.sched_getaffinity(0)),
+        boundary=new_boundary(),
+    )
+    record = to_record(
+        Cell(environment="h", case="c", script=tmp_path, repeats=1), 1, finished, ran_on="h", limits=limits
+    )
+    assert record.status is RunStatus.BAD_OUTPUT
+    assert "more than the records limit" in record.stderr_tail
+
+
+def test_a_daemon_that_leaves_the_session_ends_with_the_repeat(tmp_path: Path) -> None:
+    """Before: a setsid'd descendant outlived the run and the runner waited for it to close its output."""
+    pid_file = tmp_path / "daemon.pid"
+    started = time.monotonic()
+    record = run_script(
+        tmp_path,
+        f"""
+        import os, subprocess, sys
+        from recording import show
+        sleeper = "import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(300)"
+        daemon = subprocess.Popen([sys.executable, "-c", sleeper], start_new_session=True)
+        while not os.path.exists({str(pid_file)!r}):
+            pass
+        show("x", 1.0)
+        """,
+    )
+    elapsed = time.monotonic() - started
+    assert record.status is RunStatus.OK, record.stderr_tail
+    assert record.strays == 1
+    assert "left 1 process(es) running" in record.stderr_tail
+    assert elapsed < 30
+    pid = int(pid_file.read_text(encoding="utf-8"))
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+def test_a_double_forked_daemon_ends_with_the_repeat(tmp_path: Path) -> None:
+    pid_file = tmp_path / "grandchild.pid"
+    record = run_script(
+        tmp_path,
+        f"""
+        import os, time
+        from recording import show
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:
+                open({str(pid_file)!r}, "w").write(str(os.getpid()))
+                time.sleep(300)
+            os._exit(0)
+        while not os.path.exists({str(pid_file)!r}) or not open({str(pid_file)!r}).read():
+            time.sleep(0.01)
+        show("x", 1.0)
+        """,
+    )
+    assert record.status is RunStatus.OK, record.stderr_tail
+    assert record.strays >= 1
+    with pytest.raises(ProcessLookupError):
+        os.kill(int(pid_file.read_text(encoding="utf-8")), 0)
+
+
+def test_a_timed_out_script_keeps_what_it_recorded(tmp_path: Path) -> None:
+    record = run_script(
+        tmp_path,
+        """
+        import time
+        from recording import show
+        show("before the hang", 1.0)
+        time.sleep(300)
+        """,
+        timeout_seconds=3,
+    )
+    assert record.status is RunStatus.TIMEOUT
+    assert record.exit_code is None
+    assert set(values(record)) == {"before the hang"}
+
+
+def test_the_records_file_is_json_lines_with_standard_json(tmp_path: Path) -> None:
+    records = tmp_path / "records.jsonl"
+    script = tmp_path / "s.py"
+    script.write_text(
+        "from recording import show\nshow('nan', float('nan'))\nshow('inf', [float('inf')])\n",
+        encoding="utf-8",
+    )
+    subprocess.run(
+        [sys.executable, str(script)],
+        env={**os.environ, "PYTHONPATH": str(INSIDE), "SEEDMATRIX_RECORDS": str(records)},
+        check=True,
+        capture_output=True,
+    )
+    for line in records.read_text(encoding="ascii").splitlines():
+        json.loads(line, parse_constant=lambda name: pytest.fail(f"non-standard JSON constant {name}"))

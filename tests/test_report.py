@@ -1,13 +1,19 @@
-"""MATRIX.md rendering: what a person reads, from hand-made results."""
+"""MATRIX.md rendering: what a person reads, from hand-made results; hostile text cannot break it."""
 
 from __future__ import annotations
 
 import re
 import struct
 
+import pytest
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
+
+from seedmatrix.claims import check_claims
 from seedmatrix.compare import CellState, compare
-from seedmatrix.report import LEGEND, SYMBOL, Verdicts, format_value, render
-from seedmatrix.results import BuildStatus, RunStatus
+from seedmatrix.report import STATES, Verdicts, format_value, legend, render
+from seedmatrix.results import BuildStatus, Results, RunStatus
+from seedmatrix.values import Value
 
 from builders import case, environment, float32_value, float64_value, record, repeated, results
 
@@ -23,13 +29,10 @@ def sample() -> str:
                 "broken", build=BuildStatus.FAILED, error="building broken failed: no matching distribution"
             ),
         ],
-        [
-            case("seed_random", claim="Values 4-6 equal 1-3."),
-            case("tf", requires=("tensorflow",)),
-        ],
-        repeated("ref", "seed_random", [float64_value("Random number 1", 0.8444218515250481)])
-        + repeated("drift", "seed_random", [float64_value("Random number 1", 0.8444218515250481)])
-        + repeated("numpy-only", "seed_random", [float64_value("Random number 1", 0.8444218515250481)])
+        [case("seed_random", claim="Values 4-6 equal 1-3."), case("tf", requires=("tensorflow",))],
+        repeated("ref", "seed_random", [float64_value("1", 0.8444218515250481)])
+        + repeated("drift", "seed_random", [float64_value("1", 0.8444218515250481)])
+        + repeated("numpy-only", "seed_random", [float64_value("1", 0.8444218515250481)])
         + [
             record("ref", "tf", n, [float32_value("op1-1", n * 0.5), float32_value("op2-1", -1.25)])
             for n in (1, 2, 3)
@@ -44,7 +47,7 @@ def sample() -> str:
 
 def table_row(markdown: str, first_cell: str) -> list[str]:
     line = next(line for line in markdown.splitlines() if line.startswith(f"| {first_cell}"))
-    return [cell.strip() for cell in re.split(r"(?<!\\)\|", line.strip("|"))]
+    return [cell.strip() for cell in re.split(r"(?<!\\)\|", line.strip().removeprefix("|").removesuffix("|"))]
 
 
 def test_summary_comes_first_and_counts_the_cells() -> None:
@@ -59,8 +62,7 @@ def test_summary_comes_first_and_counts_the_cells() -> None:
 
 def test_matrix_row_has_a_symbol_and_group_per_environment() -> None:
     markdown = sample()
-    header = table_row(markdown, "case")
-    assert header == ["case", "ref (reference)", "drift", "numpy-only", "broken"]
+    assert table_row(markdown, "case") == ["case", "ref (reference)", "drift", "numpy-only", "broken"]
     assert table_row(markdown, "[`seed_random`]")[1:] == ["✅ A", "✅ A", "✅ A", "🧱 build-failed"]
     assert table_row(markdown, "[`tf`]")[1:] == [
         "🎲 A · 1 of 2 vary",
@@ -70,12 +72,37 @@ def test_matrix_row_has_a_symbol_and_group_per_environment() -> None:
     ]
 
 
-def test_legend_explains_every_symbol_used() -> None:
+def test_the_legend_lists_exactly_the_symbols_this_matrix_uses() -> None:
+    """The legend follows the matrix: a symbol that is not used is not explained, one that is, is."""
     markdown = sample()
-    explained = {symbol for symbol, _ in LEGEND}
-    assert set(SYMBOL.values()) <= explained
-    for symbol in SYMBOL.values():
-        assert f"{symbol} " in markdown
+    legend_block = markdown[markdown.index("<sub>") : markdown.index("</sub>")]
+    used = {"✅", "🎲", "➖", "🧱"}
+    for state, (symbol, meaning) in STATES.items():
+        assert (f"{symbol} {meaning}" in legend_block) is (symbol in used), state
+    matrix_block = markdown[markdown.index("## Matrix") : markdown.index("<sub>")]
+    symbols_in_cells = {
+        cell.split()[0]
+        for line in matrix_block.splitlines()[4:]
+        if line.startswith("| [")
+        for cell in table_row(line, "[")[1:]
+    }
+    assert symbols_in_cells == used
+
+
+def test_the_legend_explains_claim_marks_only_when_claims_were_checked() -> None:
+    res = results(
+        [environment("e")],
+        [case("c", claims={"stable": ["*"]})],
+        repeated("e", "c", [float64_value("x", 1.0)]),
+    )
+    comparison = compare(res)
+    with_claims = dict(
+        legend(comparison, Verdicts(comparison=comparison, claims=check_claims(res, comparison)))
+    )
+    without = dict(legend(comparison, Verdicts(comparison=comparison)))
+    assert "✔" in with_claims
+    assert "✔" not in without
+    assert "❗" not in with_claims
 
 
 def test_details_show_full_precision_values_and_distances() -> None:
@@ -83,26 +110,24 @@ def test_details_show_full_precision_values_and_distances() -> None:
     assert "✅ `0.8444218515250481`" in markdown
     op2 = table_row(markdown, "`op2-1`")
     assert op2[1] == "✅ `[-1.25]`"
-    assert re.fullmatch(r"✅ ≠ reference: `\[-1\.25000\d+\]`, max \\\|Δ\\\| 3\.58e-07, 3 ULP", op2[2])
+    assert re.fullmatch(
+        r"✅ ≠ reference: `\[-1\.25000\d+\]`, 1 of 1 element\(s\), max \\\|Δ\\\| 3\.58e-07, 3 ULP", op2[2]
+    )
     assert table_row(markdown, "`op1-1`")[1] == "🎲 3 distinct in 3 repeats"
     assert "> **Claim:** Values 4-6 equal 1-3." in markdown
 
 
 def test_environment_table_shows_observed_versions_and_the_build_failure() -> None:
     markdown = sample()
-    row = table_row(markdown, "ref (reference)")
-    assert row[1] == "—"  # no host recorded in these hand-made results
-    assert row[2:7] == [
-        "Debian bookworm",
-        "3.11.2",
-        "2.0.2",
-        "tensorflow-cpu 2.18.1",
-        "CPU (TensorFlow sees no GPU)",
-    ]
-    assert row[8] == "1.23 GB"
-    broken = table_row(markdown, "broken")
-    assert broken[3] == "—"
-    assert "log `results/build-logs/broken.log`" in broken[9]
+    header = table_row(markdown, "environment")
+    row = dict(zip(header, table_row(markdown, "ref (reference)"), strict=True))
+    assert row["base"] == "Debian bookworm"
+    assert (row["Python"], row["NumPy"], row["TensorFlow"]) == ("3.11.2", "2.0.2", "tensorflow-cpu 2.18.1")
+    assert row["device that ran"] == "CPU (TensorFlow sees no GPU)"
+    assert row["size"] == "1.23 GB"
+    broken = dict(zip(header, table_row(markdown, "broken"), strict=True))
+    assert broken["Python"] == "—"
+    assert "log `results/build-logs/broken.log`" in broken["build"]
     assert "**broken**: building broken failed: no matching distribution" in markdown
 
 
@@ -119,13 +144,133 @@ def test_errors_show_the_last_line_of_stderr() -> None:
     assert "--- stderr (tail) ---" in markdown
 
 
-def test_details_blocks_are_balanced_for_github() -> None:
-    markdown = sample()
-    assert markdown.count("<details>") == markdown.count("</details>") > 0
-    assert markdown.count("```") % 2 == 0
-
-
-def test_format_value_keeps_every_digit() -> None:
+def test_format_value_keeps_every_digit_and_shortens_long_arrays() -> None:
     assert format_value(float64_value("x", 0.1)) == "0.1"
     assert format_value(float64_value("x", 1 / 3)) == "0.3333333333333333"
     assert format_value(float32_value("x", 0.1)) == "[0.10000000149011612]"
+    many = float32_value("x", *[float(n) for n in range(20)])
+    assert format_value(many) == "[0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, … 20 values]"
+
+
+# Hostile labels, values and output: every one must leave MATRIX.md's structure intact.
+HOSTILE_LABELS = [
+    "pipe | in | label",
+    "back`tick``s",
+    "new\nline\r\nand\u2028separator",
+    "```\nfence in a label",
+    "</details><details>",
+    "<script>alert(1)</script>",
+    "# not a heading",
+    "\\|escaped already",
+    " ",
+]
+HOSTILE_OUTPUT = "\n".join(
+    [
+        "```",
+        "~~~",
+        "````python",
+        "</details>",
+        "| a | b |",
+        "<details><summary>x</summary>",
+        "# heading?",
+        "x" * 5000,
+    ]
+)
+
+
+def hostile_results() -> Results:
+    big = float32_value("big", *[float(n % 97) for n in range(100_000)])
+    strings = Value(
+        label="string value", dtype="str", shape=(2,), bits=("a|b`c", "x\ny"), values=("a|b`c", "x\ny")
+    )
+    values = [float64_value(label, float(n)) for n, label in enumerate(HOSTILE_LABELS)] + [big, strings]
+    records = [
+        record(env, "c", n, values, stderr_tail="```\n</details>\n| x |")
+        for env in ("ref", "other")
+        for n in (1, 2, 3)
+    ]
+    records = [
+        r if r.environment == "ref" else type(r)(**{**r.__dict__, "output": HOSTILE_OUTPUT}) for r in records
+    ]
+    return results(
+        [environment("ref"), environment("other")],
+        [
+            case(
+                "c",
+                claim="a claim with | pipes and `ticks` and\nnew lines",
+                claims={"stable": ["pipe | in*"], "varies": ["*"]},
+            )
+        ],
+        records,
+    )
+
+
+def tables(tokens: list[Token]) -> list[list[list[str]]]:
+    """Each table as rows of cell texts, from the parsed document."""
+    found: list[list[list[str]]] = []
+    row: list[str] = []
+    cell = False
+    for token in tokens:
+        if token.type == "table_open":
+            found.append([])
+        elif token.type == "tr_open":
+            row = []
+        elif token.type in {"th_open", "td_open"}:
+            cell = True
+        elif token.type in {"th_close", "td_close"}:
+            cell = False
+        elif token.type == "inline" and cell:
+            row.append(token.content)
+        elif token.type == "tr_close":
+            found[-1].append(row)
+    return found
+
+
+def test_hostile_text_cannot_break_tables_details_or_headings() -> None:
+    res = hostile_results()
+    comparison = compare(res)
+    markdown = render(res, Verdicts(comparison=comparison, claims=check_claims(res, comparison)))
+    # Every table row has exactly as many cells as its header, counting unescaped pipes.
+    block: list[int] = []
+    for line in [*markdown.splitlines(), ""]:
+        if line.startswith("|"):
+            block.append(len(re.split(r"(?<!\\)\|", line.strip())) - 2)
+        elif block:
+            assert len(set(block)) == 1, block
+            block = []
+    tokens = MarkdownIt("commonmark").enable("table").parse(markdown)
+    headings = [tokens[i + 1].content for i, t in enumerate(tokens) if t.type == "heading_open"]
+    assert headings == [
+        "Seed reproducibility matrix",
+        "Surprises",
+        "Matrix",
+        "Environments",
+        "Cases",
+        '<a id="case-c"></a>`c`',
+    ]
+    html = "".join(t.content for t in tokens if t.type in {"html_block", "html_inline"})
+    assert html.count("<details>") == html.count("</details>") == 2  # ours: pip freeze, printed output
+    assert "<script>" not in html
+    label_table = next(t for t in tables(tokens) if t[0][0] == "label")
+    assert len(label_table) == 1 + len(HOSTILE_LABELS) + 2  # header + every label once
+    fences = [t for t in tokens if t.type == "fence"]
+    assert any("</details>" in t.content and "````python" in t.content for t in fences)
+
+
+def test_long_values_are_shortened_in_the_report_and_kept_whole_in_results() -> None:
+    res = hostile_results()
+    markdown = render(res, Verdicts(comparison=compare(res)))
+    assert len(markdown) < 60_000
+    assert "… 100,000 values]" in markdown
+    big = next(v for v in res.records[0].values if v.label == "big")
+    assert len(big.bits) == 100_000
+
+
+@pytest.mark.parametrize("label", HOSTILE_LABELS)
+def test_each_hostile_label_stays_in_one_cell(label: str) -> None:
+    res = results([environment("e")], [case("c")], repeated("e", "c", [float64_value(label, 1.0)]))
+    markdown = render(res, Verdicts(comparison=compare(res)))
+    tokens = MarkdownIt("commonmark").enable("table").parse(markdown)
+    label_table = next(t for t in tables(tokens) if t[0][0] == "label")
+    assert len(label_table) == 2
+    assert len(label_table[1]) == 2

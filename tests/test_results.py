@@ -1,23 +1,28 @@
-"""The results store: JSON round trip, atomic files, per-record saving, the latest link."""
+"""The results store: one decoder, atomic files, per-record saving, latest, liveness, resume discovery."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from seedmatrix.errors import ResultsError
-from seedmatrix.results import (
-    SCHEMA,
-    BuildStatus,
-    Results,
+from seedmatrix.files import atomic_write
+from seedmatrix.results import SCHEMA, BuildStatus, Record, Results, RunState, decode, encode, results_schema
+from seedmatrix.store import (
     RunDirectory,
-    atomic_write,
-    from_json,
+    is_alive,
+    latest_unfinished,
+    load_results,
+    read_results,
     resolve_run_directory,
-    to_json,
 )
+from seedmatrix.values import Value
 
 from builders import case, environment, float32_value, record, repeated, results
 
@@ -32,48 +37,154 @@ def sample() -> Results:
 
 def test_json_round_trip_keeps_every_bit() -> None:
     original = sample()
-    text = to_json(original)
-    assert json.loads(text)["schema"] == SCHEMA
-    assert from_json(text, source="x") == original
+    data = encode(original)
+    assert json.loads(data)["schema"] == SCHEMA
+    assert decode(Results, data, source="x") == original
+
+
+def test_results_json_is_standard_json_even_with_non_finite_values() -> None:
+    odd = Value(
+        label="nan",
+        dtype="float64",
+        shape=(2,),
+        bits=("7ff8000000000000", "7ff0000000000000"),
+        values=("NaN", "Infinity"),
+    )
+    res = results(
+        [environment("a")],
+        [case("c")],
+        [record("a", "c", 1, [odd], device={"kind": "CPU", "x": float("nan")})],
+    )
+    data = encode(res)
+    json.loads(data, parse_constant=lambda name: pytest.fail(f"non-standard JSON constant {name}"))
+    assert decode(Results, data, source="x").records[0].values[0] == odd
 
 
 @pytest.mark.parametrize(
-    ("text", "message"),
+    ("data", "message"),
     [
-        ("{", "not valid JSON"),
-        ('{"schema": "other/9"}', "expected schema 'seedmatrix/results/1', found 'other/9'"),
-        ("[]", "found 'list'"),
-        (json.dumps({"schema": SCHEMA, "run_id": "x"}), "malformed results"),
+        (b"{", "results.json: .*Invalid JSON"),
+        (
+            b'{"schema": "other/9"}',
+            "expected seedmatrix results of schema 'seedmatrix/results/2', found schema 'other/9'",
+        ),
+        (b"[]", "results.json: .*"),
+        (
+            json.dumps({"schema": SCHEMA, "run_id": "x"}).encode(),
+            r"results.json: \w+: Field required \(and \d+ more\)",
+        ),
+        (b'{"run_id": "x"}', "found no schema"),
     ],
 )
-def test_unreadable_results_are_explained(text: str, message: str) -> None:
+def test_unreadable_results_are_explained(data: bytes, message: str) -> None:
     with pytest.raises(ResultsError, match=message):
-        from_json(text, source="results.json")
+        decode(Results, data, source="results.json")
+
+
+def test_bits_that_do_not_fit_their_dtype_are_refused_when_read() -> None:
+    broken = record(
+        "a", "c", 1, [Value(label="x", dtype="float32", shape=(), bits=("not hex",), values=(1.0,))]
+    )
+    with pytest.raises(ResultsError, match="'x': 'not hex' is not float32 bits"):
+        decode(Record, encode(broken), source="record.json")
+
+
+@pytest.mark.parametrize("source", ["/dev/zero", "/dev/urandom"])
+def test_an_endless_results_file_is_refused_after_the_limit(source: str) -> None:
+    code = (
+        "import resource, sys; from pathlib import Path\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))\n"
+        "from seedmatrix.store import read_results\n"
+        "from seedmatrix.errors import ResultsError\n"
+        f"try:\n    read_results(Path({source!r}))\n"
+        "except ResultsError as error:\n    print(error); sys.exit(5)\n"
+    )
+    finished = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert finished.returncode == 5, finished.stderr
+    assert "larger than 1,024 MiB" in finished.stdout
+
+
+def test_a_json_schema_is_generated_for_results() -> None:
+    schema = results_schema()
+    assert schema["type"] == "object"
+    assert {"run_id", "records", "environments", "state"} <= set(schema["properties"])
 
 
 def test_records_are_saved_one_by_one_and_read_back(tmp_path: Path) -> None:
-    store = RunDirectory.create(tmp_path)
+    run = RunDirectory.create(tmp_path)
     first = record("a", "c", 1, [float32_value("x", 1.0)])
     second = record("a", "c", 2, [float32_value("x", 1.0)])
-    store.save_record(first)
-    store.save_record(second)
-    assert store.load_records() == [first, second]
-    assert not list(store.path.rglob("*.tmp"))
+    run.save_record(first)
+    run.save_record(second)
+    assert run.load_records() == [first, second]
+    assert not list(run.path.rglob("*.tmp"))
 
 
 def test_two_runs_started_together_get_separate_directories(tmp_path: Path) -> None:
     assert RunDirectory.create(tmp_path).path != RunDirectory.create(tmp_path).path
 
 
-def test_latest_follows_the_newest_marked_run(tmp_path: Path) -> None:
-    older, newer = RunDirectory.create(tmp_path), RunDirectory.create(tmp_path)
-    older.save_results(sample())
-    newer.save_results(sample())
-    older.mark_latest()
-    newer.mark_latest()
+def test_latest_points_at_the_newest_run_from_the_moment_it_starts(tmp_path: Path) -> None:
+    older = RunDirectory.create(tmp_path)
+    newer = RunDirectory.create(tmp_path)
     assert (tmp_path / "latest").resolve() == newer.path.resolve()
+    older.mark_latest()  # an older run finishing later must not take `latest` back
+    assert (tmp_path / "latest").resolve() == newer.path.resolve()
+    newer.save_results(sample())
     assert resolve_run_directory(tmp_path).path == newer.path.resolve()
     assert resolve_run_directory(tmp_path / "latest").load_results() == sample()
+
+
+def test_a_run_is_alive_while_its_process_holds_the_lock(tmp_path: Path) -> None:
+    run = RunDirectory.create(tmp_path)
+    assert not is_alive(run.path)
+    with run.held():
+        assert is_alive(run.path)
+        with pytest.raises(ResultsError, match="still running in another process"), run.held():
+            pass
+    assert not is_alive(run.path)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, sys, time; f = open(sys.argv[1]); fcntl.flock(f, fcntl.LOCK_EX); "
+            "print(1, flush=True); time.sleep(60)",
+            str(run.lock_file),
+        ],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert holder.stdout is not None
+        holder.stdout.readline()
+        assert is_alive(run.path)
+        os.kill(holder.pid, 9)  # SIGKILL: the lock dies with the process
+        holder.wait()
+        assert not is_alive(run.path)
+    finally:
+        holder.kill()
+        holder.wait()
+        if holder.stdout is not None:
+            holder.stdout.close()
+
+
+def test_resume_finds_the_newest_run_that_did_not_finish(tmp_path: Path) -> None:
+    killed = RunDirectory.create(tmp_path)  # killed outright: no results.json at all
+    finished = RunDirectory.create(tmp_path)
+    finished.save_results(sample())
+    assert latest_unfinished(tmp_path).path == killed.path.resolve()
+    stopped = RunDirectory.create(tmp_path)
+    stopped.save_results(dataclasses.replace(sample(), state=RunState.STOPPED))
+    assert latest_unfinished(tmp_path).path == stopped.path.resolve()
+    with stopped.held():  # still running: not a run to resume
+        assert latest_unfinished(tmp_path).path == killed.path.resolve()
+
+
+def test_resume_with_nothing_unfinished_is_explained(tmp_path: Path) -> None:
+    RunDirectory.create(tmp_path).save_results(sample())
+    with pytest.raises(ResultsError, match="no stopped run to resume"):
+        latest_unfinished(tmp_path)
 
 
 def test_resolving_a_missing_directory_or_file_is_explained(tmp_path: Path) -> None:
@@ -81,6 +192,10 @@ def test_resolving_a_missing_directory_or_file_is_explained(tmp_path: Path) -> N
         resolve_run_directory(tmp_path / "nope")
     with pytest.raises(ResultsError, match=r"no results\.json here"):
         RunDirectory(tmp_path).load_results()
+    with pytest.raises(ResultsError, match="no such results file"):
+        load_results(tmp_path / "nope.json")
+    with pytest.raises(ResultsError, match="cannot read results"):
+        read_results(tmp_path / "nope.json")
 
 
 def test_atomic_write_replaces_whole_and_leaves_no_temporary(tmp_path: Path) -> None:

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-import argparse
-import os
-import signal
-import sys
-from collections.abc import Sequence
-from pathlib import Path
-from types import FrameType
+from . import interrupts
 
-from . import __version__
-from .errors import SeedmatrixError
-from .log import Output
-from .pipeline import EXIT_INTERRUPTED, RESUME_LATEST, Options, images_job, matrix_job, report_job
-from .plan import Selection, parse_shard
+interrupts.install()  # first: a signal while the rest loads takes the same path as any other
+
+# Imported after the handlers, so an interrupt while they load is noted, not a traceback.
+import argparse  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from . import __version__  # noqa: E402
+from .errors import SeedmatrixError  # noqa: E402
+from .log import Output  # noqa: E402
+from .pipeline import EXIT_INTERRUPTED, RESUME_LATEST, Options, images_job, matrix_job, report_job  # noqa: E402
+from .plan import Selection, parse_shard  # noqa: E402
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -42,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument(
             "--ca-bundle",
             type=Path,
-            help="extra CA bundle pip trusts while building images (default: $PIP_CERT); never kept in them",
+            help="extra CA bundle pip trusts while fetching wheels (default: $PIP_CERT); kept in no image",
         )
         command.add_argument("--debian-mirror", help="Debian archive for base images (default: the recipe's)")
 
@@ -58,7 +61,8 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         const=RESUME_LATEST,
         metavar="RUN",
-        help="finish an interrupted run: only its missing records run (default: the latest under --results)",
+        help="finish a stopped run: only its missing records run (default: the newest run under --results "
+        "that did not finish)",
     )
     matrix.add_argument(
         "--fresh",
@@ -104,51 +108,50 @@ def _positive(text: str) -> int:
     return value
 
 
-def _stop_like_ctrl_c(signum: int, frame: FrameType | None) -> None:
-    # SIGTERM (CI cancelling a job, `kill`) takes the same path as Ctrl-C: containers removed,
-    # completed records written.
-    raise KeyboardInterrupt
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    arguments = _parser().parse_args(argv)
-    signal.signal(signal.SIGTERM, _stop_like_ctrl_c)
+    if not interrupts.arm():  # stopped while loading: nothing started, nothing to clean up
+        interrupts.interrupted()
+        return EXIT_INTERRUPTED
     out = Output(env=os.environ)
     try:
+        arguments = _parser().parse_args(argv)
         if arguments.command == "report":
-            return report_job(
+            status = report_job(
                 arguments.runs,
                 out,
                 baseline=arguments.baseline,
                 report_only=arguments.report_only,
                 into=arguments.into,
             )
-        options = Options(
-            config=arguments.config,
-            results=arguments.results,
-            selection=Selection(
-                environments=tuple(arguments.environment),
-                cases=tuple(arguments.case),
-                device=arguments.device,
-                shard=parse_shard(arguments.shard) if arguments.shard else (1, 1),
-            ),
-            ca_bundle=arguments.ca_bundle,
-            debian_mirror=arguments.debian_mirror,
-            memory=getattr(arguments, "memory", "4g"),
-            jobs=getattr(arguments, "jobs", None),
-            baseline=getattr(arguments, "baseline", None),
-            report_only=getattr(arguments, "report_only", False),
-            resume=getattr(arguments, "resume", None),
-            fresh=getattr(arguments, "fresh", False),
-        )
-        job = matrix_job if arguments.command == "matrix" else images_job
-        return job(options, out, os.environ)
+        else:
+            options = Options(
+                config=arguments.config,
+                results=arguments.results,
+                selection=Selection(
+                    environments=tuple(arguments.environment),
+                    cases=tuple(arguments.case),
+                    device=arguments.device,
+                    shard=parse_shard(arguments.shard) if arguments.shard else (1, 1),
+                ),
+                ca_bundle=arguments.ca_bundle,
+                debian_mirror=arguments.debian_mirror,
+                memory=getattr(arguments, "memory", "4g"),
+                jobs=getattr(arguments, "jobs", None),
+                baseline=getattr(arguments, "baseline", None),
+                report_only=getattr(arguments, "report_only", False),
+                resume=getattr(arguments, "resume", None),
+                fresh=getattr(arguments, "fresh", False),
+            )
+            job = matrix_job if arguments.command == "matrix" else images_job
+            status = job(options, out, os.environ)
     except SeedmatrixError as error:
         out.error(str(error))
-        return error.exit_code
+        status = error.exit_code
     except KeyboardInterrupt:
         out.warn("interrupted")
-        return EXIT_INTERRUPTED
+        status = EXIT_INTERRUPTED
+    interrupts.decided()
+    return EXIT_INTERRUPTED if interrupts.interrupted() else status
 
 
 if __name__ == "__main__":

@@ -2,8 +2,8 @@
 
 - probes/<image>.json: what an image contains (an image id never changes content);
 - builds/<image>.json: how long the image's cold build took;
-- cells.json: for each cell key (image id, script directory content, case settings), the run whose
-  complete, successful records can be reused instead of running the containers again.
+- cells.json: for each cell key (what it ran on, every file its container sees, the case's
+  settings), the run whose complete, successful records can be reused instead of running again.
 
 Every file is written atomically. Losing the cache costs time, never results.
 """
@@ -12,12 +12,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .results import Observed, atomic_write, observed_from_dict
+from .compare import WITH_VALUES, Comparison
+from .errors import ResultsError
+from .files import MIB, atomic_write, read_bounded
+from .plan import Plan
+from .results import Observed, Record, Results, RunStatus, decode, encode
+from .store import RunDirectory
+
+_MAX_INDEX_BYTES = 64 * MIB
 
 
 @dataclass(frozen=True)
@@ -25,16 +32,15 @@ class Cache:
     root: Path
 
     def probe(self, image_id: str) -> Observed | None:
-        data = self._read(self.root / "probes" / f"{_hex(image_id)}.json")
-        if not isinstance(data, dict):
-            return None
+        path = self.root / "probes" / f"{_hex(image_id)}.json"
         try:
-            return observed_from_dict(data)
-        except (KeyError, TypeError):
+            data = read_bounded(path, limit=MIB, what="a cached probe", error=ResultsError)
+            return decode(Observed, data, source=str(path))
+        except ResultsError:
             return None
 
     def save_probe(self, image_id: str, observed: Observed) -> None:
-        atomic_write(self.root / "probes" / f"{_hex(image_id)}.json", json.dumps(asdict(observed)))
+        atomic_write(self.root / "probes" / f"{_hex(image_id)}.json", encode(observed))
 
     def build_seconds(self, image_id: str) -> float | None:
         data = self._read(self.root / "builds" / f"{_hex(image_id)}.json")
@@ -60,17 +66,19 @@ class Cache:
     @staticmethod
     def _read(path: Path) -> Any:
         try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            return json.loads(
+                read_bounded(path, limit=_MAX_INDEX_BYTES, what="a cache file", error=ResultsError)
+            )
+        except (ResultsError, ValueError):
             return None
 
 
-def cell_key(*, image_id: str, script: Path, helpers: Path, settings: Mapping[str, Any]) -> str:
-    """Everything a cell's outcome can depend on: the image, every file the container sees beside the
-    script (helpers it imports, data it reads, in subdirectories too), the runner's in-container
+def cell_key(*, identity: str, script: Path, helpers: Path, settings: Mapping[str, Any]) -> str:
+    """Everything a cell's outcome can depend on: what it runs on, every file the container sees beside
+    the script (helpers it imports, data it reads, in subdirectories too), the runner's in-container
     modules, and the case's settings."""
     digest = hashlib.sha256()
-    digest.update(image_id.encode())
+    digest.update(identity.encode())
     for directory in (script.parent, helpers):
         files = (p for p in directory.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
         for path in sorted(files):
@@ -80,5 +88,75 @@ def cell_key(*, image_id: str, script: Path, helpers: Path, settings: Mapping[st
     return digest.hexdigest()
 
 
+def cell_keys(
+    plan: Plan, identities: Mapping[str, str], *, helpers: Path, settings: Mapping[str, Any]
+) -> dict[tuple[str, str], str]:
+    """The key of every planned cell that has something to run on."""
+    return {
+        (cell.environment, cell.case): cell_key(
+            identity=identities[cell.environment],
+            script=cell.script,
+            helpers=helpers,
+            settings={**settings, "env": dict(cell.env), "cpus": cell.cpus, "repeats": cell.repeats},
+        )
+        for cell in plan.cells
+        if cell.environment in identities
+    }
+
+
+def reusable_records(
+    cache: Cache,
+    keys: Mapping[tuple[str, str], str],
+    results_root: Path,
+    run: RunDirectory,
+    *,
+    repeats: int,
+    started: set[tuple[str, str]],
+) -> list[Record]:
+    """The records of unchanged cells, copied from the run that last ran them completely.
+
+    Cells this run has started (`--resume`) are left alone.
+    """
+    reused: list[Record] = []
+    for (environment, case), key in keys.items():
+        origin = cache.cell_run(key) if (environment, case) not in started else None
+        if origin is None or origin == run.run_id or not (results_root / origin / "records").is_dir():
+            continue
+        try:
+            earlier = RunDirectory(results_root / origin).records_of(environment, case)
+        except ResultsError:
+            continue  # an unreadable old record: run the cell again
+        if len(earlier) != repeats or any(r.status is not RunStatus.OK for r in earlier):
+            continue
+        for record in earlier:
+            copy = replace(record, reused_from=record.reused_from or origin)
+            run.save_record(copy)
+            reused.append(copy)
+    return reused
+
+
+def reusable_cells(
+    keys: Mapping[tuple[str, str], str], results: Results, comparison: Comparison, run_id: str
+) -> dict[str, str]:
+    """Cells this run completed successfully, by key (reused cells keep pointing at their origin).
+
+    A cell is reusable only when its comparison is a real result: not failed, not missing, not a
+    GPU environment that ran on the CPU or could not say (a fixed driver must not be hidden by old
+    records).
+    """
+    found = {}
+    for (environment, case), key in keys.items():
+        if (environment, case) not in comparison.keys or comparison.cell(
+            environment, case
+        ).state not in WITH_VALUES:
+            continue
+        records: Sequence[Record] = results.records_of(environment, case)
+        if len(records) == results.repeats and all(r.status is RunStatus.OK for r in records):
+            origins = {r.reused_from for r in records}
+            origin = origins.pop() if len(origins) == 1 else None
+            found[key] = origin or run_id
+    return found
+
+
 def _hex(image_id: str) -> str:
-    return image_id.removeprefix("sha256:")
+    return image_id.removeprefix("sha256:").replace("/", "_").replace(":", "_")

@@ -1,7 +1,9 @@
-"""Check what each case claims against what was observed: held, or SURPRISE with the evidence.
+"""Check what each case claims against what was observed: held, SURPRISE with the evidence, or not checked.
 
-Pure: reads `Results` and their `Comparison`; the claims travel in results.json, so a stored run
-can be re-checked without running anything.
+Pure: reads `Results` and their `Comparison`; the claims travel in results.json, so a stored run can
+be re-checked without running anything. A claim is "held" only when every label it names was
+checked and held; a label that could not be checked (one repeat, not recorded, no reference values,
+an unknown device) makes it "not checked", never "held".
 """
 
 from __future__ import annotations
@@ -11,17 +13,37 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from .compare import CellResult, CellState, Comparison, LabelResult, difference_between
+from .compare import (
+    WITH_VALUES,
+    CellResult,
+    CellState,
+    Comparison,
+    LabelResult,
+    LabelState,
+    Versus,
+    device_kind,
+    series_difference,
+)
 from .labels import fill, matching
 from .results import Record, Results
+from .values import Difference, format_magnitude
 
-CLAIM_KINDS = ("stable", "varies", "equal", "differ", "same_across_environments", "same_as_case")
+#: Every claim kind, in the order they are checked and shown.
+CLAIM_KINDS = (
+    "stable",
+    "varies",
+    "varies_every_repeat",
+    "equal",
+    "differ",
+    "same_across_environments",
+    "same_as_case",
+)
 
 
 class Verdict(StrEnum):
     HELD = "held"
     SURPRISE = "surprise"
-    UNCHECKED = "unchecked"  # the cell did not produce values to check (error, skipped, …)
+    UNCHECKED = "unchecked"  # nothing to check it on, or not everything it names could be checked
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,17 +72,23 @@ def check_claims(results: Results, comparison: Comparison) -> tuple[ClaimCheck, 
             if cell.state in {CellState.NOT_APPLICABLE, CellState.SKIPPED}:
                 continue  # nothing was meant to run here
             records = results.records_of(environment, case.name)
-            ran_on_gpu = bool(records) and all(r.device.get("kind") == "GPU" for r in records)
-            for kind, pattern, template in everywhere + on_device["GPU" if ran_on_gpu else "CPU"]:
-                if cell.state in {CellState.STABLE, CellState.VARIES}:
+            device = ran_on(records)
+            entries: list[tuple[tuple[str, str, str | None], str | None]] = [
+                (entry, None) for entry in everywhere
+            ]
+            for kind, listed in on_device.items():
+                if device == kind:
+                    entries += [(entry, None) for entry in listed]
+                elif device is None and cell.state in WITH_VALUES:
+                    entries += [
+                        (entry, f"claims on the {kind}: the device that ran is unknown") for entry in listed
+                    ]
+            for (kind, pattern, template), unknown_device in entries:
+                if unknown_device is not None:
+                    verdict, evidence = Verdict.UNCHECKED, unknown_device
+                elif cell.state in WITH_VALUES:
                     verdict, evidence = _evaluate(
-                        kind,
-                        pattern,
-                        template,
-                        cell=cell,
-                        records=records,
-                        comparison=comparison,
-                        reference=results.reference,
+                        kind, pattern, template, cell=cell, records=records, comparison=comparison
                     )
                 else:
                     verdict, evidence = Verdict.UNCHECKED, f"cell is {cell.state.value}"
@@ -69,12 +97,22 @@ def check_claims(results: Results, comparison: Comparison) -> tuple[ClaimCheck, 
                         environment=environment,
                         case=case.name,
                         kind=kind,
-                        pattern=_shown(kind, pattern, template),
+                        pattern=shown_claim(kind, pattern, template),
                         verdict=verdict,
                         evidence=evidence,
                     )
                 )
     return tuple(checks)
+
+
+def ran_on(records: Sequence[Record]) -> str | None:
+    """ "GPU" or "CPU" when every repeat says so; None when any device report is missing or they differ."""
+    kinds = {device_kind(record) for record in records}
+    if kinds == {"GPU"}:
+        return "GPU"
+    if kinds and kinds <= {"CPU", "CPU fallback"}:
+        return "CPU"
+    return None
 
 
 def _entries(claims: Mapping[str, Any]) -> Iterator[tuple[str, str, str | None]]:
@@ -91,12 +129,16 @@ def _entries(claims: Mapping[str, Any]) -> Iterator[tuple[str, str, str | None]]
             yield from ((kind, pattern, None) for pattern in value)
 
 
-def _shown(kind: str, pattern: str, template: str | None) -> str:
+def shown_claim(kind: str, pattern: str, template: str | None) -> str:
     if kind == "same_as_case":
         return f"{template}"
     if kind in {"equal", "differ"}:
         return f"{pattern} {'=' if kind == 'equal' else '≠'} {template}"
     return pattern
+
+
+Matched = list[tuple[str, Mapping[str, str]]]
+Outcome = tuple[Verdict, str]
 
 
 def _evaluate(
@@ -107,83 +149,159 @@ def _evaluate(
     cell: CellResult,
     records: Sequence[Record],
     comparison: Comparison,
-    reference: str,
-) -> tuple[Verdict, str]:
+) -> Outcome:
     labels = {label.label: label for label in cell.labels}
     matched = matching(pattern, labels)
     if not matched:
         return Verdict.SURPRISE, f"no recorded label matches {pattern!r}"
+    chosen = [labels[name] for name, _ in matched]
     if kind == "stable":
-        return _stable(matched, labels)
-    if kind == "varies":
-        return _varies(matched, labels)
-    assert template is not None or kind == "same_across_environments"
+        return _summed([_stable(label) for label in chosen], "bitwise stable")
+    if kind in {"varies", "varies_every_repeat"}:
+        every = kind == "varies_every_repeat"
+        return _summed([_varies(label, every=every) for label in chosen], "differ between repeats")
     if kind in {"equal", "differ"}:
-        return _pairs(matched, str(template), records, equal=kind == "equal")
-    other = (cell.environment, str(template)) if kind == "same_as_case" else (reference, cell.case)
-    if other not in comparison.keys:
-        return Verdict.UNCHECKED, f"{other[1] if kind == 'same_as_case' else other[0]} was not in this run"
-    name = str(template) if kind == "same_as_case" else reference
-    return _same_as(matched, labels, comparison.cell(*other), name)
+        assert template is not None
+        return _pairs(matched, template, labels, records, equal=kind == "equal")
+    if kind == "same_across_environments":
+        return _same_across(chosen, cell, comparison.reference)
+    assert template is not None
+    if (cell.environment, template) not in comparison.keys:
+        return Verdict.UNCHECKED, f"{template} was not in this run"
+    return _same_as_case(chosen, comparison.cell(cell.environment, template), template)
 
 
-Matched = list[tuple[str, Mapping[str, str]]]
+def _summed(outcomes: Sequence[tuple[str, Verdict, str]], held: str) -> Outcome:
+    """One verdict over the labels a pattern matched: any SURPRISE wins, then any unchecked label."""
+    for verdict in (Verdict.SURPRISE, Verdict.UNCHECKED):
+        found = [f"{name}: {why}" for name, label_verdict, why in outcomes if label_verdict is verdict]
+        if found:
+            return verdict, "; ".join(found)
+    return Verdict.HELD, f"{len(outcomes)} label(s) {held}"
 
 
-def _stable(matched: Matched, labels: Mapping[str, LabelResult]) -> tuple[Verdict, str]:
-    varying = [name for name, _ in matched if not labels[name].stable]
-    if varying:
-        counts = ", ".join(f"{name} ({labels[name].distinct} distinct)" for name in varying)
-        return Verdict.SURPRISE, f"varies across repeats: {counts}"
-    return Verdict.HELD, f"{len(matched)} label(s) bitwise stable"
+def _unchecked_state(label: LabelResult) -> str | None:
+    if label.state is LabelState.NOT_RECORDED:
+        return f"could not be recorded ({label.not_recorded_note})"
+    if label.state is LabelState.RAN_ONCE:
+        return "one repeat: stability cannot be checked"
+    return None
 
 
-def _varies(matched: Matched, labels: Mapping[str, LabelResult]) -> tuple[Verdict, str]:
-    steady = [name for name, _ in matched if labels[name].stable]
-    if steady:
-        return Verdict.SURPRISE, f"identical in every repeat: {', '.join(steady)}"
-    return Verdict.HELD, f"{len(matched)} label(s) differ between repeats"
+def _stable(label: LabelResult) -> tuple[str, Verdict, str]:
+    unchecked = _unchecked_state(label)
+    if unchecked:
+        return label.label, Verdict.UNCHECKED, unchecked
+    if label.state is LabelState.PARTIAL:
+        return label.label, Verdict.SURPRISE, label.reason
+    if label.state is LabelState.VARIES:
+        return (
+            label.label,
+            Verdict.SURPRISE,
+            f"{label.distinct} distinct values in {len(label.series)} repeats",
+        )
+    return label.label, Verdict.HELD, ""
 
 
-def _pairs(matched: Matched, template: str, records: Sequence[Record], *, equal: bool) -> tuple[Verdict, str]:
-    for record in sorted(records, key=lambda r: r.repeat):
-        bits = {value.label: (value.dtype, value.bits) for value in record.values}
-        for name, captured in matched:
-            target = fill(template, captured)
-            if target not in bits:
-                return Verdict.SURPRISE, f"{target!r} was not recorded (repeat {record.repeat})"
-            if name in bits and (bits[name] == bits[target]) != equal:
+def _varies(label: LabelResult, *, every: bool) -> tuple[str, Verdict, str]:
+    unchecked = _unchecked_state(label)
+    if unchecked:
+        return label.label, Verdict.UNCHECKED, unchecked
+    present = sum(1 for series in label.series if series)
+    if present < 2:
+        return label.label, Verdict.UNCHECKED, f"recorded in {present} repeat(s): nothing to compare"
+    note = f" ({label.reason})" if label.reason else ""
+    if every and label.distinct < present:
+        return label.label, Verdict.SURPRISE, f"{label.distinct} distinct values in {present} repeats{note}"
+    if label.distinct == 1:
+        return label.label, Verdict.SURPRISE, f"identical in all {present} repeats that recorded it{note}"
+    return label.label, Verdict.HELD, ""
+
+
+def _pairs(
+    matched: Matched,
+    template: str,
+    labels: Mapping[str, LabelResult],
+    records: Sequence[Record],
+    *,
+    equal: bool,
+) -> Outcome:
+    """In every repeat, each matched label equals (or differs from) the label the template names."""
+    for name, captured in matched:
+        target = fill(template, captured)
+        other = labels.get(target)
+        if other is None:
+            return Verdict.SURPRISE, f"{target!r} was not recorded"
+        for label in (labels[name], other):
+            if label.state is LabelState.NOT_RECORDED:
+                return Verdict.UNCHECKED, f"{label.label}: could not be recorded ({label.not_recorded_note})"
+        for repeat, mine, theirs in zip(labels[name].repeats, labels[name].series, other.series, strict=True):
+            if not mine or not theirs:
+                missing = name if not mine else target
+                return Verdict.SURPRISE, f"{missing!r} was not recorded in repeat {repeat}"
+            if series_difference(mine, theirs).equal != equal:
                 relation = "≠" if equal else "="
-                return Verdict.SURPRISE, f"{name} {relation} {target} in repeat {record.repeat}"
+                return Verdict.SURPRISE, f"{name} {relation} {target} in repeat {repeat}"
     relation = "bitwise equal" if equal else "different"
     return Verdict.HELD, f"{len(matched)} pair(s) {relation} in every repeat"
 
 
-def _same_as(
-    matched: Matched, labels: Mapping[str, LabelResult], other: CellResult, other_name: str
-) -> tuple[Verdict, str]:
-    """Every matched stable label bitwise equal to the same label in another cell."""
-    if other.state not in {CellState.STABLE, CellState.VARIES}:
-        return Verdict.UNCHECKED, f"{other_name} has no values here ({other.state.value})"
-    other_labels = {label.label: label for label in other.labels}
-    differences = []
-    for name, _ in matched:
-        mine, theirs = labels[name], other_labels.get(name)
-        if theirs is None:
-            differences.append(f"{name}: not recorded there")
-        elif not (mine.stable and theirs.stable):
-            differences.append(f"{name}: varies across repeats, so not comparable")
+def _same_across(chosen: Sequence[LabelResult], cell: CellResult, reference: str) -> Outcome:
+    if cell.versus is Versus.REFERENCE:
+        return Verdict.HELD, "this is the reference environment"
+    outcomes = []
+    for label in chosen:
+        if label.versus is Versus.EQUAL:
+            outcomes.append((label.label, Verdict.HELD, ""))
+        elif label.versus is Versus.DIFFERENT:
+            outcomes.append((label.label, Verdict.SURPRISE, describe(label.vs_reference, reference)))
         else:
-            difference = difference_between(mine.value, theirs.value)
-            if not difference.equal:
-                ulps = f", {difference.max_ulps} ULP" if difference.max_ulps is not None else ""
-                size = (
-                    f"max |Δ| {difference.max_abs:.3g}" if difference.max_abs is not None else difference.note
-                )
-                differences.append(f"{name}: {size}{ulps}")
-    if differences:
-        return Verdict.SURPRISE, f"differs from {other_name}: " + "; ".join(differences)
-    return Verdict.HELD, f"{len(matched)} label(s) bitwise equal to {other_name}"
+            outcomes.append((label.label, Verdict.UNCHECKED, label.reason or "not compared"))
+    return _summed(outcomes, f"bitwise equal to {reference}")
+
+
+def _same_as_case(chosen: Sequence[LabelResult], other: CellResult, other_name: str) -> Outcome:
+    """Every matched label bitwise equal to the same label of another case, same environment."""
+    if other.state not in WITH_VALUES:
+        return Verdict.UNCHECKED, f"{other_name} has no values here ({other.state.value})"
+    outcomes = []
+    for label in chosen:
+        theirs = other.label(label.label)
+        if theirs is None:
+            outcomes.append((label.label, Verdict.SURPRISE, f"not recorded in {other_name}"))
+            continue
+        unchecked = next(
+            (_unchecked_state(item) for item in (label, theirs) if item.state is LabelState.NOT_RECORDED),
+            None,
+        )
+        if unchecked:
+            outcomes.append((label.label, Verdict.UNCHECKED, unchecked))
+        elif not (label.single and theirs.single):
+            outcomes.append((label.label, Verdict.UNCHECKED, "varies across repeats, so not comparable"))
+        else:
+            found = series_difference(label.value, theirs.value)
+            if found.equal:
+                outcomes.append((label.label, Verdict.HELD, ""))
+            else:
+                outcomes.append((label.label, Verdict.SURPRISE, describe(found, other_name)))
+    return _summed(outcomes, f"bitwise equal to {other_name}")
+
+
+def describe(found: Difference | None, against: str) -> str:
+    """'differs from X: 3 of 8 elements, first at [2], max |Δ| 1e-07, 2 ULP' in one line."""
+    if found is None:
+        return f"differs from {against}"
+    parts = []
+    if found.elements:
+        parts.append(f"{found.differing} of {found.elements} element(s)")
+    if found.first_index is not None and found.elements > 1:
+        parts.append(f"first at {list(found.first_index)}")
+    if found.max_abs is not None:
+        parts.append(f"max |Δ| {format_magnitude(found.max_abs)}")
+    if found.max_ulps is not None:
+        parts.append(f"{found.max_ulps:,} ULP")
+    parts += found.notes
+    return f"differs from {against}: " + ", ".join(parts)
 
 
 def surprises(checks: Sequence[ClaimCheck]) -> list[ClaimCheck]:

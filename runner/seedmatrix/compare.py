@@ -1,25 +1,28 @@
-"""Compare records: across repeats (bitwise), and across environments against a reference.
+"""Compare records: across repeats (bitwise), and across environments against the reference.
 
-Pure functions over `Results`; nothing here touches Docker or the disk.
+Pure functions over `Results`; nothing here touches Docker or the disk. The verdicts err on the
+side of "not checked": a label missing from a repeat is never stable, a value that could not be
+recorded is never equal, and when the reference has no values nothing is equal to it.
 """
 
 from __future__ import annotations
 
-import math
 import string
 from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from functools import cached_property
 
-from .results import BuildStatus, Record, Results, RunStatus, Value
+from .results import BuildStatus, Record, Results, RunStatus
+from .values import Difference, Value, difference
 
-_IEEE_WIDTH = {"float16": 2, "float32": 4, "float64": 8}
+Series = tuple[Value, ...]  # a label's values in one repeat, in the order shown
 
 
 class CellState(StrEnum):
-    STABLE = "stable"  # every labelled value is bitwise identical across repeats
-    VARIES = "varies"  # at least one labelled value differs between repeats
+    STABLE = "stable"  # every recorded label bitwise identical across the repeats
+    VARIES = "varies"  # some label differs between repeats, or is missing from one
+    RAN_ONCE = "ran-once"  # one repeat: nothing to say about stability
     ERROR = "error"
     TIMEOUT = "timeout"
     OUT_OF_MEMORY = "out-of-memory"
@@ -28,30 +31,84 @@ class CellState(StrEnum):
     NOT_APPLICABLE = "not-applicable"  # the environment lacks a framework the case requires
     SKIPPED = "skipped"  # this host cannot run it (reason in the detail); not a failure
     WRONG_DEVICE = "ran-on-cpu"  # a GPU was asked for, but the ops ran on the CPU
-    MISSING = "missing"  # no record: the run was interrupted before this cell
+    DEVICE_UNKNOWN = "device-unknown"  # a GPU was asked for, but a repeat sent no device report
+    MISSING = "missing"  # no complete set of records: the run was interrupted before this cell
 
 
-@dataclass(frozen=True, kw_only=True)
-class Difference:
-    """A stable value against the reference environment's stable value for the same label."""
+#: Cells whose values were recorded and can be compared.
+WITH_VALUES = frozenset({CellState.STABLE, CellState.VARIES, CellState.RAN_ONCE})
+#: Cells that did not run as they should: the run's exit status is 1. Not a verdict about seeds.
+FAILED = frozenset(
+    {
+        CellState.ERROR,
+        CellState.TIMEOUT,
+        CellState.OUT_OF_MEMORY,
+        CellState.BAD_OUTPUT,
+        CellState.BUILD_FAILED,
+        CellState.MISSING,
+        CellState.WRONG_DEVICE,
+        CellState.DEVICE_UNKNOWN,
+    }
+)
+_FROM_RUN = {
+    RunStatus.ERROR: CellState.ERROR,
+    RunStatus.TIMEOUT: CellState.TIMEOUT,
+    RunStatus.OUT_OF_MEMORY: CellState.OUT_OF_MEMORY,
+    RunStatus.BAD_OUTPUT: CellState.BAD_OUTPUT,
+}
 
-    equal: bool
-    max_abs: float | None = None
-    max_ulps: int | None = None
-    note: str = ""
+
+class LabelState(StrEnum):
+    STABLE = "stable"  # the same series of values in every repeat
+    VARIES = "varies"  # not the same in every repeat
+    PARTIAL = "partial"  # missing from some repeats
+    RAN_ONCE = "ran-once"
+    NOT_RECORDED = "not-recorded"  # the recorder could not record it (its type is named)
+
+
+class Versus(StrEnum):
+    """A cell (or label) against the reference environment's."""
+
+    REFERENCE = "reference"  # it is the reference
+    EQUAL = "equal"  # bitwise equal, every label
+    EQUAL_WHERE_STABLE = "equal where stable"  # every label comparable on both sides is equal
+    DIFFERENT = "different"
+    NO_REFERENCE = "no reference values"  # the reference has no values for it: nothing is equal
+    NOT_COMPARED = "not compared"  # no values here, or the label varies or was not recorded
 
 
 @dataclass(frozen=True, kw_only=True)
 class LabelResult:
     label: str
-    distinct: int  # distinct bit patterns over the repeats; 1 means stable
-    repeats: int
-    value: Value  # from the first repeat
+    state: LabelState
+    series: tuple[Series, ...]  # one per repeat that ran, by repeat (empty where the label is missing)
+    repeats: tuple[int, ...]  # the repeat numbers of `series`
+    distinct: int  # distinct series among the repeats that have the label
+    versus: Versus = Versus.NOT_COMPARED
     vs_reference: Difference | None = None
+    reason: str = ""  # why it was not compared, or what is odd about it
 
     @property
     def stable(self) -> bool:
-        return self.distinct == 1 and self.repeats > 0
+        return self.state is LabelState.STABLE
+
+    @property
+    def single(self) -> bool:
+        """One series to stand for the label: stable, or only one repeat ran."""
+        return self.state in {LabelState.STABLE, LabelState.RAN_ONCE}
+
+    @property
+    def value(self) -> Series:
+        """The first repeat's series (the one shown)."""
+        return next((series for series in self.series if series), ())
+
+    @property
+    def missing_in(self) -> tuple[int, ...]:
+        return tuple(repeat for repeat, series in zip(self.repeats, self.series, strict=True) if not series)
+
+    @property
+    def not_recorded_note(self) -> str:
+        return next((value.note for series in self.series for value in series if not value.recorded), "")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,16 +117,22 @@ class CellResult:
     case: str
     state: CellState
     labels: tuple[LabelResult, ...] = ()
-    group: str | None = None  # environments sharing a letter agree bitwise on this case
+    group: str | None = None  # environments sharing a letter agree bitwise on this case; A: the reference
+    versus: Versus = Versus.NOT_COMPARED
     detail: str = ""
 
     @property
     def varying(self) -> tuple[str, ...]:
-        return tuple(label.label for label in self.labels if not label.stable)
+        return tuple(
+            label.label for label in self.labels if label.state in {LabelState.VARIES, LabelState.PARTIAL}
+        )
 
     @property
-    def differs_from_reference(self) -> bool:
-        return any(label.vs_reference is not None and not label.vs_reference.equal for label in self.labels)
+    def not_recorded(self) -> tuple[str, ...]:
+        return tuple(label.label for label in self.labels if label.state is LabelState.NOT_RECORDED)
+
+    def label(self, name: str) -> LabelResult | None:
+        return next((label for label in self.labels if label.label == name), None)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -97,39 +160,24 @@ class Comparison:
     @property
     def failed(self) -> bool:
         """Something did not run as it should (not a verdict about seeds)."""
-        return any(
-            cell.state
-            in {
-                CellState.ERROR,
-                CellState.TIMEOUT,
-                CellState.OUT_OF_MEMORY,
-                CellState.BAD_OUTPUT,
-                CellState.BUILD_FAILED,
-                CellState.MISSING,
-                CellState.WRONG_DEVICE,
-            }
-            for cell in self.cells
-        )
+        return any(cell.state in FAILED for cell in self.cells)
 
 
 def compare(results: Results) -> Comparison:
     environments = tuple(env.name for env in results.environments)
     skipped = {(skip.environment, skip.case): skip.reason for skip in results.skipped}
+    reference_ran = results.has_environment(results.reference)
+    order = sorted(environments, key=lambda name: name != results.reference)
     cells: list[CellResult] = []
     for case in results.cases:
-        by_env = {
-            env.name: _cell(results, env.name, case.name, case.requires, skipped)
-            for env in results.environments
-        }
+        by_env = {name: _cell(results, name, case.name, case.requires, skipped) for name in environments}
         reference = by_env.get(results.reference)
+        absent = "" if reference_ran else f"the reference environment {results.reference} is not in this run"
         compared = {
-            name: _against_reference(cell, reference) if name != results.reference else cell
+            name: cell if name == results.reference else _against_reference(cell, reference, absent)
             for name, cell in by_env.items()
         }
-        grouped = {
-            cell.environment: cell
-            for cell in _assign_groups(compared, order=_reference_first(environments, results.reference))
-        }
+        grouped = _groups(compared, order=order, reference=results.reference)
         cells.extend(grouped[name] for name in environments)
     return Comparison(
         reference=results.reference,
@@ -137,10 +185,6 @@ def compare(results: Results) -> Comparison:
         cases=tuple(case.name for case in results.cases),
         cells=tuple(cells),
     )
-
-
-def _reference_first(environments: Sequence[str], reference: str) -> list[str]:
-    return sorted(environments, key=lambda name: name != reference)
 
 
 def _cell(
@@ -151,157 +195,193 @@ def _cell(
     skipped: Mapping[tuple[str, str], str],
 ) -> CellResult:
     env = results.environment(environment)
+
+    def cell(state: CellState, detail: str = "") -> CellResult:
+        return CellResult(environment=environment, case=case, state=state, detail=detail)
+
     missing = sorted(set(requires) - set(env.frameworks))
     if missing:
-        return CellResult(
-            environment=environment,
-            case=case,
-            state=CellState.NOT_APPLICABLE,
-            detail=f"needs {', '.join(missing)}",
-        )
+        return cell(CellState.NOT_APPLICABLE, f"needs {', '.join(missing)}")
     if (environment, case) in skipped:
-        return CellResult(
-            environment=environment, case=case, state=CellState.SKIPPED, detail=skipped[environment, case]
-        )
-    if env.build is BuildStatus.FAILED:
-        return CellResult(
-            environment=environment, case=case, state=CellState.BUILD_FAILED, detail=env.error or ""
-        )
+        return cell(CellState.SKIPPED, skipped[environment, case])
+    if env.build.status is BuildStatus.FAILED:
+        return cell(CellState.BUILD_FAILED, env.build.error or "")
     records = results.records_of(environment, case)
     if not records:
-        return CellResult(environment=environment, case=case, state=CellState.MISSING)
+        return cell(CellState.MISSING)
     failed = next((r for r in records if r.status is not RunStatus.OK), None)
     if failed is not None:
-        state = {
-            RunStatus.ERROR: CellState.ERROR,
-            RunStatus.TIMEOUT: CellState.TIMEOUT,
-            RunStatus.OUT_OF_MEMORY: CellState.OUT_OF_MEMORY,
-            RunStatus.BAD_OUTPUT: CellState.BAD_OUTPUT,
-        }[failed.status]
-        return CellResult(environment=environment, case=case, state=state, detail=_failure_detail(failed))
+        return cell(_FROM_RUN[failed.status], failure_detail(failed))
     if env.requested.get("device") == "gpu":
-        # Python and NumPy never use a GPU; only a GPU framework that did not is a wrong device.
-        elsewhere = [
-            r
-            for r in records
-            if r.device.get("kind", "GPU") != "GPU" and r.device.get("framework") != "python"
-        ]
-        if elsewhere:
-            first = elsewhere[0]
-            where = f"{first.device.get('kind')} ({first.device.get('detail')})"
-            detail = f"asked for a GPU, but repeat {first.repeat} ran on: {where}"
-            return CellResult(environment=environment, case=case, state=CellState.WRONG_DEVICE, detail=detail)
+        wrong = _not_on_gpu(records)
+        if wrong is not None:
+            return cell(*wrong)
     if len(records) < results.repeats:
-        return CellResult(
-            environment=environment,
-            case=case,
-            state=CellState.MISSING,
-            detail=f"{len(records)} of {results.repeats} repeats recorded",
-        )
-    labels = _label_results(records)
-    state = CellState.STABLE if all(label.stable for label in labels) else CellState.VARIES
+        return cell(CellState.MISSING, f"{len(records)} of {results.repeats} repeats recorded")
+    labels = label_results(records)
+    if len(records) == 1:
+        state = CellState.RAN_ONCE
+    elif all(label.state in {LabelState.STABLE, LabelState.NOT_RECORDED} for label in labels):
+        state = CellState.STABLE
+    else:
+        state = CellState.VARIES
     return CellResult(environment=environment, case=case, state=state, labels=labels)
 
 
-def _failure_detail(record: Record) -> str:
+def device_kind(record: Record) -> str | None:
+    """ "GPU", "CPU", "CPU fallback" as the record's device report says; None: no report arrived."""
+    kind = record.device.get("kind")
+    return kind if kind in {"GPU", "CPU", "CPU fallback"} else None
+
+
+def _not_on_gpu(records: Sequence[Record]) -> tuple[CellState, str] | None:
+    """Why a GPU environment's records are not GPU results, if they are not."""
+    for record in records:
+        kind = device_kind(record)
+        if kind is None:
+            return (
+                CellState.DEVICE_UNKNOWN,
+                f"asked for a GPU, but repeat {record.repeat} sent no device report",
+            )
+        # Python and NumPy never use a GPU; only a GPU framework that did not is a wrong device.
+        if kind != "GPU" and record.device.get("framework") != "python":
+            where = f"{kind} ({record.device.get('detail')})"
+            return CellState.WRONG_DEVICE, f"asked for a GPU, but repeat {record.repeat} ran on: {where}"
+    return None
+
+
+def failure_detail(record: Record) -> str:
+    tail = record.stderr_tail.strip().splitlines()
+    last = f": {tail[-1]}" if tail else ""
     if record.status is RunStatus.TIMEOUT:
-        return f"repeat {record.repeat} killed after {record.seconds:.0f} s"
+        return f"repeat {record.repeat} stopped at the time limit after {record.seconds:.0f} s"
     if record.status is RunStatus.OUT_OF_MEMORY:
         return f"repeat {record.repeat} was killed at its memory limit"
     if record.status is RunStatus.BAD_OUTPUT:
-        return f"repeat {record.repeat} exited 0 but recorded no value"
-    tail = record.stderr_tail.strip().splitlines()
-    return f"repeat {record.repeat} exited {record.exit_code}" + (f": {tail[-1]}" if tail else "")
+        return f"repeat {record.repeat} exited 0, but its values are not whole{last}"
+    return f"repeat {record.repeat} exited {record.exit_code}{last}"
 
 
-def _label_results(records: Sequence[Record]) -> tuple[LabelResult, ...]:
-    order: list[str] = []
-    seen: dict[str, list[Value]] = {}
+def label_results(records: Sequence[Record]) -> tuple[LabelResult, ...]:
+    """Each label's series in every repeat, in the order labels were first shown."""
+    per_repeat: list[dict[str, list[Value]]] = []
+    order: dict[str, None] = {}
     for record in records:
+        shown: dict[str, list[Value]] = {}
         for value in record.values:
-            if value.label not in seen:
-                order.append(value.label)
-                seen[value.label] = []
-            seen[value.label].append(value)
-    results = []
+            shown.setdefault(value.label, []).append(value)
+            order.setdefault(value.label)
+        per_repeat.append(shown)
+    repeats = tuple(record.repeat for record in records)
+    found = []
     for label in order:
-        values = seen[label]
-        patterns = {(v.dtype, v.shape, v.bits) for v in values}
-        # A label absent from some repeat is not stable, whatever the others printed.
-        distinct = len(patterns) + (1 if len(values) < len(records) else 0)
-        results.append(LabelResult(label=label, distinct=distinct, repeats=len(records), value=values[0]))
-    return tuple(results)
-
-
-def _against_reference(cell: CellResult, reference: CellResult | None) -> CellResult:
-    if reference is None or not cell.labels or not reference.labels:
-        return cell
-    reference_labels = {label.label: label for label in reference.labels}
-    labels = []
-    for label in cell.labels:
-        other = reference_labels.get(label.label)
-        difference = None
-        if other is not None and label.stable and other.stable:
-            difference = difference_between(label.value, other.value)
-        labels.append(replace(label, vs_reference=difference))
-    return replace(cell, labels=tuple(labels))
-
-
-def difference_between(value: Value, reference: Value) -> Difference:
-    if value.bits == reference.bits and value.dtype == reference.dtype and value.shape == reference.shape:
-        return Difference(equal=True)
-    if value.shape != reference.shape or len(value.values) != len(reference.values):
-        return Difference(equal=False, note=f"shape {list(value.shape)} vs {list(reference.shape)}")
-    pairs = list(zip(value.values, reference.values, strict=True))
-    numeric = [(a, b) for a, b in pairs if isinstance(a, int | float) and isinstance(b, int | float)]
-    if len(numeric) != len(pairs):
-        return Difference(equal=False, note="not numeric")
-    max_abs = max((abs(float(a) - float(b)) for a, b in numeric), default=0.0)
-    max_ulps = None
-    if value.dtype == reference.dtype and value.dtype in _IEEE_WIDTH:
-        max_ulps = max(
-            (ulp_distance(a, b) for a, b in zip(value.bits, reference.bits, strict=True)), default=0
+        series = tuple(tuple(shown.get(label, ())) for shown in per_repeat)
+        present = [item for item in series if item]
+        distinct = len({tuple(value.key for value in item) for item in present})
+        if any(not value.recorded for item in present for value in item):
+            state, reason = LabelState.NOT_RECORDED, "could not be recorded"
+        elif len(present) < len(series):
+            missing = [str(r) for r, item in zip(repeats, series, strict=True) if not item]
+            state, reason = LabelState.PARTIAL, f"missing in repeat {', '.join(missing)}"
+        elif len(series) == 1:
+            state, reason = LabelState.RAN_ONCE, "one repeat: stability not checked"
+        else:
+            state = LabelState.STABLE if distinct == 1 else LabelState.VARIES
+            reason = ""
+        found.append(
+            LabelResult(
+                label=label, state=state, series=series, repeats=repeats, distinct=distinct, reason=reason
+            )
         )
-    note = "" if value.dtype == reference.dtype else f"dtype {value.dtype} vs {reference.dtype}"
-    return Difference(
-        equal=False, max_abs=max_abs if math.isfinite(max_abs) else None, max_ulps=max_ulps, note=note
-    )
+    return tuple(found)
 
 
-def ulp_distance(bits_a: str, bits_b: str) -> int:
-    """Units in the last place between two IEEE floats of the same width, given as big-endian hex.
+def series_difference(mine: Series, other: Series) -> Difference:
+    """A label's values in one run against another's, occurrence by occurrence (the first that differs)."""
+    if len(mine) != len(other):
+        return Difference(equal=False, notes=(f"shown {len(mine)} time(s) vs {len(other)}",))
+    for occurrence, (value, reference) in enumerate(zip(mine, other, strict=True)):
+        found = difference(value, reference)
+        if not found.equal:
+            if len(mine) > 1:
+                return replace(found, notes=(f"occurrence {occurrence + 1} of {len(mine)}", *found.notes))
+            return found
+    return Difference(equal=True, elements=sum(len(value.bits) for value in mine))
 
-    Floats are sign-magnitude; mapping negative ones below zero makes adjacent floats adjacent
-    integers, so the distance is a subtraction (and +0/-0 are 0 apart).
+
+def _against_reference(cell: CellResult, reference: CellResult | None, absent: str) -> CellResult:
+    if cell.state not in WITH_VALUES:
+        return cell
+    if reference is None or reference.state not in WITH_VALUES:
+        why = (
+            absent
+            or f"the reference has no values for this case ({reference.state.value if reference else '?'})"
+        )
+        unmatched = tuple(replace(label, versus=Versus.NO_REFERENCE, reason=why) for label in cell.labels)
+        return replace(cell, labels=unmatched, versus=Versus.NO_REFERENCE, detail=cell.detail or why)
+    theirs = {label.label: label for label in reference.labels}
+    labels: list[LabelResult] = []
+    for label in cell.labels:
+        other = theirs.get(label.label)
+        if other is None:
+            labels.append(replace(label, versus=Versus.DIFFERENT, reason="not recorded in the reference"))
+        elif label.state is LabelState.NOT_RECORDED or other.state is LabelState.NOT_RECORDED:
+            labels.append(replace(label, versus=Versus.NOT_COMPARED, reason="could not be recorded"))
+        elif not (label.single and other.single):
+            side = "here" if not label.single else "in the reference"
+            labels.append(replace(label, versus=Versus.NOT_COMPARED, reason=f"varies {side}"))
+        else:
+            found = series_difference(label.value, other.value)
+            verdict = Versus.EQUAL if found.equal else Versus.DIFFERENT
+            labels.append(replace(label, versus=verdict, vs_reference=found))
+    only_there = [name for name in theirs if cell.label(name) is None]
+    verdicts = {label.versus for label in labels}
+    if Versus.DIFFERENT in verdicts or only_there:
+        versus = Versus.DIFFERENT
+    elif verdicts <= {Versus.EQUAL}:
+        versus = Versus.EQUAL
+    elif Versus.EQUAL in verdicts:
+        versus = Versus.EQUAL_WHERE_STABLE
+    else:
+        versus = Versus.NOT_COMPARED
+    detail = cell.detail
+    if only_there:
+        detail = (
+            detail + "; " if detail else ""
+        ) + f"not recorded here, but in the reference: {', '.join(only_there)}"
+    return replace(cell, labels=tuple(labels), versus=versus, detail=detail)
+
+
+def _groups(
+    cells: Mapping[str, CellResult], *, order: Sequence[str], reference: str
+) -> dict[str, CellResult]:
+    """Letter the environments by their values; equal letters mean bitwise agreement.
+
+    A is the reference's letter; when the reference has no values, no other cell gets A.
     """
-    return abs(_ordered(bits_a) - _ordered(bits_b))
-
-
-def _ordered(bits: str) -> int:
-    width = len(bits) * 4
-    raw = int(bits, 16)
-    sign = 1 << (width - 1)
-    return -(raw & (sign - 1)) if raw & sign else raw
-
-
-def _assign_groups(cells: dict[str, CellResult], *, order: Sequence[str]) -> list[CellResult]:
-    """Letter the environments by their stable output; equal letters mean bitwise agreement."""
     letters: dict[tuple[object, ...], str] = {}
-    grouped = []
+    reference_cell = cells.get(reference)
+    if reference_cell is None or reference_cell.state not in WITH_VALUES:
+        letters[("no reference values",)] = "A"  # reserve A: no cell may look equal to the reference
+    grouped = {}
     for name in order:
         cell = cells[name]
-        if cell.state not in {CellState.STABLE, CellState.VARIES}:
-            grouped.append(cell)
+        if cell.state not in WITH_VALUES:
+            grouped[name] = cell
             continue
         fingerprint = tuple(
-            (label.label, label.value.dtype, label.value.bits) if label.stable else (label.label, "varies")
+            (label.label, tuple(value.key for value in label.value))
+            if label.single
+            else (label.label, label.state.value)
             for label in cell.labels
         )
-        letter = letters.setdefault(fingerprint, _letter(len(letters)))
-        grouped.append(replace(cell, group=letter))
+        letter = letters.setdefault(fingerprint, letter_for(len(letters)))
+        grouped[name] = replace(
+            cell, group=letter, versus=Versus.REFERENCE if name == reference else cell.versus
+        )
     return grouped
 
 
-def _letter(index: int) -> str:
+def letter_for(index: int) -> str:
     alphabet = string.ascii_uppercase
     return alphabet[index] if index < len(alphabet) else f"{alphabet[index // 26 - 1]}{alphabet[index % 26]}"

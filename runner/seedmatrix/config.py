@@ -12,6 +12,7 @@ import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, get_args
 
@@ -22,14 +23,15 @@ from . import yamldoc
 from .errors import ConfigError
 from .files import read_text_bounded
 from .labels import placeholders
+from .results import FRAMEWORKS, Framework
 
 MAX_CONFIG_BYTES = 1 << 20
 
 #: The Python each supported Debian suite ships (python3 package), checked against `python:`.
 DEBIAN_PYTHON: Mapping[str, str] = {"bullseye": "3.9", "bookworm": "3.11", "trixie": "3.13"}
 
-#: Frameworks a case may require; an environment provides those it pins.
-Framework = Literal["numpy", "tensorflow", "torch", "jax"]
+#: The Dockerfile and the Debian base recipe seedmatrix ships; `images_dir:` may name others.
+ASSETS = Path(__file__).parent / "assets"
 
 _EXACT_VERSION = r"^\d+(\.\d+)*((a|b|rc)\d+)?(\.post\d+)?$"
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
@@ -93,7 +95,7 @@ class Environment(_Model):
 
     @property
     def pins(self) -> dict[str, str | None]:
-        return {"numpy": self.numpy, "tensorflow": self.tensorflow, "torch": self.torch, "jax": self.jax}
+        return {name: getattr(self, name) for name in FRAMEWORKS}
 
     @property
     def requirements(self) -> tuple[str, ...]:
@@ -119,7 +121,8 @@ class Claims(_Model):
     """
 
     stable: tuple[LabelPattern, ...] = ()  # bitwise identical across repeats
-    varies: tuple[LabelPattern, ...] = ()  # not identical across repeats
+    varies: tuple[LabelPattern, ...] = ()  # not identical in every repeat (at least two differ)
+    varies_every_repeat: tuple[LabelPattern, ...] = ()  # a different value in every repeat
     equal: dict[LabelPattern, LabelPattern] = Field(default_factory=dict)  # label → label, same run
     differ: dict[LabelPattern, LabelPattern] = Field(default_factory=dict)  # label ≠ label, same run
     same_across_environments: tuple[LabelPattern, ...] = ()  # equal to the reference environment
@@ -127,7 +130,14 @@ class Claims(_Model):
 
     @model_validator(mode="after")
     def _patterns_compile(self) -> Claims:
-        patterns = [*self.stable, *self.varies, *self.equal, *self.differ, *self.same_across_environments]
+        patterns = [
+            *self.stable,
+            *self.varies,
+            *self.varies_every_repeat,
+            *self.equal,
+            *self.differ,
+            *self.same_across_environments,
+        ]
         for pattern in patterns:
             names = placeholders(pattern)
             repeated = sorted({name for name in names if names.count(name) > 1})
@@ -148,6 +158,40 @@ class Claims(_Model):
         return self
 
 
+PrintedNumber = Annotated[float | int | str, Field(union_mode="left_to_right")]
+
+
+class Expected(_Model):
+    """Published values: what someone printed, to how many digits after the decimal point."""
+
+    source: Annotated[str, Field(strict=True)] = ""  # where they were published, shown in the report
+    digits: Annotated[int, Field(strict=True, ge=0, le=40)]
+    values: dict[LabelPattern, PrintedNumber | list[PrintedNumber] | list[list[PrintedNumber]]]
+
+    @model_validator(mode="after")
+    def _numbers(self) -> Expected:
+        for label, printed in self.printed.items():
+            for text in printed:
+                try:
+                    Decimal(text)
+                except InvalidOperation:
+                    raise ValueError(f"values.{label}: {text!r} is not a number") from None
+        return self
+
+    @property
+    def printed(self) -> dict[str, list[str]]:
+        """Each label's numbers as text, flattened (floats as their shortest repr, as printed)."""
+        return {label: [_as_text(item) for item in _flat(value)] for label, value in self.values.items()}
+
+
+def _flat(value: Any) -> list[Any]:
+    return [leaf for item in value for leaf in _flat(item)] if isinstance(value, list) else [value]
+
+
+def _as_text(number: float | int | str) -> str:
+    return repr(number) if isinstance(number, float) else str(number)
+
+
 class Case(_Model):
     """One seed script and what its author claims about it."""
 
@@ -160,6 +204,7 @@ class Case(_Model):
     claims_on_gpu: Claims = Field(default_factory=Claims)  # only where the ops ran on a GPU
     env: dict[EnvName, Annotated[str, Field(strict=True)]] = Field(default_factory=dict)
     cpus: Annotated[int, Field(strict=True, ge=1, le=256)] = 1
+    expected: Expected | None = None
 
     @model_validator(mode="after")
     def _runner_variables_are_reserved(self) -> Case:
@@ -173,7 +218,7 @@ class MatrixFile(_Model):
     repeats: Annotated[int, Field(strict=True, ge=1, le=100)] = 3
     timeout_seconds: Annotated[int, Field(strict=True, ge=1, le=3600)] = 300
     reference: Name | None = None
-    images_dir: PathText = "images"
+    images_dir: PathText | None = None  # default: the Dockerfile and recipe shipped with seedmatrix
     environments: Annotated[tuple[Environment, ...], Field(min_length=1)]
     cases: Annotated[tuple[Case, ...], Field(min_length=1)]
     fail_on_surprise: Annotated[bool, Field(strict=True)] = True
@@ -324,7 +369,7 @@ def _resolve(parsed: MatrixFile, source: Path, lines: Mapping[tuple[str | int, .
     if reference not in names:
         problem(("reference",), f"{reference!r} is not an environment; choose one of {', '.join(names)}")
 
-    images_dir = (base / parsed.images_dir).resolve()
+    images_dir = (base / parsed.images_dir).resolve() if parsed.images_dir else ASSETS
     if not (images_dir / "Dockerfile").is_file():
         problem(("images_dir",), f"{images_dir} has no Dockerfile")
 

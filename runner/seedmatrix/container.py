@@ -1,20 +1,21 @@
-"""One command in one fresh, hermetic, always-removed container.
+"""One command in one fresh, always-removed container; and sweeping the containers of dead runs.
 
-create → start → wait(timeout) → kill → remove, in try/finally: `containers.run(remove=True)` has no
-finally and leaks the container when the wait times out or is interrupted.
+create → start → wait(timeout) → stop → remove, in try/finally: `containers.run(remove=True)` has no
+finally and leaks the container when the wait times out or is interrupted. Every container carries
+the labels of the run that made it, including its run directory, so a later run can tell whether
+its owner is still alive and remove what a run killed outright left behind.
 """
 
 from __future__ import annotations
 
-import os
 import re
+import socket
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 
 import docker
 import requests
@@ -22,12 +23,17 @@ from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.models.containers import Container
 from docker.types import CancellableStream, DeviceRequest, LogConfig
 
+from .channel import Capture, Finished
 from .errors import EngineError
+from .store import is_alive
 
-#: Every container seedmatrix starts carries this label, with the run id as its value.
-RUN_LABEL = "org.seedmatrix.run"
+#: Every container seedmatrix starts carries these labels.
+RUN_LABEL = "org.seedmatrix.run"  # the run id (or what the container is for: images, gpu-check)
+RUN_DIR_LABEL = "org.seedmatrix.run-dir"  # the run directory whose lock says whether the run lives
+HOST_LABEL = "org.seedmatrix.host"  # the machine of that directory
 
 UNPRIVILEGED_USER = "65534:65534"  # nobody:nogroup, present in Debian and python:* images
+STOP_GRACE_SECONDS = 10  # after SIGTERM at the time limit, before SIGKILL
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -37,30 +43,38 @@ class Limits:
     pids: int = 512
     tmpfs_size: str = "64m"
     output_bytes: int = 4 << 20  # stdout kept from the start, stderr from the end
+    records_bytes: int = 64 << 20  # the records file of one repeat
+
+
+@dataclass(frozen=True, kw_only=True)
+class Owner:
+    """The run a container belongs to; its directory's lock tells whether that run is alive."""
+
+    run_id: str
+    run_dir: Path | None = None
+
+    @property
+    def labels(self) -> dict[str, str]:
+        labels = {RUN_LABEL: self.run_id, HOST_LABEL: socket.gethostname()}
+        if self.run_dir is not None:
+            labels[RUN_DIR_LABEL] = str(self.run_dir.resolve())
+        return labels
 
 
 @dataclass(frozen=True, kw_only=True)
 class ContainerSpec:
     image: str
     command: Sequence[str]
-    run_label: str
+    owner: Owner
     limits: Limits
     read_only_mounts: Mapping[Path, str] = field(default_factory=dict)  # host path → container path
+    writable_mounts: Mapping[Path, str] = field(default_factory=dict)  # only for the wheel fetch
+    tmpfs: Mapping[str, str] = field(default_factory=dict)  # extra tmpfs mounts: path → size
     environment: Mapping[str, str] = field(default_factory=dict)
     cpuset: str | None = None  # e.g. "0" or "0,1": the CPUs the process sees (os.cpu_count() too)
     gpus: bool = False  # ask the engine for every GPU of the host (NVIDIA container toolkit)
-
-
-@dataclass(frozen=True, kw_only=True)
-class Finished:
-    exit_code: int | None  # None when killed at the time limit
-    timed_out: bool
-    oom_killed: bool
-    stdout: str
-    stderr: str
-    seconds: float
-    output_bytes: int = 0  # everything the process wrote, kept or not
-    output_capped: bool = False
+    boundary: bytes | None = None  # the launcher's report follows this on stdout
+    hermetic: bool = True  # no network, read-only root, nobody, no capabilities; False: fetching wheels
 
 
 def connect() -> docker.DockerClient:
@@ -86,75 +100,10 @@ def engine_cpus(client: docker.DockerClient) -> int:
         raise EngineError(f"cannot read the engine's CPU count ({_first_line(error)})") from None
 
 
-class Capture:
-    """Keeps the first `limit` bytes of stdout and the last `limit` of stderr; counts everything.
-
-    Output is read from the attach stream as it is written, so a script that prints gigabytes
-    costs memory of `limit` and no disk (the container's log driver is "none").
-    """
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.stdout = bytearray()
-        self.stderr = bytearray()
-        self.total = 0
-
-    def add(self, out: bytes | None, err: bytes | None) -> None:
-        if out:
-            self.total += len(out)
-            room = self.limit - len(self.stdout)
-            if room > 0:
-                self.stdout += out[:room]
-        if err:
-            self.total += len(err)
-            self.stderr += err
-            del self.stderr[: max(0, len(self.stderr) - self.limit)]
-
-    def drain_pipe(self, pipe: IO[bytes], *, stderr: bool) -> None:
-        """Read a process's stdout or stderr to its end (the host backend)."""
-        with pipe:
-            while chunk := os.read(pipe.fileno(), 65536):
-                self.add(None, chunk) if stderr else self.add(chunk, None)
-
-    def drain(self, stream: CancellableStream[tuple[bytes | None, bytes | None]]) -> None:
-        try:
-            with suppress(requests.exceptions.RequestException, OSError, ValueError):
-                for out, err in stream:
-                    self.add(out, err)
-        finally:
-            stream.close()
-            # close() shuts the socket but leaves the HTTP response holding it (ResourceWarning).
-            response = getattr(stream, "_response", None)  # docker-py keeps it private
-            if response is not None:
-                response.close()
-
-    @property
-    def capped(self) -> bool:
-        return self.total > len(self.stdout) + len(self.stderr)
-
-    def finished(
-        self, *, exit_code: int | None, timed_out: bool, oom_killed: bool, seconds: float
-    ) -> Finished:
-        return Finished(
-            exit_code=exit_code,
-            timed_out=timed_out,
-            oom_killed=oom_killed,
-            stdout=bytes(self.stdout).decode("utf-8", "replace"),
-            stderr=bytes(self.stderr).decode("utf-8", "replace"),
-            output_bytes=self.total,
-            output_capped=self.capped,
-            seconds=seconds,
-        )
-
-
-def gpu_unavailable(client: docker.DockerClient, image: str) -> str | None:
+def gpu_unavailable(client: docker.DockerClient, image: str, owner: Owner) -> str | None:
     """None when the engine can give a container the host's GPUs; otherwise why not, in words."""
     spec = ContainerSpec(
-        image=image,
-        command=["true"],
-        run_label="gpu-check",
-        limits=Limits(timeout_seconds=120),
-        gpus=True,
+        image=image, command=["true"], owner=owner, limits=Limits(timeout_seconds=120), gpus=True
     )
     try:
         finished = run(client, spec)
@@ -168,64 +117,109 @@ def gpu_unavailable(client: docker.DockerClient, image: str) -> str | None:
 
 
 def run(client: docker.DockerClient, spec: ContainerSpec) -> Finished:
-    """Run `spec.command` to completion or to the time limit; the container never outlives this call."""
+    """Run `spec.command` to its end or to the time limit; the container never outlives this call.
+
+    At the time limit the container gets SIGTERM (the launcher then ends the script and still
+    reports what it recorded), and SIGKILL after a grace period.
+    """
+    capture = Capture(spec.limits.output_bytes, boundary=spec.boundary, report_limit=_report_limit(spec))
     with _container(client, spec) as container:
-        capture = Capture(spec.limits.output_bytes)
         stream = client.api.attach(str(container.id), stdout=True, stderr=True, stream=True, demux=True)
-        reader = threading.Thread(target=capture.drain, args=(stream,), daemon=True)
+        reader = threading.Thread(target=_drain, args=(capture, stream), daemon=True)
         reader.start()
         started = time.monotonic()
         container.start()
         timed_out = False
         exit_code: int | None = None
         try:
-            status = container.wait(timeout=spec.limits.timeout_seconds)
-            exit_code = int(status["StatusCode"])
-        except requests.exceptions.RequestException as error:
-            # docker-py surfaces the wait's HTTP timeout as ReadTimeout or ConnectionError; a lost
-            # engine ends the wait early (ConnectionError, ChunkedEncodingError, …), so only a
-            # wait that lasted the whole limit is a timeout.
-            if time.monotonic() - started < spec.limits.timeout_seconds * 0.99:
-                raise EngineError(f"lost the Docker engine during a run ({_first_line(error)})") from None
+            exit_code = _wait(container, spec.limits.timeout_seconds, started)
+        except TimeoutError:
             timed_out = True
-            _kill(container)
+            _signal(container, "SIGTERM")
+            try:
+                exit_code = _wait(container, STOP_GRACE_SECONDS, time.monotonic())
+            except TimeoutError:
+                _signal(container, "SIGKILL")
         seconds = time.monotonic() - started
         reader.join(timeout=30)
+        capture.finish()
         container.reload()
         oom_killed = bool(container.attrs.get("State", {}).get("OOMKilled"))
-    return capture.finished(
-        exit_code=None if timed_out else exit_code,
-        timed_out=timed_out,
-        oom_killed=oom_killed,
-        seconds=seconds,
+    return Finished.of(
+        capture, exit_code=exit_code, timed_out=timed_out, oom_killed=oom_killed, seconds=seconds
     )
+
+
+def _report_limit(spec: ContainerSpec) -> int:
+    return spec.limits.records_bytes + 64 * 1024 if spec.boundary else 0
+
+
+def _wait(container: Container, seconds: float, started: float) -> int:
+    try:
+        status = container.wait(timeout=seconds)
+    except requests.exceptions.RequestException as error:
+        # docker-py surfaces the wait's HTTP timeout as ReadTimeout or ConnectionError; a lost
+        # engine ends the wait early (ConnectionError, ChunkedEncodingError, …), so only a
+        # wait that lasted the whole limit is a timeout.
+        if time.monotonic() - started < seconds * 0.99:
+            raise EngineError(f"lost the Docker engine during a run ({_first_line(error)})") from None
+        raise TimeoutError from None
+    return int(status["StatusCode"])
+
+
+def _drain(capture: Capture, stream: CancellableStream[tuple[bytes | None, bytes | None]]) -> None:
+    try:
+        with suppress(requests.exceptions.RequestException, OSError, ValueError):
+            for out, err in stream:
+                capture.add(out, err)
+    finally:
+        stream.close()
+        # close() shuts the socket but leaves the HTTP response holding it (ResourceWarning).
+        response = getattr(stream, "_response", None)  # docker-py keeps it private
+        if response is not None:
+            response.close()
 
 
 @contextmanager
 def _container(client: docker.DockerClient, spec: ContainerSpec) -> Iterator[Container]:
     container = None
     try:
+        volumes = {
+            str(host): {"bind": inside, "mode": "ro"} for host, inside in spec.read_only_mounts.items()
+        }
+        volumes |= {
+            str(host): {"bind": inside, "mode": "rw"} for host, inside in spec.writable_mounts.items()
+        }
+        tmpfs = {
+            path: f"rw,nosuid,nodev,size={size},mode=1777"
+            for path, size in {"/tmp": spec.limits.tmpfs_size, **spec.tmpfs}.items()
+        }
+        isolation = (
+            {
+                "user": UNPRIVILEGED_USER,
+                "network_mode": "none",
+                "read_only": True,
+                "cap_drop": ["ALL"],
+                "security_opt": ["no-new-privileges"],
+                "tmpfs": tmpfs,
+            }
+            if spec.hermetic
+            else {"network_mode": "host"}  # fetching wheels needs the network; seed containers never get it
+        )
         container = client.containers.create(
             spec.image,
             command=list(spec.command),
-            labels={RUN_LABEL: spec.run_label},
+            labels=spec.owner.labels,
             environment=dict(spec.environment),
-            volumes={
-                str(host): {"bind": inside, "mode": "ro"} for host, inside in spec.read_only_mounts.items()
-            },
+            volumes=volumes,
             working_dir="/tmp",
-            user=UNPRIVILEGED_USER,
-            network_mode="none",
-            read_only=True,
-            tmpfs={"/tmp": f"rw,nosuid,nodev,size={spec.limits.tmpfs_size},mode=1777"},
-            cap_drop=["ALL"],
-            security_opt=["no-new-privileges"],
             pids_limit=spec.limits.pids,
             cpuset_cpus=spec.cpuset,
             device_requests=[DeviceRequest(count=-1, capabilities=[["gpu"]])] if spec.gpus else None,
             mem_limit=spec.limits.memory,
             memswap_limit=spec.limits.memory,
             log_config=LogConfig(type=LogConfig.types.NONE),  # output is read live; nothing on disk
+            **isolation,
         )
         yield container
     except ImageNotFound:
@@ -239,13 +233,13 @@ def _container(client: docker.DockerClient, spec: ContainerSpec) -> Iterator[Con
             _remove(container)
 
 
-def _kill(container: Container) -> None:
-    with suppress(NotFound, APIError):  # it may exit between the timeout and the kill
-        container.kill()
+def _signal(container: Container, name: str) -> None:
+    with suppress(NotFound, APIError):  # it may exit between the timeout and the signal
+        container.kill(signal=name)
 
 
 #: What removing a container may raise when the engine went away; the run's label lets a later
-#: `remove_run_containers` (or `docker rm`) finish the job.
+#: run's sweep (or `docker rm`) finish the job.
 _ENGINE_GONE = (requests.exceptions.RequestException,)
 
 
@@ -254,15 +248,42 @@ def _remove(container: Container) -> None:
         container.remove(force=True)
 
 
-def remove_run_containers(client: docker.DockerClient, run_label: str) -> int:
+def remove_run_containers(client: docker.DockerClient, run_id: str) -> int:
     """Force-remove whatever containers still carry this run's label; returns how many."""
     try:
-        leftovers = client.containers.list(all=True, filters={"label": f"{RUN_LABEL}={run_label}"})
+        leftovers = client.containers.list(all=True, filters={"label": f"{RUN_LABEL}={run_id}"})
     except _ENGINE_GONE as error:
         raise EngineError(f"cannot list the run's containers ({_first_line(error)})") from None
     for container in leftovers:
         _remove(container)
     return len(leftovers)
+
+
+def sweep_dead_runs(client: docker.DockerClient) -> dict[str, int]:
+    """Remove the containers of runs on this machine that are no longer alive; run id → count.
+
+    A run is alive while its process holds its directory's lock. Containers of runs on other
+    machines (a shared engine) and containers without a run directory are left alone.
+    """
+    try:
+        labelled = client.containers.list(all=True, filters={"label": RUN_DIR_LABEL})
+    except _ENGINE_GONE as error:
+        raise EngineError(f"cannot list containers ({_first_line(error)})") from None
+    here = socket.gethostname()
+    verdicts: dict[str, bool] = {}
+    removed: dict[str, int] = {}
+    for container in labelled:
+        labels = container.labels
+        run_dir = labels.get(RUN_DIR_LABEL, "")
+        if labels.get(HOST_LABEL) != here or not run_dir:
+            continue
+        if run_dir not in verdicts:
+            verdicts[run_dir] = is_alive(Path(run_dir))
+        if not verdicts[run_dir]:
+            _remove(container)
+            run_id = labels.get(RUN_LABEL, run_dir)
+            removed[run_id] = removed.get(run_id, 0) + 1
+    return removed
 
 
 def _first_line(error: Exception) -> str:

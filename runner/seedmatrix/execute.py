@@ -1,144 +1,137 @@
-"""Run the planned cells: every repeat a fresh container and a fresh process, no network."""
+"""Run the planned repeats: each a fresh container (or host process) with the launcher, no network.
+
+Every repeat runs `inside/launch.py SCRIPT`; the launcher's report (values, device, stray
+processes, the script's own time) comes back on stdout behind a boundary chosen per repeat, and
+becomes one Record.
+"""
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import docker
 
 from . import container, hostrun
+from .channel import Finished, new_boundary, read_report
 from .images import VENV_PYTHON
 from .plan import Cell
-from .results import Record, RunStatus, Value
+from .results import Record, RunStatus
 
-#: Prefix of the machine-readable lines inside/recording.py prints (SEEDMATRIX_RECORDS=1).
-MARKER = "@@seedmatrix "
 SEEDS_MOUNT = "/seeds"
-#: Modules every seed script can import (`from recording import show`), mounted read-only.
+#: The launcher and the recorder (`from recording import show`), mounted read-only.
 INSIDE = Path(__file__).parent / "inside"
 INSIDE_MOUNT = "/seedmatrix-inside"
-_OUTPUT_LIMIT = 20_000  # characters of human output kept per record (the first); values are kept whole
+RECORDS_MOUNT = "/seedmatrix-records"  # a tmpfs of `records_bytes` for the recorder's file
+LAUNCHER = "launch.py"
+OUTPUT_CHARACTERS = 20_000  # of what the script printed, kept per record (the first); values are whole
 
 
 @dataclass(frozen=True, kw_only=True)
-class ParsedOutput:
-    values: tuple[Value, ...]
-    device: Mapping[str, Any]
-    text: str
-    problems: tuple[str, ...]
+class RunContext:
+    """What every repeat of one run shares."""
+
+    client: docker.DockerClient | None  # None when every environment runs on the host
+    owner: container.Owner
+    limits: container.Limits
+    host_environment: Mapping[str, str]
 
 
-def parse_output(stdout: str) -> ParsedOutput:
-    """Split a seed script's stdout into its recorded values, its device report and the text people read."""
-    values: list[Value] = []
-    device: Mapping[str, Any] = {}
-    text_lines: list[str] = []
-    problems: list[str] = []
-    for number, line in enumerate(stdout.splitlines(), start=1):
-        if not line.startswith(MARKER):
-            text_lines.append(line)
-            continue
-        try:
-            payload = json.loads(line[len(MARKER) :])
-            if "device" in payload:
-                device = dict(payload["device"])
-            else:
-                values.append(
-                    Value(
-                        label=str(payload["label"]),
-                        dtype=str(payload["dtype"]),
-                        shape=tuple(int(n) for n in payload["shape"]),
-                        values=tuple(payload["values"]),
-                        bits=tuple(str(b) for b in payload["bits"]),
-                    )
-                )
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
-            problems.append(f"line {number}: unreadable record ({error})")
-    text = "\n".join(text_lines)
-    if len(text) > _OUTPUT_LIMIT:
-        text = text[:_OUTPUT_LIMIT] + "\n…"
-    return ParsedOutput(values=tuple(values), device=device, text=text, problems=tuple(problems))
-
-
-def run_repeat(
-    client: docker.DockerClient | None,
-    cell: Cell,
-    repeat: int,
-    *,
-    image_id: str,
-    run_label: str,
-    limits: container.Limits,
-    cpus: Sequence[int],
-    host_environment: Mapping[str, str],
-) -> Record:
+def run_repeat(context: RunContext, cell: Cell, repeat: int, *, identity: str, cpus: Sequence[int]) -> Record:
+    """One repeat; `identity` is the image id (or the host interpreter's identity) it runs on."""
+    boundary = new_boundary()
+    variables = dict(cell.env)
     if cell.host_python is not None:
         # No container to hide the GPUs: a CPU environment hides them from CUDA and JAX instead.
         hidden = {} if cell.gpu else {"CUDA_VISIBLE_DEVICES": "", "JAX_PLATFORMS": "cpu"}
         finished = hostrun.run(
-            [cell.host_python, str(cell.script)],
-            environment={**hidden, **cell.env, "SEEDMATRIX_RECORDS": "1", "PYTHONPATH": str(INSIDE)},
-            host_environment=host_environment,
-            limits=limits,
+            [cell.host_python, str(INSIDE / LAUNCHER), str(cell.script)],
+            environment={**hidden, **variables, "PYTHONPATH": str(INSIDE)},
+            host_environment=context.host_environment,
+            limits=context.limits,
             cpus=cpus,
+            boundary=boundary,
         )
     else:
-        assert client is not None  # pipeline: a plan with container cells connects to the engine
+        assert context.client is not None  # a plan with container cells connects to the engine
         finished = container.run(
-            client,
+            context.client,
             container.ContainerSpec(
-                image=image_id,
-                command=[VENV_PYTHON, f"{SEEDS_MOUNT}/{cell.script.name}"],
-                run_label=run_label,
-                limits=limits,
+                image=identity,
+                command=[VENV_PYTHON, f"{INSIDE_MOUNT}/{LAUNCHER}", f"{SEEDS_MOUNT}/{cell.script.name}"],
+                owner=context.owner,
+                limits=context.limits,
                 read_only_mounts={cell.script.parent: SEEDS_MOUNT, INSIDE: INSIDE_MOUNT},
+                tmpfs={RECORDS_MOUNT: str(context.limits.records_bytes)},
                 environment={
-                    **cell.env,
-                    "SEEDMATRIX_RECORDS": "1",
+                    **variables,
+                    "SEEDMATRIX_BOUNDARY": boundary.decode(),
+                    "SEEDMATRIX_RECORDS_DIR": RECORDS_MOUNT,
+                    "SEEDMATRIX_RECORDS_LIMIT": str(context.limits.records_bytes),
                     "HOME": "/tmp",
                     "PYTHONPATH": INSIDE_MOUNT,
                 },
                 cpuset=",".join(str(cpu) for cpu in cpus),
                 gpus=cell.gpu,
+                boundary=boundary,
             ),
         )
-    parsed = parse_output(finished.stdout)
-    stderr_tail = "\n".join(finished.stderr.splitlines()[-20:])
+    return to_record(cell, repeat, finished, ran_on=identity, limits=context.limits)
+
+
+def to_record(
+    cell: Cell, repeat: int, finished: Finished, *, ran_on: str, limits: container.Limits
+) -> Record:
+    """One repeat's record: its status decided from how it ended and what the launcher reported."""
+    report = read_report(finished.report, overflow=finished.report_overflow)
+    notes = list(finished.stderr.splitlines()[-20:])
     if finished.output_capped:
-        stderr_tail += (
-            f"\n(output capped: the script wrote {finished.output_bytes:,} bytes; the runner kept "
-            f"the first {limits.output_bytes:,} of stdout and the last {limits.output_bytes:,} of stderr)"
+        notes.append(
+            f"(output capped: the script wrote {finished.output_bytes:,} bytes; the runner kept the "
+            f"first {limits.output_bytes:,} of stdout and the last {limits.output_bytes:,} of stderr; "
+            "its values are kept whole)"
         )
+    if report.strays:
+        notes.append(f"(the script left {report.strays} process(es) running; they were killed when it ended)")
+    exit_code = finished.exit_code
     if finished.timed_out:
         status = RunStatus.TIMEOUT
+        notes.append(f"(stopped at the time limit of {limits.timeout_seconds} s)")
+        exit_code = None
     elif finished.oom_killed:
         status = RunStatus.OUT_OF_MEMORY
-        stderr_tail += f"\n(killed: the container exceeded its memory limit of {limits.memory})"
-    elif finished.exit_code != 0:
+        notes.append(f"(killed: the container exceeded its memory limit of {limits.memory})")
+    elif exit_code != 0:
         status = RunStatus.ERROR
-    elif not parsed.values or parsed.problems:
+    elif report.problems or not report.values:
         status = RunStatus.BAD_OUTPUT
-        stderr_tail = "\n".join((*parsed.problems, stderr_tail)).strip()
+        notes += [f"({problem})" for problem in report.problems]
+        if not report.values and not report.problems:
+            notes.append("(exited 0 but recorded no value)")
     else:
         status = RunStatus.OK
+    text = finished.stdout
+    if len(text) > OUTPUT_CHARACTERS:
+        text = text[:OUTPUT_CHARACTERS] + "\n…"
     return Record(
         environment=cell.environment,
         case=cell.case,
         repeat=repeat,
         status=status,
-        exit_code=finished.exit_code,
+        exit_code=exit_code,
         seconds=round(finished.seconds, 3),
-        values=parsed.values,
-        device=parsed.device,
-        output=parsed.text,
-        stderr_tail=stderr_tail.strip(),
+        script_seconds=report.script_seconds,
+        values=report.values,
+        device=report.device,
+        output=text,
+        stderr_tail="\n".join(notes).strip(),
         output_capped=finished.output_capped,
+        strays=report.strays,
+        ran_on=ran_on,
     )
 
 
@@ -166,18 +159,15 @@ class CpuPool:
 
 
 def run_cells(
-    client: docker.DockerClient | None,
+    context: RunContext,
     work: Sequence[tuple[Cell, int]],
-    image_ids: Mapping[str, str],
+    identities: Mapping[str, str],
     *,
-    run_label: str,
-    limits: container.Limits,
     jobs: int,
     cpu_ids: Sequence[int],
-    host_environment: Mapping[str, str],
     on_record: Callable[[Record], None],
 ) -> None:
-    """Run each (cell, repeat), up to `jobs` containers at once; report each record as it completes.
+    """Run each (cell, repeat), up to `jobs` at once; report each record as it completes.
 
     `on_record` is called from one thread at a time. On an exception (Ctrl-C included) the runs not
     yet started are cancelled; the caller removes the containers of the run by their label.
@@ -187,16 +177,7 @@ def run_cells(
 
     def one(cell: Cell, repeat: int) -> None:
         with pool.take(cell.cpus) as cpus:
-            record = run_repeat(
-                client,
-                cell,
-                repeat,
-                image_id=image_ids[cell.environment],
-                run_label=run_label,
-                limits=limits,
-                cpus=cpus,
-                host_environment=host_environment,
-            )
+            record = run_repeat(context, cell, repeat, identity=identities[cell.environment], cpus=cpus)
         with reporting:
             on_record(record)
 

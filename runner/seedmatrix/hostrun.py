@@ -1,15 +1,20 @@
 """The host backend: one repeat as a fresh process of an interpreter on this machine, no container.
 
 For machines where containers are not available (managed GPU machines, HPC nodes). Each repeat is
-still a fresh process with the case's environment variables, a fresh working directory, the time
-limit (the whole process group is killed) and the same output cap; it is pinned to the CPUs the
-case asks for. What a container adds is missing: the network, the file system and the user are
-the host's, and there is no memory or process limit (see the README).
+the launcher (inside/launch.py) under that interpreter, in a new session and a scratch working
+directory, with the case's environment variables, the time limit and the same output cap, pinned
+to the CPUs the case asks for. When the script ends the launcher ends every process it started
+(it is their child subreaper); should the launcher itself be killed, the runner ends the process
+group and every process that still carries the repeat's mark in its environment. What a container
+adds is missing: the network, the file system and the user are the host's, and there is no memory
+or process limit (see docs/isolation.md).
 """
 
 from __future__ import annotations
 
 import os
+import secrets
+import selectors
 import signal
 import subprocess
 import tempfile
@@ -19,22 +24,32 @@ from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from pathlib import Path
 
-from .container import Capture, Finished, Limits
+from .channel import Capture, Finished
+from .container import STOP_GRACE_SECONDS, Limits
 
 _RUNNING: set[subprocess.Popen[bytes]] = set()
 _RUNNING_LOCK = threading.Lock()
+#: Every process of a repeat inherits this variable; the last resort finds strays by it.
+REPEAT_MARK = "SEEDMATRIX_REPEAT"
+#: Host variables a fresh process still needs (finding programs and GPU libraries).
+PASSED_THROUGH = ("PATH", "LD_LIBRARY_PATH", "CUDA_HOME", "CUDA_PATH", "LANG", "LC_ALL", "TZ")
+_PIPES_CLOSE_SECONDS = 2.0  # after the launcher exits, for its pipes to reach end of file
 
 
 def stop_all() -> None:
-    """Kill every host process group still running (after Ctrl-C or SIGTERM reached the runner)."""
+    """End every host repeat still running (Ctrl-C or SIGTERM reached the runner): the launchers
+    end their scripts, and whatever remains after the grace period is killed."""
     with _RUNNING_LOCK:
-        for process in _RUNNING:
-            with suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGKILL)
-
-
-#: Host variables a fresh process still needs (finding programs and GPU libraries).
-PASSED_THROUGH = ("PATH", "LD_LIBRARY_PATH", "CUDA_HOME", "CUDA_PATH", "LANG", "LC_ALL", "TZ")
+        running = list(_RUNNING)
+    for process in running:
+        with suppress(ProcessLookupError, PermissionError):
+            process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    for process in running:
+        with suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        with suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
 
 
 def run(
@@ -44,12 +59,29 @@ def run(
     host_environment: Mapping[str, str],
     limits: Limits,
     cpus: Sequence[int],
+    boundary: bytes | None = None,
 ) -> Finished:
-    """Run `command` to completion or to the time limit in a new session and a scratch directory."""
-    with tempfile.TemporaryDirectory(prefix="seedmatrix-host-") as scratch:
+    """Run `command` to its end or to the time limit in a new session and a scratch directory."""
+    mark = secrets.token_hex(8)
+    with (
+        tempfile.TemporaryDirectory(prefix="seedmatrix-host-") as scratch,
+        tempfile.TemporaryDirectory(prefix="seedmatrix-records-") as records,
+    ):
         variables = {key: host_environment[key] for key in PASSED_THROUGH if key in host_environment}
-        variables.update({"HOME": scratch, "TMPDIR": scratch, **environment})
-        capture = Capture(limits.output_bytes)
+        variables.update({"HOME": scratch, "TMPDIR": scratch, REPEAT_MARK: mark, **environment})
+        if boundary is not None:
+            variables.update(
+                {
+                    "SEEDMATRIX_BOUNDARY": boundary.decode(),
+                    "SEEDMATRIX_RECORDS_DIR": records,
+                    "SEEDMATRIX_RECORDS_LIMIT": str(limits.records_bytes),
+                }
+            )
+        capture = Capture(
+            limits.output_bytes,
+            boundary=boundary,
+            report_limit=limits.records_bytes + 64 * 1024 if boundary else 0,
+        )
         started = time.monotonic()
         process = subprocess.Popen(
             list(command),
@@ -58,43 +90,83 @@ def run(
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            start_new_session=True,  # so the time limit can kill everything it started
+            start_new_session=True,  # so the time limit can end everything it started
         )
         with _RUNNING_LOCK:
             _RUNNING.add(process)
         # Pinned right after the start: the interpreter sizes its thread pools later, on import.
         with suppress(OSError):
             os.sched_setaffinity(process.pid, cpus)
-        assert process.stdout is not None
-        assert process.stderr is not None
-        readers = [
-            threading.Thread(target=capture.drain_pipe, args=(process.stdout,), kwargs={"stderr": False}),
-            threading.Thread(target=capture.drain_pipe, args=(process.stderr,), kwargs={"stderr": True}),
-        ]
-        for reader in readers:
-            reader.start()
+        done = threading.Event()
+        reader = threading.Thread(target=_read, args=(process, capture, done), daemon=True)
+        reader.start()
         timed_out = False
         try:
             process.wait(timeout=limits.timeout_seconds)
         except subprocess.TimeoutExpired:
             timed_out = True
+            with suppress(ProcessLookupError):
+                process.send_signal(signal.SIGTERM)  # the launcher ends the script and reports
+            with suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=STOP_GRACE_SECONDS)
         finally:
-            # The process group goes too: children of the script, timed out or not.
-            with suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGKILL)
+            reader.join(timeout=_PIPES_CLOSE_SECONDS)
+            if reader.is_alive() or process.poll() is None:
+                # The launcher did not end its processes (it was killed): end them here.
+                with suppress(ProcessLookupError, PermissionError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                kill_marked(mark)
             process.wait()
+            done.set()
+            reader.join()
             with _RUNNING_LOCK:
                 _RUNNING.discard(process)
-            for reader in readers:
-                reader.join(timeout=30)
         seconds = time.monotonic() - started
+    capture.finish()
     # No memory limit on the host, so the kernel's OOM killer is not this run's to report.
-    return capture.finished(
+    return Finished.of(
+        capture,
         exit_code=None if timed_out else process.returncode,
         timed_out=timed_out,
         oom_killed=False,
         seconds=seconds,
     )
+
+
+def _read(process: subprocess.Popen[bytes], capture: Capture, done: threading.Event) -> None:
+    """Read both pipes until both reach end of file, or until told to stop."""
+    assert process.stdout is not None
+    assert process.stderr is not None
+    with selectors.DefaultSelector() as selector, process.stdout, process.stderr:
+        selector.register(process.stdout, selectors.EVENT_READ, data=False)
+        selector.register(process.stderr, selectors.EVENT_READ, data=True)
+        while selector.get_map() and not done.is_set():
+            for key, _ in selector.select(timeout=0.2):
+                chunk = os.read(key.fd, 65536)
+                if not chunk:
+                    selector.unregister(key.fileobj)
+                elif key.data:
+                    capture.add(None, chunk)
+                else:
+                    capture.add(chunk, None)
+
+
+def kill_marked(mark: str) -> int:
+    """SIGKILL every process whose environment carries this repeat's mark; how many."""
+    needle = f"{REPEAT_MARK}={mark}\0".encode()
+    killed = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if needle in environ:
+            with suppress(ProcessLookupError, PermissionError):
+                os.kill(int(entry.name), signal.SIGKILL)
+                killed += 1
+    return killed
 
 
 def interpreter(host_python: str, *, relative_to: Path) -> str:

@@ -1,49 +1,50 @@
-"""The jobs a user asks for, as small steps: load → plan → images → runs → results → compare → report."""
+"""The jobs a user asks for, as small steps: load → select → images → plan → runs → results → report.
+
+Each step takes what the previous ones produced. The plan is made once, after the images exist,
+from facts about this host; records are saved the moment each repeat ends; whatever stops the run
+(Ctrl-C, SIGTERM, a lost engine), what completed is written and `--resume` finishes the rest.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import os
-import platform
-import socket
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import docker
 import requests
 
-from . import container, hostrun, images
+from . import container, hostrun, interrupts
+from .assemble import assemble
 from .baseline import against_baseline
-from .cache import Cache, cell_key
+from .cache import Cache, cell_keys, reusable_cells, reusable_records
 from .claims import check_claims
-from .compare import CellState, Comparison, compare
-from .config import Claims, Matrix, load_matrix
+from .compare import compare
+from .config import Matrix, load_matrix
 from .errors import EngineError, ResultsError
-from .execute import INSIDE, run_cells
+from .execute import INSIDE, RunContext, run_cells
+from .files import atomic_write
+from .images import BuildSettings, ensure_environment_image
+from .interpreters import host_environment
 from .log import Output
-from .plan import Cell, Plan, Selection, make_plan
+from .merge import merge
+from .plan import Cell, HostFacts, Plan, Selection, make_plan, select_environments
+from .published import check_published
 from .report import Verdicts, baseline_line, claims_line, render, summary_line
-from .results import (
-    LATEST,
-    CaseResult,
-    EnvironmentResult,
-    Record,
-    Results,
+from .results import Build, Record, Results, RunState
+from .store import (
     RunDirectory,
-    RunStatus,
-    SkippedCell,
-    atomic_write,
+    job_directory,
+    latest_unfinished,
     load_results,
-    merge,
+    remove_dead_jobs,
     resolve_run_directory,
-    sorted_records,
-    utc_now,
 )
+from .wheels import Fetching
 
 BUILD_LOGS = "build-logs"
-RESUME_LATEST = Path("@latest")  # --resume without a directory: the latest run under --results
+RESUME_LATEST = Path("@latest")  # --resume without a directory: the newest run that did not finish
 CACHE = ".cache"
 EXIT_INTERRUPTED = 130
 
@@ -64,160 +65,257 @@ class Options:
 
 
 def matrix_job(options: Options, out: Output, env: Mapping[str, str]) -> int:
-    """Build what is missing, run every planned cell, store the records, write the report.
-
-    Records are saved as they complete. Ctrl-C, SIGTERM or a lost engine stop the runs, remove
-    the run's containers, and still write results.json and MATRIX.md from what completed;
-    `--resume` then runs only what is missing.
-    """
+    """Build what is missing, run every planned cell, store the records, write the report."""
     matrix = load_matrix(options.config)
-    client, cpu_ids = _engine_for(matrix, options.selection)
-    host_cpus = len(cpu_ids)
-    plan = make_plan(matrix, host_cpus=host_cpus, selection=options.selection)
+    environments = select_environments(matrix, options.selection)
+    client, cpu_ids = _engine_for(matrix, environments)
     baseline = _load_baseline(options.baseline or matrix.baseline)
-    store, records, previous = _open_run(options)
-    jobs = options.jobs or host_cpus
-    out.step(
-        f"run {store.run_id}: {len(plan.environments)} environments × {len(plan.cases)} cases, "
-        f"{plan.runs - len(records)} container runs"
-        + (f" ({len(records)} already done)" if records else "")
-        + f", up to {jobs} at once"
-    )
-    for skip in plan.skipped:
-        out.note(f"skipping {skip.environment} / {skip.case}: {skip.reason}")
-    outcomes = _images(
-        client=client, matrix=matrix, plan=plan, options=options, out=out, env=env, run_label=store.run_id
-    )
-    if previous is not None:
-        _check_same_images(previous, outcomes)
-    image_ids = {o.environment: o.image_id for o in outcomes if o.image_id}
-    found = _host_frameworks(matrix, outcomes)
-    if found:
-        plan = make_plan(matrix, host_cpus=host_cpus, selection=options.selection, frameworks=found)
-    plan = _without_unavailable_gpus(
-        client, matrix, plan, image_ids, host_cpus=host_cpus, options=options, out=out, frameworks=found
-    )
-    cache = Cache(options.results / CACHE)
-    keys = _cell_keys(plan, image_ids, matrix=matrix, options=options)
-    if not options.fresh:
-        records += _reuse(cache, keys, options.results, store, plan, done=records, out=out)
-    work = [
-        (cell, repeat)
-        for cell, repeat in plan.runs_left({(r.environment, r.case, r.repeat) for r in records})
-        if cell.environment in image_ids
-    ]
-    stopped = _run(
-        client,
-        work,
-        image_ids,
-        store=store,
-        records=records,
-        limits=container.Limits(timeout_seconds=matrix.timeout_seconds, memory=options.memory),
-        jobs=jobs,
-        cpu_ids=cpu_ids,
-        host_environment=env,
-        out=out,
-    )
-    results = _results(
-        matrix=matrix,
-        plan=plan,
-        outcomes=outcomes,
-        records=records,
-        store=store,
-        started=previous.started if previous else store.started,
-        client=client,
-        host_frameworks=found,
-    )
-    store.save_results(results)
-    verdicts = _write_report(store, results, out, baseline=baseline)
-    cache.save_cells(_reusable(keys, results, verdicts.comparison, store.run_id))
-    store.mark_latest()
+    run, records, started = _open_run(options)
+    with run.held():
+        owner = container.Owner(run_id=run.run_id, run_dir=run.path)
+        engine = _engine_version(client)
+        plan: Plan | None = None
+        builds: dict[str, Build] = {}
+
+        def results_now(state: RunState) -> Results:
+            assert plan is not None
+            return assemble(
+                matrix=matrix,
+                plan=plan,
+                builds=builds,
+                records=records,
+                run_id=run.run_id,
+                started=started,
+                state=state,
+                engine=engine,
+            )
+
+        cache = Cache(options.results / CACHE)
+        keys: dict[tuple[str, str], str] = {}
+        try:
+            _sweep(client, options.results, out, resumed=run.run_id if records or options.resume else None)
+            builds = _builds(client, matrix, environments, options=options, out=out, env=env, owner=owner)
+            _check_same_images(records, builds, run)
+            facts = _facts(client, matrix, builds, cpu_ids=cpu_ids, owner=owner, out=out)
+            plan = make_plan(matrix, options.selection, facts)
+            run.save_results(results_now(RunState.RUNNING))  # a run killed outright keeps its plan and images
+            identities = {name: build.identity for name, build in builds.items() if build.identity}
+            keys = cell_keys(
+                plan,
+                identities,
+                helpers=INSIDE,
+                settings={"timeout": matrix.timeout_seconds, "memory": options.memory},
+            )
+            if not options.fresh:
+                records += _reused(
+                    cache, keys, options=options, run=run, repeats=matrix.repeats, records=records, out=out
+                )
+            done = {(r.environment, r.case, r.repeat) for r in records}
+            work = [(cell, repeat) for cell, repeat in plan.runs_left(done) if cell.environment in identities]
+            jobs = options.jobs or len(cpu_ids)
+            out.step(
+                f"run {run.run_id}: {len(plan.environments)} environments × {len(plan.cases)} cases, "
+                f"{len(work)} runs"
+                + (f" ({len(done)} already done)" if done else "")
+                + f", up to {jobs} at once"
+            )
+            for skip in plan.skipped:
+                out.note(f"skipping {skip.environment} / {skip.case}: {skip.reason}")
+            limits = container.Limits(timeout_seconds=matrix.timeout_seconds, memory=options.memory)
+            context = RunContext(client=client, owner=owner, limits=limits, host_environment=env)
+            stopped = _run(
+                context, work, identities, run=run, records=records, jobs=jobs, cpu_ids=cpu_ids, out=out
+            )
+        except KeyboardInterrupt:
+            stopped = "interrupted"
+            out.warn("interrupted: removing this run's containers and writing what completed")
+            with interrupts.shielded():
+                _remove_containers(client, run.run_id, out)
+        with interrupts.shielded():
+            if plan is None:
+                out.note(f"stopped before anything ran; {run.path} holds nothing to resume")
+                return EXIT_INTERRUPTED
+            results = results_now(RunState.STOPPED if stopped else RunState.FINISHED)
+            run.save_results(results)
+            verdicts = _write_report(run, results, out, baseline=baseline)
+            cache.save_cells(reusable_cells(keys, results, verdicts.comparison, run.run_id))
+            if stopped is None:
+                interrupts.decided()  # every record is in and written: a late signal changes nothing
     if stopped is not None:
-        out.note(f"finish it with: seedmatrix matrix --resume {store.path}")
+        out.note(f"finish it with: seedmatrix matrix --resume {run.path}")
         return EXIT_INTERRUPTED if stopped == "interrupted" else EngineError.exit_code
     return _exit_status(verdicts, fail_on_surprise=results.fail_on_surprise and not options.report_only)
 
 
-def _engine_for(matrix: Matrix, selection: Selection) -> tuple[docker.DockerClient | None, list[int]]:
+def _facts(
+    client: docker.DockerClient | None,
+    matrix: Matrix,
+    builds: Mapping[str, Build],
+    *,
+    cpu_ids: Sequence[int],
+    owner: container.Owner,
+    out: Output,
+) -> HostFacts:
+    return HostFacts(
+        cpus=len(cpu_ids),
+        gpu_unavailable=_gpu_unavailable(client, matrix, builds, owner, out),
+        provides={
+            name: build.observed.provides
+            for name, build in builds.items()
+            if matrix.environment(name).host_python and build.observed
+        },
+    )
+
+
+def _reused(
+    cache: Cache,
+    keys: Mapping[tuple[str, str], str],
+    *,
+    options: Options,
+    run: RunDirectory,
+    repeats: int,
+    records: Sequence[Record],
+    out: Output,
+) -> list[Record]:
+    reused = reusable_records(
+        cache, keys, options.results, run, repeats=repeats, started={(r.environment, r.case) for r in records}
+    )
+    if reused:
+        cells = len({(r.environment, r.case) for r in reused})
+        out.note(
+            f"reusing {len(reused)} records of {cells} unchanged cells from earlier runs (--fresh to rerun)"
+        )
+    return reused
+
+
+def _engine_for(matrix: Matrix, environments: Sequence[str]) -> tuple[docker.DockerClient | None, list[int]]:
     """The engine and the CPUs runs may be pinned to; host environments alone need no engine.
 
     Containers get cpusets numbered on the engine's host (0 … n-1); host processes get CPUs this
     process may use (under taskset or a batch scheduler's cpuset, not always 0 … n-1).
     """
-    chosen = make_plan(matrix, host_cpus=os.cpu_count() or 1, selection=selection).environments
-    if all(matrix.environment(name).host_python for name in chosen):
+    if all(matrix.environment(name).host_python for name in environments):
         return None, sorted(os.sched_getaffinity(0))
     client = container.connect()
     return client, list(range(container.engine_cpus(client)))
 
 
-def _without_unavailable_gpus(
+def _open_run(options: Options) -> tuple[RunDirectory, list[Record], str]:
+    """A new run directory, or (with --resume) a stopped one with its records; and when it started."""
+    if options.resume is None:
+        run = RunDirectory.create(options.results)
+        return run, [], run.started
+    if options.resume == RESUME_LATEST:
+        run = latest_unfinished(options.results)
+    else:
+        run = resolve_run_directory(options.resume)
+    if run.finished:
+        raise ResultsError(f"run {run.run_id} finished; there is nothing to resume (start a new run)")
+    return run, run.load_records(), run.started
+
+
+def _sweep(
+    client: docker.DockerClient | None, results_root: Path, out: Output, *, resumed: str | None = None
+) -> None:
+    """Remove what runs killed outright left on the engine; runs still alive keep theirs.
+
+    A resumed run's own leftovers (from the process that was stopped) go too.
+    """
+    remove_dead_jobs(results_root)
+    if client is None:
+        return
+    removed = container.sweep_dead_runs(client)
+    if resumed is not None and (count := container.remove_run_containers(client, resumed)):
+        removed[resumed] = removed.get(resumed, 0) + count
+    if removed:
+        listed = ", ".join(f"{count} of {run}" for run, count in sorted(removed.items()))
+        out.note(f"removed containers that stopped runs left behind: {listed}")
+
+
+def _builds(
     client: docker.DockerClient | None,
     matrix: Matrix,
-    plan: Plan,
-    image_ids: Mapping[str, str],
+    environments: Sequence[str],
     *,
-    host_cpus: int,
     options: Options,
     out: Output,
-    frameworks: Mapping[str, frozenset[str]],
-) -> Plan:
+    env: Mapping[str, str],
+    owner: container.Owner,
+) -> dict[str, Build]:
+    settings = BuildSettings(
+        logs_dir=options.results / BUILD_LOGS,
+        cache=Cache(options.results / CACHE),
+        fetching=Fetching.from_environment(env, ca_bundle=options.ca_bundle),
+        owner=owner,
+        debian_mirror=options.debian_mirror or env.get("SEEDMATRIX_DEBIAN_MIRROR") or None,
+    )
+    builds = {}
+    with out.progress("images", total=len(environments)) as advance:
+        for name in environments:
+            environment = matrix.environment(name)
+            if environment.host_python is not None:
+                build = host_environment(
+                    environment, matrix_dir=matrix.source.parent, timeout_seconds=matrix.timeout_seconds
+                )
+            else:
+                assert client is not None  # _engine_for connects when any environment needs it
+                build = ensure_environment_image(client, matrix, environment, settings, progress=out.note)
+            builds[name] = build
+            advance(f"{name}: {build.status.value} in {build.seconds:.1f} s")
+            if build.error:
+                out.error(build.error)
+    return builds
+
+
+def _check_same_images(records: Sequence[Record], builds: Mapping[str, Build], run: RunDirectory) -> None:
+    """Resuming mixes old and new records, so they must have run on what the new ones will run on.
+
+    Only environments with old records matter: one whose build failed before can be built now.
+    """
+    for record in records:
+        build = builds.get(record.environment)
+        if build is not None and record.ran_on != build.identity:
+            raise ResultsError(
+                f"cannot resume run {run.run_id}: {record.environment} ran on {record.ran_on} and would "
+                f"now run on {build.identity}; old and new records would not be comparable, so start a "
+                "new run"
+            )
+
+
+def _gpu_unavailable(
+    client: docker.DockerClient | None,
+    matrix: Matrix,
+    builds: Mapping[str, Build],
+    owner: container.Owner,
+    out: Output,
+) -> str | None:
     """Ask the engine once whether it can give a container a GPU; if not, GPU runs are skipped."""
     wanting = [
-        cell.environment
-        for cell in plan.cells
-        if cell.gpu and cell.host_python is None and cell.environment in image_ids
+        build.image_id
+        for name, build in builds.items()
+        if matrix.environment(name).device == "gpu"
+        and matrix.environment(name).host_python is None
+        and build.image_id
     ]
     if not wanting or client is None:
-        return plan
-    reason = container.gpu_unavailable(client, image_ids[wanting[0]])
+        return None
+    reason = container.gpu_unavailable(client, wanting[0], owner)
     if reason is None:
         out.note("the engine gives containers GPUs: GPU environments run on them")
-        return plan
-    out.warn(f"skipping the GPU environments: {reason}")
-    return make_plan(
-        matrix,
-        host_cpus=host_cpus,
-        selection=options.selection,
-        gpu_unavailable=reason,
-        frameworks=frameworks,
-    )
-
-
-def _host_frameworks(matrix: Matrix, outcomes: Sequence[images.ImageOutcome]) -> dict[str, frozenset[str]]:
-    """What each host interpreter was found to have: its cases need no pins to be applicable."""
-    found = {}
-    for outcome in outcomes:
-        observed = outcome.observed
-        if observed is not None and matrix.environment(outcome.environment).host_python:
-            versions = {"numpy": observed.numpy, "tensorflow": observed.tensorflow, "torch": observed.torch}
-            versions["jax"] = observed.jax
-            found[outcome.environment] = frozenset(name for name, version in versions.items() if version)
-    return found
-
-
-def _open_run(options: Options) -> tuple[RunDirectory, list[Record], Results | None]:
-    """A new run directory, or (with --resume) the stopped one with its records and results."""
-    if options.resume is None:
-        return RunDirectory.create(options.results), [], None
-    store = resolve_run_directory(
-        options.results / LATEST if options.resume == RESUME_LATEST else options.resume
-    )
-    previous = store.load_results() if store.results_file.exists() else None
-    return store, store.load_records(), previous
+    else:
+        out.warn(f"skipping the GPU environments: {reason}")
+    return reason
 
 
 def _run(
-    client: docker.DockerClient | None,
+    context: RunContext,
     work: Sequence[tuple[Cell, int]],
-    image_ids: Mapping[str, str],
+    identities: Mapping[str, str],
     *,
-    store: RunDirectory,
+    run: RunDirectory,
     records: list[Record],
-    limits: container.Limits,
     jobs: int,
     cpu_ids: Sequence[int],
-    host_environment: Mapping[str, str],
     out: Output,
 ) -> str | None:
     """Run the work, saving each record as it comes; returns why it stopped early, if it did."""
@@ -228,21 +326,11 @@ def _run(
             def keep(record: Record) -> None:
                 if stopped is not None:
                     return  # killed by our own cleanup, not a result
-                store.save_record(record)
+                run.save_record(record)
                 records.append(record)
                 advance(f"{record.environment} / {record.case} #{record.repeat}: {record.status.value}")
 
-            run_cells(
-                client,
-                work,
-                image_ids,
-                run_label=store.run_id,
-                limits=limits,
-                jobs=jobs,
-                cpu_ids=cpu_ids,
-                host_environment=host_environment,
-                on_record=keep,
-            )
+            run_cells(context, work, identities, jobs=jobs, cpu_ids=cpu_ids, on_record=keep)
     except KeyboardInterrupt:
         stopped = "interrupted"
         out.warn("interrupted: removing this run's containers and writing what completed")
@@ -250,135 +338,51 @@ def _run(
         stopped = "engine"
         out.error(f"{error}; the records completed so far are kept")
     finally:
-        if stopped is not None:
-            hostrun.stop_all()  # host processes are in sessions of their own: Ctrl-C never reached them
-        _remove_containers(client, store.run_id, out)
+        with interrupts.shielded():
+            if stopped is not None:
+                hostrun.stop_all()  # host processes are in sessions of their own: Ctrl-C never reached them
+            _remove_containers(context.client, run.run_id, out)
     return stopped
 
 
-def _cell_keys(
-    plan: Plan, image_ids: Mapping[str, str], *, matrix: Matrix, options: Options
-) -> dict[tuple[str, str], str]:
-    return {
-        (cell.environment, cell.case): cell_key(
-            image_id=image_ids[cell.environment],
-            script=cell.script,
-            helpers=INSIDE,
-            settings={
-                "env": dict(cell.env),
-                "cpus": cell.cpus,
-                "repeats": cell.repeats,
-                "timeout": matrix.timeout_seconds,
-                "memory": options.memory,
-            },
-        )
-        for cell in plan.cells
-        if cell.environment in image_ids
-    }
-
-
-def _reuse(
-    cache: Cache,
-    keys: Mapping[tuple[str, str], str],
-    results_root: Path,
-    store: RunDirectory,
-    plan: Plan,
-    *,
-    done: Sequence[Record],
-    out: Output,
-) -> list[Record]:
-    """Copy the records of unchanged cells from the run that last ran them completely."""
-    started = {(r.environment, r.case) for r in done}
-    reused: list[Record] = []
-    for cell in plan.cells:
-        key = keys.get((cell.environment, cell.case))
-        run = cache.cell_run(key) if key and (cell.environment, cell.case) not in started else None
-        if run is None or run == store.run_id or not (results_root / run / "records").is_dir():
-            continue
-        earlier = RunDirectory(results_root / run).records_of(cell.environment, cell.case)
-        if len(earlier) != cell.repeats or any(r.status is not RunStatus.OK for r in earlier):
-            continue
-        for record in earlier:
-            copy = replace(record, reused_from=record.reused_from or run)
-            store.save_record(copy)
-            reused.append(copy)
-    if reused:
-        cells = len({(r.environment, r.case) for r in reused})
-        out.note(
-            f"reusing {len(reused)} records of {cells} unchanged cells from earlier runs (--fresh to rerun)"
-        )
-    return reused
-
-
-def _reusable(
-    keys: Mapping[tuple[str, str], str], results: Results, comparison: Comparison, run_id: str
-) -> dict[str, str]:
-    """Cells this run completed successfully, by key (reused cells keep pointing at their origin).
-
-    A cell is reusable only when its comparison is a real result: not failed, not missing, and not
-    a GPU environment that ran on the CPU (a fixed driver must not be hidden by old records).
-    """
-    found = {}
-    for (environment, case), key in keys.items():
-        records = results.records_of(environment, case)
-        usable = (environment, case) in comparison.keys and comparison.cell(environment, case).state in {
-            CellState.STABLE,
-            CellState.VARIES,
-        }
-        if usable and len(records) == results.repeats and all(r.status is RunStatus.OK for r in records):
-            origins = {r.reused_from for r in records}
-            origin = origins.pop() if len(origins) == 1 else None
-            found[key] = origin or run_id
-    return found
-
-
-def _remove_containers(client: docker.DockerClient | None, run_label: str, out: Output) -> None:
+def _remove_containers(client: docker.DockerClient | None, run_id: str, out: Output) -> None:
     if client is None:
         return
     try:
-        container.remove_run_containers(client, run_label)
+        container.remove_run_containers(client, run_id)
     except EngineError as error:
-        selector = f"label={container.RUN_LABEL}={run_label}"
-        out.warn(f"{error}: remove them later with `docker rm -f $(docker ps -aq --filter {selector})`")
-
-
-def _check_same_images(previous: Results, outcomes: Sequence[images.ImageOutcome]) -> None:
-    """Resuming mixes old and new records, so the images must be the ones the old records came from.
-
-    Only environments with old records matter: one whose build failed before can be built now.
-    """
-    with_records = {record.environment for record in previous.records}
-    before = {env.name: env.image_id for env in previous.environments if env.name in with_records}
-    for outcome in outcomes:
-        if outcome.environment in before and outcome.image_id != before[outcome.environment]:
-            raise ResultsError(
-                f"cannot resume run {previous.run_id}: the image of {outcome.environment} changed "
-                f"({before[outcome.environment]} → {outcome.image_id}); start a new run instead"
-            )
+        selector = f"label={container.RUN_LABEL}={run_id}"
+        out.warn(
+            f"{error}: the next run removes them, or now: `docker rm -f $(docker ps -aq --filter {selector})`"
+        )
 
 
 def images_job(options: Options, out: Output, env: Mapping[str, str]) -> int:
     """Build (or find) the images of the selected environments and show what they contain."""
     matrix = load_matrix(options.config)
-    client, cpu_ids = _engine_for(matrix, options.selection)
-    plan = make_plan(matrix, host_cpus=len(cpu_ids), selection=options.selection)
-    outcomes = _images(
-        client=client, matrix=matrix, plan=plan, options=options, out=out, env=env, run_label="images"
-    )
-    for outcome in outcomes:
-        observed = outcome.observed
+    environments = select_environments(matrix, options.selection)
+    client, _ = _engine_for(matrix, environments)
+    with job_directory(options.results, "images") as job:
+        owner = container.Owner(run_id=job.name, run_dir=job)
+        _sweep(client, options.results, out)
+        builds = _builds(client, matrix, environments, options=options, out=out, env=env, owner=owner)
+    for name, build in builds.items():
+        observed = build.observed
         if observed is None:
-            out.error(f"{outcome.environment}: {outcome.error}")
+            out.error(f"{name}: {build.error}")
             continue
-        out.note(
-            f"{outcome.environment}: {outcome.status.value} {outcome.tag} · Python {observed.python} · "
-            f"NumPy {observed.numpy or '—'} · {observed.tensorflow or 'no TensorFlow'}"
+        versions = " · ".join(
+            f"{framework} {version}" for framework, version in observed.frameworks.items() if version
         )
-    return 1 if any(o.observed is None for o in outcomes) else 0
+        out.note(
+            f"{name}: {build.status.value} {build.tag} · Python {observed.python} · "
+            f"{versions or 'no frameworks'}"
+        )
+    return 1 if any(build.observed is None for build in builds.values()) else 0
 
 
 def report_job(
-    runs: Path | Sequence[Path],
+    runs: Sequence[Path],
     out: Output,
     *,
     baseline: Path | None = None,
@@ -389,22 +393,18 @@ def report_job(
 
     Several runs (from several machines) are merged into one results set in `into`.
     """
-    paths = [runs] if isinstance(runs, Path) else list(runs)
-    if len(paths) == 1 and into is None:
-        store = resolve_run_directory(paths[0])
-        results = store.load_results()
+    if len(runs) == 1 and into is None:
+        run = resolve_run_directory(runs[0])
+        results = run.load_results()
     else:
-        results = merge([load_results(path) for path in paths])
-        store = RunDirectory(into or Path("results") / "merged")
-        store.path.mkdir(parents=True, exist_ok=True)
-        store.save_results(results)
-        out.step(f"merged {len(paths)} runs: {len(results.environments)} environments from {_hosts(results)}")
-    verdicts = _write_report(store, results, out, baseline=_load_baseline(baseline))
+        results = merge([load_results(path) for path in runs])
+        run = RunDirectory(into or Path("results") / "merged")
+        run.path.mkdir(parents=True, exist_ok=True)
+        run.save_results(results)
+        hosts = ", ".join(sorted({env.host for env in results.environments if env.host})) or "unknown hosts"
+        out.step(f"merged {len(runs)} runs: {len(results.environments)} environments from {hosts}")
+    verdicts = _write_report(run, results, out, baseline=_load_baseline(baseline))
     return _exit_status(verdicts, fail_on_surprise=results.fail_on_surprise and not report_only)
-
-
-def _hosts(results: Results) -> str:
-    return ", ".join(sorted({env.host for env in results.environments if env.host})) or "unknown hosts"
 
 
 def _exit_status(verdicts: Verdicts, *, fail_on_surprise: bool) -> int:
@@ -420,141 +420,29 @@ def _load_baseline(path: Path | None) -> tuple[Results, str] | None:
     return load_results(path), os.path.relpath(path)
 
 
-def _images(
-    *,
-    client: docker.DockerClient | None,
-    matrix: Matrix,
-    plan: Plan,
-    options: Options,
-    out: Output,
-    env: Mapping[str, str],
-    run_label: str,
-) -> list[images.ImageOutcome]:
-    settings = images.BuildSettings.from_environment(
-        env,
-        logs_dir=options.results / BUILD_LOGS,
-        cache=Cache(options.results / CACHE),
-        ca_bundle=options.ca_bundle,
-        debian_mirror=options.debian_mirror,
-    )
-    outcomes = []
-    with out.progress("images", total=len(plan.environments)) as advance:
-        for name in plan.environments:
-            outcome = images.ensure_environment_image(
-                client, matrix, matrix.environment(name), settings, run_label=run_label, progress=out.note
-            )
-            outcomes.append(outcome)
-            advance(f"{name}: {outcome.status.value} in {outcome.seconds:.1f} s")
-            if outcome.error:
-                out.error(outcome.error)
-    return outcomes
-
-
-def _results(
-    *,
-    matrix: Matrix,
-    plan: Plan,
-    outcomes: Sequence[images.ImageOutcome],
-    records: Sequence[Record],
-    store: RunDirectory,
-    started: str,
-    client: docker.DockerClient | None,
-    host_frameworks: Mapping[str, frozenset[str]],
-) -> Results:
-    base = matrix.source.parent
-    environments = []
-    for outcome in outcomes:
-        spec = matrix.environment(outcome.environment)
-        requested: dict[str, Any] = {
-            "python": spec.python,
-            "requirements": list(spec.requirements),
-            "device": spec.device,
-        }
-        origin = {"debian": spec.debian, "base_image": spec.base_image, "host_python": spec.host_python}
-        requested.update({key: value for key, value in origin.items() if value})
-        environments.append(
-            EnvironmentResult(
-                name=spec.name,
-                requested=requested,
-                frameworks=tuple(sorted(host_frameworks.get(spec.name, spec.frameworks))),
-                build=outcome.status,
-                build_seconds=round(outcome.seconds, 2),
-                build_log=str(outcome.log) if outcome.log else None,
-                image_tag=outcome.tag,
-                image_id=outcome.image_id,
-                image_size=outcome.size,
-                error=outcome.error,
-                observed=outcome.observed,
-                host=socket.gethostname(),
-            )
-        )
-    cases = []
-    for name in plan.cases:
-        case = next(c for c in matrix.cases if c.name == name)
-        script = matrix.scripts[name]
-        cases.append(
-            CaseResult(
-                name=name,
-                script=os.path.relpath(script, base),
-                script_sha256=hashlib.sha256(script.read_bytes()).hexdigest(),
-                requires=case.requires,
-                claim=case.claim,
-                claims=_written(case.claims),
-                claims_on_cpu=_written(case.claims_on_cpu),
-                claims_on_gpu=_written(case.claims_on_gpu),
-                env=dict(case.env),
-                cpus=case.cpus,
-            )
-        )
-    return Results(
-        run_id=store.run_id,
-        started=started,
-        finished=utc_now(),
-        host=_host(client),
-        matrix_file=str(matrix.source),
-        reference=matrix.reference if matrix.reference in plan.environments else plan.environments[0],
-        repeats=matrix.repeats,
-        environments=tuple(environments),
-        cases=tuple(cases),
-        records=sorted_records(records),
-        skipped=tuple(
-            SkippedCell(environment=skip.environment, case=skip.case, reason=skip.reason)
-            for skip in plan.skipped
-        ),
-        fail_on_surprise=matrix.fail_on_surprise,
-    )
-
-
-def _written(claims: Claims) -> dict[str, Any]:
-    return {key: value for key, value in claims.model_dump().items() if value}
-
-
-def _host(client: docker.DockerClient | None) -> dict[str, Any]:
+def _engine_version(client: docker.DockerClient | None) -> str:
+    if client is None:
+        return "not used (host environments only)"
     try:
-        engine = client.version().get("Version", "?") if client else "not used (host environments only)"
+        return str(client.version().get("Version", "?"))
     except (docker.errors.DockerException, requests.exceptions.RequestException):
-        engine = "unreachable at the end of the run"
-    return {
-        "hostname": socket.gethostname(),
-        "platform": platform.platform(),
-        "cpus": os.cpu_count(),
-        "docker": engine,
-    }
+        return "unreachable"
 
 
 def _write_report(
-    store: RunDirectory, results: Results, out: Output, *, baseline: tuple[Results, str] | None
+    run: RunDirectory, results: Results, out: Output, *, baseline: tuple[Results, str] | None
 ) -> Verdicts:
     comparison = compare(results)
     verdicts = Verdicts(
         comparison=comparison,
         claims=check_claims(results, comparison),
+        published=check_published(results, comparison),
         baseline=against_baseline(results, baseline[0], source=baseline[1], current_comparison=comparison)
         if baseline
         else None,
     )
     markdown = render(results, verdicts)
-    atomic_write(store.matrix_file, markdown)
+    atomic_write(run.matrix_file, markdown)
     out.github_summary(markdown)
     out.step(summary_line(comparison))
     if verdicts.claims:
@@ -563,6 +451,6 @@ def _write_report(
             out.warn(f"SURPRISE {check.environment} / {check.case} / {check.claim_text}: {check.evidence}")
     if verdicts.baseline is not None:
         out.step("baseline: " + baseline_line(verdicts.baseline))
-    out.note(f"matrix:  {store.matrix_file}")
-    out.note(f"records: {store.results_file}")
+    out.note(f"matrix:  {run.matrix_file}")
+    out.note(f"records: {run.results_file}")
     return verdicts

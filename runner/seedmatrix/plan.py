@@ -1,6 +1,8 @@
-"""matrix.yaml → the frozen list of cells to run: (environment, case) × repeats.
+"""matrix.yaml and this host's facts → the frozen list of cells to run: (environment, case) × repeats.
 
-Pure: the plan is decided before any image or container exists, and a unit test can check it.
+Pure: the plan is decided once, before any container starts, from the matrix, the selection and
+what is known of the host (its CPUs, whether the engine can give a GPU, what each host interpreter
+provides); a unit test can check it without Docker.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 from .config import Matrix
 from .errors import ConfigError
 from .hostrun import interpreter
+from .results import SkippedCell
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -28,20 +31,30 @@ class Cell:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Skip:
-    """A cell that will not run on this host, and why (shown in the matrix, not a failure)."""
+class Selection:
+    """Which part of the matrix this machine runs (everything by default)."""
 
-    environment: str
-    case: str
-    reason: str
+    environments: Sequence[str] = ()
+    cases: Sequence[str] = ()
+    device: str | None = None  # only environments that run on this device ("cpu" or "gpu")
+    shard: tuple[int, int] = (1, 1)  # (i, n): the i-th of n slices of the environments, 1-based
+
+
+@dataclass(frozen=True, kw_only=True)
+class HostFacts:
+    """What the plan needs to know of the machine it runs on."""
+
+    cpus: int
+    gpu_unavailable: str | None = None  # why the engine cannot give a container a GPU, if it cannot
+    provides: Mapping[str, frozenset[str]] = field(default_factory=dict)  # host interpreter → frameworks
 
 
 @dataclass(frozen=True, kw_only=True)
 class Plan:
-    environments: tuple[str, ...]  # those whose images are needed, in matrix order
+    environments: tuple[str, ...]  # the selected environments, in matrix order
     cases: tuple[str, ...]
     cells: tuple[Cell, ...]
-    skipped: tuple[Skip, ...] = ()
+    skipped: tuple[SkippedCell, ...] = ()
 
     @property
     def runs(self) -> int:
@@ -57,16 +70,6 @@ class Plan:
         ]
 
 
-@dataclass(frozen=True, kw_only=True)
-class Selection:
-    """Which part of the matrix this machine runs (everything by default)."""
-
-    environments: Sequence[str] = ()
-    cases: Sequence[str] = ()
-    device: str | None = None  # only environments that run on this device ("cpu" or "gpu")
-    shard: tuple[int, int] = (1, 1)  # (i, n): the i-th of n slices of the environments, 1-based
-
-
 def parse_shard(text: str) -> tuple[int, int]:
     """'2/3' → (2, 3); the error says what a shard looks like."""
     index, _, count = text.partition("/")
@@ -75,43 +78,45 @@ def parse_shard(text: str) -> tuple[int, int]:
     return int(index), int(count)
 
 
-def make_plan(
-    matrix: Matrix,
-    *,
-    host_cpus: int,
-    selection: Selection | None = None,
-    gpu_unavailable: str | None = None,
-    frameworks: Mapping[str, frozenset[str]] | None = None,
-) -> Plan:
+def select_environments(matrix: Matrix, selection: Selection) -> tuple[str, ...]:
+    """The environments this machine builds and runs, in matrix order; never empty."""
+    chosen = _select("--environment", selection.environments, [env.name for env in matrix.environments])
+    if selection.device is not None:
+        chosen = [name for name in chosen if matrix.environment(name).device == selection.device]
+    index, count = selection.shard
+    chosen = chosen[index - 1 :: count]
+    if not chosen:
+        raise ConfigError(
+            f"the selection (device {selection.device or 'any'}, shard {index}/{count}) matches no "
+            "environment"
+        )
+    return tuple(chosen)
+
+
+def make_plan(matrix: Matrix, selection: Selection, facts: HostFacts) -> Plan:
     """Cells for the selected environments and cases (all when none are named).
 
     A case whose required frameworks an environment lacks gets no cell (the comparison marks it
-    not applicable); one that needs more CPUs than the host has, or a GPU the host cannot give
-    (`gpu_unavailable` says why), is skipped with the reason. `frameworks` overrides what an
-    environment provides (a host interpreter provides what it was found to have).
+    not applicable); one that needs more CPUs than the host has, or a GPU the engine cannot give,
+    is skipped with the reason.
     """
-    selection = selection or Selection()
-    chosen_envs = _select("--environment", selection.environments, [env.name for env in matrix.environments])
-    chosen_envs = _slice(matrix, chosen_envs, selection)
-    if not chosen_envs:
-        index, count = selection.shard
-        device = selection.device or "any"
-        raise ConfigError(f"the selection (device {device}, shard {index}/{count}) matches no environment")
-    chosen_cases = _select("--case", selection.cases, [case.name for case in matrix.cases])
+    environments = select_environments(matrix, selection)
+    cases = _select("--case", selection.cases, [case.name for case in matrix.cases])
     cells = []
     skipped = []
-    for env_name in chosen_envs:
+    for env_name in environments:
         env = matrix.environment(env_name)
+        provided = facts.provides.get(env.name, env.frameworks)
         for case in matrix.cases:
-            provided = (frameworks or {}).get(env.name, env.frameworks)
-            if case.name not in chosen_cases or not set(case.requires) <= provided:
+            if case.name not in cases or not set(case.requires) <= provided:
                 continue
-            if env.device == "gpu" and env.host_python is None and gpu_unavailable is not None:
-                skipped.append(Skip(environment=env.name, case=case.name, reason=gpu_unavailable))
-                continue
-            if case.cpus > host_cpus:
-                reason = f"needs {case.cpus} CPUs, this host has {host_cpus}"
-                skipped.append(Skip(environment=env.name, case=case.name, reason=reason))
+            reason = None
+            if env.device == "gpu" and env.host_python is None and facts.gpu_unavailable is not None:
+                reason = facts.gpu_unavailable
+            elif case.cpus > facts.cpus:
+                reason = f"needs {case.cpus} CPUs, this host has {facts.cpus}"
+            if reason is not None:
+                skipped.append(SkippedCell(environment=env.name, case=case.name, reason=reason))
                 continue
             cells.append(
                 Cell(
@@ -127,19 +132,7 @@ def make_plan(
                     else None,
                 )
             )
-    return Plan(
-        environments=tuple(chosen_envs),
-        cases=tuple(chosen_cases),
-        cells=tuple(cells),
-        skipped=tuple(skipped),
-    )
-
-
-def _slice(matrix: Matrix, names: list[str], selection: Selection) -> list[str]:
-    if selection.device is not None:
-        names = [name for name in names if matrix.environment(name).device == selection.device]
-    index, count = selection.shard
-    return names[index - 1 :: count]
+    return Plan(environments=environments, cases=tuple(cases), cells=tuple(cells), skipped=tuple(skipped))
 
 
 def _select(option: str, wanted: Sequence[str], available: list[str]) -> list[str]:

@@ -1,6 +1,8 @@
-"""Render results and their comparison as MATRIX.md: summary first, matrix, environments, details.
+"""Render results and their verdicts as MATRIX.md: summary first, matrix, environments, details.
 
-Pure: strings in, string out. It must read well as rendered on GitHub (job summary included).
+Pure: data in, string out. It must read well as rendered on GitHub (job summary included), and
+nothing a script prints or records can break its tables (every piece of user text goes through
+`markdown`).
 """
 
 from __future__ import annotations
@@ -10,9 +12,12 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from .baseline import BaselineCell, BaselineComparison, Change
-from .claims import ClaimCheck, Verdict
-from .compare import CellResult, CellState, Comparison, Difference, LabelResult
-from .results import EnvironmentResult, Record, Results, Scalar, Value
+from .claims import ClaimCheck, Verdict, describe
+from .compare import WITH_VALUES, CellResult, CellState, Comparison, LabelResult, LabelState, Versus
+from .markdown import anchor, code, details, fenced, plain, shorten, table
+from .published import PublishedCheck, Reproduced, published_line
+from .results import EnvironmentResult, Record, Results
+from .values import Value, format_magnitude
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -21,6 +26,7 @@ class Verdicts:
 
     comparison: Comparison
     claims: tuple[ClaimCheck, ...] = ()
+    published: tuple[PublishedCheck, ...] = ()
     baseline: BaselineComparison | None = None
 
     def claims_of(self, environment: str, case: str) -> tuple[ClaimCheck, ...]:
@@ -38,50 +44,63 @@ class Verdicts:
         return [check for check in self.claims if check.verdict is Verdict.SURPRISE]
 
 
-SYMBOL = {
-    CellState.STABLE: "✅",
-    CellState.VARIES: "🎲",
-    CellState.ERROR: "💥",
-    CellState.TIMEOUT: "⏱️",
-    CellState.OUT_OF_MEMORY: "🧠",
-    CellState.BAD_OUTPUT: "❓",
-    CellState.BUILD_FAILED: "🧱",
-    CellState.NOT_APPLICABLE: "➖",
-    CellState.SKIPPED: "⏭️",
-    CellState.WRONG_DEVICE: "🔀",
-    CellState.MISSING: "⋯",
+#: Each cell state's symbol and what it means: the matrix uses the symbols, the legend the meanings.
+STATES: dict[CellState, tuple[str, str]] = {
+    CellState.STABLE: ("✅", "stable: every recorded value is bitwise identical across the repeats"),
+    CellState.VARIES: (
+        "🎲",
+        "varies: some value differs between repeats, or is missing from one (count given)",
+    ),
+    CellState.RAN_ONCE: ("1️⃣", "ran once (`repeats: 1`): compared across environments, stability not checked"),
+    CellState.ERROR: ("💥", "error: the script exited non-zero (last line of stderr in the details)"),
+    CellState.TIMEOUT: ("⏱️", "timeout: stopped at the time limit"),
+    CellState.OUT_OF_MEMORY: ("🧠", "out of memory: killed at the container's memory limit"),
+    CellState.BAD_OUTPUT: ("❓", "bad output: exited 0, but recorded no value or its records are not whole"),
+    CellState.BUILD_FAILED: (
+        "🧱",
+        "build failed: the environment's image could not be built (log in Environments)",
+    ),
+    CellState.NOT_APPLICABLE: ("➖", "not applicable: the environment lacks a framework the case needs"),
+    CellState.SKIPPED: (
+        "⏭️",
+        "skipped: this host cannot run it (the reason is in the details); not a failure",
+    ),
+    CellState.WRONG_DEVICE: (
+        "🔀",
+        "ran on the CPU although the environment asked for a GPU: not a GPU result",
+    ),
+    CellState.DEVICE_UNKNOWN: ("❔", "device unknown: a GPU was asked for, but no device report came back"),
+    CellState.MISSING: ("⋯", "missing: no complete set of records (the run was interrupted)"),
 }
 HELD = "✔"
 SURPRISE = "❗"
+OTHER_MARKS = {
+    "A, B, …": "cells with the same letter recorded bitwise identical values for the case (values that vary "
+    "aside); A is the reference environment's letter and no other cell gets it",
+    HELD: "every claim the case makes held in this environment",
+    SURPRISE: "SURPRISE: a claim did not hold (what was seen is listed under Surprises)",
+    "(CPU fallback)": "a CUDA build that saw no GPU and ran on the CPU",
+    "(n not recorded)": "values the recorder could not record (their type is named in the details)",
+}
 CHANGE_TEXT = {
     Change.UNCHANGED: "= unchanged",
     Change.CHANGED: "Δ changed",
+    Change.SCRIPT_CHANGED: "✎ script changed",
     Change.NEW: "🆕 new",
     Change.MISSING: "∅ missing",
     Change.NOT_COMPARABLE: "· not comparable",
 }
-
-LEGEND = (
-    ("✅", "stable: every labelled value is bitwise identical across the repeats"),
-    ("🎲", "varies: at least one value differs between repeats (the count says how many of the labels)"),
-    (
-        "A, B, …",
-        "environments with the same letter printed bitwise identical values for the case (values that "
-        "vary aside); the reference environment is A",
-    ),
-    ("💥", "error: the script exited non-zero (last line of stderr in the details)"),
-    ("⏱️", "timeout: killed at the time limit"),
-    ("🧠", "out of memory: killed at the container's memory limit"),
-    ("❓", "bad output: the script exited 0 but recorded no value"),
-    ("🧱", "build failed: the environment's image could not be built (log path in Environments)"),
-    ("➖", "not applicable: the environment lacks a framework the case needs"),
-    ("⏭️", "skipped: this host cannot run it (the reason is in the details); not a failure"),
-    ("🔀", "ran on the CPU although the environment asked for a GPU: never counted as a GPU result"),
-    ("(CPU fallback)", "a CUDA build of TensorFlow that saw no GPU and ran on the CPU"),
-    (HELD, "every claim the case makes held in this environment"),
-    (SURPRISE, "SURPRISE: a claim did not hold (what was seen is listed under Surprises)"),
-    ("⋯", "missing: no complete set of records (the run was interrupted)"),
-)
+REPRODUCED_MARK = {
+    Reproduced.YES: "✔ reproduced",
+    Reproduced.NO: "✘ missed",
+    Reproduced.UNCHECKED: "· not checked",
+}
+#: Above this many environments, tables show one column per group of identical environments.
+WIDE = 8
+#: Lists longer than this are cut, saying how many more there are.
+LONGEST_LIST = 30
+#: Elements of a value shown in a table cell; results.json keeps every one.
+SHOWN_ELEMENTS = 8
 
 
 def render(results: Results, verdicts: Verdicts) -> str:
@@ -89,8 +108,10 @@ def render(results: Results, verdicts: Verdicts) -> str:
     if verdicts.surprises:
         parts.append(_surprises(verdicts.surprises))
     parts.append(_matrix(results, verdicts))
+    if verdicts.published:
+        parts.append(_published(verdicts.published))
     if verdicts.baseline is not None:
-        parts.append(_baseline(results, verdicts.baseline))
+        parts.append(_baseline(verdicts.baseline))
     parts += [_environments(results), _cases(results, verdicts)]
     return "\n\n".join(part.rstrip() for part in parts) + "\n"
 
@@ -98,22 +119,21 @@ def render(results: Results, verdicts: Verdicts) -> str:
 def _header(results: Results, verdicts: Verdicts) -> str:
     comparison = verdicts.comparison
     merged = results.host.get("merged_from")
-    host = (
-        ", ".join(str(part.get("hostname", "?")) for part in merged)
-        if merged
-        else results.host.get("hostname", "?")
-    )
-    engine = (
-        ", ".join(str(part.get("docker", "?")) for part in merged)
-        if merged
-        else results.host.get("docker", "?")
+    parts = merged if merged else [results.host]
+    host = ", ".join(str(part.get("hostname", "?")) for part in parts)
+    engine = ", ".join(str(part.get("docker", "?")) for part in parts)
+    state = (
+        ""
+        if results.state.value == "finished"
+        else f" **This run is {results.state.value}**: some cells are missing."
     )
     lines = [
         "# Seed reproducibility matrix",
         "",
-        f"Run `{results.run_id}` on host `{host}` (Docker {engine}), {results.started} → {results.finished}. "
-        f"Each case ran {results.repeats} times per environment, each time in a fresh container "
-        f"and process with no network. Reference environment: **{results.reference}**.",
+        f"Run `{results.run_id}` on host {plain(host)} (Docker {plain(engine)}), {results.started} → "
+        f"{results.finished}. Each case ran {results.repeats} time(s) per environment, each time in a fresh "
+        f"container (or process) with no network. Reference environment: **{plain(results.reference)}**."
+        + state,
         "",
         "**Summary:** " + summary_line(comparison),
     ]
@@ -123,11 +143,13 @@ def _header(results: Results, verdicts: Verdicts) -> str:
         lines += [
             "",
             f"♻️ {reused} of {len(results.records)} records were reused from earlier runs "
-            f"({', '.join(f'`{run}`' for run in runs)}): same image, same scripts, same settings. "
-            "`--fresh` runs them again.",
+            f"({', '.join(code(run) for run in runs[:LONGEST_LIST])}): same image, same scripts, same "
+            "settings. `--fresh` runs them again.",
         ]
     if verdicts.claims:
         lines += ["", "**Claims:** " + claims_line(verdicts.claims)]
+    if verdicts.published:
+        lines += ["", "**Published values:** " + published_line(verdicts.published)]
     if verdicts.baseline is not None:
         lines += ["", "**Baseline:** " + baseline_line(verdicts.baseline)]
     return "\n".join(lines)
@@ -138,7 +160,7 @@ def claims_line(checks: Sequence[ClaimCheck]) -> str:
     surprising = sum(1 for c in checks if c.verdict is Verdict.SURPRISE)
     unchecked = sum(1 for c in checks if c.verdict is Verdict.UNCHECKED)
     text = f"{held} held, {surprising} SURPRISE{'S' if surprising != 1 else ''}"
-    return text + (f", {unchecked} not checked (no values)" if unchecked else "") + "."
+    return text + (f", {unchecked} not checked" if unchecked else "") + "."
 
 
 def baseline_line(baseline: BaselineComparison) -> str:
@@ -146,42 +168,50 @@ def baseline_line(baseline: BaselineComparison) -> str:
         f"{baseline.count(change)} {change.value}" for change in Change if baseline.count(change)
     )
     counts = counts or "nothing to compare"
-    return f"against run `{baseline.baseline_run}` ({baseline.baseline_source}): {counts}."
+    return f"against run `{baseline.baseline_run}` ({plain(baseline.baseline_source)}): {counts}."
 
 
 def _surprises(surprises: Sequence[ClaimCheck]) -> str:
     lines = ["## Surprises", "", "Claims that did not hold, with what was seen:", ""]
-    for check in surprises:
-        lines.append(
-            f"- {SURPRISE} **{check.environment}** · [`{check.case}`](#{_anchor(check.case)}) · "
-            f"`{check.claim_text}`: {_one_line(check.evidence)}"
-        )
+    lines += _listed(
+        [
+            f"- {SURPRISE} **{check.environment}** · [`{check.case}`](#{anchor(check.case)}) · "
+            f"{code(check.claim_text)}: {plain(check.evidence, 400)}"
+            for check in surprises
+        ]
+    )
     return "\n".join(lines)
 
 
 def summary_line(comparison: Comparison) -> str:
-    ran = [c for c in comparison.cells if c.state in {CellState.STABLE, CellState.VARIES}]
+    ran = [cell for cell in comparison.cells if cell.state in WITH_VALUES]
+
+    def counted(state: CellState, *versus: Versus) -> int:
+        return sum(1 for cell in ran if cell.state is state and (not versus or cell.versus in versus))
+
+    equal = (Versus.REFERENCE, Versus.EQUAL)
+    parts = [
+        f"{counted(CellState.STABLE, *equal)} stable and bitwise equal to the reference",
+        f"{counted(CellState.STABLE, Versus.DIFFERENT)} stable but different from the reference",
+        f"{counted(CellState.VARIES)} varying between repeats",
+    ]
+    if counted(CellState.RAN_ONCE):
+        parts.append(f"{counted(CellState.RAN_ONCE)} ran once (stability not checked)")
+    text = f"{len(ran)} cells ran: " + ", ".join(parts)
+    no_reference = sum(1 for cell in ran if cell.versus is Versus.NO_REFERENCE)
+    if no_reference:
+        text += f"; {no_reference} could not be compared: the reference has no values for them"
     skipped = comparison.count(CellState.SKIPPED)
-    same = sum(1 for c in ran if c.state is CellState.STABLE and c.group == "A")
-    other = sum(1 for c in ran if c.state is CellState.STABLE and c.group != "A")
-    varies = sum(1 for c in ran if c.state is CellState.VARIES)
-    quiet = {
-        CellState.STABLE,
-        CellState.VARIES,
-        CellState.NOT_APPLICABLE,
-        CellState.SKIPPED,
-        CellState.WRONG_DEVICE,
-    }
-    failed = [c for c in comparison.cells if c.state not in quiet]
-    on_cpu = comparison.count(CellState.WRONG_DEVICE)
-    text = (
-        f"{len(ran)} cells ran: {same} stable and bitwise equal to the reference, "
-        f"{other} stable but different from the reference, {varies} varying between repeats"
-    )
     if skipped:
         text += f"; {skipped} skipped on this host"
+    on_cpu = comparison.count(CellState.WRONG_DEVICE)
     if on_cpu:
         text += f"; {on_cpu} ran on the CPU although a GPU was asked for (not GPU results)"
+    failed = [
+        c
+        for c in comparison.cells
+        if c.state not in WITH_VALUES | {CellState.NOT_APPLICABLE, CellState.SKIPPED, CellState.WRONG_DEVICE}
+    ]
     if failed:
         text += f"; {len(failed)} did not complete ({_count_states(failed)})"
     return text + "."
@@ -217,34 +247,60 @@ def _matrix_heading(results: Results, name: str) -> str:
 def _matrix(results: Results, verdicts: Verdicts) -> str:
     comparison = verdicts.comparison
     names = comparison.environments
-    rows = ["## Matrix", ""]
-    if len(names) <= WIDE:
-        rows += [
-            "| case | " + " | ".join(_matrix_heading(results, n) for n in names) + " |",
-            "| :-- | " + " | ".join(":-:" for _ in names) + " |",
+    lines = ["## Matrix", ""]
+    if not results.has_environment(results.reference):
+        lines += [
+            f"The reference environment {plain(results.reference)} did not run here: nothing is "
+            "compared with it.",
+            "",
         ]
-        for case in comparison.cases:
-            cells = [cell_text(comparison.cell(env, case), verdicts.claims_of(env, case)) for env in names]
-            rows.append(f"| [`{case}`](#{_anchor(case)}) | " + " | ".join(cells) + " |")
+    if len(names) <= WIDE:
+        rows = [
+            [f"[`{case}`](#{anchor(case)})"]
+            + [cell_text(comparison.cell(env, case), verdicts.claims_of(env, case)) for env in names]
+            for case in comparison.cases
+        ]
+        lines += table(
+            ["case", *(_matrix_heading(results, n) for n in names)], rows, [":--"] + [":-:"] * len(names)
+        )
     else:
         # Many environments: one row each, so the table grows down instead of off the page.
-        rows += _deviations(comparison, verdicts)
-        rows += [
-            "",
-            f"<details><summary>The whole matrix ({len(names)} environments × "
-            f"{len(comparison.cases)} cases)</summary>",
-            "",
-            "| environment | " + " | ".join(f"[`{c}`](#{_anchor(c)})" for c in comparison.cases) + " |",
-            "| :-- | " + " | ".join(":-:" for _ in comparison.cases) + " |",
+        lines += _deviations(comparison, verdicts)
+        rows = [
+            [_matrix_heading(results, env)]
+            + [cell_text(comparison.cell(env, c), verdicts.claims_of(env, c)) for c in comparison.cases]
+            for env in names
         ]
-        for env in names:
-            cells = [cell_text(comparison.cell(env, c), verdicts.claims_of(env, c)) for c in comparison.cases]
-            rows.append(f"| {_matrix_heading(results, env)} | " + " | ".join(cells) + " |")
-        rows += ["", "</details>"]
-    rows += ["", "<sub>", ""]
-    rows += [f"{symbol} {meaning}<br>" for symbol, meaning in LEGEND]
-    rows += ["", "</sub>"]
-    return "\n".join(rows)
+        lines += [
+            "",
+            *details(
+                f"The whole matrix ({len(names)} environments × {len(comparison.cases)} cases)",
+                table(
+                    ["environment", *(f"[`{c}`](#{anchor(c)})" for c in comparison.cases)],
+                    rows,
+                    [":--"] + [":-:"] * len(comparison.cases),
+                ),
+            ),
+        ]
+    lines += ["", "<sub>", ""]
+    lines += [f"{symbol} {meaning}<br>" for symbol, meaning in legend(comparison, verdicts)]
+    lines += ["", "</sub>"]
+    return "\n".join(lines)
+
+
+def legend(comparison: Comparison, verdicts: Verdicts) -> list[tuple[str, str]]:
+    """The symbols this matrix uses, each with its meaning."""
+    states = {cell.state for cell in comparison.cells}
+    shown = [STATES[state] for state in CellState if state in states]
+    marks = ["A, B, …"] if any(cell.group for cell in comparison.cells) else []
+    verdict_kinds = {check.verdict for check in verdicts.claims}
+    if Verdict.HELD in verdict_kinds:
+        marks.append(HELD)
+    if Verdict.SURPRISE in verdict_kinds:
+        marks.append(SURPRISE)
+    if any(cell.not_recorded for cell in comparison.cells):
+        marks.append("(n not recorded)")
+    return shown + [(mark, OTHER_MARKS[mark]) for mark in marks]
 
 
 def _deviations(comparison: Comparison, verdicts: Verdicts) -> list[str]:
@@ -252,10 +308,8 @@ def _deviations(comparison: Comparison, verdicts: Verdicts) -> list[str]:
     lines = []
     for env in comparison.environments:
         cells = [comparison.cell(env, case) for case in comparison.cases]
-        different = sum(1 for c in cells if c.group not in {None, "A"})
-        failed = [
-            c for c in cells if c.state not in {CellState.STABLE, CellState.VARIES, CellState.NOT_APPLICABLE}
-        ]
+        different = sum(1 for c in cells if c.versus is Versus.DIFFERENT)
+        failed = [c for c in cells if c.state not in WITH_VALUES | {CellState.NOT_APPLICABLE}]
         surprising = sum(
             1
             for c in cells
@@ -278,13 +332,14 @@ def _deviations(comparison: Comparison, verdicts: Verdicts) -> list[str]:
 
 
 def cell_text(cell: CellResult, checks: Sequence[ClaimCheck] = ()) -> str:
-    symbol = SYMBOL[cell.state]
-    if cell.state is CellState.STABLE:
-        text = f"{symbol} {cell.group}"
-    elif cell.state is CellState.VARIES:
-        text = f"{symbol} {cell.group} · {len(cell.varying)} of {len(cell.labels)} vary"
-    else:
+    symbol = STATES[cell.state][0]
+    if cell.state not in WITH_VALUES:
         return f"{symbol} {cell.state.value}"
+    text = f"{symbol} {cell.group}"
+    if cell.state is CellState.VARIES:
+        text += f" · {len(cell.varying)} of {len(cell.labels)} vary"
+    if cell.not_recorded:
+        text += f" ({len(cell.not_recorded)} not recorded)"
     if any(c.verdict is Verdict.SURPRISE for c in checks):
         return f"{text} {SURPRISE} SURPRISE"
     if checks and all(c.verdict is Verdict.HELD for c in checks):
@@ -292,104 +347,162 @@ def cell_text(cell: CellResult, checks: Sequence[ClaimCheck] = ()) -> str:
     return text
 
 
-def _baseline(results: Results, baseline: BaselineComparison) -> str:
+def _published(checks: Sequence[PublishedCheck]) -> str:
+    lines = [
+        "## Published values",
+        "",
+        "Does today's run print what was published, to the digits that were printed? A number is reproduced "
+        "when it lies within half a unit of its last printed digit.",
+    ]
+    for case in dict.fromkeys(check.case for check in checks):
+        mine = [check for check in checks if check.case == case]
+        environments = list(dict.fromkeys(check.environment for check in mine))
+        labels = list(dict.fromkeys(check.label for check in mine))
+        by_key = {(check.environment, check.label): check for check in mine}
+        rows = [
+            [code(label)] + [_published_text(by_key.get((env, label))) for env in environments]
+            for label in labels
+        ]
+        lines += ["", f"[`{case}`](#{anchor(case)}) ({mine[0].digits} decimals)", ""]
+        lines += table(["label", *environments], rows, [":--"] + [":-:"] * len(environments))
+    return "\n".join(lines)
+
+
+def _published_text(check: PublishedCheck | None) -> str:
+    if check is None:
+        return ""
+    text = REPRODUCED_MARK[check.verdict]
+    if check.verdict is Reproduced.NO and check.max_miss is not None:
+        units = check.max_miss.scaleb(check.digits)
+        text += f" by {float(check.max_miss):.3g} ({units:,.0f} in the last digit)"
+    elif check.verdict is not Reproduced.YES:
+        text += f": {plain(check.evidence, 80)}"
+    return text
+
+
+def _baseline(baseline: BaselineComparison) -> str:
     environments = list(dict.fromkeys(cell.environment for cell in baseline.cells))
     cases = list(dict.fromkeys(cell.case for cell in baseline.cells))
     by_key = {(cell.environment, cell.case): cell for cell in baseline.cells}
-    rows = [
+    lines = [
         "## Against the baseline",
         "",
-        f"Baseline: run `{baseline.baseline_run}` from `{baseline.baseline_source}`. Environments and "
+        f"Baseline: run `{baseline.baseline_run}` from {code(baseline.baseline_source)}. Environments and "
         "cases are matched by name; stable values are compared bit for bit.",
         "",
-        "| case | " + " | ".join(environments) + " |",
-        "| :-- | " + " | ".join(":-:" for _ in environments) + " |",
     ]
-    for case in cases:
-        cells = [_baseline_text(by_key.get((env, case))) for env in environments]
-        rows.append(f"| `{case}` | " + " | ".join(cells) + " |")
-    changed = [cell for cell in baseline.cells if cell.change is Change.CHANGED]
-    if changed:
-        rows += ["", "Changed values:", ""]
-        rows += [
-            f"- **{cell.environment}** · `{cell.case}`: "
-            + ", ".join(f"`{label}`" for label in cell.changed_labels)
-            for cell in changed
-        ]
-    return "\n".join(rows)
+    rows = [
+        [f"`{case}`"] + [_baseline_text(by_key.get((env, case))) for env in environments] for case in cases
+    ]
+    lines += table(["case", *environments], rows, [":--"] + [":-:"] * len(environments))
+    moved = [cell for cell in baseline.cells if cell.named or cell.note]
+    if moved:
+        lines += ["", "What changed:"]
+        lines += _listed(
+            [
+                f"- **{cell.environment}** · `{cell.case}`: "
+                + "; ".join(
+                    [
+                        *(f"{code(label)} {what}" for label, what in cell.named),
+                        *([plain(cell.note, 300)] if cell.note else []),
+                    ]
+                )
+                for cell in moved
+            ]
+        )
+    return "\n".join(lines)
 
 
 def _baseline_text(cell: BaselineCell | None) -> str:
     if cell is None:
         return ""
     text = CHANGE_TEXT[cell.change]
-    if cell.change is Change.CHANGED:
-        details = []
-        if cell.max_abs is not None:
-            details.append(f"max \\|Δ\\| {cell.max_abs:.3g}")
-        if cell.max_ulps is not None:
-            details.append(f"{cell.max_ulps} ULP")
-        text += f" ({', '.join(details)})" if details else ""
+    if cell.changed:
+        largest = [d for d in cell.changed.values() if d.max_abs is not None]
+        ulps = [d.max_ulps for d in cell.changed.values() if d.max_ulps is not None]
+        details_ = []
+        if largest:
+            details_.append(
+                f"max \\|Δ\\| {format_magnitude(max(d.max_abs for d in largest if d.max_abs is not None))}"
+            )
+        if ulps:
+            details_.append(f"{max(ulps):,} ULP")
+        text += f" ({', '.join(details_)})" if details_ else ""
+    extra = len(cell.now_varies) + len(cell.gone) + len(cell.new_labels) + len(cell.now_stable)
+    if extra:
+        text += f" · {extra} label(s) appeared, vanished or changed stability"
     return text
 
 
 def _environments(results: Results) -> str:
     wide = len(results.environments) > WIDE
-    rows = [
+    header = [
+        "environment",
+        "host",
+        "base",
+        "Python",
+        *(_FRAMEWORK_COLUMNS),
+        "device that ran",
+        "image",
+        "size",
+        "build",
+    ]
+    rows = []
+    for env in results.environments:
+        observed = env.build.observed
+        versions = [(observed.version(name) or "—") if observed else "—" for name in _FRAMEWORK_COLUMNS_KEYS]
+        rows.append(
+            [
+                _env_heading(env.name, results.reference),
+                plain(env.host) or "—",
+                _base(env),
+                observed.python if observed else "—",
+                *(plain(version) for version in versions),
+                _devices(
+                    record for case in results.cases for record in results.records_of(env.name, case.name)
+                ),
+                f"`{env.build.image_id.removeprefix('sha256:')[:12]}`" if env.build.image_id else "—",
+                _size(env.build.size),
+                _build(env),
+            ]
+        )
+    shown = table(header, rows, [":--"] * (len(header) - 2) + ["--:", ":--"])
+    lines = [
         "## Environments",
         "",
-        "Versions are read inside each image after it was built, not copied from matrix.yaml.",
+        "Versions are read inside each image (or interpreter), not copied from matrix.yaml.",
         "",
-        *(["<details><summary>All environments</summary>", ""] if wide else []),
-        "| environment | host | base | Python | NumPy | TensorFlow | device that ran | image | size "
-        "| build |",
-        "| :-- | :-- | :-- | :-- | :-- | :-- | :-- | :-- | --: | :-- |",
     ]
-    for env in results.environments:
-        observed = env.observed
-        rows.append(
-            "| "
-            + " | ".join(
-                [
-                    _env_heading(env.name, results.reference),
-                    env.host or "—",
-                    _base(env),
-                    observed.python if observed else "—",
-                    (observed.numpy or "—") if observed else "—",
-                    (observed.tensorflow or "—") if observed else "—",
-                    _devices(
-                        record for case in results.cases for record in results.records_of(env.name, case.name)
-                    ),
-                    f"`{env.image_id.removeprefix('sha256:')[:12]}`" if env.image_id else "—",
-                    _size(env.image_size),
-                    _build(env),
-                ]
-            )
-            + " |"
-        )
-    if wide:
-        rows += ["", "</details>"]
-    rows += _listed(
-        [f"**{env.name}**: {_one_line(env.error or '')}" for env in results.environments if env.error]
+    lines += details("All environments", shown) if wide else shown
+    lines += _listed(
+        [
+            f"- **{env.name}**: {plain(env.build.error or '', 400)}"
+            for env in results.environments
+            if env.build.error
+        ]
     )
     # Identical freezes are shown once, with the environments that share them.
     freezes: dict[tuple[str, ...], list[str]] = {}
     for env in results.environments:
-        if env.observed:
-            freezes.setdefault(env.observed.pip_freeze, []).append(env.name)
-    rows += ["", "<details><summary>pip freeze of each image</summary>", ""]
+        if env.build.observed:
+            freezes.setdefault(env.build.observed.pip_freeze, []).append(env.name)
+    body: list[str] = []
     for freeze, names in freezes.items():
-        rows += [f"**{_cut(names)}**", "", "```", *freeze, "```", ""]
-    rows.append("</details>")
-    return "\n".join(rows)
+        body += [f"**{_cut(names)}**", "", *fenced(list(freeze)), ""]
+    lines += ["", *details("pip freeze of each image", body)]
+    return "\n".join(lines)
+
+
+_FRAMEWORK_COLUMNS = ("NumPy", "TensorFlow", "PyTorch", "JAX")
+_FRAMEWORK_COLUMNS_KEYS = ("numpy", "tensorflow", "torch", "jax")
 
 
 def _base(env: EnvironmentResult) -> str:
     if env.requested.get("debian"):
-        return f"Debian {env.requested['debian']}"
+        return f"Debian {plain(str(env.requested['debian']))}"
     if env.requested.get("host_python"):
-        return f"host `{env.requested['host_python']}`, no container"
-    return f"`{env.requested.get('base_image', '?')}`"
+        return f"host {code(str(env.requested['host_python']))}, no container"
+    return code(str(env.requested.get("base_image", "?")))
 
 
 def _devices(records: Iterable[Record]) -> str:
@@ -398,12 +511,12 @@ def _devices(records: Iterable[Record]) -> str:
     )
     if not seen:
         return "—"
-    return "<br>".join(f"{kind} ({detail})" if detail else kind for kind, detail in seen)
+    return "<br>".join(plain(f"{kind} ({detail})" if detail else kind, 200) for kind, detail in seen)
 
 
 def _build(env: EnvironmentResult) -> str:
-    text = f"{env.build.value} {env.build_seconds:.1f} s"
-    return f"{text}, log `{env.build_log}`" if env.build_log and env.error else text
+    text = f"{env.build.status.value} {env.build.seconds:.1f} s"
+    return f"{text}, log {code(env.build.log)}" if env.build.log and env.build.error else text
 
 
 def _size(size: int | None) -> str:
@@ -418,42 +531,36 @@ def _cases(results: Results, verdicts: Verdicts) -> str:
     names = comparison.environments
     for case in results.cases:
         lines = [
-            f'### <a id="{_anchor(case.name)}"></a>`{case.name}`',
+            f'### <a id="{anchor(case.name)}"></a>`{case.name}`',
             "",
-            f"Script `{case.script}` (sha256 `{case.script_sha256[:12]}`)."
+            f"Script {code(case.script)} (sha256 `{case.script_sha256[:12]}`)."
             + (f" Needs {', '.join(case.requires)}." if case.requires else ""),
         ]
         if case.claim:
-            lines += ["", f"> **Claim:** {case.claim}"]
+            lines += ["", f"> **Claim:** {plain(case.claim, 2000)}"]
         cells = [comparison.cell(env, case.name) for env in names]
         columns = _columns(cells, results.reference)
         labels = _label_order([cell for _, cell in columns])
         failures = [c for c in cells if c.detail and c.state is not CellState.NOT_APPLICABLE]
         if labels:
-            lines += [
-                "",
-                "| label | " + " | ".join(heading for heading, _ in columns) + " |",
-                "| :-- | " + " | ".join(":--" for _ in columns) + " |",
+            rows = [
+                [code(label)] + [label_cell(cell, label, results.reference) for _, cell in columns]
+                for label in labels
             ]
-            for label in labels:
-                row = [_label_cell(cell, label, results.reference) for _, cell in columns]
-                lines.append(f"| `{_one_line(label)}` | " + " | ".join(row) + " |")
+            lines += ["", *table(["label", *(heading for heading, _ in columns)], rows)]
         if len(names) > WIDE:
             lines += _group_members(cells)
         lines += _listed(
-            [f"{SYMBOL[cell.state]} **{cell.environment}**: {_one_line(cell.detail)}" for cell in failures]
+            [
+                f"- {STATES[cell.state][0]} **{cell.environment}**: {plain(cell.detail, 400)}"
+                for cell in failures
+            ]
         )
         lines += _claims_table([c for c in verdicts.claims if c.case == case.name], names)
         shown = [cell.environment for _, cell in columns] + [c.environment for c in failures]
         lines += _outputs(results, case.name, list(dict.fromkeys(shown)))
         sections.append("\n".join(lines))
     return "\n\n".join(sections)
-
-
-#: Above this many environments, tables show one column per group of identical environments.
-WIDE = 8
-#: Lists longer than this are cut, saying how many more there are.
-LONGEST_LIST = 30
 
 
 def _columns(cells: Sequence[CellResult], reference: str) -> list[tuple[str, CellResult]]:
@@ -480,10 +587,11 @@ def _group_members(cells: Sequence[CellResult]) -> list[str]:
     for cell in cells:
         if cell.group is not None:
             members.setdefault(cell.group, []).append(cell.environment)
-    lines = ["", "<details><summary>Environments in each group</summary>", ""]
-    for letter, names in sorted(members.items(), key=lambda item: (len(item[0]), item[0])):
-        lines.append(f"- **{letter}** ({len(names)}): {_cut(names)}")
-    return [*lines, "", "</details>"]
+    body = [
+        f"- **{letter}** ({len(names)}): {_cut(names)}"
+        for letter, names in sorted(members.items(), key=lambda item: (len(item[0]), item[0]))
+    ]
+    return ["", *details("Environments in each group", body)]
 
 
 def _cut(names: Sequence[str]) -> str:
@@ -496,7 +604,7 @@ def _listed(lines: Sequence[str]) -> list[str]:
         return []
     kept = ["", *lines[:LONGEST_LIST]]
     if len(lines) > LONGEST_LIST:
-        kept.append(f"… and {len(lines) - LONGEST_LIST} more (see results.json)")
+        kept.append(f"- … and {len(lines) - LONGEST_LIST} more (see results.json)")
     return kept
 
 
@@ -505,104 +613,105 @@ def _claims_table(checks: Sequence[ClaimCheck], environments: Sequence[str]) -> 
         return []
     claims = list(dict.fromkeys((check.kind, check.pattern) for check in checks))
     if len(environments) > WIDE:
-        lines = ["", "| claim | held | SURPRISE | not checked |", "| :-- | --: | --: | --: |"]
+        rows = []
         for kind, pattern in claims:
             verdicts = [c.verdict for c in checks if (c.kind, c.pattern) == (kind, pattern)]
-            counts = [verdicts.count(v) for v in (Verdict.HELD, Verdict.SURPRISE, Verdict.UNCHECKED)]
-            lines.append(
-                f"| {kind.replace('_', ' ')}: `{_one_line(pattern)}` | " + " | ".join(map(str, counts)) + " |"
-            )
-        return lines
-    lines = [
-        "",
-        "| claim | " + " | ".join(environments) + " |",
-        "| :-- | " + " | ".join(":-:" for _ in environments) + " |",
-    ]
-    mark = {Verdict.HELD: HELD, Verdict.SURPRISE: f"{SURPRISE} SURPRISE", Verdict.UNCHECKED: "·"}
+            counts = [str(verdicts.count(v)) for v in (Verdict.HELD, Verdict.SURPRISE, Verdict.UNCHECKED)]
+            rows.append([f"{kind.replace('_', ' ')}: {code(pattern)}", *counts])
+        return ["", *table(["claim", "held", "SURPRISE", "not checked"], rows, [":--", "--:", "--:", "--:"])]
+    mark = {Verdict.HELD: HELD, Verdict.SURPRISE: f"{SURPRISE} SURPRISE", Verdict.UNCHECKED: "· not checked"}
+    by_key = {(c.environment, c.kind, c.pattern): c for c in checks}
+    rows = []
     for kind, pattern in claims:
-        row = []
+        row = [f"{kind.replace('_', ' ')}: {code(pattern)}"]
         for env in environments:
-            found = next(
-                (c for c in checks if c.environment == env and (c.kind, c.pattern) == (kind, pattern)), None
-            )
+            found = by_key.get((env, kind, pattern))
             row.append(mark[found.verdict] if found else "")
-        lines.append(f"| {kind.replace('_', ' ')}: `{_one_line(pattern)}` | " + " | ".join(row) + " |")
+        rows.append(row)
+    lines = ["", *table(["claim", *environments], rows, [":--"] + [":-:"] * len(environments))]
+    unchecked = [c for c in checks if c.verdict is Verdict.UNCHECKED]
+    if unchecked:
+        lines += [
+            "",
+            *details(
+                "Why some claims were not checked",
+                [
+                    f"- **{c.environment}** · {code(c.claim_text)}: {plain(c.evidence, 300)}"
+                    for c in unchecked[:LONGEST_LIST]
+                ],
+            ),
+        ]
     return lines
 
 
 def _label_order(cells: Sequence[CellResult]) -> list[str]:
-    order: list[str] = []
+    order: dict[str, None] = {}
     for cell in cells:
         for label in cell.labels:
-            if label.label not in order:
-                order.append(label.label)
-    return order
+            order.setdefault(label.label)
+    return list(order)
 
 
-def _label_cell(cell: CellResult, label: str, reference: str) -> str:
-    found = next((item for item in cell.labels if item.label == label), None)
+def label_cell(cell: CellResult, name: str, reference: str) -> str:
+    found = cell.label(name)
     if found is None:
-        return SYMBOL[cell.state] if cell.state is not CellState.STABLE else "(not recorded)"
-    if not found.stable:
-        return f"🎲 {found.distinct} distinct in {found.repeats} repeats"
-    if cell.environment == reference or found.vs_reference is None:
-        return f"✅ `{format_value(found.value)}`"
-    return "✅ " + describe_difference(found.vs_reference, found)
+        return STATES[cell.state][0] if cell.state not in WITH_VALUES else "(not recorded)"
+    if found.state is LabelState.NOT_RECORDED:
+        return f"⚠️ not recorded: {plain(found.not_recorded_note, 120)}"
+    if found.state is LabelState.PARTIAL:
+        return f"🎲 {plain(found.reason)}"
+    if found.state is LabelState.VARIES:
+        return f"🎲 {found.distinct} distinct in {len(found.series)} repeats"
+    symbol = STATES[CellState.RAN_ONCE][0] if found.state is LabelState.RAN_ONCE else "✅"
+    if cell.environment == reference or found.versus is not Versus.DIFFERENT:
+        note = "" if found.versus is not Versus.NO_REFERENCE else " (no reference value)"
+        if found.versus is Versus.EQUAL:
+            return f"{symbol} = reference"
+        return f"{symbol} {code(format_series(found.value))}{note}"
+    return f"{symbol} ≠ reference: {code(format_series(found.value))}, {plain(_short_difference(found), 200)}"
 
 
-def describe_difference(difference: Difference, label: LabelResult) -> str:
-    if difference.equal:
-        return "= reference"
-    parts = [f"`{format_value(label.value)}`"]
-    if difference.max_abs is not None:
-        parts.append(f"max \\|Δ\\| {difference.max_abs:.3g}")
-    if difference.max_ulps is not None:
-        parts.append(f"{difference.max_ulps} ULP")
-    if difference.note:
-        parts.append(difference.note)
-    return "≠ reference: " + ", ".join(parts)
+def _short_difference(label: LabelResult) -> str:
+    return describe(label.vs_reference, "reference").removeprefix("differs from reference: ")
 
 
-def format_value(value: Value) -> str:
-    """Full precision: repr of each element (a float32 widened to a double is exact)."""
-    items = [_scalar(v) for v in value.values]
-    return items[0] if not value.shape and len(items) == 1 else "[" + ", ".join(items) + "]"
+def format_series(series: Sequence[Value]) -> str:
+    shown = [format_value(value) for value in series]
+    return shown[0] if len(shown) == 1 else " ; ".join(shown)
 
 
-def _scalar(value: Scalar) -> str:
-    return repr(value)
+def format_value(value: Value, most: int = SHOWN_ELEMENTS) -> str:
+    """Full precision of the first `most` elements (a float32 widened to a double is exact)."""
+    if not value.recorded:
+        return f"(not recorded: {value.note})"
+    items = [
+        repr(item) if not isinstance(item, str) or value.dtype in {"str", "bytes", "object"} else item
+        for item in value.values[:most]
+    ]
+    if not value.shape and len(items) == 1:
+        return items[0]
+    more = f", … {len(value.values):,} values" if len(value.values) > most else ""
+    return "[" + ", ".join(items) + more + "]"
 
 
 def _outputs(results: Results, case: str, names: Sequence[str]) -> list[str]:
-    lines = ["", "<details><summary>What the script printed (repeat 1)</summary>", ""]
+    body: list[str] = []
     for env in names:
         records = results.records_of(env, case)
         if not records:
             continue
         record = records[0]
-        lines += [f"**{env}** ({record.status.value}, {record.seconds:.1f} s)", "", "```text"]
-        lines += _shortened((record.output or "(no output)").splitlines())
+        body += [f"**{env}** ({record.status.value}, {record.seconds:.1f} s)", ""]
+        text = _shortened((record.output or "(no output)").splitlines())
         if record.stderr_tail.strip():
-            lines += ["--- stderr (tail) ---", *_shortened(record.stderr_tail.splitlines())]
-        lines += ["```", ""]
-    lines.append("</details>")
-    return lines
+            text += ["--- stderr (tail) ---", *_shortened(record.stderr_tail.splitlines())]
+        body += [*fenced(text), ""]
+    return ["", *details("What the script printed (repeat 1)", body)] if body else []
 
 
 def _shortened(lines: list[str], *, most: int = 40, width: int = 240) -> list[str]:
     """Keep a report readable whatever a script printed: at most `most` lines of `width` characters."""
-    kept = [
-        line if len(line) <= width else line[:width] + f" … ({len(line):,} characters)"
-        for line in lines[:most]
-    ]
+    kept = [shorten(line, width) for line in lines[:most]]
     if len(lines) > most:
         kept.append(f"… ({len(lines) - most:,} more lines in results.json)")
     return kept
-
-
-def _anchor(case: str) -> str:
-    return "case-" + "".join(ch if ch.isalnum() else "-" for ch in case.lower())
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split()).replace("|", "\\|")

@@ -1,64 +1,296 @@
-"""Print a labelled value for people and, under seedmatrix, record it at full precision.
+"""Print a labelled value for people and, under seedmatrix, record it exactly.
 
-Seed scripts call `show(label, value)`. The value is printed as the article printed it; when the
-runner sets SEEDMATRIX_RECORDS=1, one extra line per value carries its exact bits as JSON, so the
-comparison never depends on print rounding. Pure Python: it must import in every image.
+Seed scripts call `show(label, value)`. The value is printed as the article printed it. When the
+runner names a records file (SEEDMATRIX_RECORDS), each value is also appended to it as one JSON
+line with its dtype, shape and exact bits, so comparisons never depend on print rounding and no
+amount of printing can crowd a value out. Standard library only: it must import in every image,
+and in any project, whatever it has installed.
+
+`show()` never makes a script fail that would run without it: a value it cannot record is
+recorded as such, with the type named, and the script goes on.
 """
 
 import atexit
+import contextlib
 import json
+import math
 import os
 import struct
 import sys
 
-MARKER = "@@seedmatrix "
-_ENABLED = os.environ.get("SEEDMATRIX_RECORDS") == "1"
-_BIT_FORMATS = {"float16": ">e", "float32": ">f", "float64": ">d"}
+_RECORDS = os.environ.get("SEEDMATRIX_RECORDS")
+_MAX_SAFE_INTEGER = 2**53  # larger integers are kept as text in `values` (their bits are exact anyway)
+
+# Floating-point formats stored in 8 bits or fewer, or 16 bits other than IEEE half precision
+# (ml_dtypes, used by JAX, TensorFlow and PyTorch). Their raw bits are kept; values are shown
+# through float32, which holds every one of them exactly.
+_SMALL_FLOATS = {
+    "bfloat16",
+    "float8_e3m4",
+    "float8_e4m3",
+    "float8_e4m3fn",
+    "float8_e4m3fnuz",
+    "float8_e4m3b11fnuz",
+    "float8_e5m2",
+    "float8_e5m2fnuz",
+    "float6_e2m3fn",
+    "float6_e3m2fn",
+    "float4_e2m1fn",
+}
+_TORCH_RAW = {"bfloat16": "int16", "float8_e4m3fn": "uint8", "float8_e5m2": "uint8"}
+
+
+class Unrecordable(Exception):
+    """A value whose type has no exact, comparable form here."""
 
 
 def show(label, value):
     print(f"{label}: {value}", flush=True)
-    if _ENABLED:
-        _emit({"label": str(label), **_exact(value)})
+    if _RECORDS:
+        _record(str(label), value)
 
 
-def _exact(value):
-    if hasattr(value, "numpy"):  # an eager TensorFlow tensor
-        value = value.numpy()
-    items = value.tolist() if hasattr(value, "tolist") else value
-    flat = list(_flatten(items))
-    if hasattr(value, "dtype"):
-        dtype = str(value.dtype)
-    elif all(isinstance(item, float) for item in flat):
-        dtype = "float64"  # a Python float is an IEEE double
-    else:
-        dtype = "object"
-    if hasattr(value, "shape"):
-        shape = list(value.shape)
-    else:
-        shape = [len(flat)] if isinstance(items, (list, tuple)) else []
-    bit_format = _BIT_FORMATS.get(dtype)
-    bits = [struct.pack(bit_format, item).hex() if bit_format else repr(item) for item in flat]
-    return {"dtype": dtype, "shape": shape, "values": flat, "bits": bits}
+def _record(label, value):
+    try:
+        line = json.dumps({"label": label, **encode(value)}, allow_nan=False)
+    except Exception as error:
+        kind = f"{type(value).__module__}.{type(value).__qualname__}"
+        note = f"cannot record a {kind}: {error}" if str(error) else f"cannot record a {kind}"
+        sys.stderr.write(f"seedmatrix: {label!r}: {note}\n")
+        line = json.dumps(
+            {"label": label, "dtype": "unrecordable", "shape": [], "bits": [], "values": [], "note": note}
+        )
+    _append(line, label)
 
 
-def _flatten(items):
-    if isinstance(items, (list, tuple)):
-        for item in items:
-            yield from _flatten(item)
-    else:
+def _append(line, label):
+    line += "\n"
+    try:
+        with open(_RECORDS, "a", encoding="ascii") as stream:
+            stream.write(line)
+    except OSError as error:
+        # Out of room: leave a mark the launcher reports, so the loss is visible, not silent.
+        sys.stderr.write(f"seedmatrix: could not record {label!r}: {error}\n")
+        with contextlib.suppress(OSError):
+            open(_RECORDS + ".lost", "a").close()
+
+
+def encode(value):
+    """{dtype, shape, bits, values}: exact `bits` per element (compared), `values` for people."""
+    value = _unwrap(value)
+    if isinstance(value, _RawFloats):
+        width = value.raw.dtype.itemsize * 8
+        raw = value.raw.reshape(-1).view(f"uint{width}").tolist()
+        bits = [format(n, f"0{width // 4}x") for n in raw]
+        shape = [int(n) for n in value.raw.shape]
+        return _result(value.dtype, shape, bits, _shown_floats(value.shown.reshape(-1).tolist()))
+    numpy = sys.modules.get("numpy")
+    if numpy is not None and isinstance(value, (numpy.ndarray, numpy.generic)):
+        return _numpy(numpy, numpy.asarray(value))
+    if isinstance(value, (list, tuple)):
+        return _sequence(value, numpy)
+    if numpy is not None and hasattr(value, "__array__") and not isinstance(value, (str, bytes)):
+        return _numpy(numpy, numpy.asarray(value))
+    dtype, bits, shown = _scalar(value)
+    return {"dtype": dtype, "shape": [], "bits": [bits], "values": [shown]}
+
+
+def _unwrap(value):
+    """Framework tensors as NumPy arrays (or as raw bits where NumPy has no such dtype)."""
+    module = type(value).__module__.split(".")[0]
+    if module == "torch" and hasattr(value, "detach"):
+        tensor = value.detach().cpu()
+        name = str(tensor.dtype).replace("torch.", "")
+        if name in _TORCH_RAW:
+            torch = sys.modules["torch"]  # the tensor's own framework, already imported
+            raw = tensor.contiguous().view(getattr(torch, _TORCH_RAW[name])).numpy()
+            return _RawFloats(name, raw, tensor.float().numpy())
+        return tensor.numpy()
+    if module == "tensorflow" and hasattr(value, "numpy"):
+        return value.numpy()
+    return value
+
+
+class _RawFloats:
+    def __init__(self, dtype, raw, shown):
+        self.dtype, self.raw, self.shown = dtype, raw, shown
+
+
+def _numpy(numpy, array):
+    shape = [int(n) for n in array.shape]
+    flat = array.reshape(-1)
+    kind, name = array.dtype.kind, array.dtype.name
+    if name in _SMALL_FLOATS:
+        width = array.dtype.itemsize * 8
+        raw = flat.view(f"uint{width}").tolist()
+        digits = width // 4
+        shown = _shown_floats(flat.astype("float32").tolist())
+        return _result(name, shape, [format(n, f"0{digits}x") for n in raw], shown)
+    if kind == "f":
+        dtype, bits, shown = _floats(numpy, flat, name)
+        return _result(dtype, shape, bits, shown)
+    if kind == "c":
+        parts = flat.view(flat.real.dtype).reshape(-1, 2) if flat.size else flat.real.reshape(0, 2)
+        part_dtype, part_bits, _ = _floats(numpy, parts.reshape(-1), flat.real.dtype.name)
+        pairs = [part_bits[i] + part_bits[i + 1] for i in range(0, len(part_bits), 2)]
+        dtype = "clongdouble" if part_dtype == "longdouble" else name
+        return _result(dtype, shape, pairs, [repr(complex(item)) for item in flat.tolist()])
+    if kind in "iu" or name in ("int2", "int4", "uint2", "uint4"):
+        return _result(
+            name, shape, *_integers(flat.astype("int64").tolist() if kind == "V" else flat.tolist())
+        )
+    if kind == "b":
+        items = flat.tolist()
+        return _result("bool", shape, ["true" if item else "false" for item in items], items)
+    if kind == "U":
+        items = flat.tolist()
+        return _result("str", shape, items, items)
+    if kind == "S":
+        items = flat.tolist()
+        return _result("bytes", shape, [item.hex() for item in items], [_shown_bytes(item) for item in items])
+    if kind in "Mm":
+        raw = flat.view("int64").tolist()
+        return _result(str(array.dtype), shape, [str(n) for n in raw], [str(item) for item in flat])
+    if kind == "O":
+        encoded = [_scalar(item) for item in flat.tolist()]
+        return _uniform(shape, encoded)
+    if kind == "V" and not array.dtype.names:
+        raise Unrecordable(f"no exact form for dtype {array.dtype}")
+    size = array.dtype.itemsize
+    raw = flat.tobytes()
+    pieces = [raw[i * size : (i + 1) * size].hex() for i in range(flat.size)]
+    return _result(str(array.dtype), shape, pieces, pieces)
+
+
+def _floats(numpy, flat, name):
+    """(dtype, bits, values) of a flat array of real floats, bits big-endian hex."""
+    info = numpy.finfo(flat.dtype)
+    if flat.dtype.itemsize in (2, 4, 8):
+        width = flat.dtype.itemsize * 8
+        raw = flat.view(f"uint{width}").tolist()
+        return name, [format(n, f"0{width // 4}x") for n in raw], _shown_floats(flat.tolist())
+    # long double: x87 extended (80 significant bits in 12 or 16 bytes) or IEEE quadruple
+    significant = 10 if info.nmant == 63 else flat.dtype.itemsize
+    size = flat.dtype.itemsize
+    raw = flat.astype(flat.dtype.newbyteorder("<")).tobytes()
+    bits = [raw[i * size : i * size + significant][::-1].hex() for i in range(flat.size)]
+    return "longdouble", bits, _shown_floats([float(item) for item in flat.tolist()])
+
+
+def _result(dtype, shape, bits, values):
+    return {"dtype": dtype, "shape": shape, "bits": list(bits), "values": list(values)}
+
+
+def _shown_floats(items):
+    return [item if math.isfinite(item) else _non_finite(item) for item in items]
+
+
+def _non_finite(item):
+    return "NaN" if math.isnan(item) else ("Infinity" if item > 0 else "-Infinity")
+
+
+def _integers(items):
+    bits = [str(int(item)) for item in items]
+    shown = [int(item) if abs(int(item)) < _MAX_SAFE_INTEGER else str(int(item)) for item in items]
+    return bits, shown
+
+
+def _shown_bytes(data):
+    return data.decode("utf-8", "backslashreplace")
+
+
+def _scalar(value):
+    """(dtype, bits, shown) of one Python value."""
+    numpy = sys.modules.get("numpy")
+    if numpy is not None and isinstance(value, numpy.generic):
+        encoded = _numpy(numpy, numpy.asarray(value))
+        return encoded["dtype"], encoded["bits"][0], encoded["values"][0]
+    if isinstance(value, bool):
+        return "bool", "true" if value else "false", value
+    if isinstance(value, int):
+        bits, shown = _integers([value])
+        return "int", bits[0], shown[0]
+    if isinstance(value, float):
+        return "float64", struct.pack(">d", value).hex(), _shown_floats([value])[0]
+    if isinstance(value, complex):
+        bits = struct.pack(">d", value.real).hex() + struct.pack(">d", value.imag).hex()
+        return "complex128", bits, repr(value)
+    if isinstance(value, str):
+        return "str", value, value
+    if isinstance(value, (bytes, bytearray)):
+        return "bytes", bytes(value).hex(), _shown_bytes(bytes(value))
+    if value is None:
+        return "none", "none", None
+    raise Unrecordable("show a number, string, array, tensor or list of them (a dict: one show per entry)")
+
+
+def _sequence(items, numpy):
+    """A list or tuple: its nested shape when it is rectangular, one dtype when the leaves share one."""
+    shape = _rectangular_shape(items)
+    if shape is None:  # ragged: each item keeps its own form, compared as a whole
+        return _uniform([len(items)], [_element(_unwrap(item), numpy) for item in items])
+    leaves = [_unwrap(leaf) for leaf in _leaves(items, len(shape))]
+    arrays = [
+        leaf for leaf in leaves if numpy is not None and isinstance(leaf, (numpy.ndarray, numpy.generic))
+    ]
+    if arrays and len(arrays) == len(leaves):
+        dtypes = {leaf.dtype for leaf in arrays}
+        shapes = {leaf.shape for leaf in arrays}
+        if len(dtypes) == 1 and len(shapes) == 1:
+            encoded = _numpy(numpy, numpy.stack([numpy.asarray(leaf) for leaf in arrays]))
+            encoded["shape"] = shape + encoded["shape"][1:]
+            return encoded
+    return _uniform(shape, [_element(leaf, numpy) for leaf in leaves])
+
+
+def _element(leaf, numpy):
+    """A leaf of a list: a scalar as itself, anything bigger as its whole encoding."""
+    if numpy is not None and isinstance(leaf, numpy.ndarray) and leaf.ndim == 0:
+        leaf = leaf[()]
+    if isinstance(leaf, (list, tuple, _RawFloats)) or (numpy is not None and isinstance(leaf, numpy.ndarray)):
+        encoded = encode(leaf)
+        text = json.dumps(encoded, sort_keys=True, separators=(",", ":"))
+        return "object", text, text
+    return _scalar(leaf)
+
+
+def _uniform(shape, encoded):
+    """One dtype when every element has it; else each element's bits carry their own dtype."""
+    dtypes = {dtype for dtype, _, _ in encoded}
+    if len(dtypes) == 1:
+        return _result(
+            dtypes.pop(), shape, [bits for _, bits, _ in encoded], [shown for _, _, shown in encoded]
+        )
+    if not encoded:
+        return _result("object", shape, [], [])
+    bits = [f"{dtype}:{bits}" for dtype, bits, _ in encoded]
+    return _result("object", shape, bits, [shown for _, _, shown in encoded])
+
+
+def _rectangular_shape(items):
+    """[n, m, …] for a nested list whose every level has one length; None when ragged."""
+    if not isinstance(items, (list, tuple)):
+        return []
+    inner = [_rectangular_shape(item) for item in items]
+    if not inner:
+        return [0]
+    if any(shape is None or shape != inner[0] for shape in inner):
+        return None
+    return [len(items), *inner[0]]
+
+
+def _leaves(items, depth):
+    if depth == 0:
         yield items
-
-
-def _emit(payload):
-    sys.stdout.write(MARKER + json.dumps(payload) + "\n")
-    sys.stdout.flush()
+        return
+    for item in items:
+        yield from _leaves(item, depth - 1)
 
 
 def _device():
-    """Which device ran the ops, and what TensorFlow was built for, when TensorFlow was used.
+    """Which device ran the ops, and what the frameworks were built for.
 
-    Without TensorFlow the values came from Python or NumPy, which compute on the CPU.
+    Without a GPU framework the values came from Python or NumPy, which compute on the CPU.
     """
     if "torch" in sys.modules:
         return _torch_device(sys.modules["torch"])
@@ -75,7 +307,7 @@ def _device():
         info["cuda_version"] = build.get("cuda_version")
         info["cudnn_version"] = build.get("cudnn_version")
         info["placed_on"] = (tf.constant([1.0]) + 1.0).device  # where TensorFlow puts an op
-    except Exception as error:  # a device report must never fail the run it describes
+    except Exception as error:
         info["error"] = f"{type(error).__name__}: {error}"
     if gpus:
         try:
@@ -127,5 +359,13 @@ def _nvidia_driver():
     return next((word for word in words if word[:1].isdigit() and "." in word), None)
 
 
-if _ENABLED:
-    atexit.register(lambda: _emit({"device": _device()}))
+def _report_device():
+    try:
+        device = _device()
+    except Exception as error:
+        device = {"kind": "unknown", "detail": f"the device report failed: {type(error).__name__}: {error}"}
+    _append(json.dumps({"device": device}, default=str), "the device report")
+
+
+if _RECORDS:
+    atexit.register(_report_device)

@@ -1,0 +1,102 @@
+"""Results from what a run did: the matrix as declared, the plan, the builds and the records."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import socket
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .config import Case, Claims, Matrix
+from .files import utc_now
+from .merge import sorted_records
+from .plan import Plan
+from .results import Build, CaseResult, EnvironmentResult, Record, Results, RunState
+
+
+def assemble(
+    *,
+    matrix: Matrix,
+    plan: Plan,
+    builds: Mapping[str, Build],
+    records: Sequence[Record],
+    run_id: str,
+    started: str,
+    state: RunState,
+    engine: str,
+) -> Results:
+    environments = []
+    for name in plan.environments:
+        spec = matrix.environment(name)
+        build = builds.get(name)
+        if build is None:
+            continue
+        requested: dict[str, Any] = {
+            "python": spec.python,
+            "requirements": list(spec.requirements),
+            "device": spec.device,
+        }
+        origin = {"debian": spec.debian, "base_image": spec.base_image, "host_python": spec.host_python}
+        requested.update({key: value for key, value in origin.items() if value})
+        provides = build.observed.provides if spec.host_python and build.observed else spec.frameworks
+        environments.append(
+            EnvironmentResult(
+                name=spec.name,
+                requested=requested,
+                frameworks=tuple(sorted(provides)),
+                build=build,
+                host=socket.gethostname(),
+            )
+        )
+    return Results(
+        run_id=run_id,
+        started=started,
+        finished=utc_now(),
+        state=state,
+        host=host_facts(engine),
+        matrix_file=str(matrix.source),
+        matrix_environments=tuple(env.name for env in matrix.environments),
+        reference=matrix.reference,
+        repeats=matrix.repeats,
+        environments=tuple(environments),
+        cases=tuple(case_result(matrix, matrix.case(name)) for name in plan.cases),
+        records=sorted_records(records),
+        skipped=plan.skipped,
+        fail_on_surprise=matrix.fail_on_surprise,
+    )
+
+
+def case_result(matrix: Matrix, case: Case) -> CaseResult:
+    script = matrix.scripts[case.name]
+    return CaseResult(
+        name=case.name,
+        script=os.path.relpath(script, matrix.source.parent),
+        script_sha256=hashlib.sha256(script.read_bytes()).hexdigest(),
+        requires=case.requires,
+        claim=case.claim,
+        claims=_written(case.claims),
+        claims_on_cpu=_written(case.claims_on_cpu),
+        claims_on_gpu=_written(case.claims_on_gpu),
+        expected=(
+            {"source": case.expected.source, "digits": case.expected.digits, "values": case.expected.printed}
+            if case.expected
+            else {}
+        ),
+        env=dict(case.env),
+        cpus=case.cpus,
+    )
+
+
+def _written(claims: Claims) -> dict[str, Any]:
+    return {key: value for key, value in claims.model_dump().items() if value}
+
+
+def host_facts(engine: str) -> dict[str, Any]:
+    return {
+        "hostname": socket.gethostname(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "docker": engine,
+    }

@@ -1,0 +1,228 @@
+"""What one repeat sent back: the text people read, and the launcher's report with the records.
+
+The launcher (inside/launch.py) writes its report on stdout after the script has ended, behind a
+line that starts with a boundary the runner chose for that repeat. `Capture` reads stdout and
+stderr as they arrive: stdout up to the boundary is the script's text (the first `text_limit`
+bytes are kept, the rest counted), what follows is the report (kept up to `report_limit` bytes).
+Stderr keeps its last `text_limit` bytes. Memory is bounded whatever the script prints, and the
+script's printing can never crowd out its values: they travel in the report.
+
+`read_report` turns a report into values and a device report; pure, so a unit test can feed it
+anything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from .values import UNRECORDABLE, Value, check
+
+END = b" end\n"
+
+
+def new_boundary() -> bytes:
+    """A line prefix no script prints by accident."""
+    return b"@@seedmatrix-" + secrets.token_hex(16).encode()
+
+
+class Capture:
+    """Stdout split at the boundary, each part bounded; stderr's tail. Counts everything."""
+
+    def __init__(self, text_limit: int, *, boundary: bytes | None = None, report_limit: int = 0) -> None:
+        self.text_limit = text_limit
+        self.report_limit = report_limit
+        self._marker = b"\n" + boundary + b" " if boundary else None
+        self._pending = b""  # the end of stdout that might be the start of the marker
+        self.text = bytearray()
+        self.report: bytearray | None = None  # None until the boundary was seen
+        self.report_overflow = False
+        self.stderr = bytearray()
+        self.total = 0  # bytes the process wrote, kept or not
+        self.text_bytes = 0  # bytes of the script's own stdout
+        self.stderr_bytes = 0
+
+    def add(self, out: bytes | None, err: bytes | None) -> None:
+        if out:
+            self.total += len(out)
+            self._stdout(out)
+        if err:
+            self.total += len(err)
+            self.stderr_bytes += len(err)
+            self.stderr += err
+            del self.stderr[: max(0, len(self.stderr) - self.text_limit)]
+
+    def _stdout(self, data: bytes) -> None:
+        if self.report is not None:
+            self._report(data)
+            return
+        if self._marker is None:
+            self._text(data)
+            return
+        window = self._pending + data
+        found = window.find(self._marker)
+        if found >= 0:
+            self._text(window[:found])
+            self._pending = b""
+            self.report = bytearray()
+            self._report(window[found + len(self._marker) :])
+            return
+        keep = len(self._marker) - 1
+        self._text(window[: max(0, len(window) - keep)])
+        self._pending = window[max(0, len(window) - keep) :]
+
+    def _text(self, data: bytes) -> None:
+        self.text_bytes += len(data)
+        room = self.text_limit - len(self.text)
+        if room > 0:
+            self.text += data[:room]
+
+    def _report(self, data: bytes) -> None:
+        assert self.report is not None
+        room = self.report_limit - len(self.report)
+        if len(data) > room:
+            self.report_overflow = True
+        self.report += data[: max(0, room)]
+
+    def finish(self) -> None:
+        """The stream ended: what was held back waiting for the marker is text after all."""
+        if self._pending:
+            self._text(self._pending)
+            self._pending = b""
+
+    def drain_pipe(self, pipe: IO[bytes], *, stderr: bool) -> None:
+        """Read a process's stdout or stderr to its end (the host backend)."""
+        with pipe:
+            while chunk := os.read(pipe.fileno(), 65536):
+                self.add(None, chunk) if stderr else self.add(chunk, None)
+
+    @property
+    def capped(self) -> bool:
+        """The script wrote more text (stdout or stderr) than was kept."""
+        return self.text_bytes > len(self.text) or self.stderr_bytes > len(self.stderr)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Finished:
+    """How a container or host process ended, and what it wrote (bounded)."""
+
+    exit_code: int | None  # None when it had to be killed
+    timed_out: bool
+    oom_killed: bool
+    seconds: float
+    stdout: str  # the script's own text, the first `text_limit` bytes
+    stderr: str  # the last `text_limit` bytes
+    output_bytes: int = 0  # everything written, kept or not
+    output_capped: bool = False
+    report: bytes | None = None  # what followed the boundary (None: no boundary came)
+    report_overflow: bool = False
+
+    @classmethod
+    def of(
+        cls, capture: Capture, *, exit_code: int | None, timed_out: bool, oom_killed: bool, seconds: float
+    ) -> Finished:
+        return cls(
+            exit_code=exit_code,
+            timed_out=timed_out,
+            oom_killed=oom_killed,
+            seconds=seconds,
+            stdout=bytes(capture.text).decode("utf-8", "replace"),
+            stderr=bytes(capture.stderr).decode("utf-8", "replace"),
+            output_bytes=capture.total,
+            output_capped=capture.capped,
+            report=bytes(capture.report) if capture.report is not None else None,
+            report_overflow=capture.report_overflow,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Report:
+    """What the launcher said about one repeat, and the values it carried."""
+
+    exit_code: int | None = None
+    script_seconds: float | None = None
+    strays: int = 0  # processes the script left running, killed when it ended
+    stopped_by: str | None = None  # the signal that stopped the script early (time limit, Ctrl-C)
+    values: tuple[Value, ...] = ()
+    device: Mapping[str, Any] = field(default_factory=dict)  # empty: no device report arrived
+    problems: tuple[str, ...] = ()  # what makes the record untrustworthy, in words
+
+
+def read_report(raw: bytes | None, *, overflow: bool = False) -> Report:
+    """Parse the bytes after the boundary; never raises (a broken report is its own finding)."""
+    if raw is None:
+        return Report(problems=("no report from the launcher: the repeat was killed before it ended",))
+    header_line, _, rest = bytes(raw).partition(b"\n")
+    try:
+        header = json.loads(header_line)
+        size = int(header["records_bytes"])
+    except (ValueError, KeyError, TypeError):
+        return Report(problems=("the launcher's report is unreadable",))
+    problems = []
+    if overflow or not rest[size:].endswith(END):
+        problems.append("the launcher's report was cut short")
+    if header.get("records_over_limit"):
+        problems.append("the script recorded more than the records limit; later values were dropped")
+    if header.get("records_lost"):
+        problems.append("some values could not be written (no space left for records)")
+    values, device, unreadable = _records(rest[:size])
+    problems += unreadable
+    return Report(
+        exit_code=header.get("exit_code"),
+        script_seconds=header.get("script_seconds"),
+        strays=int(header.get("strays") or 0),
+        stopped_by=header.get("stopped_by"),
+        values=values,
+        device=device,
+        problems=tuple(problems),
+    )
+
+
+def _records(data: bytes) -> tuple[tuple[Value, ...], Mapping[str, Any], list[str]]:
+    values: list[Value] = []
+    device: Mapping[str, Any] = {}
+    problems: list[str] = []
+    lines = data.split(b"\n")
+    if lines and lines[-1]:  # the last line has no newline: it was cut while being written
+        problems.append(f"record line {len(lines)} is incomplete")
+        lines = lines[:-1]
+    for number, line in enumerate(lines, start=1):
+        if not line:
+            continue
+        try:
+            payload = json.loads(line)
+            if "device" in payload:
+                device = dict(payload["device"])
+            else:
+                values.append(value_from_record(payload))
+        except (ValueError, KeyError, TypeError) as error:
+            problems.append(f"record line {number} is unreadable ({error})")
+    return tuple(values), device, problems
+
+
+def value_from_record(payload: Mapping[str, Any]) -> Value:
+    """One line of the records file as a Value; its form is checked so later arithmetic is safe."""
+    dtype = str(payload["dtype"])
+    shape = tuple(int(n) for n in payload["shape"])
+    bits = tuple(str(b) for b in payload["bits"])
+    shown = tuple(payload["values"])
+    if dtype != UNRECORDABLE:
+        expected = 1
+        for n in shape:
+            expected *= n
+        if expected != len(bits) or len(shown) != len(bits):
+            raise ValueError(f"shape {list(shape)} does not match {len(bits)} element(s)")
+    return check(
+        Value(
+            label=str(payload["label"]),
+            dtype=dtype,
+            shape=shape,
+            bits=bits,
+            values=shown,
+            note=str(payload.get("note", "")),
+        )
+    )

@@ -1,0 +1,88 @@
+"""Base images made from Debian's archive, for hosts that reach no image registry.
+
+mmdebstrap writes a minimal root file system (the recipe: variant and packages) into a tarball,
+which is imported through the Docker SDK as `seedmatrix-base:<suite>-<hash of the recipe>`. The
+import is what applies the tag, so a run killed half-way leaves no tagged image behind.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import docker
+from docker.errors import APIError, ImageNotFound
+
+from .config import DebianRecipe
+from .errors import ImageError
+from .fingerprint import digest
+
+BASE_REPOSITORY = "seedmatrix-base"
+Progress = Callable[[str], None]
+
+
+def base_tag(suite: str, recipe: DebianRecipe) -> str:
+    identity = json.dumps({"suite": suite, "variant": recipe.variant, "include": sorted(recipe.include)})
+    return f"{BASE_REPOSITORY}:{suite}-{digest(identity)}"
+
+
+def ensure_base(
+    client: docker.DockerClient,
+    suite: str,
+    recipe: DebianRecipe,
+    *,
+    mirror: str | None,
+    logs_dir: Path,
+    progress: Progress,
+) -> Any:
+    """The base image for `suite`, made unless its tag exists."""
+    tag = base_tag(suite, recipe)
+    try:
+        return client.images.get(tag)
+    except ImageNotFound:
+        pass
+    mmdebstrap = shutil.which("mmdebstrap")
+    if mmdebstrap is None:
+        raise ImageError(
+            f"making base image {tag} needs mmdebstrap, which is not installed "
+            "(`apt-get install mmdebstrap`, or `bash scripts/engine start`), or use base_image: instead"
+        )
+    log = logs_dir / f"{tag.replace(':', '_')}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    progress(f"making {tag} from Debian's archive")
+    with tempfile.TemporaryDirectory(prefix="seedmatrix-base-") as scratch:
+        rootfs = Path(scratch) / f"{suite}.tar"
+        command = [
+            mmdebstrap,
+            f"--variant={recipe.variant}",
+            f"--include={','.join(recipe.include)}",
+            suite,
+            str(rootfs),
+            mirror or recipe.mirror,
+        ]
+        with log.open("w", encoding="utf-8") as stream:
+            stream.write("# " + " ".join(command) + "\n")
+            stream.flush()
+            finished = subprocess.run(command, stdout=stream, stderr=subprocess.STDOUT, check=False)
+        if finished.returncode != 0:
+            raise ImageError(f"mmdebstrap {suite} failed with exit code {finished.returncode} (log: {log})")
+        repository, _, version = tag.partition(":")
+        try:
+            client.api.import_image_from_file(
+                str(rootfs),
+                repository=repository,
+                tag=version,
+                changes=[
+                    "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                    "ENV LANG=C.UTF-8",
+                    'CMD ["python3"]',
+                ],
+            )
+        except APIError as error:
+            raise ImageError(f"importing {tag} failed: {error}") from None
+    return client.images.get(tag)

@@ -1,0 +1,158 @@
+"""Run one seed script as a child process, end everything it started, and report on it.
+
+seedmatrix starts this launcher for every repeat, in a container or on the host:
+
+    python launch.py SCRIPT [ARG ...]
+
+The script inherits stdout and stderr, so people see what it prints as it prints it. Its values
+go to a records file (SEEDMATRIX_RECORDS, written by recording.py), never to stdout, so no amount
+of printing can crowd them out. When the script ends, the launcher kills whatever the script left
+running (it is a child subreaper: a daemon that left the process group or the session still
+becomes its child), then writes one report on stdout after a line that starts with the boundary
+the runner chose: a JSON header (exit status, seconds, stray processes, records size) and the
+records file's bytes.
+
+SIGTERM (the runner's time limit, Ctrl-C) kills the script and its processes and still reports
+what was recorded. Standard library only, Python 3.9 and later: it runs in every image.
+"""
+
+import contextlib
+import ctypes
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+_PR_SET_CHILD_SUBREAPER = 36
+_RECORDS_FILE = "records.jsonl"
+
+
+def main():
+    boundary = os.environ.pop("SEEDMATRIX_BOUNDARY").encode("ascii")
+    records_dir = os.environ.pop("SEEDMATRIX_RECORDS_DIR")
+    records_limit = int(os.environ.pop("SEEDMATRIX_RECORDS_LIMIT"))
+    records = os.path.join(records_dir, _RECORDS_FILE)
+    _become_subreaper()
+    stopped = []
+    child = None
+
+    def stop(signum, _frame):
+        stopped.append(signal.Signals(signum).name)
+        if child is not None:
+            _kill(child.pid)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    started = time.monotonic()
+    child = subprocess.Popen(
+        [sys.executable, *sys.argv[1:]],
+        env={**os.environ, "SEEDMATRIX_RECORDS": records},
+        stdin=subprocess.DEVNULL,
+    )
+    if stopped:  # a signal came before `child` was known
+        _kill(child.pid)
+    status = child.wait()
+    seconds = time.monotonic() - started
+    child = None  # reaped: its pid may be reused, so a late signal must not kill by it
+    strays = _end_strays()
+    header = {
+        "exit_code": status,
+        "script_seconds": round(seconds, 6),
+        "strays": strays,
+        "stopped_by": stopped[0] if stopped else None,
+        "records_lost": os.path.exists(records + ".lost"),
+    }
+    _report(boundary, header, records, records_limit)
+    sys.stdout.flush()
+    os._exit(status if status >= 0 else 128 - status)
+
+
+def _become_subreaper():
+    """Orphans of the script become our children, wherever they moved (setsid, double fork)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass  # not Linux: the process group is all the runner can end
+
+
+def _kill(pid):
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
+def _children():
+    """(pid, state) of every process whose parent is this one, read from /proc."""
+    me = str(os.getpid()).encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as stream:
+                stat = stream.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2 :].split()  # the command name may hold spaces and ')'
+        if len(fields) > 1 and fields[1] == me:
+            found.append((int(entry), fields[0]))
+    return found
+
+
+def _end_strays():
+    """Kill every process the script left behind, until none is left; how many were running."""
+    killed = set()
+    for _ in range(10000):
+        children = _children()
+        if not children:
+            break
+        for pid, state in children:
+            if state != b"Z":
+                _kill(pid)
+                killed.add(pid)
+        _reap()
+        time.sleep(0.005)
+    return len(killed)
+
+
+def _reap():
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def _report(boundary, header, records, limit):
+    try:
+        size = os.path.getsize(records)
+    except OSError:
+        size = 0
+    header["records_over_limit"] = size > limit
+    header["records_bytes"] = min(size, limit)
+    _write(b"\n" + boundary + b" " + json.dumps(header).encode() + b"\n")
+    remaining = header["records_bytes"]
+    if remaining:
+        with open(records, "rb") as stream:
+            while remaining:
+                chunk = stream.read(min(remaining, 1 << 20))
+                if not chunk:
+                    break
+                _write(chunk)
+                remaining -= len(chunk)
+    _write(b"\n" * (1 + remaining) + boundary + b" end\n")  # pads a file that shrank meanwhile
+
+
+def _write(data):
+    view = memoryview(data)
+    while view:
+        written = os.write(1, view)
+        view = view[written:]
+
+
+if __name__ == "__main__":
+    main()

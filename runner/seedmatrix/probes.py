@@ -1,0 +1,66 @@
+"""What an image or a host interpreter really contains: the probe's report, read the same way for both."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import docker
+
+from . import container
+from .errors import ImageError, ResultsError
+from .results import FRAMEWORKS, Observed, decode
+
+PROBE = Path(__file__).parent / "inside" / "probe.py"
+PROBE_MOUNT = "/seedmatrix-probe"
+#: The distributions that provide each framework; the first installed one is reported.
+DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
+    "numpy": ("numpy",),
+    "tensorflow": ("tensorflow", "tensorflow-cpu"),
+    "torch": ("torch",),
+    "jax": ("jax",),
+}
+assert tuple(DISTRIBUTIONS) == FRAMEWORKS
+_ARGUMENT = json.dumps(DISTRIBUTIONS)
+
+
+def probe_image(
+    client: docker.DockerClient, image_id: str, python: str, *, owner: container.Owner, timeout_seconds: int
+) -> Observed:
+    finished = container.run(
+        client,
+        container.ContainerSpec(
+            image=image_id,
+            command=[python, f"{PROBE_MOUNT}/{PROBE.name}", _ARGUMENT],
+            owner=owner,
+            limits=container.Limits(timeout_seconds=timeout_seconds),
+            read_only_mounts={PROBE.parent: PROBE_MOUNT},
+        ),
+    )
+    return read_probe(f"probing image {image_id[:19]}", finished.exit_code, finished.stdout, finished.stderr)
+
+
+def probe_interpreter(python: str, *, what: str, timeout_seconds: int) -> Observed:
+    try:
+        finished = subprocess.run(
+            [python, str(PROBE), _ARGUMENT],
+            capture_output=True,
+            text=True,
+            timeout=timeout_seconds,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise ImageError(f"{what}: cannot run {python} ({error})") from None
+    return read_probe(f"{what}: probing {python}", finished.returncode, finished.stdout, finished.stderr)
+
+
+def read_probe(what: str, exit_code: int | None, stdout: str, stderr: str) -> Observed:
+    """probe.py's report, from an image or a host interpreter alike."""
+    if exit_code != 0:
+        tail = stderr.strip().splitlines()[-1:] or ["no output"]
+        raise ImageError(f"{what} failed: {tail[0]}")
+    try:
+        return decode(Observed, stdout.encode(), source=what)
+    except ResultsError as error:
+        raise ImageError(f"{what} gave unreadable output ({error})") from None
