@@ -20,7 +20,7 @@ import pytest
 from seedmatrix.container import RUN_LABEL
 from seedmatrix.results import Build
 
-from test_faults import DATA, command, environment, seedmatrix, wait_for_records
+from test_faults import DATA, command, environment, leftovers, seedmatrix, start_slow_run, wait_for_records
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -30,35 +30,31 @@ def ours(client: docker.DockerClient) -> list[Any]:
     return list(client.containers.list(all=True, filters={"label": RUN_LABEL}))
 
 
-def of_run(client: docker.DockerClient, run_id: str) -> list[Any]:
-    return list(client.containers.list(all=True, filters={"label": f"{RUN_LABEL}={run_id}"}))
+def killed_mid_run(results: Path) -> Path:
+    """A slow run, killed with SIGKILL once a record is in and the next repeat's container runs."""
+    process = start_slow_run(results)
+    run = wait_for_records(results, 1, process)
+    time.sleep(0.5)
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=60)
+    assert process.returncode == -signal.SIGKILL
+    return run
 
 
 def test_sigkill_mid_run_then_an_unrelated_run_sweeps_and_resume_finishes_it(
     docker_client: docker.DockerClient, small_image: Build, tmp_path: Path
 ) -> None:
     results = tmp_path / "results"
-    killed = subprocess.Popen(
-        command("matrix", "--config", str(DATA / "slow.yaml"), "--results", str(results), "--jobs", "1"),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=environment(),
-    )
-    run = wait_for_records(results, 1, killed)
-    time.sleep(0.5)  # the next repeat's container is being created or running
-    killed.send_signal(signal.SIGKILL)
-    killed.communicate(timeout=60)
-    assert killed.returncode == -signal.SIGKILL
+    run = killed_mid_run(results)
     assert (results / "latest").resolve() == run.resolve()  # the newest run, though it never finished
-    assert of_run(docker_client, run.name), "the killed run should have left its running container behind"
+    assert leftovers(docker_client, run.name), "the killed run should have left its running container behind"
     kept = {p.name: p.read_bytes() for p in (run / "records").glob("*.json")}
     assert 1 <= len(kept) < 4
 
     unrelated = seedmatrix("matrix", "--config", str(DATA / "small.yaml"), "--results", str(results))
     assert unrelated.returncode == 0, unrelated.stderr
     assert "removed containers that stopped runs left behind" in unrelated.stderr
-    assert of_run(docker_client, run.name) == []
+    assert leftovers(docker_client, run.name) == []
     assert (results / "latest").resolve().name != run.name  # latest: the newest run, the unrelated one
 
     resumed = seedmatrix("matrix", "--config", str(DATA / "slow.yaml"), "--results", str(results), "--resume")
@@ -78,16 +74,7 @@ def test_resume_after_sigkill_refuses_when_the_image_changed(
     docker_client: docker.DockerClient, small_image: Build, tmp_path: Path
 ) -> None:
     results = tmp_path / "results"
-    killed = subprocess.Popen(
-        command("matrix", "--config", str(DATA / "slow.yaml"), "--results", str(results), "--jobs", "1"),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=environment(),
-    )
-    run = wait_for_records(results, 1, killed)
-    killed.send_signal(signal.SIGKILL)
-    killed.communicate(timeout=60)
+    run = killed_mid_run(results)
     record_file = next((run / "records").glob("*.json"))
     record = json.loads(record_file.read_text(encoding="utf-8"))
     record["ran_on"] = "sha256:" + "0" * 64  # as if the image had been rebuilt since

@@ -61,7 +61,7 @@ def test_case_settings_reach_the_cells() -> None:
         matrix, Selection(cases=["python_hash_order_fixed", "reduction_2cpus"]), HostFacts(cpus=2)
     )
     by_case = {cell.case: cell for cell in plan.cells}
-    assert by_case["python_hash_order_fixed"].env == {"PYTHONHASHSEED": "0"}
+    assert by_case["python_hash_order_fixed"].variables == {"PYTHONHASHSEED": "0"}
     assert by_case["reduction_2cpus"].cpus == 2
 
 

@@ -34,9 +34,9 @@ def run_script(
     finished = hostrun.run(
         [sys.executable, str(INSIDE / LAUNCHER), str(script)],
         environment={"PYTHONPATH": str(INSIDE)},
-        host_environment=os.environ,
+        host_environ=os.environ,
         limits=limits,
-        cpus=sorted(os.sched_getaffinity(0)),
+        cpu_ids=sorted(os.sched_getaffinity(0)),
         boundary=new_boundary(),
     )
     cell = Cell(environment="host", case="case", script=script, repeats=1)
@@ -231,9 +231,9 @@ def test_records_over_the_limit_are_a_visible_failure(tmp_path: Path) -> None:
     finished = hostrun.run(
         [sys.executable, str(INSIDE / LAUNCHER), str(tmp_path / "script.py")],
         environment={"PYTHONPATH": str(INSIDE)},
-        host_environment=os.environ,
+        host_environ=os.environ,
         limits=limits,
-        cpus=sorted(os.sched_getaffinity(0)),
+        cpu_ids=sorted(os.sched_getaffinity(0)),
         boundary=new_boundary(),
     )
     record = to_record(

@@ -8,16 +8,20 @@ interrupts.install()  # first: a signal while the rest loads takes the same path
 
 # Imported after the handlers, so an interrupt while they load is noted, not a traceback.
 import argparse  # noqa: E402
+import json  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
 from collections.abc import Sequence  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from . import __version__  # noqa: E402
+from .config import matrix_schema  # noqa: E402
+from .container import DEFAULT_MEMORY  # noqa: E402
 from .errors import SeedmatrixError  # noqa: E402
 from .log import Output  # noqa: E402
 from .pipeline import EXIT_INTERRUPTED, RESUME_LATEST, Options, images_job, matrix_job, report_job  # noqa: E402
 from .plan import Selection, parse_shard  # noqa: E402
+from .results import results_schema  # noqa: E402
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -51,7 +55,11 @@ def _parser() -> argparse.ArgumentParser:
 
     matrix = commands.add_parser("matrix", help="build what is missing, run every cell, write the report")
     with_matrix_options(matrix)
-    matrix.add_argument("--memory", default="4g", help="memory limit of each seed container (default 4g)")
+    matrix.add_argument(
+        "--memory",
+        default=DEFAULT_MEMORY,
+        help=f"memory limit of each seed container, swap included (default {DEFAULT_MEMORY})",
+    )
     matrix.add_argument(
         "-j", "--jobs", type=_positive, help="containers at once (default: the engine's CPU count)"
     )
@@ -86,6 +94,8 @@ def _parser() -> argparse.ArgumentParser:
         "--into", type=Path, help="where merged results and their MATRIX.md go (default results/merged)"
     )
     with_verdict_options(report)
+    schema = commands.add_parser("schema", help="print the JSON Schema of matrix.yaml or of results.json")
+    schema.add_argument("of", choices=["matrix", "results"])
     return parser
 
 
@@ -115,7 +125,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Output(env=os.environ)
     try:
         arguments = _parser().parse_args(argv)
-        if arguments.command == "report":
+        if arguments.command == "schema":
+            schema = matrix_schema() if arguments.of == "matrix" else results_schema()
+            sys.stdout.write(json.dumps(schema, indent=2) + "\n")
+            status = 0
+        elif arguments.command == "report":
             status = report_job(
                 arguments.runs,
                 out,
@@ -135,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ),
                 ca_bundle=arguments.ca_bundle,
                 debian_mirror=arguments.debian_mirror,
-                memory=getattr(arguments, "memory", "4g"),
+                memory=getattr(arguments, "memory", DEFAULT_MEMORY),
                 jobs=getattr(arguments, "jobs", None),
                 baseline=getattr(arguments, "baseline", None),
                 report_only=getattr(arguments, "report_only", False),

@@ -84,7 +84,7 @@ def case_result(matrix: Matrix, case: Case) -> CaseResult:
             if case.expected
             else {}
         ),
-        env=dict(case.env),
+        variables=dict(case.env),
         cpus=case.cpus,
     )
 

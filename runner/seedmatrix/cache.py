@@ -97,7 +97,12 @@ def cell_keys(
             identity=identities[cell.environment],
             script=cell.script,
             helpers=helpers,
-            settings={**settings, "env": dict(cell.env), "cpus": cell.cpus, "repeats": cell.repeats},
+            settings={
+                **settings,
+                "variables": dict(cell.variables),
+                "cpus": cell.cpus,
+                "repeats": cell.repeats,
+            },
         )
         for cell in plan.cells
         if cell.environment in identities

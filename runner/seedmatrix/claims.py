@@ -26,7 +26,7 @@ from .compare import (
 )
 from .labels import fill, matching
 from .results import Record, Results
-from .values import Difference, format_magnitude
+from .values import Difference, describe
 
 #: Every claim kind, in the order they are checked and shown.
 CLAIM_KINDS = (
@@ -254,7 +254,7 @@ def _same_across(chosen: Sequence[LabelResult], cell: CellResult, reference: str
         if label.versus is Versus.EQUAL:
             outcomes.append((label.label, Verdict.HELD, ""))
         elif label.versus is Versus.DIFFERENT:
-            outcomes.append((label.label, Verdict.SURPRISE, describe(label.vs_reference, reference)))
+            outcomes.append((label.label, Verdict.SURPRISE, _differs(label.vs_reference, reference)))
         else:
             outcomes.append((label.label, Verdict.UNCHECKED, label.reason or "not compared"))
     return _summed(outcomes, f"bitwise equal to {reference}")
@@ -283,25 +283,12 @@ def _same_as_case(chosen: Sequence[LabelResult], other: CellResult, other_name: 
             if found.equal:
                 outcomes.append((label.label, Verdict.HELD, ""))
             else:
-                outcomes.append((label.label, Verdict.SURPRISE, describe(found, other_name)))
+                outcomes.append((label.label, Verdict.SURPRISE, _differs(found, other_name)))
     return _summed(outcomes, f"bitwise equal to {other_name}")
 
 
-def describe(found: Difference | None, against: str) -> str:
-    """'differs from X: 3 of 8 elements, first at [2], max |Δ| 1e-07, 2 ULP' in one line."""
-    if found is None:
-        return f"differs from {against}"
-    parts = []
-    if found.elements:
-        parts.append(f"{found.differing} of {found.elements} element(s)")
-    if found.first_index is not None and found.elements > 1:
-        parts.append(f"first at {list(found.first_index)}")
-    if found.max_abs is not None:
-        parts.append(f"max |Δ| {format_magnitude(found.max_abs)}")
-    if found.max_ulps is not None:
-        parts.append(f"{found.max_ulps:,} ULP")
-    parts += found.notes
-    return f"differs from {against}: " + ", ".join(parts)
+def _differs(found: Difference | None, against: str) -> str:
+    return f"differs from {against}" + (f": {describe(found)}" if found is not None else "")
 
 
 def surprises(checks: Sequence[ClaimCheck]) -> list[ClaimCheck]:

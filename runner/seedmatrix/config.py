@@ -46,6 +46,15 @@ PathText = Annotated[str, Field(strict=True), StringConstraints(pattern=_PATH_TE
 ExactVersion = Annotated[str, Field(strict=True), StringConstraints(pattern=_EXACT_VERSION)]
 Name = Annotated[str, Field(strict=True), StringConstraints(pattern=_NAME)]
 PythonVersion = Annotated[str, Field(strict=True), StringConstraints(pattern=r"^3\.\d{1,2}$")]
+# name[extras]==version: one exact release, as pip understands it (PEP 440 versions, local ones too).
+_EXACT_PIN = r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?(\[[A-Za-z0-9._,-]+\])?==[0-9][0-9A-Za-z.!+_-]*$"
+ExactPin = Annotated[str, Field(strict=True), StringConstraints(pattern=_EXACT_PIN)]
+# 512m, 4g: the units Docker's memory limits take.
+_MEMORY = r"^[1-9][0-9]*[kmg]$"
+Memory = Annotated[str, Field(strict=True), StringConstraints(pattern=_MEMORY)]
+ContainerPath = Annotated[
+    str, Field(strict=True), StringConstraints(pattern=r"^/[^\x00-\x1f\x7f:,]{0,4095}$")
+]
 ImageReference = Annotated[str, Field(strict=True), StringConstraints(pattern=_IMAGE_REFERENCE)]
 
 
@@ -282,6 +291,14 @@ def _flatten_args(annotation: Any) -> Iterator[Any]:
     yield annotation
     for argument in get_args(annotation):
         yield from _flatten_args(argument)
+
+
+def matrix_schema() -> dict[str, Any]:
+    """JSON Schema of matrix.yaml, generated from the models above (editors complete and check with it)."""
+    schema: dict[str, Any] = MatrixFile.model_json_schema()
+    schema["$id"] = "https://seedmatrix.dev/schema/matrix.json"
+    schema["title"] = "seedmatrix matrix file"
+    return schema
 
 
 def load_matrix(path: Path) -> Matrix:

@@ -34,12 +34,13 @@ HOST_LABEL = "org.seedmatrix.host"  # the machine of that directory
 
 UNPRIVILEGED_USER = "65534:65534"  # nobody:nogroup, present in Debian and python:* images
 STOP_GRACE_SECONDS = 10  # after SIGTERM at the time limit, before SIGKILL
+DEFAULT_MEMORY = "4g"  # each seed container's memory limit, swap included (--memory)
 
 
 @dataclass(frozen=True, kw_only=True)
 class Limits:
     timeout_seconds: int
-    memory: str = "4g"
+    memory: str = DEFAULT_MEMORY
     pids: int = 512
     tmpfs_size: str = "64m"
     output_bytes: int = 4 << 20  # stdout kept from the start, stderr from the end

@@ -38,22 +38,26 @@ class RunContext:
     client: docker.DockerClient | None  # None when every environment runs on the host
     owner: container.Owner
     limits: container.Limits
-    host_environment: Mapping[str, str]
+    host_environ: Mapping[str, str]  # this process's environment (the host backend passes some on)
+    identities: Mapping[str, str]  # environment → what its repeats run on (image id, interpreter)
+    jobs: int  # repeats at once
+    cpu_ids: Sequence[int]  # the CPUs repeats are pinned to
 
 
-def run_repeat(context: RunContext, cell: Cell, repeat: int, *, identity: str, cpus: Sequence[int]) -> Record:
-    """One repeat; `identity` is the image id (or the host interpreter's identity) it runs on."""
+def run_repeat(context: RunContext, cell: Cell, repeat: int, *, cpu_ids: Sequence[int]) -> Record:
+    """One repeat, pinned to `cpu_ids`."""
+    identity = context.identities[cell.environment]
     boundary = new_boundary()
-    variables = dict(cell.env)
+    variables = dict(cell.variables)
     if cell.host_python is not None:
         # No container to hide the GPUs: a CPU environment hides them from CUDA and JAX instead.
         hidden = {} if cell.gpu else {"CUDA_VISIBLE_DEVICES": "", "JAX_PLATFORMS": "cpu"}
         finished = hostrun.run(
             [cell.host_python, str(INSIDE / LAUNCHER), str(cell.script)],
             environment={**hidden, **variables, "PYTHONPATH": str(INSIDE)},
-            host_environment=context.host_environment,
+            host_environ=context.host_environ,
             limits=context.limits,
-            cpus=cpus,
+            cpu_ids=cpu_ids,
             boundary=boundary,
         )
     else:
@@ -75,7 +79,7 @@ def run_repeat(context: RunContext, cell: Cell, repeat: int, *, identity: str, c
                     "HOME": "/tmp",
                     "PYTHONPATH": INSIDE_MOUNT,
                 },
-                cpuset=",".join(str(cpu) for cpu in cpus),
+                cpuset=",".join(str(cpu) for cpu in cpu_ids),
                 gpus=cell.gpu,
                 boundary=boundary,
             ),
@@ -159,29 +163,23 @@ class CpuPool:
 
 
 def run_cells(
-    context: RunContext,
-    work: Sequence[tuple[Cell, int]],
-    identities: Mapping[str, str],
-    *,
-    jobs: int,
-    cpu_ids: Sequence[int],
-    on_record: Callable[[Record], None],
+    context: RunContext, work: Sequence[tuple[Cell, int]], *, on_record: Callable[[Record], None]
 ) -> None:
     """Run each (cell, repeat), up to `jobs` at once; report each record as it completes.
 
     `on_record` is called from one thread at a time. On an exception (Ctrl-C included) the runs not
     yet started are cancelled; the caller removes the containers of the run by their label.
     """
-    pool = CpuPool(cpu_ids)
+    pool = CpuPool(context.cpu_ids)
     reporting = threading.Lock()
 
     def one(cell: Cell, repeat: int) -> None:
-        with pool.take(cell.cpus) as cpus:
-            record = run_repeat(context, cell, repeat, identity=identities[cell.environment], cpus=cpus)
+        with pool.take(cell.cpus) as cpu_ids:
+            record = run_repeat(context, cell, repeat, cpu_ids=cpu_ids)
         with reporting:
             on_record(record)
 
-    executor = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="seedmatrix-run")
+    executor = ThreadPoolExecutor(max_workers=max(1, context.jobs), thread_name_prefix="seedmatrix-run")
     try:
         futures = [executor.submit(one, cell, repeat) for cell, repeat in work]
         for future in as_completed(futures):

@@ -56,9 +56,9 @@ def run(
     command: Sequence[str],
     *,
     environment: Mapping[str, str],
-    host_environment: Mapping[str, str],
+    host_environ: Mapping[str, str],
     limits: Limits,
-    cpus: Sequence[int],
+    cpu_ids: Sequence[int],
     boundary: bytes | None = None,
 ) -> Finished:
     """Run `command` to its end or to the time limit in a new session and a scratch directory."""
@@ -67,7 +67,7 @@ def run(
         tempfile.TemporaryDirectory(prefix="seedmatrix-host-") as scratch,
         tempfile.TemporaryDirectory(prefix="seedmatrix-records-") as records,
     ):
-        variables = {key: host_environment[key] for key in PASSED_THROUGH if key in host_environment}
+        variables = {key: host_environ[key] for key in PASSED_THROUGH if key in host_environ}
         variables.update({"HOME": scratch, "TMPDIR": scratch, REPEAT_MARK: mark, **environment})
         if boundary is not None:
             variables.update(
@@ -96,7 +96,7 @@ def run(
             _RUNNING.add(process)
         # Pinned right after the start: the interpreter sizes its thread pools later, on import.
         with suppress(OSError):
-            os.sched_setaffinity(process.pid, cpus)
+            os.sched_setaffinity(process.pid, cpu_ids)
         done = threading.Event()
         reader = threading.Thread(target=_read, args=(process, capture, done), daemon=True)
         reader.start()

@@ -19,7 +19,7 @@ from .probes import probe_interpreter
 from .results import Build, BuildStatus, Observed
 
 
-def host_environment(environment: Environment, *, matrix_dir: Path, timeout_seconds: int) -> Build:
+def host_build(environment: Environment, *, matrix_dir: Path, timeout_seconds: int) -> Build:
     """Probe a host interpreter: the versions it really has, checked against the pins."""
     assert environment.host_python is not None
     started = time.monotonic()

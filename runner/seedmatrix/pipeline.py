@@ -26,7 +26,7 @@ from .errors import EngineError, ResultsError
 from .execute import INSIDE, RunContext, run_cells
 from .files import atomic_write
 from .images import BuildSettings, ensure_environment_image
-from .interpreters import host_environment
+from .interpreters import host_build
 from .log import Output
 from .merge import merge
 from .plan import Cell, HostFacts, Plan, Selection, make_plan, select_environments
@@ -56,7 +56,7 @@ class Options:
     selection: Selection = field(default_factory=Selection)
     ca_bundle: Path | None = None
     debian_mirror: str | None = None
-    memory: str = "4g"
+    memory: str = container.DEFAULT_MEMORY
     jobs: int | None = None  # containers at once; default: the engine's CPU count
     baseline: Path | None = None  # overrides matrix.yaml's `baseline:`
     report_only: bool = False  # a SURPRISE does not make the exit status non-zero
@@ -64,7 +64,7 @@ class Options:
     fresh: bool = False  # run every cell, even where an earlier run's records could be reused
 
 
-def matrix_job(options: Options, out: Output, env: Mapping[str, str]) -> int:
+def matrix_job(options: Options, out: Output, host_environ: Mapping[str, str]) -> int:
     """Build what is missing, run every planned cell, store the records, write the report."""
     matrix = load_matrix(options.config)
     environments = select_environments(matrix, options.selection)
@@ -94,7 +94,9 @@ def matrix_job(options: Options, out: Output, env: Mapping[str, str]) -> int:
         keys: dict[tuple[str, str], str] = {}
         try:
             _sweep(client, options.results, out, resumed=run.run_id if records or options.resume else None)
-            builds = _builds(client, matrix, environments, options=options, out=out, env=env, owner=owner)
+            builds = _builds(
+                client, matrix, environments, options=options, out=out, host_environ=host_environ, owner=owner
+            )
             _check_same_images(records, builds, run)
             facts = _facts(client, matrix, builds, cpu_ids=cpu_ids, owner=owner, out=out)
             plan = make_plan(matrix, options.selection, facts)
@@ -122,10 +124,16 @@ def matrix_job(options: Options, out: Output, env: Mapping[str, str]) -> int:
             for skip in plan.skipped:
                 out.note(f"skipping {skip.environment} / {skip.case}: {skip.reason}")
             limits = container.Limits(timeout_seconds=matrix.timeout_seconds, memory=options.memory)
-            context = RunContext(client=client, owner=owner, limits=limits, host_environment=env)
-            stopped = _run(
-                context, work, identities, run=run, records=records, jobs=jobs, cpu_ids=cpu_ids, out=out
+            context = RunContext(
+                client=client,
+                owner=owner,
+                limits=limits,
+                host_environ=host_environ,
+                identities=identities,
+                jobs=jobs,
+                cpu_ids=cpu_ids,
             )
+            stopped = _run(context, work, run=run, records=records, out=out)
         except KeyboardInterrupt:
             stopped = "interrupted"
             out.warn("interrupted: removing this run's containers and writing what completed")
@@ -239,22 +247,22 @@ def _builds(
     *,
     options: Options,
     out: Output,
-    env: Mapping[str, str],
+    host_environ: Mapping[str, str],
     owner: container.Owner,
 ) -> dict[str, Build]:
     settings = BuildSettings(
         logs_dir=options.results / BUILD_LOGS,
         cache=Cache(options.results / CACHE),
-        fetching=Fetching.from_environment(env, ca_bundle=options.ca_bundle),
+        fetching=Fetching.from_environment(host_environ, ca_bundle=options.ca_bundle),
         owner=owner,
-        debian_mirror=options.debian_mirror or env.get("SEEDMATRIX_DEBIAN_MIRROR") or None,
+        debian_mirror=options.debian_mirror or host_environ.get("SEEDMATRIX_DEBIAN_MIRROR") or None,
     )
     builds = {}
     with out.progress("images", total=len(environments)) as advance:
         for name in environments:
             environment = matrix.environment(name)
             if environment.host_python is not None:
-                build = host_environment(
+                build = host_build(
                     environment, matrix_dir=matrix.source.parent, timeout_seconds=matrix.timeout_seconds
                 )
             else:
@@ -310,12 +318,9 @@ def _gpu_unavailable(
 def _run(
     context: RunContext,
     work: Sequence[tuple[Cell, int]],
-    identities: Mapping[str, str],
     *,
     run: RunDirectory,
     records: list[Record],
-    jobs: int,
-    cpu_ids: Sequence[int],
     out: Output,
 ) -> str | None:
     """Run the work, saving each record as it comes; returns why it stopped early, if it did."""
@@ -330,7 +335,7 @@ def _run(
                 records.append(record)
                 advance(f"{record.environment} / {record.case} #{record.repeat}: {record.status.value}")
 
-            run_cells(context, work, identities, jobs=jobs, cpu_ids=cpu_ids, on_record=keep)
+            run_cells(context, work, on_record=keep)
     except KeyboardInterrupt:
         stopped = "interrupted"
         out.warn("interrupted: removing this run's containers and writing what completed")
@@ -357,7 +362,7 @@ def _remove_containers(client: docker.DockerClient | None, run_id: str, out: Out
         )
 
 
-def images_job(options: Options, out: Output, env: Mapping[str, str]) -> int:
+def images_job(options: Options, out: Output, host_environ: Mapping[str, str]) -> int:
     """Build (or find) the images of the selected environments and show what they contain."""
     matrix = load_matrix(options.config)
     environments = select_environments(matrix, options.selection)
@@ -365,7 +370,9 @@ def images_job(options: Options, out: Output, env: Mapping[str, str]) -> int:
     with job_directory(options.results, "images") as job:
         owner = container.Owner(run_id=job.name, run_dir=job)
         _sweep(client, options.results, out)
-        builds = _builds(client, matrix, environments, options=options, out=out, env=env, owner=owner)
+        builds = _builds(
+            client, matrix, environments, options=options, out=out, host_environ=host_environ, owner=owner
+        )
     for name, build in builds.items():
         observed = build.observed
         if observed is None:

@@ -25,7 +25,7 @@ class Cell:
     script: Path
     repeats: int
     cpus: int = 1  # the container sees exactly this many CPUs, however many run beside it
-    env: Mapping[str, str] = field(default_factory=dict)
+    variables: Mapping[str, str] = field(default_factory=dict)  # the case's environment variables
     gpu: bool = False  # ask the engine for the host's GPUs (host backend: leave them visible)
     host_python: str | None = None  # the host backend's interpreter; None for a container
 
@@ -125,7 +125,7 @@ def make_plan(matrix: Matrix, selection: Selection, facts: HostFacts) -> Plan:
                     script=matrix.scripts[case.name],
                     repeats=matrix.repeats,
                     cpus=case.cpus,
-                    env=dict(case.env),
+                    variables=dict(case.env),
                     gpu=env.device == "gpu",
                     host_python=interpreter(env.host_python, relative_to=matrix.source.parent)
                     if env.host_python

@@ -15,9 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
-from typing import Any
 
-from .compare import WITH_VALUES, Comparison, LabelState
+from .compare import WITH_VALUES, Comparison, LabelResult
 from .results import Results
 from .values import exact
 
@@ -66,10 +65,12 @@ def check_published(results: Results, comparison: Comparison) -> tuple[Published
     return tuple(checks)
 
 
-def _check(label: Any, numbers: Sequence[str], digits: int) -> tuple[Reproduced, str, Decimal | None]:
+def _check(
+    label: LabelResult | None, numbers: Sequence[str], digits: int
+) -> tuple[Reproduced, str, Decimal | None]:
     if label is None:
         return Reproduced.NO, "not recorded in this run", None
-    if label.state not in {LabelState.STABLE, LabelState.RAN_ONCE}:
+    if not label.single:
         return (
             Reproduced.UNCHECKED,
             f"{label.state.value}: {label.reason}" if label.reason else label.state.value,

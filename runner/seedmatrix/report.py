@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from .baseline import BaselineCell, BaselineComparison, Change
-from .claims import ClaimCheck, Verdict, describe
-from .compare import WITH_VALUES, CellResult, CellState, Comparison, LabelResult, LabelState, Versus
+from .claims import ClaimCheck, Verdict
+from .compare import FAILED, WITH_VALUES, CellResult, CellState, Comparison, LabelResult, LabelState, Versus
 from .markdown import anchor, code, details, fenced, plain, shorten, table
 from .published import PublishedCheck, Reproduced, published_line
-from .results import EnvironmentResult, Record, Results
-from .values import Value, format_magnitude
+from .results import FRAMEWORKS, EnvironmentResult, Record, Results
+from .values import Value, combined, describe
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -207,11 +207,7 @@ def summary_line(comparison: Comparison) -> str:
     on_cpu = comparison.count(CellState.WRONG_DEVICE)
     if on_cpu:
         text += f"; {on_cpu} ran on the CPU although a GPU was asked for (not GPU results)"
-    failed = [
-        c
-        for c in comparison.cells
-        if c.state not in WITH_VALUES | {CellState.NOT_APPLICABLE, CellState.SKIPPED, CellState.WRONG_DEVICE}
-    ]
+    failed = [c for c in comparison.cells if c.state in FAILED and c.state is not CellState.WRONG_DEVICE]
     if failed:
         text += f"; {len(failed)} did not complete ({_count_states(failed)})"
     return text + "."
@@ -418,16 +414,8 @@ def _baseline_text(cell: BaselineCell | None) -> str:
         return ""
     text = CHANGE_TEXT[cell.change]
     if cell.changed:
-        largest = [d for d in cell.changed.values() if d.max_abs is not None]
-        ulps = [d.max_ulps for d in cell.changed.values() if d.max_ulps is not None]
-        details_ = []
-        if largest:
-            details_.append(
-                f"max \\|Δ\\| {format_magnitude(max(d.max_abs for d in largest if d.max_abs is not None))}"
-            )
-        if ulps:
-            details_.append(f"{max(ulps):,} ULP")
-        text += f" ({', '.join(details_)})" if details_ else ""
+        distances = describe(combined(list(cell.changed.values())), counts=False)
+        text += f" ({plain(distances)})" if distances else ""
     extra = len(cell.now_varies) + len(cell.gone) + len(cell.new_labels) + len(cell.now_stable)
     if extra:
         text += f" · {extra} label(s) appeared, vanished or changed stability"
@@ -436,12 +424,18 @@ def _baseline_text(cell: BaselineCell | None) -> str:
 
 def _environments(results: Results) -> str:
     wide = len(results.environments) > WIDE
+    # A column for each framework some environment has, in FRAMEWORKS order.
+    shown = [
+        name
+        for name in FRAMEWORKS
+        if any(env.build.observed and env.build.observed.version(name) for env in results.environments)
+    ]
     header = [
         "environment",
         "host",
         "base",
         "Python",
-        *(_FRAMEWORK_COLUMNS),
+        *(FRAMEWORK_TITLES[name] for name in shown),
         "device that ran",
         "image",
         "size",
@@ -450,7 +444,7 @@ def _environments(results: Results) -> str:
     rows = []
     for env in results.environments:
         observed = env.build.observed
-        versions = [(observed.version(name) or "—") if observed else "—" for name in _FRAMEWORK_COLUMNS_KEYS]
+        versions = [(observed.version(name) or "—") if observed else "—" for name in shown]
         rows.append(
             [
                 _env_heading(env.name, results.reference),
@@ -466,14 +460,14 @@ def _environments(results: Results) -> str:
                 _build(env),
             ]
         )
-    shown = table(header, rows, [":--"] * (len(header) - 2) + ["--:", ":--"])
+    environments = table(header, rows, [":--"] * (len(header) - 2) + ["--:", ":--"])
     lines = [
         "## Environments",
         "",
         "Versions are read inside each image (or interpreter), not copied from matrix.yaml.",
         "",
     ]
-    lines += details("All environments", shown) if wide else shown
+    lines += details("All environments", environments) if wide else environments
     lines += _listed(
         [
             f"- **{env.name}**: {plain(env.build.error or '', 400)}"
@@ -493,8 +487,8 @@ def _environments(results: Results) -> str:
     return "\n".join(lines)
 
 
-_FRAMEWORK_COLUMNS = ("NumPy", "TensorFlow", "PyTorch", "JAX")
-_FRAMEWORK_COLUMNS_KEYS = ("numpy", "tensorflow", "torch", "jax")
+#: How each framework is written in headings.
+FRAMEWORK_TITLES = {"numpy": "NumPy", "tensorflow": "TensorFlow", "torch": "PyTorch", "jax": "JAX"}
 
 
 def _base(env: EnvironmentResult) -> str:
@@ -672,7 +666,7 @@ def label_cell(cell: CellResult, name: str, reference: str) -> str:
 
 
 def _short_difference(label: LabelResult) -> str:
-    return describe(label.vs_reference, "reference").removeprefix("differs from reference: ")
+    return describe(label.vs_reference) if label.vs_reference is not None else ""
 
 
 def format_series(series: Sequence[Value]) -> str:

@@ -120,7 +120,7 @@ class CaseResult:
     claims_on_cpu: Mapping[str, Any] = field(default_factory=dict)
     claims_on_gpu: Mapping[str, Any] = field(default_factory=dict)
     expected: Mapping[str, Any] = field(default_factory=dict)  # published values, as written
-    env: Mapping[str, str] = field(default_factory=dict)
+    variables: Mapping[str, str] = field(default_factory=dict)  # `env:` in matrix.yaml
     cpus: int = 1
 
 
@@ -228,4 +228,5 @@ def results_schema() -> dict[str, Any]:
     """JSON Schema of results.json, generated from the types above."""
     schema: dict[str, Any] = _adapter(Results).json_schema()
     schema["$id"] = "https://seedmatrix.dev/schema/results-2.json"
+    schema["title"] = "seedmatrix results"
     return schema

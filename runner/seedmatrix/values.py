@@ -296,6 +296,35 @@ def _parts(value: Value, other: Value, index: int) -> list[tuple[str, str, str, 
     return [(a, b, value.dtype, other.dtype)]
 
 
+def combined(differences: Sequence[Difference]) -> Difference:
+    """Several values' differences as one: counts added, the largest distances kept."""
+    largest = [d.max_abs for d in differences if d.max_abs is not None]
+    ulps = [d.max_ulps for d in differences if d.max_ulps is not None]
+    return Difference(
+        equal=all(d.equal for d in differences),
+        elements=sum(d.elements for d in differences),
+        differing=sum(d.differing for d in differences),
+        max_abs=max(largest) if largest else None,
+        max_ulps=max(ulps) if ulps else None,
+        notes=tuple(dict.fromkeys(note for d in differences for note in d.notes)),
+    )
+
+
+def describe(found: Difference, *, counts: bool = True) -> str:
+    """'3 of 8 element(s), first at [2], max |Δ| 1e-07, 2 ULP' (counts and position only if asked)."""
+    parts = []
+    if counts and found.elements:
+        parts.append(f"{found.differing} of {found.elements} element(s)")
+    if counts and found.first_index is not None and found.elements > 1:
+        parts.append(f"first at {list(found.first_index)}")
+    if found.max_abs is not None:
+        parts.append(f"max |Δ| {format_magnitude(found.max_abs)}")
+    if found.max_ulps is not None:
+        parts.append(f"{found.max_ulps:,} ULP")
+    parts += found.notes
+    return ", ".join(parts)
+
+
 def unravel(flat: int, shape: Sequence[int]) -> tuple[int, ...]:
     """A flat (row-major) index as an index into `shape`."""
     if not shape:
