@@ -27,9 +27,10 @@ from typing import Any
 
 from seedmatrix import container, images
 from seedmatrix.cache import Cache
-from seedmatrix.channel import new_boundary
+from seedmatrix.channel import launcher_variables, new_boundary
 from seedmatrix.config import load_matrix
-from seedmatrix.execute import INSIDE, INSIDE_MOUNT, LAUNCHER, RECORDS_MOUNT, SEEDS_MOUNT
+from seedmatrix.execute import INSIDE, INSIDE_MOUNT, LAUNCHER, OUTPUTS_MOUNT, RECORDS_MOUNT, WORK_MOUNT
+from seedmatrix.limits import Limits
 from seedmatrix.store import RunDirectory, load_results
 from seedmatrix.wheels import Fetching
 
@@ -59,29 +60,22 @@ def naive(results_file: Path) -> tuple[float, list[float]]:
     for record in results.records:
         script = matrix.scripts[record.case]
         case = matrix.case(record.case)
+        workdir = matrix.workdir(record.case)
+        variables = launcher_variables(
+            new_boundary(),
+            records_dir=RECORDS_MOUNT,
+            outputs_dir=OUTPUTS_MOUNT,
+            limits=Limits(timeout_seconds=1),
+            outputs=case.outputs,
+        )
+        variables |= {**case.env, "PYTHONPATH": INSIDE_MOUNT, "HOME": "/tmp"}
         command = ["docker", "run", "--rm", "--network", "none", "--user", "65534:65534", "--read-only"]
-        command += [
-            "--tmpfs",
-            "/tmp",
-            "--tmpfs",
-            RECORDS_MOUNT,
-            "-w",
-            "/tmp",
-            "-v",
-            f"{script.parent}:{SEEDS_MOUNT}:ro",
-        ]
-        command += ["-v", f"{INSIDE}:{INSIDE_MOUNT}:ro", "-e", f"PYTHONPATH={INSIDE_MOUNT}"]
-        command += [
-            "-e",
-            f"SEEDMATRIX_BOUNDARY={new_boundary().decode()}",
-            "-e",
-            f"SEEDMATRIX_RECORDS_DIR={RECORDS_MOUNT}",
-        ]
-        command += ["-e", "SEEDMATRIX_RECORDS_LIMIT=67108864"]
-        command += [arg for name, value in case.env.items() for arg in ("-e", f"{name}={value}")]
+        command += ["--tmpfs", "/tmp", "--tmpfs", RECORDS_MOUNT, "--tmpfs", OUTPUTS_MOUNT, "-w", WORK_MOUNT]
+        command += ["-v", f"{workdir}:{WORK_MOUNT}:ro", "-v", f"{INSIDE}:{INSIDE_MOUNT}:ro"]
+        command += [arg for name, value in variables.items() for arg in ("-e", f"{name}={value}")]
         command += ["--cpuset-cpus", ",".join(str(n) for n in range(case.cpus))]
         command += [str(images_by_env[record.environment]), images.VENV_PYTHON, f"{INSIDE_MOUNT}/{LAUNCHER}"]
-        command += [f"{SEEDS_MOUNT}/{script.name}"]
+        command += [f"{WORK_MOUNT}/{script.relative_to(workdir).as_posix()}", *case.args]
         started = time.perf_counter()
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         each.append(time.perf_counter() - started)

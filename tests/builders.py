@@ -148,6 +148,7 @@ def results(
         host={"hostname": "test-host", "docker": "20.10"},
         matrix_file="matrix.yaml",
         matrix_environments=tuple(matrix_environments or [env.name for env in environments]),
+        matrix_cases=tuple(case.name for case in cases),
         reference=reference or environments[0].name,
         repeats=repeats,
         environments=tuple(environments),

@@ -85,6 +85,7 @@ def synthetic_results(environments: int, cases: int, repeats: int, labels: int =
         host={"hostname": "synthetic", "docker": "-"},
         matrix_file="synthetic.yaml",
         matrix_environments=tuple(env.name for env in env_results),
+        matrix_cases=tuple(case.name for case in case_results),
         reference="env000",
         repeats=repeats,
         environments=env_results,

@@ -6,6 +6,8 @@ import dataclasses
 import struct
 from pathlib import Path
 
+import pytest
+
 from seedmatrix.baseline import Change, against_baseline
 from seedmatrix.compare import compare
 from seedmatrix.log import Output
@@ -130,3 +132,44 @@ def test_report_job_takes_a_baseline_file(tmp_path: Path) -> None:
     after.save_results(dataclasses.replace(AFTER))
     assert report_job([after.path], Output(env={}), baseline=before.results_file) == 0
     assert "Δ changed" in after.matrix_file.read_text(encoding="utf-8")
+
+
+def test_fail_on_change_exits_1_and_lists_what_changed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before, after = RunDirectory.create(tmp_path / "a"), RunDirectory.create(tmp_path / "b")
+    before.save_results(BEFORE)
+    after.save_results(AFTER)
+    assert report_job([after.path], Output(env={}), baseline=before.results_file) == 0
+    assert report_job([after.path], Output(env={}), baseline=before.results_file, fail_on_change=True) == 1
+    said = capsys.readouterr().err
+    assert "cell(s) changed against the baseline (fail_on_change)" in said
+    assert "app / moved: changed (x values changed)" in said
+    after.save_results(dataclasses.replace(AFTER, fail_on_change=True))  # or `fail_on_change: true`
+    assert report_job([after.path], Output(env={}), baseline=before.results_file) == 1
+    clean = results(
+        [environment("app")], [case("steady")], repeated("app", "steady", [float32_value("x", 1.0)])
+    )
+    old, same = RunDirectory.create(tmp_path / "c"), RunDirectory.create(tmp_path / "d")
+    old.save_results(clean)
+    same.save_results(dataclasses.replace(clean, fail_on_change=True))
+    assert report_job([same.path], Output(env={}), baseline=old.results_file) == 0  # nothing changed
+
+
+def test_cells_left_out_by_choice_are_not_missing() -> None:
+    """A run of some environments or cases (--environment, --case, a shard) is compared on those only."""
+    part = dataclasses.replace(
+        results(
+            [environment("app")], [case("steady")], repeated("app", "steady", [float32_value("x", 1.0, 2.0)])
+        ),
+        matrix_environments=("app", "gone"),
+        matrix_cases=("steady", "moved", "noisy"),
+    )
+    comparison = against_baseline(part, BEFORE, source="before.json")
+    assert [(c.environment, c.case, c.change) for c in comparison.cells] == [
+        ("app", "steady", Change.UNCHANGED)
+    ]
+    renamed = dataclasses.replace(part, matrix_environments=("app",))
+    assert ("gone", "steady", Change.MISSING) in {
+        (c.environment, c.case, c.change) for c in against_baseline(renamed, BEFORE, source="b").cells
+    }

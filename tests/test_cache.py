@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 from seedmatrix.cache import cell_key, reusable_cells
 from seedmatrix.compare import compare
 from seedmatrix.execute import CpuPool
+from seedmatrix.limits import Limits
+from seedmatrix.plan import Cell
 from seedmatrix.store import RunDirectory
 
 from builders import case, environment, float32_value, record, repeated, results
 
 
-def key(script: Path, helpers: Path, **settings: object) -> str:
-    return cell_key(identity="sha256:1", script=script, helpers=helpers, settings={"cpus": 1, **settings})
+def key(script: Path, helpers: Path, **settings: Any) -> str:
+    defaults = {"workdir": script.parent, "repeats": 3, "limits": Limits(timeout_seconds=60)}
+    cell = Cell(environment="e", case="c", script=script, **{**defaults, **settings})
+    return cell_key(identity="sha256:1", cell=cell, helpers=helpers)
 
 
 def test_the_key_follows_every_file_the_container_sees(tmp_path: Path) -> None:
@@ -35,6 +40,27 @@ def test_the_key_follows_every_file_the_container_sees(tmp_path: Path) -> None:
     (helpers / "recording.py").write_text("x = 2\n", encoding="utf-8")
     assert key(script, helpers) != after_data
     assert key(script, helpers, cpus=2) != key(script, helpers)
+
+
+def test_the_key_follows_every_setting_of_the_case(tmp_path: Path) -> None:
+    script = tmp_path / "train.py"
+    script.write_text("print(1)\n", encoding="utf-8")
+    data = tmp_path / "data.csv"
+    data.write_text("1,2\n", encoding="utf-8")
+    plain = key(script, tmp_path)
+    variants = [
+        key(script, tmp_path, args=("--epochs", "2")),
+        key(script, tmp_path, outputs=("model.npz",)),
+        key(script, tmp_path, parse=r"loss (?P<loss>\S+)"),
+        key(script, tmp_path, variables={"X": "1"}),
+        key(script, tmp_path, data={data: "/data/train.csv"}),
+        key(script, tmp_path, limits=Limits(timeout_seconds=60, memory="8g")),
+        key(script, tmp_path, gpu=True),
+    ]
+    assert len({plain, *variants}) == len(variants) + 1
+    with_data = key(script, tmp_path, data={data: "/data/train.csv"})
+    data.write_text("1,2,3\n", encoding="utf-8")
+    assert key(script, tmp_path, data={data: "/data/train.csv"}) != with_data
 
 
 def test_a_gpu_cell_that_ran_on_the_cpu_is_not_reusable() -> None:

@@ -230,3 +230,49 @@ def test_report_follows_the_runs_fail_on_surprise_setting(tmp_path: Path) -> Non
     run = RunDirectory.create(tmp_path)
     run.save_results(dataclasses.replace(sample_with_surprise(), fail_on_surprise=False))
     assert report_job([run.path], Output(env={})) == 0
+
+
+def ulps_up(number: float, steps: int) -> float:
+    bits = struct.unpack(">Q", struct.pack(">d", number))[0]
+    return float(struct.unpack(">d", struct.pack(">Q", bits + steps))[0])
+
+
+def test_stable_within_a_tolerance_is_held_and_kept_apart_from_bitwise() -> None:
+    wobbly = [record("ref", "c", n, [float64_value("loss", ulps_up(0.5, n))]) for n in (1, 2, 3)]
+    checks = verdicts_for({"stable": ["loss"], "stable_within": {"loss": {"ulps": 4}}}, wobbly)
+    assert [verdict for _, verdict, _ in checks] == [Verdict.SURPRISE, Verdict.HELD]
+    assert checks[1][2] == "1 label(s) within 4 ULP"
+    [(_, verdict, evidence)] = verdicts_for({"stable_within": {"loss": {"ulps": 1}}}, wobbly)
+    assert verdict is Verdict.SURPRISE
+    assert evidence == "loss: repeat 3 vs repeat 1: 2 ULP apart at [] (more than 1)"
+    res = results([environment("ref")], [case("c", claims={"stable_within": {"loss": {"ulps": 4}}})], wobbly)
+    comparison = compare(res)
+    markdown = render(res, Verdicts(comparison=comparison, claims=check_claims(res, comparison)))
+    assert "**Claims:** 1 held (0 bitwise, 1 within a tolerance), 0 SURPRISES." in markdown
+    assert "| ≈ stable within: `loss within 4 ULP` | ≈ ✔ |" in markdown
+
+
+def test_an_absolute_and_relative_tolerance() -> None:
+    near = steady({"x": 1.0}) + steady({"x": 1.0 + 5e-7}, "other")
+    held = verdicts_for({"close_to_reference": {"x": {"atol": 1e-6}}}, near, 2)
+    assert [verdict for _, verdict, _ in held] == [Verdict.HELD, Verdict.HELD]
+    [_, (_, verdict, evidence)] = verdicts_for({"close_to_reference": {"x": {"rtol": 1e-7}}}, near, 2)
+    assert verdict is Verdict.SURPRISE
+    assert evidence.startswith("x: repeat 1: |Δ| 5e-07 at [] (more than 1e-07)")
+
+
+def test_nan_is_never_close_to_a_number() -> None:
+    nan = float("nan")
+    [_, (_, verdict, evidence)] = verdicts_for(
+        {"close_to_reference": {"x": {"atol": 1e9}}}, steady({"x": 1.0}) + steady({"x": nan}, "other"), 2
+    )
+    assert verdict is Verdict.SURPRISE
+    assert "NaN vs 1.0" in evidence
+
+
+def test_close_to_reference_is_unchecked_when_the_reference_has_no_values() -> None:
+    crashed = [record("ref", "c", n, [], status=RunStatus.ERROR) for n in (1, 2, 3)]
+    checks = verdicts_for(
+        {"close_to_reference": {"x": {"ulps": 2}}}, crashed + steady({"x": 0.5}, "other"), 2
+    )
+    assert checks[1][1:] == (Verdict.UNCHECKED, "x: the reference has no values for this case")

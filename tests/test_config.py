@@ -76,8 +76,8 @@ def test_good_file_gives_typed_frozen_objects(tmp_path: Path) -> None:
     matrix = load_matrix(write(tmp_path, GOOD))
     one, two = matrix.environments
     assert matrix.reference == "one"  # the first environment unless named
-    assert one.requirements == ("numpy==2.0.2",)
-    assert two.requirements == ("numpy==2.4.6", "tensorflow-cpu==2.21.0")
+    assert one.framework_pins == ("numpy==2.0.2",)
+    assert two.framework_pins == ("numpy==2.4.6", "tensorflow-cpu==2.21.0")
     assert two.frameworks == {"numpy", "tensorflow"}
     assert matrix.cases[1].requires == ("tensorflow",)
     with pytest.raises(ValueError, match="frozen"):

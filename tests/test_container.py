@@ -9,6 +9,7 @@ import pytest
 
 from seedmatrix import container
 from seedmatrix.images import VENV_PYTHON
+from seedmatrix.limits import Limits
 from seedmatrix.results import Build
 
 pytestmark = pytest.mark.docker
@@ -44,7 +45,7 @@ def spec(
         image=image.image_id,
         command=[VENV_PYTHON, "-c", code],
         owner=container.Owner(run_id=run_label),
-        limits=container.Limits(timeout_seconds=timeout_seconds, memory=memory),
+        limits=Limits(timeout_seconds=timeout_seconds, memory=memory),
     )
 
 
@@ -121,7 +122,7 @@ def test_a_cpuset_decides_how_many_cpus_the_process_sees(
             image=small_image.image_id,
             command=[VENV_PYTHON, "-c", code],
             owner=container.Owner(run_id=run_label),
-            limits=container.Limits(timeout_seconds=60),
+            limits=Limits(timeout_seconds=60),
             environment={"PYTHONHASHSEED": "0"},
             cpuset="0",
         ),

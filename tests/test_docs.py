@@ -11,6 +11,7 @@ from markdown_it import MarkdownIt
 
 from seedmatrix import config, container, errors, execute, files, hostrun, store, yamldoc
 from seedmatrix.__main__ import _parser
+from seedmatrix.limits import DEFAULT_MEMORY, Limits
 from seedmatrix.pipeline import EXIT_INTERRUPTED
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,17 +90,17 @@ def test_the_exit_statuses_listed_are_the_codes_errors_carry() -> None:
 
 def test_the_isolation_facts_are_the_codes() -> None:
     isolation = text(ROOT / "docs" / "isolation.md")
-    limits = container.Limits(timeout_seconds=1)
+    limits = Limits(timeout_seconds=1)
     assert (
         f"the first {limits.output_bytes >> 20} MiB of stdout and the last {limits.output_bytes >> 20} MiB"
         in isolation
     )
     assert f"the first {execute.OUTPUT_CHARACTERS:,} characters of stdout" in isolation
     assert f"records file** on a tmpfs of its own ({limits.records_bytes >> 20} MiB)" in isolation
-    assert f"`--memory` (default {container.DEFAULT_MEMORY})" in isolation
+    assert f"`--memory` (default {DEFAULT_MEMORY})" in isolation
     assert f"SIGKILL {container.STOP_GRACE_SECONDS} s later" in isolation
     assert f"at most {limits.pids} (`pids_limit`)" in isolation
-    assert f"a {limits.tmpfs_size.removesuffix('m')} MB tmpfs on `/tmp`" in isolation
+    assert f"a {limits.tmp_mb} MB tmpfs on `/tmp`" in isolation
     passed = ", ".join(f"`{name}`" for name in hostrun.PASSED_THROUGH)
     assert f"the case's, plus {passed} |" in isolation.replace(", and ", ", ")
 

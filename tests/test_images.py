@@ -12,7 +12,7 @@ from seedmatrix import debian, images
 from seedmatrix.config import Matrix, load_matrix
 from seedmatrix.errors import ImageError
 from seedmatrix.results import Build, BuildStatus
-from seedmatrix.wheels import Fetching
+from seedmatrix.wheels import Fetching, WheelPlan
 
 from conftest import build_settings
 
@@ -45,16 +45,57 @@ def ensure(
 def test_image_identity_follows_the_dockerfile_pins_and_base(tmp_path: Path, small_matrix: Matrix) -> None:
     env = small_matrix.environments[0]
     dockerfile = small_matrix.images_dir / "Dockerfile"
-    identity = images.image_identity(dockerfile, env)
+    plan = images.wheel_plan(small_matrix, env)
+    identity = images.image_identity(dockerfile, plan)
     tag = images.environment_tag(env, identity, base_id="sha256:1")
-    repinned = images.image_identity(dockerfile, env.model_copy(update={"numpy": "1.26.4"}))
+    repinned = images.image_identity(dockerfile, WheelPlan(pins=("numpy==1.26.4",)))
     assert images.environment_tag(env, repinned, base_id="sha256:1") != tag
     assert images.environment_tag(env, identity, base_id="sha256:2") != tag
     edited = tmp_path / "Dockerfile"
     edited.write_bytes(dockerfile.read_bytes() + b"\n# a comment\n")
-    assert images.environment_tag(env, images.image_identity(edited, env), base_id="sha256:1") != tag
+    assert images.environment_tag(env, images.image_identity(edited, plan), base_id="sha256:1") != tag
     assert images.environment_tag(env, identity, base_id="sha256:1") == tag
     assert tag.startswith("seedmatrix-env:bookworm-np2.0-")
+
+
+def test_image_identity_follows_packages_the_lock_file_and_the_projects_source(tmp_path: Path) -> None:
+    """An unchanged environment keeps its tag; a changed pin, lock file or source tree gets a new one."""
+    project = tmp_path / "project"
+    (project / "src").mkdir(parents=True)
+    (project / "pyproject.toml").write_text("[project]\nname = 'p'\nversion = '1'\n", encoding="utf-8")
+    (project / "src" / "train.py").write_text("print(1)\n", encoding="utf-8")
+    lock = tmp_path / "requirements.txt"
+    lock.write_text("pandas==2.2.3 --hash=sha256:" + "0" * 64 + "\n", encoding="utf-8")
+    matrix_file = tmp_path / "matrix.yaml"
+    matrix_file.write_text(
+        "environments:\n  - {name: e, debian: bookworm, python: '3.11', numpy: '2.0.2', "
+        "packages: ['scikit-learn==1.6.1'], requirements: requirements.txt, install: project}\n"
+        "cases: [{name: c, script: project/src/train.py}]\n",
+        encoding="utf-8",
+    )
+
+    def tag() -> str:
+        matrix = load_matrix(matrix_file)
+        plan = images.wheel_plan(matrix, matrix.environments[0])
+        return images.environment_tag(
+            matrix.environments[0], images.image_identity(matrix.images_dir / "Dockerfile", plan), base_id="b"
+        )
+
+    first = tag()
+    assert tag() == first
+    (project / "src" / "__pycache__").mkdir()
+    (project / "src" / "__pycache__" / "train.cpython-311.pyc").write_bytes(b"\0")
+    assert tag() == first  # not source: no new image
+    (project / "src" / "train.py").write_text("print(2)\n", encoding="utf-8")
+    changed_source = tag()
+    assert changed_source != first
+    lock.write_text("pandas==2.2.2 --hash=sha256:" + "0" * 64 + "\n", encoding="utf-8")
+    changed_lock = tag()
+    assert changed_lock not in {first, changed_source}
+    matrix_file.write_text(
+        matrix_file.read_text(encoding="utf-8").replace("1.6.1", "1.6.0"), encoding="utf-8"
+    )
+    assert tag() not in {first, changed_source, changed_lock}
 
 
 def test_missing_ca_bundle_is_named(tmp_path: Path) -> None:

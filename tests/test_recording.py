@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from seedmatrix import container, hostrun
+from seedmatrix import hostrun
 from seedmatrix.channel import new_boundary
 from seedmatrix.execute import INSIDE, LAUNCHER, to_record
+from seedmatrix.limits import Limits
 from seedmatrix.plan import Cell
 from seedmatrix.results import Record, RunStatus
 from seedmatrix.values import Value
@@ -30,7 +31,7 @@ def run_script(
 ) -> Record:
     script = tmp_path / "script.py"
     script.write_text(textwrap.dedent(code), encoding="utf-8")
-    limits = container.Limits(timeout_seconds=timeout_seconds, output_bytes=output_bytes)
+    limits = Limits(timeout_seconds=timeout_seconds, output_bytes=output_bytes)
     finished = hostrun.run(
         [sys.executable, str(INSIDE / LAUNCHER), str(script)],
         environment={"PYTHONPATH": str(INSIDE)},
@@ -39,8 +40,8 @@ def run_script(
         cpu_ids=sorted(os.sched_getaffinity(0)),
         boundary=new_boundary(),
     )
-    cell = Cell(environment="host", case="case", script=script, repeats=1)
-    return to_record(cell, 1, finished, ran_on="host:test", limits=limits)
+    cell = Cell(environment="host", case="case", script=script, workdir=tmp_path, repeats=1, limits=limits)
+    return to_record(cell, 1, finished, ran_on="host:test")
 
 
 def values(record: Record) -> dict[str, Value]:
@@ -227,7 +228,7 @@ def test_records_over_the_limit_are_a_visible_failure(tmp_path: Path) -> None:
         """
     code = textwrap.dedent(script)
     (tmp_path / "script.py").write_text(code, encoding="utf-8")
-    limits = container.Limits(timeout_seconds=60, records_bytes=64 * 1024)
+    limits = Limits(timeout_seconds=60, records_bytes=64 * 1024)
     finished = hostrun.run(
         [sys.executable, str(INSIDE / LAUNCHER), str(tmp_path / "script.py")],
         environment={"PYTHONPATH": str(INSIDE)},
@@ -236,9 +237,10 @@ def test_records_over_the_limit_are_a_visible_failure(tmp_path: Path) -> None:
         cpu_ids=sorted(os.sched_getaffinity(0)),
         boundary=new_boundary(),
     )
-    record = to_record(
-        Cell(environment="h", case="c", script=tmp_path, repeats=1), 1, finished, ran_on="h", limits=limits
+    cell = Cell(
+        environment="h", case="c", script=tmp_path / "script.py", workdir=tmp_path, repeats=1, limits=limits
     )
+    record = to_record(cell, 1, finished, ran_on="h")
     assert record.status is RunStatus.BAD_OUTPUT
     assert "more than the records limit" in record.stderr_tail
 

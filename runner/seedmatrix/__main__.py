@@ -16,12 +16,13 @@ from pathlib import Path  # noqa: E402
 
 from . import __version__  # noqa: E402
 from .config import matrix_schema  # noqa: E402
-from .container import DEFAULT_MEMORY  # noqa: E402
 from .errors import SeedmatrixError  # noqa: E402
+from .limits import DEFAULT_MEMORY  # noqa: E402
 from .log import Output  # noqa: E402
 from .pipeline import EXIT_INTERRUPTED, RESUME_LATEST, Options, images_job, matrix_job, report_job  # noqa: E402
 from .plan import Selection, parse_shard  # noqa: E402
 from .results import results_schema  # noqa: E402
+from .starter import write_starter  # noqa: E402
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -96,6 +97,23 @@ def _parser() -> argparse.ArgumentParser:
     with_verdict_options(report)
     schema = commands.add_parser("schema", help="print the JSON Schema of matrix.yaml or of results.json")
     schema.add_argument("of", choices=["matrix", "results"])
+    init = commands.add_parser("init", help="write a starting matrix.yaml for a project")
+    init.add_argument(
+        "project", nargs="?", type=Path, default=Path(), help="the project's directory (default .)"
+    )
+    init.add_argument(
+        "--script",
+        action="append",
+        type=Path,
+        default=[],
+        help="a script to run, relative to it (repeatable)",
+    )
+    init.add_argument(
+        "--python",
+        default=f"{sys.version_info[0]}.{sys.version_info[1]}",
+        help="Python major.minor (default: this one)",
+    )
+    init.add_argument("--force", action="store_true", help="replace an existing matrix.yaml")
     return parser
 
 
@@ -107,6 +125,9 @@ def with_verdict_options(command: argparse.ArgumentParser) -> None:
     )
     command.add_argument(
         "--report-only", action="store_true", help="report SURPRISES without a non-zero exit status"
+    )
+    command.add_argument(
+        "--fail-on-change", action="store_true", help="a change against the baseline exits 1 (a CI gate)"
     )
 
 
@@ -125,7 +146,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Output(env=os.environ)
     try:
         arguments = _parser().parse_args(argv)
-        if arguments.command == "schema":
+        if arguments.command == "init":
+            written = write_starter(
+                arguments.project, arguments.script, python=arguments.python, force=arguments.force
+            )
+            out.step(
+                f"wrote {written} (and matrix.schema.json beside it); check its TODOs, then run it with:"
+            )
+            out.note(f"seedmatrix matrix --config {written}")
+            status = 0
+        elif arguments.command == "schema":
             schema = matrix_schema() if arguments.of == "matrix" else results_schema()
             sys.stdout.write(json.dumps(schema, indent=2) + "\n")
             status = 0
@@ -135,6 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 out,
                 baseline=arguments.baseline,
                 report_only=arguments.report_only,
+                fail_on_change=arguments.fail_on_change,
                 into=arguments.into,
             )
         else:
@@ -155,6 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 report_only=getattr(arguments, "report_only", False),
                 resume=getattr(arguments, "resume", None),
                 fresh=getattr(arguments, "fresh", False),
+                fail_on_change=getattr(arguments, "fail_on_change", False),
             )
             job = matrix_job if arguments.command == "matrix" else images_job
             status = job(options, out, os.environ)

@@ -35,7 +35,10 @@ def assemble(
             continue
         requested: dict[str, Any] = {
             "python": spec.python,
-            "requirements": list(spec.requirements),
+            "requirements": [
+                *spec.framework_pins,
+                *(lock.pins if (lock := matrix.lock_files.get(name)) else ()),
+            ],
             "device": spec.device,
         }
         origin = {"debian": spec.debian, "base_image": spec.base_image, "host_python": spec.host_python}
@@ -58,6 +61,7 @@ def assemble(
         host=host_facts(engine),
         matrix_file=str(matrix.source),
         matrix_environments=tuple(env.name for env in matrix.environments),
+        matrix_cases=tuple(case.name for case in matrix.cases),
         reference=matrix.reference,
         repeats=matrix.repeats,
         environments=tuple(environments),
@@ -65,6 +69,7 @@ def assemble(
         records=sorted_records(records),
         skipped=plan.skipped,
         fail_on_surprise=matrix.fail_on_surprise,
+        fail_on_change=matrix.fail_on_change,
     )
 
 

@@ -27,8 +27,9 @@ class Change(StrEnum):
     NOT_COMPARABLE = "not comparable"  # no values on one side (error, skipped, build failed …)
 
 
-#: Changes that a CI gate (`fail_on_change`) fails on.
-GATED = frozenset({Change.CHANGED, Change.SCRIPT_CHANGED, Change.MISSING, Change.NOT_COMPARABLE})
+#: Changes that a CI gate (`fail_on_change`) fails on. A cell that produced no values now fails the
+#: run by itself; one that varies on both sides did not change.
+GATED = frozenset({Change.CHANGED, Change.SCRIPT_CHANGED, Change.MISSING})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,10 +85,17 @@ def against_baseline(
             continue
         script_changed = cell.case in scripts_then and scripts_then[cell.case] != scripts_now.get(cell.case)
         cells.append(_versus(cell, old, script_changed=script_changed))
+    # A cell this run left out by choice (--environment, --case, a shard) is not missing.
+    selected_out = {
+        (env, case)
+        for env in current.matrix_environments
+        for case in current.matrix_cases
+        if not current.has_environment(env) or case not in scripts_now
+    }
     cells.extend(
         BaselineCell(environment=old.environment, case=old.case, change=Change.MISSING)
         for old in before_cells.values()
-        if old.state is not CellState.NOT_APPLICABLE
+        if old.state is not CellState.NOT_APPLICABLE and (old.environment, old.case) not in selected_out
     )
     return BaselineComparison(baseline_run=baseline.run_id, baseline_source=source, cells=tuple(cells))
 

@@ -13,14 +13,15 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from .compare import WITH_VALUES, Comparison
 from .errors import ResultsError
 from .files import MIB, atomic_write, read_bounded
-from .plan import Plan
+from .fingerprint import source_files, tree_digest
+from .plan import Cell, Plan
 from .results import Observed, Record, Results, RunStatus, decode, encode
 from .store import RunDirectory
 
@@ -73,36 +74,39 @@ class Cache:
             return None
 
 
-def cell_key(*, identity: str, script: Path, helpers: Path, settings: Mapping[str, Any]) -> str:
-    """Everything a cell's outcome can depend on: what it runs on, every file the container sees beside
-    the script (helpers it imports, data it reads, in subdirectories too), the runner's in-container
-    modules, and the case's settings."""
+def cell_key(*, identity: str, cell: Cell, helpers: Path) -> str:
+    """Everything a cell's outcome can depend on: what it runs on, every source file of its working
+    directory (the script, helpers it imports, data beside it), the runner's in-container modules,
+    the data it mounts (each file's path, size and modification time: data can be large), and every
+    setting of the case."""
     digest = hashlib.sha256()
-    digest.update(identity.encode())
-    for directory in (script.parent, helpers):
-        files = (p for p in directory.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
-        for path in sorted(files):
-            digest.update(str(path.relative_to(directory)).encode() + b"\0" + path.read_bytes() + b"\0")
-    digest.update(script.name.encode())
+    digest.update(identity.encode() + b"\0")
+    digest.update(tree_digest(cell.workdir).encode() + tree_digest(helpers).encode())
+    for host_path, target in sorted(cell.data.items()):
+        files = [host_path] if host_path.is_file() else source_files(host_path)
+        for path in files:
+            found = path.stat()
+            digest.update(f"{target}\0{path}\0{found.st_size}\0{found.st_mtime_ns}\0".encode())
+    settings = {
+        "script": str(cell.script.relative_to(cell.workdir)),
+        "args": list(cell.args),
+        "outputs": list(cell.outputs),
+        "parse": cell.parse,
+        "variables": dict(cell.variables),
+        "cpus": cell.cpus,
+        "repeats": cell.repeats,
+        "limits": asdict(cell.limits),
+        "gpu": cell.gpu,
+    }
     digest.update(json.dumps(settings, sort_keys=True).encode())
     return digest.hexdigest()
 
 
-def cell_keys(
-    plan: Plan, identities: Mapping[str, str], *, helpers: Path, settings: Mapping[str, Any]
-) -> dict[tuple[str, str], str]:
+def cell_keys(plan: Plan, identities: Mapping[str, str], *, helpers: Path) -> dict[tuple[str, str], str]:
     """The key of every planned cell that has something to run on."""
     return {
         (cell.environment, cell.case): cell_key(
-            identity=identities[cell.environment],
-            script=cell.script,
-            helpers=helpers,
-            settings={
-                **settings,
-                "variables": dict(cell.variables),
-                "cpus": cell.cpus,
-                "repeats": cell.repeats,
-            },
+            identity=identities[cell.environment], cell=cell, helpers=helpers
         )
         for cell in plan.cells
         if cell.environment in identities

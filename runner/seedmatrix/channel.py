@@ -16,11 +16,12 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from .values import UNRECORDABLE, Value, check
+from .limits import Limits
+from .values import NOT_WRITTEN, UNRECORDABLE, Value, check
 
 END = b" end\n"
 
@@ -28,6 +29,20 @@ END = b" end\n"
 def new_boundary() -> bytes:
     """A line prefix no script prints by accident."""
     return b"@@seedmatrix-" + secrets.token_hex(16).encode()
+
+
+def launcher_variables(
+    boundary: bytes, *, records_dir: str, outputs_dir: str, limits: Limits, outputs: Sequence[str]
+) -> dict[str, str]:
+    """What inside/launch.py reads (and hides from the script), and where the script writes outputs."""
+    return {
+        "SEEDMATRIX_BOUNDARY": boundary.decode(),
+        "SEEDMATRIX_RECORDS_DIR": records_dir,
+        "SEEDMATRIX_RECORDS_LIMIT": str(limits.records_bytes),
+        "SEEDMATRIX_OUTPUTS": outputs_dir,  # the script's: where to write the files to compare
+        "SEEDMATRIX_OUTPUT_FILES": json.dumps(list(outputs)),
+        "SEEDMATRIX_OUTPUTS_LIMIT": str(limits.outputs_mb << 20),
+    }
 
 
 class Capture:
@@ -169,6 +184,8 @@ def read_report(raw: bytes | None, *, overflow: bool = False) -> Report:
         problems.append("the script recorded more than the records limit; later values were dropped")
     if header.get("records_lost"):
         problems.append("some values could not be written (no space left for records)")
+    if header.get("outputs_over_limit"):
+        problems.append("the script wrote more outputs than their limit; they were not compared")
     values, device, unreadable = _records(rest[:size])
     problems += unreadable
     return Report(
@@ -210,7 +227,7 @@ def value_from_record(payload: Mapping[str, Any]) -> Value:
     shape = tuple(int(n) for n in payload["shape"])
     bits = tuple(str(b) for b in payload["bits"])
     shown = tuple(payload["values"])
-    if dtype != UNRECORDABLE:
+    if dtype not in {UNRECORDABLE, NOT_WRITTEN}:
         expected = 1
         for n in shape:
             expected *= n

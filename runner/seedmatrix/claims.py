@@ -26,7 +26,7 @@ from .compare import (
 )
 from .labels import fill, matching
 from .results import Record, Results
-from .values import Difference, describe
+from .values import Difference, Value, describe, within
 
 #: Every claim kind, in the order they are checked and shown.
 CLAIM_KINDS = (
@@ -37,7 +37,11 @@ CLAIM_KINDS = (
     "differ",
     "same_across_environments",
     "same_as_case",
+    "stable_within",
+    "close_to_reference",
 )
+#: Claims that allow a tolerance: shown apart from the bitwise ones.
+TOLERANT = frozenset({"stable_within", "close_to_reference"})
 
 
 class Verdict(StrEnum):
@@ -73,7 +77,7 @@ def check_claims(results: Results, comparison: Comparison) -> tuple[ClaimCheck, 
                 continue  # nothing was meant to run here
             records = results.records_of(environment, case.name)
             device = ran_on(records)
-            entries: list[tuple[tuple[str, str, str | None], str | None]] = [
+            entries: list[tuple[tuple[str, str, Template], str | None]] = [
                 (entry, None) for entry in everywhere
             ]
             for kind, listed in on_device.items():
@@ -115,8 +119,11 @@ def ran_on(records: Sequence[Record]) -> str | None:
     return None
 
 
-def _entries(claims: Mapping[str, Any]) -> Iterator[tuple[str, str, str | None]]:
-    """(kind, label pattern, template or other case) for every claim, in a fixed order."""
+Template = str | Mapping[str, Any] | None  # another label, another case, or a tolerance
+
+
+def _entries(claims: Mapping[str, Any]) -> Iterator[tuple[str, str, Template]]:
+    """(kind, label pattern, template, other case or tolerance) for every claim, in a fixed order."""
     for kind in CLAIM_KINDS:
         value = claims.get(kind)
         if not value:
@@ -129,7 +136,9 @@ def _entries(claims: Mapping[str, Any]) -> Iterator[tuple[str, str, str | None]]
             yield from ((kind, pattern, None) for pattern in value)
 
 
-def shown_claim(kind: str, pattern: str, template: str | None) -> str:
+def shown_claim(kind: str, pattern: str, template: Template) -> str:
+    if isinstance(template, Mapping):
+        return f"{pattern} {tolerance_text(template)}"
     if kind == "same_as_case":
         return f"{template}"
     if kind in {"equal", "differ"}:
@@ -141,10 +150,16 @@ Matched = list[tuple[str, Mapping[str, str]]]
 Outcome = tuple[Verdict, str]
 
 
+def tolerance_text(tolerance: Mapping[str, Any]) -> str:
+    if tolerance.get("ulps") is not None:
+        return f"within {tolerance['ulps']} ULP"
+    return f"within atol {tolerance.get('atol') or 0:g}, rtol {tolerance.get('rtol') or 0:g}"
+
+
 def _evaluate(
     kind: str,
     pattern: str,
-    template: str | None,
+    template: Template,
     *,
     cell: CellResult,
     records: Sequence[Record],
@@ -160,6 +175,17 @@ def _evaluate(
     if kind in {"varies", "varies_every_repeat"}:
         every = kind == "varies_every_repeat"
         return _summed([_varies(label, every=every) for label in chosen], "differ between repeats")
+    if isinstance(template, Mapping):
+        tolerance = {key: template.get(key) for key in ("ulps", "atol", "rtol")}
+        if kind == "stable_within":
+            return _summed([_stable_within(label, tolerance) for label in chosen], tolerance_text(template))
+        reference = (
+            comparison.cell(comparison.reference, cell.case)
+            if (comparison.reference, cell.case) in comparison.keys
+            else None
+        )
+        outcomes = [_close_to(label, reference, tolerance) for label in chosen]
+        return _summed(outcomes, f"{tolerance_text(template)} of {comparison.reference}")
     if kind in {"equal", "differ"}:
         assert template is not None
         return _pairs(matched, template, labels, records, equal=kind == "equal")
@@ -244,6 +270,50 @@ def _pairs(
                 return Verdict.SURPRISE, f"{name} {relation} {target} in repeat {repeat}"
     relation = "bitwise equal" if equal else "different"
     return Verdict.HELD, f"{len(matched)} pair(s) {relation} in every repeat"
+
+
+def _close_series(mine: Sequence[Value], theirs: Sequence[Value], tolerance: Mapping[str, Any]) -> str | None:
+    if len(mine) != len(theirs):
+        return f"shown {len(mine)} time(s) vs {len(theirs)}"
+    for occurrence, (value, other) in enumerate(zip(mine, theirs, strict=True)):
+        why = within(
+            value, other, ulps=tolerance["ulps"], atol=tolerance["atol"] or 0.0, rtol=tolerance["rtol"] or 0.0
+        )
+        if why is not None:
+            return why if len(mine) == 1 else f"occurrence {occurrence + 1}: {why}"
+    return None
+
+
+def _stable_within(label: LabelResult, tolerance: Mapping[str, Any]) -> tuple[str, Verdict, str]:
+    unchecked = _unchecked_state(label)
+    if unchecked:
+        return label.label, Verdict.UNCHECKED, unchecked
+    if label.state is LabelState.PARTIAL:
+        return label.label, Verdict.SURPRISE, label.reason
+    first = label.series[0]
+    for repeat, series in zip(label.repeats[1:], label.series[1:], strict=True):
+        why = _close_series(series, first, tolerance)
+        if why is not None:
+            return label.label, Verdict.SURPRISE, f"repeat {repeat} vs repeat {label.repeats[0]}: {why}"
+    return label.label, Verdict.HELD, ""
+
+
+def _close_to(
+    label: LabelResult, reference: CellResult | None, tolerance: Mapping[str, Any]
+) -> tuple[str, Verdict, str]:
+    if reference is None or reference.state not in WITH_VALUES:
+        return label.label, Verdict.UNCHECKED, "the reference has no values for this case"
+    theirs = reference.label(label.label)
+    if theirs is None:
+        return label.label, Verdict.SURPRISE, "not recorded in the reference"
+    for item in (label, theirs):
+        if item.state in {LabelState.NOT_RECORDED, LabelState.PARTIAL}:
+            return label.label, Verdict.UNCHECKED, f"{item.state.value}: {item.reason}"
+    for repeat, series in zip(label.repeats, label.series, strict=True):
+        why = _close_series(series, theirs.value, tolerance)
+        if why is not None:
+            return label.label, Verdict.SURPRISE, f"repeat {repeat}: {why}"
+    return label.label, Verdict.HELD, ""
 
 
 def _same_across(chosen: Sequence[LabelResult], cell: CellResult, reference: str) -> Outcome:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, get_args
@@ -23,6 +23,7 @@ from . import yamldoc
 from .errors import ConfigError
 from .files import read_text_bounded
 from .labels import placeholders
+from .lockfile import LockFile, read_lock_file
 from .results import FRAMEWORKS, Framework
 
 MAX_CONFIG_BYTES = 1 << 20
@@ -52,9 +53,8 @@ ExactPin = Annotated[str, Field(strict=True), StringConstraints(pattern=_EXACT_P
 # 512m, 4g: the units Docker's memory limits take.
 _MEMORY = r"^[1-9][0-9]*[kmg]$"
 Memory = Annotated[str, Field(strict=True), StringConstraints(pattern=_MEMORY)]
-ContainerPath = Annotated[
-    str, Field(strict=True), StringConstraints(pattern=r"^/[^\x00-\x1f\x7f:,]{0,4095}$")
-]
+_CONTAINER_PATH = r"^/[^\x00-\x1f\x7f:,]{0,4095}$"
+ContainerPath = Annotated[str, Field(strict=True), StringConstraints(pattern=_CONTAINER_PATH)]
 ImageReference = Annotated[str, Field(strict=True), StringConstraints(pattern=_IMAGE_REFERENCE)]
 
 
@@ -79,6 +79,16 @@ class Environment(_Model):
     # tensorflow[and-cuda] is TensorFlow's CUDA flavour: it brings the NVIDIA libraries with it.
     tensorflow_package: Literal["tensorflow-cpu", "tensorflow", "tensorflow[and-cuda]"] = "tensorflow-cpu"
     device: Literal["cpu", "gpu"] = "cpu"  # gpu: the runs ask the engine for the host's GPUs
+    packages: tuple[ExactPin, ...] = ()  # more exact pins: scikit-learn==1.6.1
+    requirements: PathText | None = None  # a requirements or lock file of exact pins (hashes checked)
+    install: tuple[PathText, ...] = ()  # local projects (a directory with pyproject.toml), built as wheels
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_project_is_a_list_of_one(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("install"), str):
+            return {**data, "install": [data["install"]]}
+        return data
 
     @model_validator(mode="after")
     def _one_base(self) -> Environment:
@@ -107,15 +117,15 @@ class Environment(_Model):
         return {name: getattr(self, name) for name in FRAMEWORKS}
 
     @property
-    def requirements(self) -> tuple[str, ...]:
-        """Exact pip requirements, in a stable order (they are part of the image's identity)."""
+    def framework_pins(self) -> tuple[str, ...]:
+        """The frameworks' and `packages:` exact pip requirements, in a stable order."""
         pins = []
         if self.numpy:
             pins.append(f"numpy=={self.numpy}")
         if self.tensorflow:
             pins.append(f"{self.tensorflow_package}=={self.tensorflow}")
         pins += [f"{name}=={self.pins[name]}" for name in ("torch", "jax") if self.pins[name]]
-        return tuple(pins)
+        return (*pins, *self.packages)
 
 
 LabelPattern = Annotated[str, Field(strict=True, min_length=1, max_length=200)]
@@ -123,10 +133,31 @@ _ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 EnvName = Annotated[str, Field(strict=True), StringConstraints(pattern=_ENV_NAME)]
 
 
+class Tolerance(_Model):
+    """How far apart two values may be and still count as close: in ULPs, or |a - b| <= atol + rtol * |b|."""
+
+    ulps: Annotated[int, Field(strict=True, ge=0)] | None = None
+    atol: Annotated[float, Field(ge=0)] | None = None
+    rtol: Annotated[float, Field(ge=0)] | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Tolerance:
+        if (self.ulps is None) == (self.atol is None and self.rtol is None):
+            raise ValueError("give either ulps, or atol and/or rtol")
+        return self
+
+    def __str__(self) -> str:
+        if self.ulps is not None:
+            return f"within {self.ulps} ULP"
+        return f"within atol {self.atol or 0:g}, rtol {self.rtol or 0:g}"
+
+
 class Claims(_Model):
     """What a case claims, per labelled value; checked against what was observed.
 
     Patterns: `*` matches anything, `{name}` captures a part that an `equal` template reuses.
+    Bitwise claims first; `stable_within` and `close_to_reference` allow a tolerance and are shown
+    apart from them.
     """
 
     stable: tuple[LabelPattern, ...] = ()  # bitwise identical across repeats
@@ -136,6 +167,8 @@ class Claims(_Model):
     differ: dict[LabelPattern, LabelPattern] = Field(default_factory=dict)  # label ≠ label, same run
     same_across_environments: tuple[LabelPattern, ...] = ()  # equal to the reference environment
     same_as_case: Name | None = None  # every label equals the other case's, same environment
+    stable_within: dict[LabelPattern, Tolerance] = Field(default_factory=dict)  # repeats close, not bitwise
+    close_to_reference: dict[LabelPattern, Tolerance] = Field(default_factory=dict)  # close to the reference
 
     @model_validator(mode="after")
     def _patterns_compile(self) -> Claims:
@@ -146,6 +179,8 @@ class Claims(_Model):
             *self.equal,
             *self.differ,
             *self.same_across_environments,
+            *self.stable_within,
+            *self.close_to_reference,
         ]
         for pattern in patterns:
             names = placeholders(pattern)
@@ -201,11 +236,27 @@ def _as_text(number: float | int | str) -> str:
     return repr(number) if isinstance(number, float) else str(number)
 
 
+_OUTPUT = r"^[^/\x00-\x1f\x7f][^\x00-\x1f\x7f]{0,1023}$"  # relative (no `..`: checked below); `*` globs
+OutputName = Annotated[str, Field(strict=True), StringConstraints(pattern=_OUTPUT)]
+#: Paths in a container seedmatrix itself mounts or needs: `data:` may not mount over them.
+RESERVED_PATHS = ("/tmp", "/work", "/outputs", "/opt/seedmatrix", "/proc", "/sys", "/dev", "/etc")
+
+
 class Case(_Model):
-    """One seed script and what its author claims about it."""
+    """One script, how to run it, and what its author claims about it."""
 
     name: Name
     script: PathText
+    args: tuple[Annotated[str, Field(strict=True)], ...] = ()  # command-line arguments for the script
+    workdir: PathText | None = None  # mounted read-only, the working directory (default: the script's)
+    data: dict[PathText, ContainerPath] = Field(default_factory=dict)  # read-only: host path → container path
+    outputs: tuple[OutputName, ...] = ()  # files written into $SEEDMATRIX_OUTPUTS, compared like values
+    parse: Annotated[str, Field(strict=True, min_length=1)] | None = None  # values from stdout: named groups
+    memory: Memory | None = None  # this case's memory limit (default: --memory)
+    timeout_seconds: Annotated[int, Field(strict=True, ge=1, le=86400)] | None = None
+    tmp_mb: Annotated[int, Field(strict=True, ge=1, le=65536)] | None = None  # /tmp tmpfs (default 64)
+    shm_mb: Annotated[int, Field(strict=True, ge=1, le=65536)] | None = None  # /dev/shm (default 64)
+    outputs_mb: Annotated[int, Field(strict=True, ge=1, le=65536)] = 256  # the outputs directory
     requires: tuple[Framework, ...] = ()
     claim: Annotated[str, Field(strict=True)] = ""
     claims: Claims = Field(default_factory=Claims)
@@ -222,6 +273,36 @@ class Case(_Model):
             raise ValueError(f"env: {reserved[0]} is reserved for the runner (SEEDMATRIX_*)")
         return self
 
+    @model_validator(mode="after")
+    def _parse_has_named_groups(self) -> Case:
+        if self.parse is not None:
+            try:
+                pattern = re.compile(self.parse, re.MULTILINE)
+            except re.error as error:
+                raise ValueError(f"parse: not a regular expression ({error})") from None
+            if not pattern.groupindex:
+                raise ValueError("parse: give named groups, e.g. (?P<loss>[0-9.]+); each is a value")
+        return self
+
+    @model_validator(mode="after")
+    def _outputs_stay_in_their_directory(self) -> Case:
+        for name in self.outputs:
+            if ".." in name.split("/"):
+                raise ValueError(f"outputs: {name!r} leaves the outputs directory (..)")
+        return self
+
+    @model_validator(mode="after")
+    def _data_mounts_where_seedmatrix_does_not(self) -> Case:
+        for target in self.data.values():
+            clash = next(
+                (path for path in RESERVED_PATHS if target == path or target.startswith(path + "/")), None
+            )
+            if clash is not None or target.startswith("/seedmatrix"):
+                raise ValueError(
+                    f"data: {target} is where seedmatrix mounts its own files; choose another path"
+                )
+        return self
+
 
 class MatrixFile(_Model):
     repeats: Annotated[int, Field(strict=True, ge=1, le=100)] = 3
@@ -232,6 +313,7 @@ class MatrixFile(_Model):
     cases: Annotated[tuple[Case, ...], Field(min_length=1)]
     fail_on_surprise: Annotated[bool, Field(strict=True)] = True
     baseline: PathText | None = None
+    fail_on_change: Annotated[bool, Field(strict=True)] = False  # a change against the baseline exits 1
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -246,9 +328,19 @@ class Matrix:
     environments: tuple[Environment, ...]
     cases: tuple[Case, ...]
     scripts: Mapping[str, Path]
+    workdirs: Mapping[str, Path] = field(default_factory=dict)  # case → its working directory
+    data: Mapping[str, Mapping[Path, str]] = field(default_factory=dict)  # case → host path → container path
+    lock_files: Mapping[str, LockFile] = field(default_factory=dict)  # environment → its requirements file
+    projects: Mapping[str, tuple[Path, ...]] = field(
+        default_factory=dict
+    )  # environment → projects to install
     fail_on_surprise: bool = True
+    fail_on_change: bool = False
     baseline: Path | None = None
     debian_recipe: DebianRecipe | None = None
+
+    def workdir(self, case: str) -> Path:
+        return self.workdirs.get(case, self.scripts[case].parent)
 
     def environment(self, name: str) -> Environment:
         return next(env for env in self.environments if env.name == name)
@@ -296,8 +388,12 @@ def _flatten_args(annotation: Any) -> Iterator[Any]:
 def matrix_schema() -> dict[str, Any]:
     """JSON Schema of matrix.yaml, generated from the models above (editors complete and check with it)."""
     schema: dict[str, Any] = MatrixFile.model_json_schema()
-    schema["$id"] = "https://seedmatrix.dev/schema/matrix.json"
+    schema["$id"] = "urn:seedmatrix:schema:matrix"
     schema["title"] = "seedmatrix matrix file"
+    # `install: .` is accepted as a list of one (see Environment); the schema says so too.
+    install = schema["$defs"]["Environment"]["properties"]["install"]
+    install["anyOf"] = [install["items"], {"type": "array", "items": install.pop("items")}]
+    del install["type"]
     return schema
 
 
@@ -353,43 +449,26 @@ def _resolve(parsed: MatrixFile, source: Path, lines: Mapping[tuple[str | int, .
     def problem(path: tuple[str | int, ...], message: str) -> None:
         problems.append(_located(path, message, lines, source))
 
-    named = {
-        "environments": [env.name for env in parsed.environments],
-        "cases": [case.name for case in parsed.cases],
-    }
-    for kind, names in named.items():
+    for kind, names in (
+        ("environments", [env.name for env in parsed.environments]),
+        ("cases", [case.name for case in parsed.cases]),
+    ):
         seen: dict[str, int] = {}
         for index, name in enumerate(names):
             if name in seen:
                 problem((kind, index, "name"), f"duplicate name {name!r} (also {kind}[{seen[name]}])")
             seen.setdefault(name, index)
-
     base = source.parent
-    scripts: dict[str, Path] = {}
-    case_names = named["cases"]
-    for index, case in enumerate(parsed.cases):
-        for key in ("claims", "claims_on_cpu", "claims_on_gpu"):
-            other = getattr(case, key).same_as_case
-            if other is not None and (other not in case_names or other == case.name):
-                choices = ", ".join(n for n in case_names if n != case.name)
-                problem(
-                    ("cases", index, key, "same_as_case"),
-                    f"{other!r} is not another case; choose one of {choices}",
-                )
-        script = (base / case.script).resolve()
-        if not script.is_file():
-            problem(("cases", index, "script"), f"no such file: {script}")
-        scripts[case.name] = script
+    cases = _resolve_cases(parsed, base, problem)
+    environments = _resolve_environments(parsed, base, problem, problems)
 
     names = [env.name for env in parsed.environments]
     reference = parsed.reference or names[0]
     if reference not in names:
         problem(("reference",), f"{reference!r} is not an environment; choose one of {', '.join(names)}")
-
     images_dir = (base / parsed.images_dir).resolve() if parsed.images_dir else ASSETS
     if not (images_dir / "Dockerfile").is_file():
         problem(("images_dir",), f"{images_dir} has no Dockerfile")
-
     baseline = (base / parsed.baseline).resolve() if parsed.baseline else None
     if baseline is not None and not baseline.exists():
         problem(("baseline",), f"no such results file or run directory: {baseline}")
@@ -404,10 +483,99 @@ def _resolve(parsed: MatrixFile, source: Path, lines: Mapping[tuple[str | int, .
         images_dir=images_dir,
         environments=parsed.environments,
         cases=parsed.cases,
-        scripts=scripts,
+        scripts=cases.scripts,
+        workdirs=cases.workdirs,
+        data=cases.data,
+        lock_files=environments.lock_files,
+        projects=environments.projects,
         fail_on_surprise=parsed.fail_on_surprise,
+        fail_on_change=parsed.fail_on_change,
         baseline=baseline,
     )
+
+
+Problem = Callable[[tuple[str | int, ...], str], None]
+
+
+@dataclass(frozen=True)
+class _CasePaths:
+    scripts: dict[str, Path]
+    workdirs: dict[str, Path]
+    data: dict[str, dict[Path, str]]
+
+
+def _resolve_cases(parsed: MatrixFile, base: Path, problem: Problem) -> _CasePaths:
+    """Every case's script, working directory and data mounts, resolved and checked."""
+    found = _CasePaths({}, {}, {})
+    names = [case.name for case in parsed.cases]
+    for index, case in enumerate(parsed.cases):
+        for key in ("claims", "claims_on_cpu", "claims_on_gpu"):
+            other = getattr(case, key).same_as_case
+            if other is not None and (other not in names or other == case.name):
+                choices = ", ".join(n for n in names if n != case.name)
+                problem(
+                    ("cases", index, key, "same_as_case"),
+                    f"{other!r} is not another case; choose one of {choices}",
+                )
+        script = (base / case.script).resolve()
+        if not script.is_file():
+            problem(("cases", index, "script"), f"no such file: {script}")
+        workdir = (base / case.workdir).resolve() if case.workdir else script.parent
+        if not workdir.is_dir():
+            problem(("cases", index, "workdir"), f"no such directory: {workdir}")
+        elif workdir not in script.parents:
+            problem(("cases", index, "workdir"), f"{workdir} does not hold the script {script}")
+        mounts = {}
+        for host_path, target in case.data.items():
+            mount = (base / host_path).resolve()
+            if not mount.exists():
+                problem(("cases", index, "data", host_path), f"no such file or directory: {mount}")
+            mounts[mount] = target
+        found.scripts[case.name], found.workdirs[case.name], found.data[case.name] = script, workdir, mounts
+    return found
+
+
+@dataclass(frozen=True)
+class _EnvironmentFiles:
+    lock_files: dict[str, LockFile]
+    projects: dict[str, tuple[Path, ...]]
+
+
+def _resolve_environments(
+    parsed: MatrixFile, base: Path, problem: Problem, problems: list[str]
+) -> _EnvironmentFiles:
+    """Every environment's requirements file (read and checked) and local projects."""
+    found = _EnvironmentFiles({}, {})
+    for index, env in enumerate(parsed.environments):
+        if env.host_python is not None and (env.requirements or env.install):
+            key = "requirements" if env.requirements else "install"
+            problem(
+                ("environments", index, key),
+                "a host interpreter is used as it is; seedmatrix installs nothing there",
+            )
+            continue
+        if env.requirements is not None:
+            path = (base / env.requirements).resolve()
+            if not path.is_file():
+                problem(("environments", index, "requirements"), f"no such file: {path}")
+            else:
+                try:
+                    found.lock_files[env.name] = read_lock_file(
+                        path, key=f"environments[{index}].requirements"
+                    )
+                except ConfigError as error:
+                    problems.append(str(error))
+        projects = []
+        for position, project in enumerate(env.install):
+            path = (base / project).resolve()
+            if not ((path / "pyproject.toml").is_file() or (path / "setup.py").is_file()):
+                problem(
+                    ("environments", index, "install", position),
+                    f"{path} holds no Python project (no pyproject.toml or setup.py)",
+                )
+            projects.append(path)
+        found.projects[env.name] = tuple(projects)
+    return found
 
 
 def format_key_path(path: tuple[str | int, ...]) -> str:
@@ -471,6 +639,10 @@ _PATTERN_HELP = {
     _IMAGE_REFERENCE: "expected an image reference such as python:3.11-slim or registry.example:5000/py:3.11",
     _PATH_TEXT: "expected a file path (no control characters)",
     _ENV_NAME: "an environment variable name: letters, digits and '_', not starting with a digit",
+    _EXACT_PIN: "pin an exact version: name==1.2.3 (extras allowed: name[extra]==1.2.3)",
+    _MEMORY: "a size such as 512m or 8g",
+    _CONTAINER_PATH: "an absolute path in the container, such as /data/train.csv (no ':' or ',')",
+    _OUTPUT: "a file name relative to the outputs directory (no leading / and no ..); * matches any part",
 }
 
 

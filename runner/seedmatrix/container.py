@@ -25,6 +25,7 @@ from docker.types import CancellableStream, DeviceRequest, LogConfig
 
 from .channel import Capture, Finished
 from .errors import EngineError
+from .limits import Limits
 from .store import is_alive
 
 #: Every container seedmatrix starts carries these labels.
@@ -34,17 +35,6 @@ HOST_LABEL = "org.seedmatrix.host"  # the machine of that directory
 
 UNPRIVILEGED_USER = "65534:65534"  # nobody:nogroup, present in Debian and python:* images
 STOP_GRACE_SECONDS = 10  # after SIGTERM at the time limit, before SIGKILL
-DEFAULT_MEMORY = "4g"  # each seed container's memory limit, swap included (--memory)
-
-
-@dataclass(frozen=True, kw_only=True)
-class Limits:
-    timeout_seconds: int
-    memory: str = DEFAULT_MEMORY
-    pids: int = 512
-    tmpfs_size: str = "64m"
-    output_bytes: int = 4 << 20  # stdout kept from the start, stderr from the end
-    records_bytes: int = 64 << 20  # the records file of one repeat
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,7 +60,8 @@ class ContainerSpec:
     limits: Limits
     read_only_mounts: Mapping[Path, str] = field(default_factory=dict)  # host path → container path
     writable_mounts: Mapping[Path, str] = field(default_factory=dict)  # only for the wheel fetch
-    tmpfs: Mapping[str, str] = field(default_factory=dict)  # extra tmpfs mounts: path → size
+    tmpfs: Mapping[str, int] = field(default_factory=dict)  # extra tmpfs mounts: path → size in bytes
+    working_dir: str = "/tmp"
     environment: Mapping[str, str] = field(default_factory=dict)
     cpuset: str | None = None  # e.g. "0" or "0,1": the CPUs the process sees (os.cpu_count() too)
     gpus: bool = False  # ask the engine for every GPU of the host (NVIDIA container toolkit)
@@ -193,7 +184,7 @@ def _container(client: docker.DockerClient, spec: ContainerSpec) -> Iterator[Con
         }
         tmpfs = {
             path: f"rw,nosuid,nodev,size={size},mode=1777"
-            for path, size in {"/tmp": spec.limits.tmpfs_size, **spec.tmpfs}.items()
+            for path, size in {"/tmp": spec.limits.tmp_mb << 20, **spec.tmpfs}.items()
         }
         isolation = (
             {
@@ -213,7 +204,8 @@ def _container(client: docker.DockerClient, spec: ContainerSpec) -> Iterator[Con
             labels=spec.owner.labels,
             environment=dict(spec.environment),
             volumes=volumes,
-            working_dir="/tmp",
+            working_dir=spec.working_dir,
+            shm_size=f"{spec.limits.shm_mb}m",
             pids_limit=spec.limits.pids,
             cpuset_cpus=spec.cpuset,
             device_requests=[DeviceRequest(count=-1, capabilities=[["gpu"]])] if spec.gpus else None,

@@ -7,6 +7,7 @@ becomes one Record.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -17,16 +18,18 @@ from pathlib import Path
 import docker
 
 from . import container, hostrun
-from .channel import Finished, new_boundary, read_report
+from .channel import Finished, launcher_variables, new_boundary, read_report
 from .images import VENV_PYTHON
 from .plan import Cell
 from .results import Record, RunStatus
+from .values import PARSED, Value
 
-SEEDS_MOUNT = "/seeds"
+WORK_MOUNT = "/work"  # the case's working directory, read-only
 #: The launcher and the recorder (`from recording import show`), mounted read-only.
 INSIDE = Path(__file__).parent / "inside"
 INSIDE_MOUNT = "/seedmatrix-inside"
 RECORDS_MOUNT = "/seedmatrix-records"  # a tmpfs of `records_bytes` for the recorder's file
+OUTPUTS_MOUNT = "/outputs"  # a tmpfs of `outputs_mb` for the files the script writes to compare
 LAUNCHER = "launch.py"
 OUTPUT_CHARACTERS = 20_000  # of what the script printed, kept per record (the first); values are whole
 
@@ -37,7 +40,6 @@ class RunContext:
 
     client: docker.DockerClient | None  # None when every environment runs on the host
     owner: container.Owner
-    limits: container.Limits
     host_environ: Mapping[str, str]  # this process's environment (the host backend passes some on)
     identities: Mapping[str, str]  # environment → what its repeats run on (image id, interpreter)
     jobs: int  # repeats at once
@@ -49,49 +51,63 @@ def run_repeat(context: RunContext, cell: Cell, repeat: int, *, cpu_ids: Sequenc
     identity = context.identities[cell.environment]
     boundary = new_boundary()
     variables = dict(cell.variables)
+    limits = cell.limits
     if cell.host_python is not None:
         # No container to hide the GPUs: a CPU environment hides them from CUDA and JAX instead.
         hidden = {} if cell.gpu else {"CUDA_VISIBLE_DEVICES": "", "JAX_PLATFORMS": "cpu"}
         finished = hostrun.run(
-            [cell.host_python, str(INSIDE / LAUNCHER), str(cell.script)],
+            [cell.host_python, str(INSIDE / LAUNCHER), str(cell.script), *cell.args],
             environment={**hidden, **variables, "PYTHONPATH": str(INSIDE)},
             host_environ=context.host_environ,
-            limits=context.limits,
+            limits=limits,
             cpu_ids=cpu_ids,
             boundary=boundary,
+            outputs=cell.outputs,
+            cwd=cell.workdir,
         )
     else:
         assert context.client is not None  # a plan with container cells connects to the engine
+        script = f"{WORK_MOUNT}/{cell.script.relative_to(cell.workdir).as_posix()}"
         finished = container.run(
             context.client,
             container.ContainerSpec(
                 image=identity,
-                command=[VENV_PYTHON, f"{INSIDE_MOUNT}/{LAUNCHER}", f"{SEEDS_MOUNT}/{cell.script.name}"],
+                command=[VENV_PYTHON, f"{INSIDE_MOUNT}/{LAUNCHER}", script, *cell.args],
                 owner=context.owner,
-                limits=context.limits,
-                read_only_mounts={cell.script.parent: SEEDS_MOUNT, INSIDE: INSIDE_MOUNT},
-                tmpfs={RECORDS_MOUNT: str(context.limits.records_bytes)},
+                limits=limits,
+                read_only_mounts={cell.workdir: WORK_MOUNT, INSIDE: INSIDE_MOUNT, **cell.data},
+                tmpfs={RECORDS_MOUNT: limits.records_bytes, OUTPUTS_MOUNT: limits.outputs_mb << 20},
                 environment={
                     **variables,
-                    "SEEDMATRIX_BOUNDARY": boundary.decode(),
-                    "SEEDMATRIX_RECORDS_DIR": RECORDS_MOUNT,
-                    "SEEDMATRIX_RECORDS_LIMIT": str(context.limits.records_bytes),
+                    **launcher_variables(
+                        boundary,
+                        records_dir=RECORDS_MOUNT,
+                        outputs_dir=OUTPUTS_MOUNT,
+                        limits=limits,
+                        outputs=cell.outputs,
+                    ),
                     "HOME": "/tmp",
                     "PYTHONPATH": INSIDE_MOUNT,
                 },
+                working_dir=WORK_MOUNT,
                 cpuset=",".join(str(cpu) for cpu in cpu_ids),
                 gpus=cell.gpu,
                 boundary=boundary,
             ),
         )
-    return to_record(cell, repeat, finished, ran_on=identity, limits=context.limits)
+    return to_record(cell, repeat, finished, ran_on=identity)
 
 
-def to_record(
-    cell: Cell, repeat: int, finished: Finished, *, ran_on: str, limits: container.Limits
-) -> Record:
+def to_record(cell: Cell, repeat: int, finished: Finished, *, ran_on: str) -> Record:
     """One repeat's record: its status decided from how it ended and what the launcher reported."""
+    limits = cell.limits
     report = read_report(finished.report, overflow=finished.report_overflow)
+    values = report.values
+    problems = list(report.problems)
+    if cell.parse is not None:
+        values = (*values, *parsed_values(cell.parse, finished.stdout))
+        if finished.output_capped:
+            problems.append("the output was capped, so values parsed from it may be missing")
     notes = list(finished.stderr.splitlines()[-20:])
     if finished.output_capped:
         notes.append(
@@ -111,10 +127,10 @@ def to_record(
         notes.append(f"(killed: the container exceeded its memory limit of {limits.memory})")
     elif exit_code != 0:
         status = RunStatus.ERROR
-    elif report.problems or not report.values:
+    elif problems or not values:
         status = RunStatus.BAD_OUTPUT
-        notes += [f"({problem})" for problem in report.problems]
-        if not report.values and not report.problems:
+        notes += [f"({problem})" for problem in problems]
+        if not values and not problems:
             notes.append("(exited 0 but recorded no value)")
     else:
         status = RunStatus.OK
@@ -129,7 +145,7 @@ def to_record(
         exit_code=exit_code,
         seconds=round(finished.seconds, 3),
         script_seconds=report.script_seconds,
-        values=report.values,
+        values=values,
         device=report.device,
         output=text,
         stderr_tail="\n".join(notes).strip(),
@@ -137,6 +153,19 @@ def to_record(
         strays=report.strays,
         ran_on=ran_on,
     )
+
+
+def parsed_values(pattern: str, text: str) -> list[Value]:
+    """Each named group of each match of `pattern` in the printed text: a value compared as text.
+
+    A group matched several times is a sequence, in the order printed.
+    """
+    values = []
+    for match in re.finditer(pattern, text, re.MULTILINE):
+        for name, found in match.groupdict().items():
+            if found is not None:
+                values.append(Value(label=name, dtype=PARSED, shape=(), bits=(found,), values=(found,)))
+    return values
 
 
 class CpuPool:

@@ -24,8 +24,9 @@ from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from pathlib import Path
 
-from .channel import Capture, Finished
-from .container import STOP_GRACE_SECONDS, Limits
+from .channel import Capture, Finished, launcher_variables
+from .container import STOP_GRACE_SECONDS
+from .limits import Limits
 
 _RUNNING: set[subprocess.Popen[bytes]] = set()
 _RUNNING_LOCK = threading.Lock()
@@ -60,22 +61,27 @@ def run(
     limits: Limits,
     cpu_ids: Sequence[int],
     boundary: bytes | None = None,
+    outputs: Sequence[str] = (),
+    cwd: Path | None = None,
 ) -> Finished:
-    """Run `command` to its end or to the time limit in a new session and a scratch directory."""
+    """Run `command` to its end or to the time limit in a new session.
+
+    Its working directory is `cwd` (default: a scratch directory, which is also its HOME and TMPDIR).
+    With a `boundary`, the command is the launcher: it gets a records and an outputs directory.
+    """
     mark = secrets.token_hex(8)
     with (
         tempfile.TemporaryDirectory(prefix="seedmatrix-host-") as scratch,
         tempfile.TemporaryDirectory(prefix="seedmatrix-records-") as records,
+        tempfile.TemporaryDirectory(prefix="seedmatrix-outputs-") as written,
     ):
         variables = {key: host_environ[key] for key in PASSED_THROUGH if key in host_environ}
         variables.update({"HOME": scratch, "TMPDIR": scratch, REPEAT_MARK: mark, **environment})
         if boundary is not None:
             variables.update(
-                {
-                    "SEEDMATRIX_BOUNDARY": boundary.decode(),
-                    "SEEDMATRIX_RECORDS_DIR": records,
-                    "SEEDMATRIX_RECORDS_LIMIT": str(limits.records_bytes),
-                }
+                launcher_variables(
+                    boundary, records_dir=records, outputs_dir=written, limits=limits, outputs=outputs
+                )
             )
         capture = Capture(
             limits.output_bytes,
@@ -85,7 +91,7 @@ def run(
         started = time.monotonic()
         process = subprocess.Popen(
             list(command),
-            cwd=scratch,
+            cwd=cwd or scratch,
             env=variables,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,

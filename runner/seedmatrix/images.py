@@ -27,7 +27,7 @@ from .errors import ImageError
 from .fingerprint import digest
 from .probes import probe_image
 from .results import Build, BuildStatus, Observed
-from .wheels import Fetching, ensure_wheels
+from .wheels import Fetching, WheelPlan, Wheels, ensure_wheels
 
 ENV_REPOSITORY = "seedmatrix-env"
 VENV_PYTHON = "/opt/seedmatrix/bin/python"
@@ -62,17 +62,18 @@ def ensure_environment_image(
     try:
         base = _base(client, matrix, environment, settings, progress=progress)
         dockerfile = matrix.images_dir / "Dockerfile"
-        tag = environment_tag(environment, image_identity(dockerfile, environment), base_id=str(base.id))
+        plan = wheel_plan(matrix, environment)
+        tag = environment_tag(environment, image_identity(dockerfile, plan), base_id=str(base.id))
         log = settings.logs_dir / f"{tag.replace(':', '_')}.log"
         status = BuildStatus.CACHED
         if not _exists(client, tag):
             building = time.monotonic()
             log.parent.mkdir(parents=True, exist_ok=True)
-            log.write_text(f"# {tag}: {' '.join(environment.requirements)}\n", encoding="utf-8")
+            log.write_text(f"# {tag}: {' '.join(plan.pins)}\n", encoding="utf-8")
             wheels = ensure_wheels(
                 client,
                 base,
-                requirements(environment),
+                plan,
                 settings.fetching,
                 name=environment.name,
                 owner=settings.owner,
@@ -82,7 +83,7 @@ def ensure_environment_image(
             progress(f"building {tag}")
             with tempfile.TemporaryDirectory(prefix="seedmatrix-context-") as scratch:
                 context = Path(scratch) / "context.tar"
-                _write_context(context, dockerfile, environment, wheels)
+                _write_context(context, dockerfile, wheels)
                 _build(client, context, tag=tag, base=base, environment=environment, log=log)
             status = BuildStatus.BUILT
         image = client.images.get(tag)
@@ -123,36 +124,44 @@ def check_python(environment: Environment, observed: Observed) -> None:
         )
 
 
-def image_identity(dockerfile: Path, environment: Environment) -> bytes:
-    """What defines an environment image besides its base: the Dockerfile and the exact pins.
+def wheel_plan(matrix: Matrix, environment: Environment) -> WheelPlan:
+    return WheelPlan(
+        pins=environment.framework_pins,
+        lock=matrix.lock_files.get(environment.name),
+        projects=matrix.projects.get(environment.name, ()),
+    )
+
+
+def image_identity(dockerfile: Path, plan: WheelPlan) -> bytes:
+    """What defines an environment image besides its base: the Dockerfile, the exact pins, the lock
+    file and the local projects' source trees.
 
     Not the CA bundle, the proxies or the wheel cache: they change how packages are fetched, not
     which packages are installed.
     """
-    return b"\0".join((dockerfile.read_bytes(), requirements(environment)))
+    return b"\0".join((dockerfile.read_bytes(), plan.identity))
 
 
 def environment_tag(environment: Environment, identity: bytes, *, base_id: str) -> str:
-    """seedmatrix-env:<name>-<hash of Dockerfile, pins and base image id>."""
+    """seedmatrix-env:<name>-<hash of the image's identity and its base image's id>."""
     return f"{ENV_REPOSITORY}:{environment.name}-{digest(identity, base_id)}"
 
 
-def requirements(environment: Environment) -> bytes:
-    return "".join(f"{pin}\n" for pin in environment.requirements).encode()
-
-
-def _write_context(target: Path, dockerfile: Path, environment: Environment, wheels: Path) -> None:
+def _write_context(target: Path, dockerfile: Path, wheels: Wheels) -> None:
     """The build context: the Dockerfile, requirements.txt and the wheels to install from."""
     with tarfile.open(target, mode="w") as archive:
-        for name, data in (
-            ("Dockerfile", dockerfile.read_bytes()),
-            ("requirements.txt", requirements(environment)),
-        ):
+        contents = {
+            "Dockerfile": dockerfile.read_bytes(),
+            "requirements.txt": wheels.requirements,
+            "projects.txt": wheels.projects,
+        }
+        for name, data in contents.items():
             info = tarfile.TarInfo(name)
             info.size = len(data)
             info.mode = 0o644
             archive.addfile(info, io.BytesIO(data))
-        archive.add(wheels, arcname="wheels", filter=_only_wheels)
+        for directory in wheels.directories:
+            archive.add(directory, arcname="wheels", filter=_only_wheels)
 
 
 def _only_wheels(member: tarfile.TarInfo) -> tarfile.TarInfo | None:

@@ -61,6 +61,7 @@ def merge(parts: Sequence[Results]) -> Results:
         host={"merged_from": [{"run_id": part.run_id, **part.host} for part in parts]},
         matrix_file=first.matrix_file,
         matrix_environments=first.matrix_environments,
+        matrix_cases=first.matrix_cases,
         reference=first.reference,
         repeats=first.repeats,
         environments=tuple(environments[name][0] for name in names),
@@ -68,6 +69,7 @@ def merge(parts: Sequence[Results]) -> Results:
         records=sorted_records(records),
         skipped=tuple(skip for key, skip in sorted(skipped.items()) if key not in ran),
         fail_on_surprise=all(part.fail_on_surprise for part in parts),
+        fail_on_change=any(part.fail_on_change for part in parts),
     )
 
 

@@ -27,6 +27,7 @@ from .execute import INSIDE, RunContext, run_cells
 from .files import atomic_write
 from .images import BuildSettings, ensure_environment_image
 from .interpreters import host_build
+from .limits import DEFAULT_MEMORY
 from .log import Output
 from .merge import merge
 from .plan import Cell, HostFacts, Plan, Selection, make_plan, select_environments
@@ -56,12 +57,13 @@ class Options:
     selection: Selection = field(default_factory=Selection)
     ca_bundle: Path | None = None
     debian_mirror: str | None = None
-    memory: str = container.DEFAULT_MEMORY
+    memory: str = DEFAULT_MEMORY
     jobs: int | None = None  # containers at once; default: the engine's CPU count
     baseline: Path | None = None  # overrides matrix.yaml's `baseline:`
     report_only: bool = False  # a SURPRISE does not make the exit status non-zero
     resume: Path | None = None  # a run directory whose missing records are to be run
     fresh: bool = False  # run every cell, even where an earlier run's records could be reused
+    fail_on_change: bool = False  # a change against the baseline exits 1 (also `fail_on_change:`)
 
 
 def matrix_job(options: Options, out: Output, host_environ: Mapping[str, str]) -> int:
@@ -99,15 +101,10 @@ def matrix_job(options: Options, out: Output, host_environ: Mapping[str, str]) -
             )
             _check_same_images(records, builds, run)
             facts = _facts(client, matrix, builds, cpu_ids=cpu_ids, owner=owner, out=out)
-            plan = make_plan(matrix, options.selection, facts)
+            plan = make_plan(matrix, options.selection, facts, memory=options.memory)
             run.save_results(results_now(RunState.RUNNING))  # a run killed outright keeps its plan and images
             identities = {name: build.identity for name, build in builds.items() if build.identity}
-            keys = cell_keys(
-                plan,
-                identities,
-                helpers=INSIDE,
-                settings={"timeout": matrix.timeout_seconds, "memory": options.memory},
-            )
+            keys = cell_keys(plan, identities, helpers=INSIDE)
             if not options.fresh:
                 records += _reused(
                     cache, keys, options=options, run=run, repeats=matrix.repeats, records=records, out=out
@@ -123,11 +120,9 @@ def matrix_job(options: Options, out: Output, host_environ: Mapping[str, str]) -
             )
             for skip in plan.skipped:
                 out.note(f"skipping {skip.environment} / {skip.case}: {skip.reason}")
-            limits = container.Limits(timeout_seconds=matrix.timeout_seconds, memory=options.memory)
             context = RunContext(
                 client=client,
                 owner=owner,
-                limits=limits,
                 host_environ=host_environ,
                 identities=identities,
                 jobs=jobs,
@@ -152,7 +147,12 @@ def matrix_job(options: Options, out: Output, host_environ: Mapping[str, str]) -
     if stopped is not None:
         out.note(f"finish it with: seedmatrix matrix --resume {run.path}")
         return EXIT_INTERRUPTED if stopped == "interrupted" else EngineError.exit_code
-    return _exit_status(verdicts, fail_on_surprise=results.fail_on_surprise and not options.report_only)
+    return _exit_status(
+        verdicts,
+        out,
+        fail_on_surprise=results.fail_on_surprise and not options.report_only,
+        fail_on_change=results.fail_on_change or options.fail_on_change,
+    )
 
 
 def _facts(
@@ -394,6 +394,7 @@ def report_job(
     *,
     baseline: Path | None = None,
     report_only: bool = False,
+    fail_on_change: bool = False,
     into: Path | None = None,
 ) -> int:
     """Re-render MATRIX.md from stored results (claims re-checked); runs nothing.
@@ -411,14 +412,33 @@ def report_job(
         hosts = ", ".join(sorted({env.host for env in results.environments if env.host})) or "unknown hosts"
         out.step(f"merged {len(runs)} runs: {len(results.environments)} environments from {hosts}")
     verdicts = _write_report(run, results, out, baseline=_load_baseline(baseline))
-    return _exit_status(verdicts, fail_on_surprise=results.fail_on_surprise and not report_only)
+    return _exit_status(
+        verdicts,
+        out,
+        fail_on_surprise=results.fail_on_surprise and not report_only,
+        fail_on_change=results.fail_on_change or fail_on_change,
+    )
 
 
-def _exit_status(verdicts: Verdicts, *, fail_on_surprise: bool) -> int:
-    """1 when something did not run, or when a claim failed (unless report-only); else 0."""
-    if verdicts.comparison.failed:
-        return 1
-    return 1 if fail_on_surprise and verdicts.surprises else 0
+def _exit_status(verdicts: Verdicts, out: Output, *, fail_on_surprise: bool, fail_on_change: bool) -> int:
+    """1 when something did not run, when a claim failed (unless report-only), or (with fail_on_change)
+    when the baseline shows a change; else 0."""
+    status = 1 if verdicts.comparison.failed or (fail_on_surprise and verdicts.surprises) else 0
+    if fail_on_change:
+        if verdicts.baseline is None:
+            out.warn("fail_on_change: there is no baseline to compare with (--baseline or baseline:)")
+        elif verdicts.baseline.gated:
+            out.error(
+                f"{len(verdicts.baseline.gated)} cell(s) changed against the baseline (fail_on_change):"
+            )
+            for cell in verdicts.baseline.gated:
+                named = "; ".join(f"{label} {what}" for label, what in cell.named) or cell.note
+                out.note(
+                    f"{cell.environment} / {cell.case}: {cell.change.value}"
+                    + (f" ({named})" if named else "")
+                )
+            status = 1
+    return status
 
 
 def _load_baseline(path: Path | None) -> tuple[Results, str] | None:

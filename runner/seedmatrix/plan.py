@@ -15,6 +15,7 @@ from pathlib import Path
 from .config import Matrix
 from .errors import ConfigError
 from .hostrun import interpreter
+from .limits import DEFAULT_MEMORY, Limits
 from .results import SkippedCell
 
 
@@ -24,6 +25,12 @@ class Cell:
     case: str
     script: Path
     repeats: int
+    limits: Limits
+    workdir: Path  # mounted read-only (container) and the working directory; it holds the script
+    args: tuple[str, ...] = ()
+    data: Mapping[Path, str] = field(default_factory=dict)  # read-only mounts: host path → container path
+    outputs: tuple[str, ...] = ()  # files the script writes into $SEEDMATRIX_OUTPUTS, to compare
+    parse: str | None = None  # a regular expression whose named groups are values taken from stdout
     cpus: int = 1  # the container sees exactly this many CPUs, however many run beside it
     variables: Mapping[str, str] = field(default_factory=dict)  # the case's environment variables
     gpu: bool = False  # ask the engine for the host's GPUs (host backend: leave them visible)
@@ -93,12 +100,14 @@ def select_environments(matrix: Matrix, selection: Selection) -> tuple[str, ...]
     return tuple(chosen)
 
 
-def make_plan(matrix: Matrix, selection: Selection, facts: HostFacts) -> Plan:
+def make_plan(
+    matrix: Matrix, selection: Selection, facts: HostFacts, *, memory: str = DEFAULT_MEMORY
+) -> Plan:
     """Cells for the selected environments and cases (all when none are named).
 
     A case whose required frameworks an environment lacks gets no cell (the comparison marks it
     not applicable); one that needs more CPUs than the host has, or a GPU the engine cannot give,
-    is skipped with the reason.
+    is skipped with the reason. `memory` is the limit of cases that do not set their own.
     """
     environments = select_environments(matrix, selection)
     cases = _select("--case", selection.cases, [case.name for case in matrix.cases])
@@ -115,6 +124,8 @@ def make_plan(matrix: Matrix, selection: Selection, facts: HostFacts) -> Plan:
                 reason = facts.gpu_unavailable
             elif case.cpus > facts.cpus:
                 reason = f"needs {case.cpus} CPUs, this host has {facts.cpus}"
+            elif case.data and env.host_python is not None:
+                reason = "its data: mounts need a container; the host backend cannot remap paths"
             if reason is not None:
                 skipped.append(SkippedCell(environment=env.name, case=case.name, reason=reason))
                 continue
@@ -124,6 +135,18 @@ def make_plan(matrix: Matrix, selection: Selection, facts: HostFacts) -> Plan:
                     case=case.name,
                     script=matrix.scripts[case.name],
                     repeats=matrix.repeats,
+                    limits=Limits(
+                        timeout_seconds=case.timeout_seconds or matrix.timeout_seconds,
+                        memory=case.memory or memory,
+                        tmp_mb=case.tmp_mb or Limits.tmp_mb,
+                        shm_mb=case.shm_mb or Limits.shm_mb,
+                        outputs_mb=case.outputs_mb,
+                    ),
+                    workdir=matrix.workdir(case.name),
+                    args=case.args,
+                    data=dict(matrix.data.get(case.name, {})),
+                    outputs=case.outputs,
+                    parse=case.parse,
                     cpus=case.cpus,
                     variables=dict(case.env),
                     gpu=env.device == "gpu",

@@ -10,6 +10,7 @@ import docker
 
 from . import container
 from .errors import ImageError, ResultsError
+from .limits import Limits
 from .results import FRAMEWORKS, Observed, decode
 
 PROBE = Path(__file__).parent / "inside" / "probe.py"
@@ -34,7 +35,7 @@ def probe_image(
             image=image_id,
             command=[python, f"{PROBE_MOUNT}/{PROBE.name}", _ARGUMENT],
             owner=owner,
-            limits=container.Limits(timeout_seconds=timeout_seconds),
+            limits=Limits(timeout_seconds=timeout_seconds),
             read_only_mounts={PROBE.parent: PROBE_MOUNT},
         ),
     )

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from .baseline import BaselineCell, BaselineComparison, Change
-from .claims import ClaimCheck, Verdict
+from .claims import TOLERANT, ClaimCheck, Verdict
 from .compare import FAILED, WITH_VALUES, CellResult, CellState, Comparison, LabelResult, LabelState, Versus
 from .markdown import anchor, code, details, fenced, plain, shorten, table
 from .published import PublishedCheck, Reproduced, published_line
 from .results import FRAMEWORKS, EnvironmentResult, Record, Results
-from .values import Value, combined, describe
+from .values import NOT_WRITTEN, PARSED, Value, combined, describe
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -81,6 +81,9 @@ OTHER_MARKS = {
     SURPRISE: "SURPRISE: a claim did not hold (what was seen is listed under Surprises)",
     "(CPU fallback)": "a CUDA build that saw no GPU and ran on the CPU",
     "(n not recorded)": "values the recorder could not record (their type is named in the details)",
+    "📭": "an output file the case declares that the script did not write",
+    "(parsed)": "a value taken from what the script printed (`parse:`), compared as text, not recorded",
+    "≈": "a claim that allows a tolerance (`stable_within`, `close_to_reference`), never a bitwise one",
 }
 CHANGE_TEXT = {
     Change.UNCHANGED: "= unchanged",
@@ -157,9 +160,11 @@ def _header(results: Results, verdicts: Verdicts) -> str:
 
 def claims_line(checks: Sequence[ClaimCheck]) -> str:
     held = sum(1 for c in checks if c.verdict is Verdict.HELD)
+    within = sum(1 for c in checks if c.verdict is Verdict.HELD and c.kind in TOLERANT)
     surprising = sum(1 for c in checks if c.verdict is Verdict.SURPRISE)
     unchecked = sum(1 for c in checks if c.verdict is Verdict.UNCHECKED)
-    text = f"{held} held, {surprising} SURPRISE{'S' if surprising != 1 else ''}"
+    text = f"{held} held" + (f" ({held - within} bitwise, {within} within a tolerance)" if within else "")
+    text += f", {surprising} SURPRISE{'S' if surprising != 1 else ''}"
     return text + (f", {unchecked} not checked" if unchecked else "") + "."
 
 
@@ -296,6 +301,13 @@ def legend(comparison: Comparison, verdicts: Verdicts) -> list[tuple[str, str]]:
         marks.append(SURPRISE)
     if any(cell.not_recorded for cell in comparison.cells):
         marks.append("(n not recorded)")
+    values = [value for cell in comparison.cells for label in cell.labels for value in label.value]
+    if any(value.dtype == NOT_WRITTEN for value in values):
+        marks.append("📭")
+    if any(value.dtype == PARSED for value in values):
+        marks.append("(parsed)")
+    if any(check.kind in TOLERANT for check in verdicts.claims):
+        marks.append("≈")
     return shown + [(mark, OTHER_MARKS[mark]) for mark in marks]
 
 
@@ -537,8 +549,10 @@ def _cases(results: Results, verdicts: Verdicts) -> str:
         labels = _label_order([cell for _, cell in columns])
         failures = [c for c in cells if c.detail and c.state is not CellState.NOT_APPLICABLE]
         if labels:
+            parsed = _parsed_labels([cell for _, cell in columns])
             rows = [
-                [code(label)] + [label_cell(cell, label, results.reference) for _, cell in columns]
+                [code(label) + (" (parsed)" if label in parsed else "")]
+                + [label_cell(cell, label, results.reference) for _, cell in columns]
                 for label in labels
             ]
             lines += ["", *table(["label", *(heading for heading, _ in columns)], rows)]
@@ -616,11 +630,13 @@ def _claims_table(checks: Sequence[ClaimCheck], environments: Sequence[str]) -> 
     mark = {Verdict.HELD: HELD, Verdict.SURPRISE: f"{SURPRISE} SURPRISE", Verdict.UNCHECKED: "· not checked"}
     by_key = {(c.environment, c.kind, c.pattern): c for c in checks}
     rows = []
-    for kind, pattern in claims:
-        row = [f"{kind.replace('_', ' ')}: {code(pattern)}"]
+    # Bitwise claims first, then those allowing a tolerance, marked ≈: never mistaken for bitwise.
+    for kind, pattern in sorted(claims, key=lambda claim: claim[0] in TOLERANT):
+        tolerant = "≈ " if kind in TOLERANT else ""
+        row = [f"{tolerant}{kind.replace('_', ' ')}: {code(pattern)}"]
         for env in environments:
             found = by_key.get((env, kind, pattern))
-            row.append(mark[found.verdict] if found else "")
+            row.append(f"{tolerant}{mark[found.verdict]}" if found else "")
         rows.append(row)
     lines = ["", *table(["claim", *environments], rows, [":--"] + [":-:"] * len(environments))]
     unchecked = [c for c in checks if c.verdict is Verdict.UNCHECKED]
@@ -638,6 +654,13 @@ def _claims_table(checks: Sequence[ClaimCheck], environments: Sequence[str]) -> 
     return lines
 
 
+def _parsed_labels(cells: Sequence[CellResult]) -> set[str]:
+    """Labels whose values were taken from printed text (`parse:`), not recorded."""
+    return {
+        label.label for cell in cells for label in cell.labels if any(v.dtype == PARSED for v in label.value)
+    }
+
+
 def _label_order(cells: Sequence[CellResult]) -> list[str]:
     order: dict[str, None] = {}
     for cell in cells:
@@ -651,6 +674,8 @@ def label_cell(cell: CellResult, name: str, reference: str) -> str:
     if found is None:
         return STATES[cell.state][0] if cell.state not in WITH_VALUES else "(not recorded)"
     if found.state is LabelState.NOT_RECORDED:
+        if any(value.dtype == NOT_WRITTEN for series in found.series for value in series):
+            return "📭 not written"
         return f"⚠️ not recorded: {plain(found.not_recorded_note, 120)}"
     if found.state is LabelState.PARTIAL:
         return f"🎲 {plain(found.reason)}"

@@ -142,6 +142,7 @@ class Results:
     host: Mapping[str, Any]
     matrix_file: str
     matrix_environments: tuple[str, ...]  # every environment of the matrix file, in its order
+    matrix_cases: tuple[str, ...]  # every case of the matrix file, in its order (a run may select some)
     reference: str  # the matrix file's reference, whether or not this run (or shard) ran it
     repeats: int
     environments: tuple[EnvironmentResult, ...]
@@ -149,6 +150,7 @@ class Results:
     records: tuple[Record, ...]
     skipped: tuple[SkippedCell, ...] = ()
     fail_on_surprise: bool = True  # from matrix.yaml, so `report` decides the exit status the same way
+    fail_on_change: bool = False  # likewise: a change against the baseline exits 1
     schema: str = SCHEMA
 
     def environment(self, name: str) -> EnvironmentResult:
@@ -227,6 +229,6 @@ def _validated(kind: type[_T], data: bytes, source: str) -> _T:
 def results_schema() -> dict[str, Any]:
     """JSON Schema of results.json, generated from the types above."""
     schema: dict[str, Any] = _adapter(Results).json_schema()
-    schema["$id"] = "https://seedmatrix.dev/schema/results-2.json"
+    schema["$id"] = "urn:seedmatrix:schema:results:2"
     schema["title"] = "seedmatrix results"
     return schema

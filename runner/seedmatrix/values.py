@@ -40,10 +40,13 @@ class Value:
 
     @property
     def recorded(self) -> bool:
-        return self.dtype != UNRECORDABLE
+        return self.dtype not in {UNRECORDABLE, NOT_WRITTEN}
 
 
-UNRECORDABLE = "unrecordable"
+UNRECORDABLE = "unrecordable"  # the recorder could not record it (its note says why)
+NOT_WRITTEN = "not-written"  # an output file the case expects that the script did not write
+PARSED = "text"  # taken from what the script printed (`parse:`), compared as text
+SHA256 = "sha256"  # an output file seedmatrix does not read: its digest (bits) and size (values)
 
 
 class _Format(NamedTuple):
@@ -294,6 +297,46 @@ def _parts(value: Value, other: Value, index: int) -> list[tuple[str, str, str, 
     if is_complex(value.dtype) or is_complex(other.dtype):
         return []
     return [(a, b, value.dtype, other.dtype)]
+
+
+def within(
+    value: Value, other: Value, *, ulps: int | None = None, atol: float = 0.0, rtol: float = 0.0
+) -> str | None:
+    """None when `value` is close to `other` (every element within `ulps`, or within atol + rtol·|other|);
+    otherwise why not, in words. Bitwise-equal elements are always close; NaN is close only to the
+    same NaN bits; a different dtype or shape is never close."""
+    if value.key == other.key:
+        return None
+    if not (value.recorded and other.recorded):
+        return value.note or other.note or "not recorded"
+    if value.dtype != other.dtype or value.shape != other.shape:
+        return f"{value.dtype} {list(value.shape)} vs {other.dtype} {list(other.shape)}"
+    if not (is_float(value.dtype) or is_integer(value.dtype) or is_complex(value.dtype)):
+        return "not numbers, and not equal"
+    for index in range(len(value.bits)):
+        for part_a, part_b, dtype_a, dtype_b in _parts(value, other, index):
+            if part_a == part_b:
+                continue
+            a, b = number(dtype_a, part_a), number(dtype_b, part_b)
+            if is_nan(a) or is_nan(b) or _infinite(a) or _infinite(b):
+                return (
+                    f"element {list(unravel(index, value.shape))}: {_shown_number(a)} vs {_shown_number(b)}"
+                )
+            if ulps is not None and is_float(dtype_a):
+                distance: float | int = ulp_distance(part_a, part_b)
+                if distance > ulps:
+                    return f"{distance:,} ULP apart at {list(unravel(index, value.shape))} (more than {ulps})"
+            else:
+                gap = _gap(a, b)
+                allowed = (atol if ulps is None else 0) + (rtol if ulps is None else 0) * abs(float(b))
+                if gap > allowed:
+                    where = list(unravel(index, value.shape))
+                    return f"|Δ| {format_magnitude(gap)} at {where} (more than {allowed:.3g})"
+    return None
+
+
+def _shown_number(x: Number) -> str:
+    return "NaN" if is_nan(x) else repr(float(x))
 
 
 def combined(differences: Sequence[Difference]) -> Difference:

@@ -8,6 +8,7 @@ that was killed half-way is simply done again.
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping
@@ -19,9 +20,12 @@ import docker
 
 from . import container
 from .errors import EngineError, ImageError
-from .fingerprint import digest
+from .fingerprint import digest, tree_digest
+from .limits import Limits
+from .lockfile import LockFile
 
 COMPLETE = ".complete"
+PROJECTS = "projects.txt"  # the local projects' wheels, as name==version
 FETCH_TIMEOUT_SECONDS = 1800
 FETCHER = Path(__file__).parent / "inside" / "fetch_wheels.py"
 CA_BUNDLE_VARIABLES = ("PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")
@@ -55,27 +59,112 @@ class Fetching:
         )
 
 
+@dataclass(frozen=True, kw_only=True)
+class WheelPlan:
+    """What an environment installs: exact pins, a lock file's pins, local projects."""
+
+    pins: tuple[str, ...] = ()
+    lock: LockFile | None = None
+    projects: tuple[Path, ...] = ()
+
+    @property
+    def pinned(self) -> bytes:
+        """What decides which wheels the pins and the lock file bring (one cache directory)."""
+        parts = ["".join(f"{pin}\n" for pin in self.pins)]  # alone: the identity pins always had
+        if self.lock is not None:
+            parts.append(f"lock:{self.lock.text}")
+        return "\0".join(parts).encode()
+
+    @property
+    def identity(self) -> bytes:
+        """Everything that decides which wheels there are (part of the image's identity too)."""
+        return b"\0".join(
+            [self.pinned, *(f"project:{tree_digest(project)}".encode() for project in self.projects)]
+        )
+
+
+@dataclass(frozen=True)
+class Wheels:
+    directories: tuple[Path, ...]  # the pins' wheels, then each project's
+    requirements: bytes  # requirements.txt for the image: every pin and the lock file's pins
+    projects: bytes  # projects.txt: the local projects as name==version, installed without dependencies
+
+
 def ensure_wheels(
     client: docker.DockerClient,
     base: Any,
-    requirements: bytes,
+    plan: WheelPlan,
     fetching: Fetching,
     *,
     name: str,
     owner: container.Owner,
     log: Path,
     progress: Progress,
-) -> Path:
-    """The directory of wheels for `requirements` on `base`, fetched unless it is complete."""
-    target = fetching.cache / digest(requirements, str(base.id))
-    if (target / COMPLETE).exists():
-        return target
-    progress(f"fetching wheels for {name} into {target}")
+) -> Wheels:
+    """The wheels for `plan` on `base`: the pins' in one directory, each project's in its own, each
+    fetched or built unless complete (a changed project rebuilds its wheel alone)."""
+    directories = []
+    requirements = []
+    if plan.pins:
+        requirements.append(("pins.txt", "".join(f"{pin}\n" for pin in plan.pins)))
+    if plan.lock is not None:
+        requirements.append(("lock.txt", plan.lock.text))
+    if requirements:
+        target = fetching.cache / digest(plan.pinned, str(base.id))
+        if not (target / COMPLETE).exists():
+            progress(f"fetching wheels for {name} into {target}")
+            _fetch(
+                client,
+                base,
+                {"requirements": requirements},
+                fetching,
+                target=target,
+                name=name,
+                owner=owner,
+                log=log,
+            )
+        directories.append(target)
+    projects = b""
+    for project in plan.projects:
+        target = fetching.cache / "projects" / digest(tree_digest(project), str(base.id))
+        if not (target / COMPLETE).exists():
+            progress(f"building a wheel of {project} into {target}")
+            _fetch(
+                client, base, {"project": project}, fetching, target=target, name=name, owner=owner, log=log
+            )
+        directories.append(target)
+        projects += (target / PROJECTS).read_bytes()
+    pins = [*plan.pins, *(plan.lock.pins if plan.lock else ())]
+    return Wheels(tuple(directories), "".join(f"{pin}\n" for pin in pins).encode(), projects)
+
+
+def _fetch(
+    client: docker.DockerClient,
+    base: Any,
+    what: dict[str, Any],
+    fetching: Fetching,
+    *,
+    target: Path,
+    name: str,
+    owner: container.Owner,
+    log: Path,
+) -> None:
+    """Run fetch_wheels.py for requirement files (name, text) or one local project, into `target`."""
     scratch = Path(tempfile.mkdtemp(prefix=".fetch-", dir=fetching.cache))
     try:
-        (scratch / "requirements.txt").write_bytes(requirements)
-        (scratch / "wheels").mkdir()
+        files = []
+        for file_name, text in what.get("requirements", ()):
+            (scratch / file_name).write_text(text, encoding="utf-8")
+            files.append(f"/seedmatrix-fetch/{file_name}")
         mounts = {FETCHER.parent: "/seedmatrix-tools"}
+        projects = []
+        if "project" in what:
+            mounts[what["project"]] = "/seedmatrix-project"
+            projects.append("/seedmatrix-project")
+        (scratch / "plan.json").write_text(
+            json.dumps({"requirements": files, "projects": projects}), encoding="utf-8"
+        )
+        (scratch / "wheels").mkdir()
         variables = dict(fetching.proxies or {})
         if fetching.ca_bundle is not None:
             mounts[fetching.ca_bundle] = _CA_INSIDE
@@ -89,10 +178,10 @@ def ensure_wheels(
                         "python3",
                         f"/seedmatrix-tools/{FETCHER.name}",
                         "/seedmatrix-fetch/wheels",
-                        "/seedmatrix-fetch/requirements.txt",
+                        "/seedmatrix-fetch/plan.json",
                     ],
                     owner=owner,
-                    limits=container.Limits(timeout_seconds=FETCH_TIMEOUT_SECONDS, pids=4096),
+                    limits=Limits(timeout_seconds=FETCH_TIMEOUT_SECONDS, pids=4096),
                     read_only_mounts=mounts,
                     writable_mounts={scratch: "/seedmatrix-fetch"},
                     environment=variables,
@@ -106,9 +195,9 @@ def ensure_wheels(
         if finished.exit_code != 0:
             why = "timed out" if finished.timed_out else f"exited {finished.exit_code}"
             raise ImageError(f"fetching wheels for {name} failed: pip {why} (log: {log})")
+        target.parent.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(target, ignore_errors=True)
         (scratch / "wheels").rename(target)
         (target / COMPLETE).touch()
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    return target

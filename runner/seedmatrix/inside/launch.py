@@ -8,9 +8,9 @@ The script inherits stdout and stderr, so people see what it prints as it prints
 go to a records file (SEEDMATRIX_RECORDS, written by recording.py), never to stdout, so no amount
 of printing can crowd them out. When the script ends, the launcher kills whatever the script left
 running (it is a child subreaper: a daemon that left the process group or the session still
-becomes its child), then writes one report on stdout after a line that starts with the boundary
-the runner chose: a JSON header (exit status, seconds, stray processes, records size) and the
-records file's bytes.
+becomes its child), reads the output files the case declared (outputs.py) into more records, then
+writes one report on stdout after a line that starts with the boundary the runner chose: a JSON
+header (exit status, seconds, stray processes, records size) and the records file's bytes.
 
 SIGTERM (the runner's time limit, Ctrl-C) kills the script and its processes and still reports
 what was recorded. Standard library only, Python 3.9 and later: it runs in every image.
@@ -33,6 +33,9 @@ def main():
     boundary = os.environ.pop("SEEDMATRIX_BOUNDARY").encode("ascii")
     records_dir = os.environ.pop("SEEDMATRIX_RECORDS_DIR")
     records_limit = int(os.environ.pop("SEEDMATRIX_RECORDS_LIMIT"))
+    declared = json.loads(os.environ.pop("SEEDMATRIX_OUTPUT_FILES", "[]"))
+    outputs_limit = int(os.environ.pop("SEEDMATRIX_OUTPUTS_LIMIT", "0"))
+    outputs_dir = os.environ.get("SEEDMATRIX_OUTPUTS", "")
     records = os.path.join(records_dir, _RECORDS_FILE)
     _become_subreaper()
     stopped = []
@@ -62,11 +65,28 @@ def main():
         "script_seconds": round(seconds, 6),
         "strays": strays,
         "stopped_by": stopped[0] if stopped else None,
-        "records_lost": os.path.exists(records + ".lost"),
     }
+    if declared and outputs_dir:
+        header["outputs_over_limit"] = not _read_outputs(outputs_dir, declared, outputs_limit, records)
+    header["records_lost"] = os.path.exists(records + ".lost")
     _report(boundary, header, records, records_limit)
     sys.stdout.flush()
     os._exit(status if status >= 0 else 128 - status)
+
+
+def _read_outputs(directory, declared, limit, records):
+    """Append the declared output files' values to the records; False when they are over the limit."""
+    import outputs  # noqa: PLC0415 - beside this file; only cases with outputs need it
+
+    if outputs.total_size(directory) > limit:
+        return False
+    try:
+        with open(records, "a", encoding="ascii") as stream:
+            for record in outputs.collect(directory, declared):
+                stream.write(json.dumps(record, allow_nan=False) + "\n")
+    except OSError:  # the records' own space is full: the report says values were lost
+        open(records + ".lost", "a").close()
+    return True
 
 
 def _become_subreaper():

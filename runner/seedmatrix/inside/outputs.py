@@ -1,0 +1,287 @@
+"""Read the files a script wrote into its outputs directory as values, for the launcher.
+
+Every declared output (a name or a `*` pattern, relative to the outputs directory) becomes one or
+more records, labelled `outputs/<file>` or `outputs/<file>:<part>`:
+
+- `.npy`: the array; `.npz`: each array (standard library only: the format is simple);
+- `.safetensors`: each tensor, bfloat16 and float8 included (standard library only);
+- `.h5` / `.hdf5` (Keras `.weights.h5`): each dataset, through h5py when the image has it;
+- `.json`: each number, string and boolean, labelled by its JSON pointer;
+- anything else, or a file a reader cannot read: its SHA-256 and size.
+
+A declared output the script did not write is recorded as "not written". Standard library only
+(h5py and NumPy are used when the image has them): Python 3.9 and later.
+"""
+
+import ast
+import fnmatch
+import hashlib
+import io
+import json
+import math
+import os
+import struct
+import sys
+import zipfile
+
+_NPY_MAGIC = b"\x93NUMPY"
+# NumPy's type codes (kind + bytes) and safetensors' dtypes: our dtype name, element bytes, kind.
+_NPY_KINDS = {
+    "f2": ("float16", 2, "f"), "f4": ("float32", 4, "f"), "f8": ("float64", 8, "f"),
+    "c8": ("complex64", 8, "c"), "c16": ("complex128", 16, "c"),
+    "i1": ("int8", 1, "i"), "i2": ("int16", 2, "i"), "i4": ("int32", 4, "i"), "i8": ("int64", 8, "i"),
+    "u1": ("uint8", 1, "u"), "u2": ("uint16", 2, "u"), "u4": ("uint32", 4, "u"), "u8": ("uint64", 8, "u"),
+    "b1": ("bool", 1, "b"),
+}  # fmt: skip
+_SAFETENSORS = {
+    "F64": ("float64", 8, "f"), "F32": ("float32", 4, "f"), "F16": ("float16", 2, "f"),
+    "BF16": ("bfloat16", 2, "r"), "F8_E4M3": ("float8_e4m3fn", 1, "r"), "F8_E5M2": ("float8_e5m2", 1, "r"),
+    "I64": ("int64", 8, "i"), "I32": ("int32", 4, "i"), "I16": ("int16", 2, "i"), "I8": ("int8", 1, "i"),
+    "U64": ("uint64", 8, "u"), "U32": ("uint32", 4, "u"), "U16": ("uint16", 2, "u"), "U8": ("uint8", 1, "u"),
+    "BOOL": ("bool", 1, "b"),
+}  # fmt: skip
+_FLOAT_FORMAT = {2: "e", 4: "f", 8: "d"}
+
+
+class Unreadable(Exception):
+    """The file is not what its name says; it is compared by its digest instead."""
+
+
+def collect(directory, patterns):
+    """The records for every declared output, in the order declared, then by file name."""
+    written = sorted(_files(directory))
+    records = []
+    for pattern in patterns:
+        matched = [name for name in written if fnmatch.fnmatchcase(name, pattern)]
+        if not matched:
+            note = "the script did not write it"
+            records.append(_record(f"outputs/{pattern}", "not-written", [], [], [], note=note))
+        for name in matched:
+            records.extend(read_file(os.path.join(directory, name), f"outputs/{name}"))
+    return records
+
+
+def total_size(directory):
+    return sum(os.path.getsize(os.path.join(directory, name)) for name in _files(directory))
+
+
+def _files(directory):
+    for root, _, names in os.walk(directory):
+        for name in names:
+            yield os.path.relpath(os.path.join(root, name), directory)
+
+
+def read_file(path, label):
+    readers = {
+        ".npy": _npy,
+        ".npz": _npz,
+        ".safetensors": _safetensors,
+        ".h5": _hdf5,
+        ".hdf5": _hdf5,
+        ".json": _json,
+    }
+    reader = readers.get(os.path.splitext(path)[1].lower())
+    with open(path, "rb") as stream:
+        data = stream.read()
+    if reader is not None:
+        try:
+            return reader(data, label, path)
+        except Exception as error:  # a file a reader cannot read is still compared, by its digest
+            return [_digest(data, label, note=f"read as bytes: {type(error).__name__}: {error}")]
+    return [_digest(data, label)]
+
+
+def _digest(data, label, note=""):
+    return _record(label, "sha256", [], [hashlib.sha256(data).hexdigest()], [len(data)], note=note)
+
+
+def _record(label, dtype, shape, bits, values, *, note=""):
+    record = {
+        "label": label,
+        "dtype": dtype,
+        "shape": list(shape),
+        "bits": list(bits),
+        "values": list(values),
+    }
+    if note:
+        record["note"] = note
+    return record
+
+
+def _npy(data, label, _path):
+    return [_npy_array(data, label)]
+
+
+def _npy_array(data, label):
+    if not data.startswith(_NPY_MAGIC):
+        raise Unreadable("not a .npy file")
+    major = data[6]
+    size_format, start = ("<H", 8) if major == 1 else ("<I", 10)
+    (header_size,) = struct.unpack_from(size_format, data, start)
+    header = ast.literal_eval(
+        data[
+            start + struct.calcsize(size_format) : start + struct.calcsize(size_format) + header_size
+        ].decode("latin-1")
+    )
+    body = data[start + struct.calcsize(size_format) + header_size :]
+    descr = header["descr"]
+    if not isinstance(descr, str) or descr[1:] not in _NPY_KINDS:
+        raise Unreadable(f"dtype {descr!r}")
+    dtype, size, kind = _NPY_KINDS[descr[1:]]
+    shape = [int(n) for n in header["shape"]]
+    count = _product(shape)
+    little = descr[0] in "<|" or (descr[0] == "=" and sys.byteorder == "little")
+    elements = [body[i * size : (i + 1) * size] for i in range(count)]
+    if header.get("fortran_order") and len(shape) > 1:
+        elements = [elements[_fortran_offset(index, shape)] for index in range(count)]
+    return _elements(label, dtype, shape, kind, elements, little=little)
+
+
+def _npz(data, label, _path):
+    records = []
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        for name in sorted(archive.namelist()):
+            records.append(
+                _npy_array(archive.read(name), f"{label}:{name[:-4] if name.endswith('.npy') else name}")
+            )
+    return records
+
+
+def _safetensors(data, label, _path):
+    (header_size,) = struct.unpack_from("<Q", data, 0)
+    header = json.loads(data[8 : 8 + header_size].decode("utf-8"))
+    body = data[8 + header_size :]
+    records = []
+    for name in sorted(key for key in header if key != "__metadata__"):
+        entry = header[name]
+        if entry["dtype"] not in _SAFETENSORS:
+            raise Unreadable(f"tensor {name} has dtype {entry['dtype']}")
+        dtype, size, kind = _SAFETENSORS[entry["dtype"]]
+        begin, end = entry["data_offsets"]
+        raw = body[begin:end]
+        shape = [int(n) for n in entry["shape"]]
+        elements = [raw[i * size : (i + 1) * size] for i in range(_product(shape))]
+        records.append(_elements(f"{label}:{name}", dtype, shape, kind, elements, little=True))
+    return records
+
+
+def _hdf5(_data, label, path):
+    try:
+        import h5py  # noqa: PLC0415 - only when the image has it
+    except ImportError as error:
+        raise Unreadable("h5py is not installed in the image") from error
+    from recording import encode  # noqa: PLC0415 - NumPy comes with h5py
+
+    records = []
+
+    def visit(name, item):
+        if isinstance(item, h5py.Dataset):
+            records.append({"label": f"{label}:{name}", **encode(item[()])})
+
+    with h5py.File(path, "r") as handle:
+        handle.visititems(visit)
+    return records
+
+
+def _json(data, label, _path):
+    records = []
+
+    def walk(node, pointer):
+        if isinstance(node, dict):
+            for key in node:
+                walk(node[key], f"{pointer}/{str(key).replace('~', '~0').replace('/', '~1')}")
+        elif isinstance(node, list):
+            for index, item in enumerate(node):
+                walk(item, f"{pointer}/{index}")
+        elif isinstance(node, bool):
+            records.append(
+                _record(f"{label}:{pointer or '/'}", "bool", [], ["true" if node else "false"], [node])
+            )
+        elif isinstance(node, int):
+            records.append(
+                _record(
+                    f"{label}:{pointer or '/'}",
+                    "int",
+                    [],
+                    [str(node)],
+                    [node if abs(node) < 2**53 else str(node)],
+                )
+            )
+        elif isinstance(node, float):
+            shown = (
+                node
+                if math.isfinite(node)
+                else ("NaN" if math.isnan(node) else ("Infinity" if node > 0 else "-Infinity"))
+            )
+            records.append(
+                _record(f"{label}:{pointer or '/'}", "float64", [], [struct.pack(">d", node).hex()], [shown])
+            )
+        elif isinstance(node, str):
+            records.append(_record(f"{label}:{pointer or '/'}", "str", [], [node], [node]))
+        elif node is None:
+            records.append(_record(f"{label}:{pointer or '/'}", "none", [], ["none"], [None]))
+
+    walk(json.loads(data.decode("utf-8")), "")
+    return records
+
+
+def _elements(label, dtype, shape, kind, elements, *, little):
+    """One record from raw elements: bits big-endian hex, values for people."""
+    ordered = [element[::-1] if little else element for element in elements]
+    if kind == "c":
+        half = len(ordered[0]) // 2 if ordered else 0
+        # little-endian complex: the real part comes first in memory, each part byte-swapped alone
+        parts = [
+            (element[:half][::-1], element[half:][::-1]) if little else (element[:half], element[half:])
+            for element in elements
+        ]
+        bits = [real.hex() + imaginary.hex() for real, imaginary in parts]
+        shown = [repr(complex(_float(real), _float(imaginary))) for real, imaginary in parts]
+        return _record(label, dtype, shape, bits, shown)
+    bits = [element.hex() for element in ordered]
+    if kind == "f":
+        shown = [_shown(_float(element)) for element in ordered]
+    elif kind in "iu":
+        numbers = [int.from_bytes(element, "big", signed=kind == "i") for element in ordered]
+        bits = [str(number) for number in numbers]
+        shown = [number if abs(number) < 2**53 else str(number) for number in numbers]
+    elif kind == "b":
+        truth = [any(element) for element in ordered]
+        bits = ["true" if value else "false" for value in truth]
+        shown = truth
+    else:  # bfloat16, float8: raw bits; values through float32 where the format widens simply
+        shown = [
+            _shown(struct.unpack(">f", element + b"\0\0")[0]) if dtype == "bfloat16" else element.hex()
+            for element in ordered
+        ]
+    return _record(label, dtype, shape, bits, shown)
+
+
+def _float(big_endian):
+    return struct.unpack(">" + _FLOAT_FORMAT[len(big_endian)], big_endian)[0]
+
+
+def _shown(number):
+    if math.isfinite(number):
+        return number
+    return "NaN" if math.isnan(number) else ("Infinity" if number > 0 else "-Infinity")
+
+
+def _product(shape):
+    count = 1
+    for size in shape:
+        count *= size
+    return count
+
+
+def _fortran_offset(flat, shape):
+    """Where the element at row-major position `flat` is stored in column-major order."""
+    offset, stride = 0, 1
+    index = []
+    for size in reversed(shape):
+        flat, position = divmod(flat, size)
+        index.append(position)
+    for position, size in zip(reversed(index), shape):
+        offset += position * stride
+        stride *= size
+    return offset

@@ -1,0 +1,206 @@
+"""Output files a script writes, read back as values by the launcher: each format, on this machine."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from seedmatrix import hostrun
+from seedmatrix.channel import new_boundary
+from seedmatrix.compare import LabelState, compare
+from seedmatrix.execute import INSIDE, LAUNCHER, parsed_values, to_record
+from seedmatrix.limits import Limits
+from seedmatrix.plan import Cell
+from seedmatrix.report import Verdicts, render
+from seedmatrix.results import Record, RunStatus
+from seedmatrix.values import NOT_WRITTEN, PARSED, SHA256, Value
+
+from builders import case, environment, results
+
+
+def run_with_outputs(
+    tmp_path: Path, code: str, outputs: tuple[str, ...], *, outputs_mb: int = 256, parse: str | None = None
+) -> Record:
+    script = tmp_path / "script.py"
+    script.write_text(textwrap.dedent(code), encoding="utf-8")
+    limits = Limits(timeout_seconds=120, outputs_mb=outputs_mb)
+    finished = hostrun.run(
+        [sys.executable, str(INSIDE / LAUNCHER), str(script)],
+        environment={"PYTHONPATH": str(INSIDE)},
+        host_environ=os.environ,
+        limits=limits,
+        cpu_ids=sorted(os.sched_getaffinity(0)),
+        boundary=new_boundary(),
+        outputs=outputs,
+        cwd=tmp_path,
+    )
+    cell = Cell(
+        environment="host",
+        case="c",
+        script=script,
+        workdir=tmp_path,
+        repeats=1,
+        limits=limits,
+        outputs=outputs,
+        parse=parse,
+    )
+    return to_record(cell, 1, finished, ran_on="host:test")
+
+
+def by_label(record: Record) -> dict[str, Value]:
+    return {value.label: value for value in record.values}
+
+
+WRITE_EVERY_FORMAT = """
+    import json, os
+    import numpy as np
+    import h5py
+    from safetensors.numpy import save_file
+    out = os.environ["SEEDMATRIX_OUTPUTS"]
+    np.save(os.path.join(out, "vector.npy"), np.array([1.5, -2.0], dtype=np.float32))
+    np.save(os.path.join(out, "fortran.npy"), np.asfortranarray(np.arange(6, dtype=np.int64).reshape(2, 3)))
+    np.save(os.path.join(out, "half.npy"), np.array([1.0], dtype=np.float16))
+    np.save(os.path.join(out, "complex.npy"), np.array([1 + 2j], dtype=np.complex64))
+    np.savez(os.path.join(out, "both.npz"), weights=np.ones(2), bias=np.zeros(1, dtype=np.float32))
+    save_file({"w": np.array([0.5, 0.25], dtype=np.float32)}, os.path.join(out, "model.safetensors"))
+    with h5py.File(os.path.join(out, "model.weights.h5"), "w") as handle:
+        handle.create_dataset("dense/kernel", data=np.array([[1.0, 2.0]], dtype=np.float32))
+    with open(os.path.join(out, "metrics.json"), "w") as stream:
+        json.dump({"loss": [0.5, 0.25], "epochs": 2, "name": "run"}, stream)
+    with open(os.path.join(out, "notes.bin"), "wb") as stream:
+        stream.write(b"\\x00\\x01")
+    from recording import show
+    show("done", 1)
+"""
+
+
+def test_every_output_format_becomes_values(tmp_path: Path) -> None:
+    record = run_with_outputs(
+        tmp_path, WRITE_EVERY_FORMAT, ("*.npy", "both.npz", "model.*", "metrics.json", "notes.bin")
+    )
+    assert record.status is RunStatus.OK, record.stderr_tail
+    found = by_label(record)
+    assert (found["outputs/vector.npy"].dtype, found["outputs/vector.npy"].bits) == (
+        "float32",
+        ("3fc00000", "c0000000"),
+    )
+    fortran = found["outputs/fortran.npy"]
+    assert (fortran.shape, fortran.bits) == ((2, 3), ("0", "1", "2", "3", "4", "5"))  # row-major order
+    assert found["outputs/half.npy"].bits == ("3c00",)
+    assert found["outputs/complex.npy"].bits == ("3f80000040000000",)
+    assert found["outputs/both.npz:weights"].bits == ("3ff0000000000000",) * 2
+    assert found["outputs/both.npz:bias"].dtype == "float32"
+    assert found["outputs/model.safetensors:w"].bits == ("3f000000", "3e800000")
+    kernel = found["outputs/model.weights.h5:dense/kernel"]
+    assert (kernel.dtype, kernel.shape, kernel.bits) == ("float32", (1, 2), ("3f800000", "40000000"))
+    assert found["outputs/metrics.json:/loss/1"].bits == (struct.pack(">d", 0.25).hex(),)
+    assert found["outputs/metrics.json:/epochs"].bits == ("2",)
+    assert found["outputs/metrics.json:/name"].bits == ("run",)
+    opaque = found["outputs/notes.bin"]
+    assert (opaque.dtype, opaque.values) == (SHA256, (2,))
+    assert opaque.bits == (hashlib.sha256(b"\x00\x01").hexdigest(),)
+
+
+def test_safetensors_bfloat16_keeps_its_bits(tmp_path: Path) -> None:
+    header = json.dumps({"t": {"dtype": "BF16", "shape": [2], "data_offsets": [0, 4]}}).encode()
+    code = f"""
+        import os
+        data = {(len(header)).to_bytes(8, "little") + header + bytes([0xC0, 0x3F, 0x00, 0xC0])!r}
+        open(os.path.join(os.environ["SEEDMATRIX_OUTPUTS"], "t.safetensors"), "wb").write(data)
+        from recording import show
+        show("done", 1)
+        """
+    record = run_with_outputs(tmp_path, code, ("t.safetensors",))
+    tensor = by_label(record)["outputs/t.safetensors:t"]
+    assert (tensor.dtype, tensor.bits, tensor.values) == ("bfloat16", ("3fc0", "c000"), (1.5, -2.0))
+
+
+def test_an_unreadable_file_is_compared_by_its_digest_with_the_reason(tmp_path: Path) -> None:
+    code = """
+        import os
+        open(os.path.join(os.environ["SEEDMATRIX_OUTPUTS"], "broken.npy"), "wb").write(b"not numpy")
+        from recording import show
+        show("done", 1)
+        """
+    broken = by_label(run_with_outputs(tmp_path, code, ("broken.npy",)))["outputs/broken.npy"]
+    assert broken.dtype == SHA256
+    assert "read as bytes: Unreadable: not a .npy file" in broken.note
+
+
+def test_an_output_never_written_is_its_own_visible_state(tmp_path: Path) -> None:
+    code = "from recording import show\nshow('done', 1)\n"
+    record = run_with_outputs(tmp_path, code, ("model.npz",))
+    assert record.status is RunStatus.OK
+    missing = by_label(record)["outputs/model.npz"]
+    assert (missing.dtype, missing.note) == (NOT_WRITTEN, "the script did not write it")
+    res = results(
+        [environment("e")],
+        [case("c")],
+        [
+            record.__class__(**{**record.__dict__, "environment": "e", "case": "c", "repeat": n})
+            for n in (1, 2, 3)
+        ],
+    )
+    comparison = compare(res)
+    label = comparison.cell("e", "c").label("outputs/model.npz")
+    assert label is not None
+    assert label.state is LabelState.NOT_RECORDED  # never "stable", however often it is missing
+    assert "📭 not written" in render(res, Verdicts(comparison=comparison))
+
+
+def test_outputs_over_their_limit_make_the_record_bad_output(tmp_path: Path) -> None:
+    code = """
+        import os
+        open(os.path.join(os.environ["SEEDMATRIX_OUTPUTS"], "big.bin"), "wb").write(b"x" * (2 << 20))
+        from recording import show
+        show("done", 1)
+        """
+    record = run_with_outputs(tmp_path, code, ("big.bin",), outputs_mb=1)
+    assert record.status is RunStatus.BAD_OUTPUT
+    assert "more outputs than their limit" in record.stderr_tail
+
+
+def test_parse_takes_values_from_printed_text(tmp_path: Path) -> None:
+    code = """
+        for epoch, loss in enumerate([0.5, 0.25]):
+            print(f"epoch {epoch} loss {loss}")
+        print("accuracy 0.97")
+        """
+    record = run_with_outputs(tmp_path, code, (), parse=r"loss (?P<loss>\S+)|accuracy (?P<accuracy>\S+)")
+    assert record.status is RunStatus.OK, record.stderr_tail
+    assert [(v.label, v.bits, v.dtype) for v in record.values] == [
+        ("loss", ("0.5",), PARSED),
+        ("loss", ("0.25",), PARSED),
+        ("accuracy", ("0.97",), PARSED),
+    ]
+
+
+def test_parsed_values_follow_named_groups_in_order() -> None:
+    values = parsed_values(r"(?P<a>\d+)-(?P<b>\d+)", "1-2\n3-4\n")
+    assert [(v.label, v.bits[0]) for v in values] == [("a", "1"), ("b", "2"), ("a", "3"), ("b", "4")]
+    assert parsed_values(r"(?P<a>x)|(?P<b>y)", "y") == [
+        Value(label="b", dtype=PARSED, shape=(), bits=("y",), values=("y",))
+    ]
+
+
+@pytest.mark.parametrize("pattern", ["*.npz", "sub/*.json"])
+def test_patterns_match_files_in_subdirectories_too(tmp_path: Path, pattern: str) -> None:
+    code = """
+        import json, os
+        import numpy as np
+        out = os.environ["SEEDMATRIX_OUTPUTS"]
+        os.makedirs(os.path.join(out, "sub"))
+        np.savez(os.path.join(out, "a.npz"), x=np.ones(1))
+        json.dump({"x": 1}, open(os.path.join(out, "sub", "m.json"), "w"))
+        from recording import show
+        show("done", 1)
+        """
+    found = by_label(run_with_outputs(tmp_path, code, (pattern,)))
+    assert any(label.startswith("outputs/") and value.dtype != NOT_WRITTEN for label, value in found.items())
