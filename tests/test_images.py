@@ -162,6 +162,10 @@ def test_a_rebuild_installs_from_the_kept_wheels_without_fetching(
         assert not [text for text in said if text.startswith("fetching wheels")]
         assert outcome.observed is not None
         assert outcome.observed.version("numpy") == "2.0.2"
+        # The classic builder keeps the install stage (every wheel) as an untagged image: removed.
+        stage = {"label": f"{images.INSTALL_STAGE_LABEL}={outcome.tag}"}
+        assert docker_client.images.list(filters=stage) == []
+        assert docker_client.images.list(filters={"label": images.INSTALL_STAGE_LABEL}) == []
     finally:
         if outcome.tag:
             docker_client.images.remove(outcome.tag)

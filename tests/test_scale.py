@@ -11,7 +11,7 @@ import pytest
 
 from seedmatrix.claims import Verdict, check_claims
 from seedmatrix.compare import CellState, compare
-from seedmatrix.report import Verdicts, render
+from seedmatrix.report import derive, render
 from seedmatrix.results import Results
 
 from scale import synthetic_results
@@ -26,8 +26,7 @@ def large() -> Results:
 
 @pytest.fixture(scope="module")
 def markdown(large: Results) -> str:
-    comparison = compare(large)
-    return render(large, Verdicts(comparison=comparison, claims=check_claims(large, comparison)))
+    return render(large, derive(large))
 
 
 def test_every_cell_is_compared_and_every_claim_checked(large: Results) -> None:

@@ -304,7 +304,11 @@ def series_difference(mine: Series, other: Series) -> Difference:
         found = difference(value, reference)
         if not found.equal:
             if len(mine) > 1:
-                return replace(found, notes=(f"occurrence {occurrence + 1} of {len(mine)}", *found.notes))
+                return replace(
+                    found,
+                    occurrence=occurrence + 1,
+                    notes=(f"occurrence {occurrence + 1} of {len(mine)}", *found.notes),
+                )
             return found
     return Difference(equal=True, elements=sum(len(value.bits) for value in mine))
 

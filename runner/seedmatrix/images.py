@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import docker
 from docker.errors import APIError, BuildError, ImageNotFound, NotFound
@@ -31,6 +31,8 @@ from .wheels import Fetching, WheelPlan, Wheels, ensure_wheels
 
 ENV_REPOSITORY = "seedmatrix-env"
 VENV_PYTHON = "/opt/seedmatrix/bin/python"
+#: Set by the Dockerfile on its install stage, with the tag of the image being built.
+INSTALL_STAGE_LABEL = "org.seedmatrix.install-stage-of"
 Progress = Callable[[str], None]
 
 
@@ -184,7 +186,7 @@ def _build(
                 fileobj=archive,
                 custom_context=True,
                 tag=tag,
-                buildargs={"BASE_IMAGE": base_reference},
+                buildargs={"BASE_IMAGE": base_reference, "SEEDMATRIX_TAG": tag},
                 labels={"org.seedmatrix.environment": environment.name},
                 network_mode="none",  # everything it installs is in the context
                 rm=True,
@@ -200,10 +202,20 @@ def _build(
         except (APIError, BuildError) as api_error:
             error = str(api_error)
             stream.write(f"ERROR: {error}\n")
+        finally:
+            _remove_install_stage(client, tag, stream)
     if error is not None or not _exists(client, tag):
         raise ImageError(
             f"building {environment.name} failed: {error or 'no image was produced'} (log: {log})"
         )
+
+
+def _remove_install_stage(client: docker.DockerClient, tag: str, log: TextIO) -> None:
+    for image in client.images.list(filters={"label": f"{INSTALL_STAGE_LABEL}={tag}"}):
+        try:
+            client.images.remove(str(image.id), force=True)
+        except APIError as error:  # kept: it costs disk space, not correctness
+            log.write(f"# could not remove the install stage {image.short_id}: {error}\n")
 
 
 def _base(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import docker
@@ -17,10 +17,7 @@ import requests
 
 from . import container, hostrun, interrupts
 from .assemble import assemble
-from .baseline import against_baseline
 from .cache import Cache, cell_keys, reusable_cells, reusable_records
-from .claims import check_claims
-from .compare import compare
 from .config import Matrix, load_matrix
 from .errors import EngineError, ResultsError
 from .execute import INSIDE, RunContext, run_cells
@@ -31,8 +28,7 @@ from .limits import DEFAULT_MEMORY
 from .log import Output
 from .merge import merge
 from .plan import Cell, HostFacts, Plan, Selection, make_plan, select_environments
-from .published import check_published
-from .report import Verdicts, baseline_line, claims_line, render, summary_line
+from .report import Verdicts, baseline_line, claims_line, derive, render, summary_line
 from .results import Build, Record, Results, RunState
 from .store import (
     RunDirectory,
@@ -139,8 +135,7 @@ def matrix_job(options: Options, out: Output, host_environ: Mapping[str, str]) -
                 out.note(f"stopped before anything ran; {run.path} holds nothing to resume")
                 return EXIT_INTERRUPTED
             results = results_now(RunState.STOPPED if stopped else RunState.FINISHED)
-            run.save_results(results)
-            verdicts = _write_report(run, results, out, baseline=baseline)
+            verdicts = _write_report(run, results, out, baseline=baseline, save=True)
             cache.save_cells(reusable_cells(keys, results, verdicts.comparison, run.run_id))
             if stopped is None:
                 interrupts.decided()  # every record is in and written: a late signal changes nothing
@@ -401,17 +396,17 @@ def report_job(
 
     Several runs (from several machines) are merged into one results set in `into`.
     """
-    if len(runs) == 1 and into is None:
+    merging = len(runs) > 1 or into is not None
+    if not merging:
         run = resolve_run_directory(runs[0])
         results = run.load_results()
     else:
         results = merge([load_results(path) for path in runs])
         run = RunDirectory(into or Path("results") / "merged")
         run.path.mkdir(parents=True, exist_ok=True)
-        run.save_results(results)
         hosts = ", ".join(sorted({env.host for env in results.environments if env.host})) or "unknown hosts"
         out.step(f"merged {len(runs)} runs: {len(results.environments)} environments from {hosts}")
-    verdicts = _write_report(run, results, out, baseline=_load_baseline(baseline))
+    verdicts = _write_report(run, results, out, baseline=_load_baseline(baseline), save=merging)
     return _exit_status(
         verdicts,
         out,
@@ -457,17 +452,18 @@ def _engine_version(client: docker.DockerClient | None) -> str:
 
 
 def _write_report(
-    run: RunDirectory, results: Results, out: Output, *, baseline: tuple[Results, str] | None
+    run: RunDirectory,
+    results: Results,
+    out: Output,
+    *,
+    baseline: tuple[Results, str] | None,
+    save: bool = False,
 ) -> Verdicts:
-    comparison = compare(results)
-    verdicts = Verdicts(
-        comparison=comparison,
-        claims=check_claims(results, comparison),
-        published=check_published(results, comparison),
-        baseline=against_baseline(results, baseline[0], source=baseline[1], current_comparison=comparison)
-        if baseline
-        else None,
-    )
+    """MATRIX.md (and the job summary) from `results`; with `save`, results.json first."""
+    verdicts = derive(results, baseline)
+    comparison = verdicts.comparison
+    if save:
+        run.save_results(replace(results, divergences=verdicts.divergences))
     markdown = render(results, verdicts)
     atomic_write(run.matrix_file, markdown)
     out.github_summary(markdown)

@@ -7,17 +7,29 @@ nothing a script prints or records can break its tables (every piece of user tex
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
-from .baseline import BaselineCell, BaselineComparison, Change
-from .claims import TOLERANT, ClaimCheck, Verdict
-from .compare import FAILED, WITH_VALUES, CellResult, CellState, Comparison, LabelResult, LabelState, Versus
+from .baseline import BaselineCell, BaselineComparison, Change, against_baseline
+from .claims import TOLERANT, ClaimCheck, Verdict, check_claims
+from .compare import (
+    FAILED,
+    WITH_VALUES,
+    CellResult,
+    CellState,
+    Comparison,
+    LabelResult,
+    LabelState,
+    Versus,
+    compare,
+)
+from .divergence import divergences
 from .markdown import anchor, code, details, fenced, plain, shorten, table
-from .published import PublishedCheck, Reproduced, published_line
-from .results import FRAMEWORKS, EnvironmentResult, Record, Results
-from .values import NOT_WRITTEN, PARSED, Value, combined, describe
+from .published import PublishedCheck, Reproduced, check_published, published_line
+from .results import FRAMEWORKS, Between, Divergence, EnvironmentResult, Record, Results
+from .values import NOT_WRITTEN, PARSED, Difference, Value, combined, describe
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -28,6 +40,10 @@ class Verdicts:
     claims: tuple[ClaimCheck, ...] = ()
     published: tuple[PublishedCheck, ...] = ()
     baseline: BaselineComparison | None = None
+    divergences: tuple[Divergence, ...] = ()
+
+    def divergences_of(self, case: str) -> tuple[Divergence, ...]:
+        return tuple(divergence for divergence in self.divergences if divergence.case == case)
 
     def claims_of(self, environment: str, case: str) -> tuple[ClaimCheck, ...]:
         return self._claims_by_cell.get((environment, case), ())
@@ -42,6 +58,20 @@ class Verdicts:
     @property
     def surprises(self) -> list[ClaimCheck]:
         return [check for check in self.claims if check.verdict is Verdict.SURPRISE]
+
+
+def derive(results: Results, baseline: tuple[Results, str] | None = None) -> Verdicts:
+    """Every verdict the report shows, from `results` (and a baseline run with its source)."""
+    comparison = compare(results)
+    return Verdicts(
+        comparison=comparison,
+        claims=check_claims(results, comparison),
+        published=check_published(results, comparison),
+        baseline=against_baseline(results, baseline[0], source=baseline[1], current_comparison=comparison)
+        if baseline
+        else None,
+        divergences=divergences(comparison),
+    )
 
 
 #: Each cell state's symbol and what it means: the matrix uses the symbols, the legend the meanings.
@@ -111,6 +141,8 @@ def render(results: Results, verdicts: Verdicts) -> str:
     if verdicts.surprises:
         parts.append(_surprises(verdicts.surprises))
     parts.append(_matrix(results, verdicts))
+    if verdicts.divergences:
+        parts.append(_first_divergences(verdicts.divergences))
     if verdicts.published:
         parts.append(_published(verdicts.published))
     if verdicts.baseline is not None:
@@ -355,6 +387,135 @@ def cell_text(cell: CellResult, checks: Sequence[ClaimCheck] = ()) -> str:
     return text
 
 
+def _first_divergences(found: Sequence[Divergence]) -> str:
+    """Per case, where values first part: one row per case, comparison and first label."""
+    rows: dict[tuple[str, Between, str], list[Divergence]] = {}
+    for divergence in found:
+        rows.setdefault((divergence.case, divergence.between, divergence.label), []).append(divergence)
+    lines = [
+        "## First divergences",
+        "",
+        "Where values first part, in program order (the order the script showed its labels; output files "
+        "last): between two repeats of a cell, or against the reference environment. The sizes are the "
+        "largest over the environments listed; each case's details say more.",
+        "",
+    ]
+    body = []
+    for (case, between, label), group in rows.items():
+        first = group[0]
+        where = f"{code(label)} (label {first.position} of {first.labels})"
+        if first.missing:
+            where += f", {plain(first.missing)}"
+        size = describe(combined([d.difference for d in group if d.difference]), counts=False)
+        if len(group) == 1 and first.difference is not None:
+            size = describe(first.difference)
+        environments = _cut([d.environment for d in group])
+        body.append(
+            [
+                f"[`{case}`](#{anchor(case)})",
+                "repeats" if between is Between.REPEATS else "reference",
+                plain(environments, 300),
+                where,
+                plain(size, 300) or "—",
+            ]
+        )
+    lines += table(["case", "between", "in", "first divergence", "how much"], body[:LONGEST_LIST])
+    if len(body) > LONGEST_LIST:
+        lines += ["", f"… and {len(body) - LONGEST_LIST} more (see results.json)"]
+    return "\n".join(lines)
+
+
+def _divergence_details(found: Sequence[Divergence]) -> list[str]:
+    if not found:
+        return []
+    items = []
+    for divergence in found:
+        text = (
+            f"- **{divergence.environment}**, {plain(divergence.sides)}: {code(divergence.label)} "
+            f"(label {divergence.position} of {divergence.labels}; "
+            f"{divergence.differing_labels} of {divergence.labels} labels differ)"
+        )
+        if divergence.missing:
+            text += f", {plain(divergence.missing)}"
+        elif divergence.difference is not None:
+            text += f": {plain(describe(divergence.difference), 400)}"
+        if divergence.unchecked_before:
+            shown = divergence.unchecked_before[:PROFILES_SHOWN]
+            more = len(divergence.unchecked_before) - len(shown)
+            text += (
+                ". Not compared before it (it may start there): "
+                + ", ".join(code(label, 80) for label in shown)
+                + (f" and {more} more" if more > 0 else "")
+            )
+        items.append(text)
+    lines = ["", "**First divergence:**", *_listed(items)]
+    profiled = [divergence for divergence in found if len(divergence.profile) >= PROFILED_LABELS]
+    profiles: list[str] = []
+    for divergence in profiled[:PROFILES_SHOWN]:
+        profiles += [
+            f"**{divergence.environment}**, {plain(divergence.sides)}",
+            "",
+            *_profile(divergence),
+            "",
+        ]
+    if len(profiled) > PROFILES_SHOWN:
+        profiles += [f"… and {len(profiled) - PROFILES_SHOWN} more profiles (see results.json)", ""]
+    if profiles:
+        lines += ["", *details("Profile of each divergence, label by label", [*profiles, PROFILE_LEGEND])]
+    return lines
+
+
+#: A divergence among this many labels or more gets a profile (a traced model's layers).
+PROFILED_LABELS = 3
+#: Profiles (and labels not compared) shown per case; results.json keeps every one.
+PROFILES_SHOWN = 5
+#: Rows of one profile shown: the first ones, then every one that differs, up to this many.
+PROFILE_ROWS = 40
+BARS = "▁▂▃▅▇"
+PROFILE_LEGEND = (
+    "<sub>· equal · ▁▂▃▅▇ differ, the bar grows with the distance in ULPs (log scale, ▇ the largest "
+    "here) · ≠ differ, no distance in ULPs (text, another dtype or shape) · ∅ on one side only · "
+    "? not compared</sub>"
+)
+
+
+def _profile(divergence: Divergence) -> list[str]:
+    """Per label: elements that differ, the largest ULP distance, and a one-character bar."""
+    rows = list(enumerate(divergence.profile, start=1))
+    if len(rows) > PROFILE_ROWS:  # keep where it starts and what differs
+        rows = [(at, row) for at, row in rows if at <= divergence.position or row.differs][:PROFILE_ROWS]
+    largest = max(
+        (row.difference.max_ulps for _, row in rows if row.difference and row.difference.max_ulps), default=0
+    )
+    body = []
+    for position, row in rows:
+        found = row.difference
+        if found is None:
+            body.append(
+                [str(position), code(row.label, 100), plain(row.note), "", "∅" if row.missing else "?"]
+            )
+            continue
+        differing = f"{found.differing:,} of {found.elements:,}" if found.elements else "—"
+        ulps = f"{found.max_ulps:,}" if found.max_ulps is not None else "—"
+        body.append([str(position), code(row.label, 100), differing, ulps, _bar(found, largest)])
+    lines = table(
+        ["#", "label", "elements that differ", "max ULP", ""], body, ["--:", ":--", "--:", "--:", ":-:"]
+    )
+    hidden = len(divergence.profile) - len(rows)
+    return lines + (["", f"{hidden} equal labels after the first divergence not shown."] if hidden else [])
+
+
+def _bar(found: Difference, largest: int) -> str:
+    if found.equal:
+        return "·"
+    if found.max_ulps is None:
+        return "≠"
+    if largest <= 1:
+        return BARS[-1]
+    level = math.log2(found.max_ulps + 1) / math.log2(largest + 1)
+    return BARS[max(0, min(len(BARS) - 1, math.ceil(level * len(BARS)) - 1))]
+
+
 def _published(checks: Sequence[PublishedCheck]) -> str:
     lines = [
         "## Published values",
@@ -564,6 +725,7 @@ def _cases(results: Results, verdicts: Verdicts) -> str:
                 for cell in failures
             ]
         )
+        lines += _divergence_details(verdicts.divergences_of(case.name))
         lines += _claims_table([c for c in verdicts.claims if c.case == case.name], names)
         shown = [cell.environment for _, cell in columns] + [c.environment for c in failures]
         lines += _outputs(results, case.name, list(dict.fromkeys(shown)))

@@ -18,7 +18,7 @@ from typing import Any, Literal, TypeVar, get_args
 from pydantic import TypeAdapter, ValidationError
 
 from .errors import ResultsError
-from .values import Value, check
+from .values import Difference, Value, check
 
 SCHEMA = "seedmatrix/results/2"
 
@@ -133,6 +133,49 @@ class SkippedCell:
     reason: str
 
 
+# Derived from the records whenever results.json is written (`divergence` computes it; every
+# report computes it again): where values first part, for machines that read results.json.
+
+
+class Between(StrEnum):
+    REPEATS = "repeats"  # two repeats of the same cell
+    REFERENCE = "reference"  # the cell and the reference environment's cell of the same case
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProfileRow:
+    """One label of a divergent cell, for the same two sides as the divergence."""
+
+    label: str
+    difference: Difference | None  # None: not compared, or missing on one side (see `note`)
+    missing: bool = False  # recorded on one side only: a divergence in itself
+    note: str = ""  # why not compared, or where it is missing
+
+    @property
+    def differs(self) -> bool:
+        return self.missing or (self.difference is not None and not self.difference.equal)
+
+    @property
+    def unchecked(self) -> bool:
+        return self.difference is None and not self.missing
+
+
+@dataclass(frozen=True, kw_only=True)
+class Divergence:
+    environment: str
+    case: str
+    between: Between
+    sides: str  # what was compared, for people: "repeat 2 vs repeat 1", "vs py3.11 (reference)"
+    label: str  # the first label, in program order, whose values differ
+    position: int  # that label's place among the cell's labels (1-based)
+    labels: int  # labels compared (the cell's, then any recorded only in the reference)
+    differing_labels: int  # labels that differ between the two sides, the first included
+    difference: Difference | None  # how its values differ; None when it is missing on one side
+    missing: str = ""  # where it is missing: "missing in repeat 3", "recorded only in the reference"
+    unchecked_before: tuple[str, ...] = ()  # earlier labels not compared: the divergence may start there
+    profile: tuple[ProfileRow, ...] = ()  # every label, in program order
+
+
 @dataclass(frozen=True, kw_only=True)
 class Results:
     run_id: str
@@ -151,6 +194,7 @@ class Results:
     skipped: tuple[SkippedCell, ...] = ()
     fail_on_surprise: bool = True  # from matrix.yaml, so `report` decides the exit status the same way
     fail_on_change: bool = False  # likewise: a change against the baseline exits 1
+    divergences: tuple[Divergence, ...] = ()  # derived, see above
     schema: str = SCHEMA
 
     def environment(self, name: str) -> EnvironmentResult:

@@ -16,7 +16,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
-from typing import NamedTuple
+from typing import Annotated, NamedTuple
+
+from pydantic import PlainSerializer, WithJsonSchema
 
 #: A value people read: a JSON scalar (non-finite floats and huge integers are written as text).
 Shown = float | int | str | bool | None
@@ -189,6 +191,18 @@ def _ordered(bits: str) -> int:
     return -(raw & (sign - 1)) if raw & sign else raw
 
 
+def _json_magnitude(amount: float | int | None) -> float | int | str | None:
+    return "Infinity" if isinstance(amount, float) and math.isinf(amount) else amount
+
+
+# JSON has no infinity: written as the text "Infinity", read back as a float.
+_Magnitude = Annotated[
+    float | int | None,
+    PlainSerializer(_json_magnitude, when_used="json"),
+    WithJsonSchema({"anyOf": [{"type": "number"}, {"const": "Infinity"}, {"type": "null"}]}),
+]
+
+
 @dataclass(frozen=True, kw_only=True)
 class Difference:
     """How one value differs from another of the same label: counts, where first, how far."""
@@ -197,9 +211,10 @@ class Difference:
     elements: int = 0  # elements compared (0 when the shapes do not match)
     differing: int = 0  # elements whose bits differ
     first_index: tuple[int, ...] | None = None  # where the first differing element is
-    max_abs: float | int | None = None  # largest |Δ| over pairs of finite numbers (inf: one side infinite)
+    max_abs: _Magnitude = None  # largest |Δ| over pairs of finite numbers (inf: one side infinite)
     max_ulps: int | None = None  # largest distance in ULPs over pairs of finite floats of one dtype
     notes: tuple[str, ...] = ()  # what the numbers alone do not say (NaN, dtype or shape change)
+    occurrence: int | None = None  # which showing of a label shown several times differs first (1-based)
 
     @property
     def fraction(self) -> float:

@@ -76,7 +76,7 @@ def main():
 
 def _read_outputs(directory, declared, limit, records):
     """Append the declared output files' values to the records; False when they are over the limit."""
-    import outputs  # noqa: PLC0415 - beside this file; only cases with outputs need it
+    import outputs
 
     if outputs.total_size(directory) > limit:
         return False

@@ -167,10 +167,10 @@ def _safetensors(data, label, _path):
 
 def _hdf5(_data, label, path):
     try:
-        import h5py  # noqa: PLC0415 - only when the image has it
+        import h5py
     except ImportError as error:
         raise Unreadable("h5py is not installed in the image") from error
-    from recording import encode  # noqa: PLC0415 - NumPy comes with h5py
+    from recording import encode
 
     records = []
 

@@ -44,8 +44,9 @@ class Unrecordable(Exception):
     """A value whose type has no exact, comparable form here."""
 
 
-def show(label, value):
-    print(f"{label}: {value}", flush=True)
+def show(label, value, printed=None):
+    """Print `label: value` (or `label: printed`, for values too big to print) and record the value."""
+    print(f"{label}: {value if printed is None else printed}", flush=True)
     if _RECORDS:
         _record(str(label), value)
 
