@@ -151,14 +151,21 @@ def test_no_wheels_ca_bundle_or_pip_cache_stay_in_the_image(
 def test_a_rebuild_installs_from_the_kept_wheels_without_fetching(
     docker_client: docker.DockerClient, small_image: Build, tmp_path: Path
 ) -> None:
+    # The small image's pins plus a tiny project: another image (the same content would only be
+    # tagged), built from the pins' kept wheels.
+    project = tmp_path / "tiny"
+    (project / "tiny").mkdir(parents=True)
+    (project / "tiny" / "__init__.py").write_text("", encoding="utf-8")
+    (project / "pyproject.toml").write_text('[project]\nname = "tiny"\nversion = "1.0"\n', encoding="utf-8")
     matrix = one_environment(
-        tmp_path, '{name: wheel-reuse, debian: bookworm, python: "3.11", numpy: "2.0.2"}'
+        tmp_path,
+        f'{{name: wheel-reuse, debian: bookworm, python: "3.11", numpy: "2.0.2", install: {project}}}',
     )
     said: list[str] = []
     outcome = ensure(docker_client, matrix, tmp_path, said.append)
     try:
         assert outcome.status is BuildStatus.BUILT, outcome.error
-        assert [text for text in said if text.startswith("building")]
+        assert [text for text in said if text.startswith("building seedmatrix-env:wheel-reuse")]
         assert not [text for text in said if text.startswith("fetching wheels")]
         assert outcome.observed is not None
         assert outcome.observed.version("numpy") == "2.0.2"
@@ -225,3 +232,26 @@ def test_the_ca_bundle_comes_from_the_first_variable_that_names_one(tmp_path: Pa
     assert chosen({"SSL_CERT_FILE": str(ssl_bundle)}) == ssl_bundle
     assert chosen({"SSL_CERT_FILE": str(ssl_bundle), "PIP_CERT": str(pip_bundle)}) == pip_bundle
     assert chosen({}) is None
+
+
+@pytest.mark.docker
+def test_the_same_content_under_another_name_is_tagged_not_built(
+    docker_client: docker.DockerClient, small_matrix: Matrix, small_image: Build, tmp_path: Path
+) -> None:
+    # Environments that differ only in how they run (device, CPU switches) share one image.
+    renamed = small_matrix.environments[0].model_copy(update={"name": "same-content-other-name"})
+    outcome = images.ensure_environment_image(
+        docker_client,
+        small_matrix,
+        renamed,
+        settings(tmp_path),
+        progress=lambda text: pytest.fail(f"unexpected work: {text}"),
+    )
+    try:
+        assert outcome.status is BuildStatus.CACHED, outcome.error
+        assert outcome.tag is not None
+        assert outcome.tag.startswith("seedmatrix-env:same-content-other-name-")
+        assert outcome.image_id == small_image.image_id
+    finally:
+        if outcome.tag:
+            docker_client.images.remove(outcome.tag)

@@ -7,6 +7,7 @@ the recorder and the probe come with the installed package.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -55,6 +56,13 @@ def test_the_example_project_runs_outside_this_repository(
     team = tmp_path / "team-repository"
     shutil.copytree(ROOT / "examples" / "own-project", team)
     assert ROOT not in team.resolve().parents
+    # The baseline's bits come from this project's machine; another CPU may compute other ones (the
+    # matrix would say so), which is not what this test is about: compare, but do not gate.
+    matrix_file = team / "matrix.yaml"
+    matrix_file.write_text(
+        matrix_file.read_text(encoding="utf-8").replace("fail_on_change: true", "fail_on_change: false"),
+        encoding="utf-8",
+    )
     finished = subprocess.run(
         [
             str(installed),
@@ -83,4 +91,4 @@ def test_the_example_project_runs_outside_this_repository(
     assert any(label.startswith("outputs/model.weights.h5:") for label in labels)
     matrix = (tmp_path / "results" / "latest" / "MATRIX.md").read_text(encoding="utf-8")
     assert "**Baseline:** against run" in matrix
-    assert "1 unchanged" in matrix
+    assert re.search(r"\): 1 (unchanged|changed)\.", matrix)  # compared with the baseline's cell

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .config import Case, Claims, Matrix
+from .cpu import host_cpu
 from .files import utc_now
 from .merge import sorted_records
 from .plan import Plan
@@ -26,6 +27,7 @@ def assemble(
     started: str,
     state: RunState,
     engine: str,
+    dispatch: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Results:
     environments = []
     for name in plan.environments:
@@ -43,6 +45,8 @@ def assemble(
         }
         origin = {"debian": spec.debian, "base_image": spec.base_image, "host_python": spec.host_python}
         requested.update({key: value for key, value in origin.items() if value})
+        kernels = {"cpu_isa": spec.cpu_isa, "onednn": spec.onednn}
+        requested.update({key: value for key, value in kernels.items() if value is not None})
         provides = build.observed.provides if spec.host_python and build.observed else spec.frameworks
         environments.append(
             EnvironmentResult(
@@ -51,6 +55,7 @@ def assemble(
                 frameworks=tuple(sorted(provides)),
                 build=build,
                 host=socket.gethostname(),
+                dispatch=dict((dispatch or {}).get(name, {})),
             )
         )
     return Results(
@@ -99,9 +104,11 @@ def _written(claims: Claims) -> dict[str, Any]:
 
 
 def host_facts(engine: str) -> dict[str, Any]:
+    cpu = host_cpu()
     return {
         "hostname": socket.gethostname(),
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
+        "cpu": {"vendor": cpu.vendor, "model": cpu.model, "flags": sorted(cpu.flags)} if cpu else {},
         "docker": engine,
     }

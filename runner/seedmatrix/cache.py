@@ -2,6 +2,8 @@
 
 - probes/<image>.json: what an image contains (an image id never changes content);
 - builds/<image>.json: how long the image's cold build took;
+- dispatch/<key>.json: the oneDNN ISA an image (or interpreter) dispatched under some CPU switches
+  on some CPU (the key covers all three);
 - cells.json: for each cell key (what it ran on, every file its container sees, the case's
   settings), the run whose complete, successful records can be reused instead of running again.
 
@@ -51,6 +53,13 @@ class Cache:
         atomic_write(
             self.root / "builds" / f"{_hex(image_id)}.json", json.dumps({"seconds": seconds, "tag": tag})
         )
+
+    def dispatch(self, key: str) -> dict[str, Any] | None:
+        found = self._read(self.root / "dispatch" / f"{key}.json")
+        return found if isinstance(found, dict) else None
+
+    def save_dispatch(self, key: str, found: Mapping[str, Any]) -> None:
+        atomic_write(self.root / "dispatch" / f"{key}.json", json.dumps(found))
 
     def cell_run(self, key: str) -> str | None:
         """The run directory name whose records of this cell can be reused."""

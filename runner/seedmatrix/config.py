@@ -79,6 +79,10 @@ class Environment(_Model):
     # tensorflow[and-cuda] is TensorFlow's CUDA flavour: it brings the NVIDIA libraries with it.
     tensorflow_package: Literal["tensorflow-cpu", "tensorflow", "tensorflow[and-cuda]"] = "tensorflow-cpu"
     device: Literal["cpu", "gpu"] = "cpu"  # gpu: the runs ask the engine for the host's GPUs
+    # Cap every framework's CPU kernels at one instruction set (their documented switches; see cpu.py),
+    # and turn TensorFlow's oneDNN optimisations on or off. Each run reads back what applied.
+    cpu_isa: Literal["sse4.2", "avx", "avx2", "avx512"] | None = None
+    onednn: bool | None = None
     packages: tuple[ExactPin, ...] = ()  # more exact pins: scikit-learn==1.6.1
     requirements: PathText | None = None  # a requirements or lock file of exact pins (hashes checked)
     install: tuple[PathText, ...] = ()  # local projects (a directory with pyproject.toml), built as wheels

@@ -31,6 +31,8 @@ from .wheels import Fetching, WheelPlan, Wheels, ensure_wheels
 
 ENV_REPOSITORY = "seedmatrix-env"
 VENV_PYTHON = "/opt/seedmatrix/bin/python"
+#: The content hash of an environment image (the tag's suffix): another name for it needs no build.
+CONTENT_LABEL = "org.seedmatrix.content"
 #: Set by the Dockerfile on its install stage, with the tag of the image being built.
 INSTALL_STAGE_LABEL = "org.seedmatrix.install-stage-of"
 Progress = Callable[[str], None]
@@ -68,7 +70,7 @@ def ensure_environment_image(
         tag = environment_tag(environment, image_identity(dockerfile, plan), base_id=str(base.id))
         log = settings.logs_dir / f"{tag.replace(':', '_')}.log"
         status = BuildStatus.CACHED
-        if not _exists(client, tag):
+        if not _exists(client, tag) and not _tag_same_content(client, tag):
             building = time.monotonic()
             log.parent.mkdir(parents=True, exist_ok=True)
             log.write_text(f"# {tag}: {' '.join(plan.pins)}\n", encoding="utf-8")
@@ -187,7 +189,7 @@ def _build(
                 custom_context=True,
                 tag=tag,
                 buildargs={"BASE_IMAGE": base_reference, "SEEDMATRIX_TAG": tag},
-                labels={"org.seedmatrix.environment": environment.name},
+                labels={"org.seedmatrix.environment": environment.name, CONTENT_LABEL: _content(tag)},
                 network_mode="none",  # everything it installs is in the context
                 rm=True,
                 forcerm=True,
@@ -208,6 +210,22 @@ def _build(
         raise ImageError(
             f"building {environment.name} failed: {error or 'no image was produced'} (log: {log})"
         )
+
+
+def _content(tag: str) -> str:
+    return tag.rsplit("-", 1)[1]
+
+
+def _tag_same_content(client: docker.DockerClient, tag: str) -> bool:
+    """Tag an image of the same content built for another environment name, if there is one.
+
+    Environments that differ only in how they run (device, CPU switches, variables) share an image.
+    """
+    for image in client.images.list(filters={"label": f"{CONTENT_LABEL}={_content(tag)}"}):
+        repository, name = tag.split(":", 1)
+        if image.tag(repository, name):
+            return True
+    return False
 
 
 def _remove_install_stage(client: docker.DockerClient, tag: str, log: TextIO) -> None:

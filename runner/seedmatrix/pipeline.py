@@ -7,10 +7,12 @@ from facts about this host; records are saved the moment each repeat ends; whate
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import docker
 import requests
@@ -19,15 +21,19 @@ from . import container, hostrun, interrupts
 from .assemble import assemble
 from .cache import Cache, cell_keys, reusable_cells, reusable_records
 from .config import Matrix, load_matrix
+from .cpu import host_cpu, switches
 from .errors import EngineError, ResultsError
 from .execute import INSIDE, RunContext, run_cells
 from .files import atomic_write
-from .images import BuildSettings, ensure_environment_image
+from .fingerprint import digest
+from .hostrun import interpreter
+from .images import VENV_PYTHON, BuildSettings, ensure_environment_image
 from .interpreters import host_build
 from .limits import DEFAULT_MEMORY
 from .log import Output
 from .merge import merge
 from .plan import Cell, HostFacts, Plan, Selection, make_plan, select_environments
+from .probes import probe_dispatch
 from .report import Verdicts, baseline_line, claims_line, derive, render, summary_line
 from .results import Build, Record, Results, RunState
 from .store import (
@@ -74,6 +80,7 @@ def matrix_job(options: Options, out: Output, host_environ: Mapping[str, str]) -
         engine = _engine_version(client)
         plan: Plan | None = None
         builds: dict[str, Build] = {}
+        dispatch: dict[str, dict[str, Any]] = {}
 
         def results_now(state: RunState) -> Results:
             assert plan is not None
@@ -86,6 +93,7 @@ def matrix_job(options: Options, out: Output, host_environ: Mapping[str, str]) -
                 started=started,
                 state=state,
                 engine=engine,
+                dispatch=dispatch,
             )
 
         cache = Cache(options.results / CACHE)
@@ -98,6 +106,7 @@ def matrix_job(options: Options, out: Output, host_environ: Mapping[str, str]) -
             _check_same_images(records, builds, run)
             facts = _facts(client, matrix, builds, cpu_ids=cpu_ids, owner=owner, out=out)
             plan = make_plan(matrix, options.selection, facts, memory=options.memory)
+            dispatch = _dispatch(client, matrix, builds, cache=cache, owner=owner, out=out, facts=facts)
             run.save_results(results_now(RunState.RUNNING))  # a run killed outright keeps its plan and images
             identities = {name: build.identity for name, build in builds.items() if build.identity}
             keys = cell_keys(plan, identities, helpers=INSIDE)
@@ -161,6 +170,7 @@ def _facts(
 ) -> HostFacts:
     return HostFacts(
         cpus=len(cpu_ids),
+        cpu=host_cpu(),
         gpu_unavailable=_gpu_unavailable(client, matrix, builds, owner, out),
         provides={
             name: build.observed.provides
@@ -168,6 +178,47 @@ def _facts(
             if matrix.environment(name).host_python and build.observed
         },
     )
+
+
+def _dispatch(
+    client: docker.DockerClient | None,
+    matrix: Matrix,
+    builds: Mapping[str, Build],
+    *,
+    cache: Cache,
+    owner: container.Owner,
+    out: Output,
+    facts: HostFacts,
+) -> dict[str, dict[str, Any]]:
+    """The oneDNN ISA each TensorFlow environment dispatches under its CPU switches on this CPU
+    (probed once per image, switches and CPU; kept in the cache)."""
+    found = {}
+    cpu = f"{facts.cpu.model}/{sorted(facts.cpu.flags)}" if facts.cpu else "unknown CPU"
+    for name, build in builds.items():
+        spec = matrix.environment(name)
+        if build.identity is None or build.observed is None or not build.observed.version("tensorflow"):
+            continue
+        variables = switches(spec.cpu_isa, spec.onednn)
+        key = digest(build.identity, json.dumps(variables, sort_keys=True), cpu)
+        known = cache.dispatch(key)
+        if known is None:
+            out.note(f"{name}: asking oneDNN which instruction set it uses")
+            known = probe_dispatch(
+                client,
+                build,
+                interpreter(spec.host_python, relative_to=matrix.source.parent)
+                if spec.host_python
+                else VENV_PYTHON,
+                variables=variables,
+                owner=owner,
+                timeout_seconds=matrix.timeout_seconds,
+            )
+            if "error" not in known:
+                cache.save_dispatch(key, known)
+            else:
+                out.warn(f"{name}: {known['error']}")
+        found[name] = known
+    return found
 
 
 def _reused(

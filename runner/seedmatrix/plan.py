@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import Matrix
+from .cpu import CpuFacts, lacking, switches
 from .errors import ConfigError
 from .hostrun import interpreter
 from .limits import DEFAULT_MEMORY, Limits
@@ -32,7 +33,7 @@ class Cell:
     outputs: tuple[str, ...] = ()  # files the script writes into $SEEDMATRIX_OUTPUTS, to compare
     parse: str | None = None  # a regular expression whose named groups are values taken from stdout
     cpus: int = 1  # the container sees exactly this many CPUs, however many run beside it
-    variables: Mapping[str, str] = field(default_factory=dict)  # the case's environment variables
+    variables: Mapping[str, str] = field(default_factory=dict)  # the CPU switches and the case's `env:`
     gpu: bool = False  # ask the engine for the host's GPUs (host backend: leave them visible)
     host_python: str | None = None  # the host backend's interpreter; None for a container
 
@@ -54,6 +55,7 @@ class HostFacts:
     cpus: int
     gpu_unavailable: str | None = None  # why the engine cannot give a container a GPU, if it cannot
     provides: Mapping[str, frozenset[str]] = field(default_factory=dict)  # host interpreter → frameworks
+    cpu: CpuFacts | None = None  # the CPU runs use (None: unknown); decides which `cpu_isa:` can run
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -126,6 +128,8 @@ def make_plan(
                 reason = f"needs {case.cpus} CPUs, this host has {facts.cpus}"
             elif case.data and env.host_python is not None:
                 reason = "its data: mounts need a container; the host backend cannot remap paths"
+            elif env.cpu_isa is not None:
+                reason = lacking(env.cpu_isa, facts.cpu)
             if reason is not None:
                 skipped.append(SkippedCell(environment=env.name, case=case.name, reason=reason))
                 continue
@@ -148,7 +152,8 @@ def make_plan(
                     outputs=case.outputs,
                     parse=case.parse,
                     cpus=case.cpus,
-                    variables=dict(case.env),
+                    # The case's own variables win: the read-back then shows the request ignored.
+                    variables={**switches(env.cpu_isa, env.onednn), **case.env},
                     gpu=env.device == "gpu",
                     host_python=interpreter(env.host_python, relative_to=matrix.source.parent)
                     if env.host_python

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import docker
 
 from . import container
 from .errors import ImageError, ResultsError
 from .limits import Limits
-from .results import FRAMEWORKS, Observed, decode
+from .results import FRAMEWORKS, Build, Observed, decode
 
 PROBE = Path(__file__).parent / "inside" / "probe.py"
+DISPATCH_PROBE = PROBE.parent / "dispatch.py"
 PROBE_MOUNT = "/seedmatrix-probe"
 #: The distributions that provide each framework; the first installed one is reported.
 DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
@@ -65,3 +69,50 @@ def read_probe(what: str, exit_code: int | None, stdout: str, stderr: str) -> Ob
         return decode(Observed, stdout.encode(), source=what)
     except ResultsError as error:
         raise ImageError(f"{what} gave unreadable output ({error})") from None
+
+
+def probe_dispatch(
+    client: docker.DockerClient | None,
+    build: Build,
+    python: str,
+    *,
+    variables: Mapping[str, str],
+    owner: container.Owner,
+    timeout_seconds: int,
+) -> dict[str, Any]:
+    """The oneDNN ISA TensorFlow dispatches in an image or interpreter under `variables` (the
+    environment's CPU switches): {"onednn_isa", "onednn_version"}, and "error" when it failed."""
+    if build.image_id is not None and client is not None:
+        finished = container.run(
+            client,
+            container.ContainerSpec(
+                image=build.image_id,
+                command=[python, f"{PROBE_MOUNT}/{DISPATCH_PROBE.name}"],
+                owner=owner,
+                limits=Limits(timeout_seconds=timeout_seconds),
+                read_only_mounts={PROBE.parent: PROBE_MOUNT},
+                environment=dict(variables),
+            ),
+        )
+        exit_code, stdout, stderr = finished.exit_code, finished.stdout, finished.stderr
+    else:
+        try:
+            done = subprocess.run(
+                [python, str(DISPATCH_PROBE)],
+                capture_output=True,
+                text=True,
+                timeout=timeout_seconds,
+                check=False,
+                env={**os.environ, **variables},
+            )
+        except (OSError, subprocess.TimeoutExpired) as error:
+            return {"error": f"the oneDNN probe could not run: {error}"}
+        exit_code, stdout, stderr = done.returncode, done.stdout, done.stderr
+    try:
+        found = json.loads(stdout.strip().splitlines()[-1]) if exit_code == 0 and stdout.strip() else None
+    except ValueError:
+        found = None
+    if not isinstance(found, dict):
+        tail = stderr.strip().splitlines()[-1:] or ["no output"]
+        return {"error": f"the oneDNN probe failed: {tail[0]}"}
+    return {key: value for key, value in found.items() if isinstance(value, str | None)}

@@ -8,9 +8,10 @@ nothing a script prints or records can break its tables (every piece of user tex
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 from .baseline import BaselineCell, BaselineComparison, Change, against_baseline
 from .claims import TOLERANT, ClaimCheck, Verdict, check_claims
@@ -25,6 +26,7 @@ from .compare import (
     Versus,
     compare,
 )
+from .cpu import Applied, environment_requests, kernels
 from .divergence import divergences
 from .markdown import anchor, code, details, fenced, plain, shorten, table
 from .published import PublishedCheck, Reproduced, check_published, published_line
@@ -187,6 +189,21 @@ def _header(results: Results, verdicts: Verdicts) -> str:
         lines += ["", "**Published values:** " + published_line(verdicts.published)]
     if verdicts.baseline is not None:
         lines += ["", "**Baseline:** " + baseline_line(verdicts.baseline)]
+    ignored = ignored_requests(results)
+    if ignored:
+        lines += [
+            "",
+            f"⚠️ **CPU requests ignored:** {plain('; '.join(ignored[:LONGEST_LIST]), 2000)}. These "
+            "environments did not run the kernels their names promise (see Environments).",
+        ]
+    models = cpu_models(results)
+    if len(models) > 1:
+        where = "; ".join(f"{plain(model)} ({_cut(names)})" for model, names in models.items())
+        lines += [
+            "",
+            f"**Different CPUs:** {where}. A difference between environments on different CPUs may "
+            "come from the CPU's kernels, not from the software they pin.",
+        ]
     return "\n".join(lines)
 
 
@@ -610,6 +627,7 @@ def _environments(results: Results) -> str:
         "Python",
         *(FRAMEWORK_TITLES[name] for name in shown),
         "device that ran",
+        "CPU and the kernels it ran",
         "image",
         "size",
         "build",
@@ -628,12 +646,14 @@ def _environments(results: Results) -> str:
                 _devices(
                     record for case in results.cases for record in results.records_of(env.name, case.name)
                 ),
+                _kernels_text(results, env),
                 f"`{env.build.image_id.removeprefix('sha256:')[:12]}`" if env.build.image_id else "—",
                 _size(env.build.size),
                 _build(env),
             ]
         )
     environments = table(header, rows, [":--"] * (len(header) - 2) + ["--:", ":--"])
+    requests = _requests_lines(results)
     lines = [
         "## Environments",
         "",
@@ -641,6 +661,9 @@ def _environments(results: Results) -> str:
         "",
     ]
     lines += details("All environments", environments) if wide else environments
+    if requests:
+        lines += ["", "CPU requests (`cpu_isa:`, `onednn:`), as each run read back what it dispatched:", ""]
+        lines += requests
     lines += _listed(
         [
             f"- **{env.name}**: {plain(env.build.error or '', 400)}"
@@ -658,6 +681,71 @@ def _environments(results: Results) -> str:
         body += [f"**{_cut(names)}**", "", *fenced(list(freeze)), ""]
     lines += ["", *details("pip freeze of each image", body)]
     return "\n".join(lines)
+
+
+def cpu_readbacks(results: Results, environment: str) -> list[tuple[str, Mapping[str, Any]]]:
+    """(case, device["cpu"]) of every record of an environment that read its CPU back."""
+    return [
+        (case.name, record.device["cpu"])
+        for case in results.cases
+        for record in results.records_of(environment, case.name)
+        if isinstance(record.device.get("cpu"), Mapping)
+    ]
+
+
+def _kernels_text(results: Results, env: EnvironmentResult) -> str:
+    found = kernels([readback for _, readback in cpu_readbacks(results, env.name)], env.dispatch)
+    if not found.cpu and not found.dispatched:
+        return "—"
+    return "<br>".join(plain(part, 120) for part in (found.cpu, " · ".join(found.dispatched)) if part)
+
+
+REQUEST_MARK = {Applied.APPLIED: "✔", Applied.IGNORED: "⚠️ IGNORED", Applied.NOT_USED: "·"}
+
+
+def _requests_lines(results: Results) -> list[str]:
+    lines = []
+    for env in results.environments:
+        cpu_isa, onednn = env.requested.get("cpu_isa"), env.requested.get("onednn")
+        if cpu_isa is None and onednn is None:
+            continue
+        asked = ", ".join(
+            [
+                *([f"cpu_isa {cpu_isa}"] if cpu_isa else []),
+                *([f"onednn {onednn}"] if onednn is not None else []),
+            ]
+        )
+        found = environment_requests(cpu_isa, onednn, cpu_readbacks(results, env.name), env.dispatch)
+        verdicts = "; ".join(
+            f"{request.framework} {REQUEST_MARK[request.applied]} {plain(request.seen, 120)}"
+            for request in found
+        )
+        lines.append(f"- **{env.name}** ({plain(asked)}): {verdicts or 'no run read anything back'}")
+    return lines
+
+
+def ignored_requests(results: Results) -> list[str]:
+    """'env: framework (seen)' for every CPU request some run shows ignored."""
+    found = []
+    for env in results.environments:
+        cpu_isa, onednn = env.requested.get("cpu_isa"), env.requested.get("onednn")
+        if cpu_isa is None and onednn is None:
+            continue
+        for request in environment_requests(cpu_isa, onednn, cpu_readbacks(results, env.name), env.dispatch):
+            if request.applied is Applied.IGNORED:
+                found.append(f"{env.name}: {request.framework} ran {request.seen}")
+    return found
+
+
+def cpu_models(results: Results) -> dict[str, list[str]]:
+    """CPU model → the environments whose runs read it back (more than one: compare with care)."""
+    models: dict[str, list[str]] = {}
+    for env in results.environments:
+        for _, readback in cpu_readbacks(results, env.name)[:1]:
+            model = readback.get("model")
+            if isinstance(model, str) and model:
+                models.setdefault(model, []).append(env.name)
+    return models
 
 
 #: How each framework is written in headings.

@@ -107,6 +107,9 @@ class EnvironmentResult:
     frameworks: tuple[str, ...]  # what its cases may require
     build: Build
     host: str = ""  # the machine that built and ran it (results from several machines merge)
+    # The oneDNN instruction set TensorFlow dispatched there under its CPU switches, as oneDNN said
+    # ({"onednn_isa", "onednn_version"}; "error" when the probe failed); empty without TensorFlow.
+    dispatch: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -360,11 +360,84 @@ def _nvidia_driver():
     return next((word for word in words if word[:1].isdigit() and "." in word), None)
 
 
+# The CPU switches seedmatrix may set (the runner's cpu.SWITCHES; a test keeps the two the same).
+_SWITCHES = (
+    "NPY_DISABLE_CPU_FEATURES",
+    "ONEDNN_MAX_CPU_ISA",
+    "OPENBLAS_CORETYPE",
+    "MKL_ENABLE_INSTRUCTIONS",
+    "ATEN_CPU_CAPABILITY",
+    "TF_ENABLE_ONEDNN_OPTS",
+)
+
+
+def _cpu():
+    """The CPU this process ran on and the kernels its frameworks dispatched, read back here."""
+    found = {"switches": {name: os.environ.get(name) for name in _SWITCHES}}
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as stream:
+            first = stream.read(1 << 16).split("\n\n", 1)[0]
+        pairs = (line.partition(":") for line in first.splitlines())
+        fields = {key.strip(): value.strip() for key, _, value in pairs}
+        found.update(vendor=fields.get("vendor_id"), model=fields.get("model name"))
+        found["flags"] = sorted(fields.get("flags", "").split())
+    except OSError:
+        pass
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        found["numpy_simd"], found["numpy_baseline"] = _numpy_simd()
+        found["blas_core"] = _openblas_core()
+    tf = sys.modules.get("tensorflow")
+    if tf is not None:
+        from tensorflow.python.util import _pywrap_util_port
+
+        found["tf_onednn"] = bool(_pywrap_util_port.IsMklEnabled())
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        found["torch_capability"] = torch.backends.cpu.get_cpu_capability()
+    return found
+
+
+def _numpy_simd():
+    """NumPy's dispatch targets enabled at run time (after NPY_DISABLE_CPU_FEATURES), and its baseline."""
+    module = sys.modules.get("numpy._core._multiarray_umath") or sys.modules.get(
+        "numpy.core._multiarray_umath"
+    )
+    if module is None:
+        return None, None
+    features = module.__cpu_features__
+    return [name for name in module.__cpu_dispatch__ if features.get(name)], list(module.__cpu_baseline__)
+
+
+def _openblas_core():
+    """The core type a loaded OpenBLAS chose (OPENBLAS_CORETYPE, or its own detection)."""
+    import ctypes
+
+    try:
+        with open("/proc/self/maps") as stream:
+            libraries = sorted({line.split()[-1] for line in stream if "openblas" in line and "/" in line})
+    except OSError:
+        return None
+    for path in libraries:
+        library = ctypes.CDLL(path)
+        for prefix in ("", "scipy_"):  # NumPy 1.x: openblas_…64_; NumPy 2.x: scipy_openblas_…64_
+            for suffix in ("", "64_"):
+                corename = getattr(library, f"{prefix}openblas_get_corename{suffix}", None)
+                if corename is not None:
+                    corename.restype = ctypes.c_char_p
+                    return corename().decode()
+    return None
+
+
 def _report_device():
     try:
         device = _device()
     except Exception as error:
         device = {"kind": "unknown", "detail": f"the device report failed: {type(error).__name__}: {error}"}
+    try:
+        device["cpu"] = _cpu()
+    except Exception as error:
+        device["cpu"] = {"error": f"{type(error).__name__}: {error}"}
     _append(json.dumps({"device": device}, default=str), "the device report")
 
 
