@@ -96,6 +96,7 @@ def case_result(matrix: Matrix, case: Case) -> CaseResult:
         ),
         variables=dict(case.env),
         cpus=case.cpus,
+        timed_against=case.timed_against,
     )
 
 

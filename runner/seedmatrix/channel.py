@@ -164,6 +164,7 @@ class Report:
     stopped_by: str | None = None  # the signal that stopped the script early (time limit, Ctrl-C)
     values: tuple[Value, ...] = ()
     device: Mapping[str, Any] = field(default_factory=dict)  # empty: no device report arrived
+    skipped: str | None = None  # why the script skipped itself (recording.skip)
     problems: tuple[str, ...] = ()  # what makes the record untrustworthy, in words
 
 
@@ -186,7 +187,7 @@ def read_report(raw: bytes | None, *, overflow: bool = False) -> Report:
         problems.append("some values could not be written (no space left for records)")
     if header.get("outputs_over_limit"):
         problems.append("the script wrote more outputs than their limit; they were not compared")
-    values, device, unreadable = _records(rest[:size])
+    values, device, skipped, unreadable = _records(rest[:size])
     problems += unreadable
     return Report(
         exit_code=header.get("exit_code"),
@@ -195,13 +196,15 @@ def read_report(raw: bytes | None, *, overflow: bool = False) -> Report:
         stopped_by=header.get("stopped_by"),
         values=values,
         device=device,
+        skipped=skipped,
         problems=tuple(problems),
     )
 
 
-def _records(data: bytes) -> tuple[tuple[Value, ...], Mapping[str, Any], list[str]]:
+def _records(data: bytes) -> tuple[tuple[Value, ...], Mapping[str, Any], str | None, list[str]]:
     values: list[Value] = []
     device: Mapping[str, Any] = {}
+    skipped: str | None = None
     problems: list[str] = []
     lines = data.split(b"\n")
     if lines and lines[-1]:  # the last line has no newline: it was cut while being written
@@ -214,11 +217,13 @@ def _records(data: bytes) -> tuple[tuple[Value, ...], Mapping[str, Any], list[st
             payload = json.loads(line)
             if "device" in payload:
                 device = dict(payload["device"])
+            elif "skip" in payload:
+                skipped = str(payload["skip"])[:500]
             else:
                 values.append(value_from_record(payload))
         except (ValueError, KeyError, TypeError) as error:
             problems.append(f"record line {number} is unreadable ({error})")
-    return tuple(values), device, problems
+    return tuple(values), device, skipped, problems
 
 
 def value_from_record(payload: Mapping[str, Any]) -> Value:

@@ -209,9 +209,12 @@ def _cell(
     records = results.records_of(environment, case)
     if not records:
         return cell(CellState.MISSING)
-    failed = next((r for r in records if r.status is not RunStatus.OK), None)
+    failed = next((r for r in records if r.status not in {RunStatus.OK, RunStatus.SKIPPED}), None)
     if failed is not None:
         return cell(_FROM_RUN[failed.status], failure_detail(failed))
+    itself = _skipped_itself(records)
+    if itself is not None:
+        return cell(*itself)
     if env.requested.get("device") == "gpu":
         wrong = _not_on_gpu(records)
         if wrong is not None:
@@ -226,6 +229,18 @@ def _cell(
     else:
         state = CellState.VARIES
     return CellResult(environment=environment, case=case, state=state, labels=labels)
+
+
+def _skipped_itself(records: Sequence[Record]) -> tuple[CellState, str] | None:
+    """A script that called recording.skip: skipped when every repeat did, else not whole."""
+    skipping = [r for r in records if r.status is RunStatus.SKIPPED]
+    if not skipping:
+        return None
+    reason = skipping[0].skipped
+    if len(skipping) == len(records):
+        return CellState.SKIPPED, f"the script skipped itself: {reason}"
+    which = ", ".join(str(r.repeat) for r in skipping)
+    return CellState.BAD_OUTPUT, f"the script skipped itself in repeat {which} only: {reason}"
 
 
 def device_kind(record: Record) -> str | None:

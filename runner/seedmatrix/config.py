@@ -269,6 +269,9 @@ class Case(_Model):
     env: dict[EnvName, Annotated[str, Field(strict=True)]] = Field(default_factory=dict)
     cpus: Annotated[int, Field(strict=True, ge=1, le=256)] = 1
     expected: Expected | None = None
+    # Report this case's time beside another's (the same script without a determinism switch, say);
+    # `same_as_case` pairs them too.
+    timed_against: Name | None = None
 
     @model_validator(mode="after")
     def _runner_variables_are_reserved(self) -> Case:
@@ -521,6 +524,14 @@ def _resolve_cases(parsed: MatrixFile, base: Path, problem: Problem) -> _CasePat
                     ("cases", index, key, "same_as_case"),
                     f"{other!r} is not another case; choose one of {choices}",
                 )
+        if case.timed_against is not None and (
+            case.timed_against not in names or case.timed_against == case.name
+        ):
+            choices = ", ".join(n for n in names if n != case.name)
+            problem(
+                ("cases", index, "timed_against"),
+                f"{case.timed_against!r} is not another case; choose one of {choices}",
+            )
         script = (base / case.script).resolve()
         if not script.is_file():
             problem(("cases", index, "script"), f"no such file: {script}")

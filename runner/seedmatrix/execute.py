@@ -127,6 +127,8 @@ def to_record(cell: Cell, repeat: int, finished: Finished, *, ran_on: str) -> Re
         notes.append(f"(killed: the container exceeded its memory limit of {limits.memory})")
     elif exit_code != 0:
         status = RunStatus.ERROR
+    elif report.skipped is not None and not problems:
+        status = RunStatus.SKIPPED
     elif problems or not values:
         status = RunStatus.BAD_OUTPUT
         notes += [f"({problem})" for problem in problems]
@@ -152,6 +154,7 @@ def to_record(cell: Cell, repeat: int, finished: Finished, *, ran_on: str) -> Re
         output_capped=finished.output_capped,
         strays=report.strays,
         ran_on=ran_on,
+        skipped=report.skipped,
     )
 
 

@@ -33,7 +33,7 @@ from .limits import DEFAULT_MEMORY
 from .log import Output
 from .merge import merge
 from .plan import Cell, HostFacts, Plan, Selection, make_plan, select_environments
-from .probes import probe_dispatch
+from .probes import DISPATCH_PROBE, probe_dispatch
 from .report import Verdicts, baseline_line, claims_line, derive, render, summary_line
 from .results import Build, Record, Results, RunState
 from .store import (
@@ -199,7 +199,7 @@ def _dispatch(
         if build.identity is None or build.observed is None or not build.observed.version("tensorflow"):
             continue
         variables = switches(spec.cpu_isa, spec.onednn)
-        key = digest(build.identity, json.dumps(variables, sort_keys=True), cpu)
+        key = digest(build.identity, json.dumps(variables, sort_keys=True), cpu, DISPATCH_PROBE.read_bytes())
         known = cache.dispatch(key)
         if known is None:
             out.note(f"{name}: asking oneDNN which instruction set it uses")

@@ -8,6 +8,7 @@ nothing a script prints or records can break its tables (every piece of user tex
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -30,7 +31,15 @@ from .cpu import Applied, environment_requests, kernels
 from .divergence import divergences
 from .markdown import anchor, code, details, fenced, plain, shorten, table
 from .published import PublishedCheck, Reproduced, check_published, published_line
-from .results import FRAMEWORKS, Between, Divergence, EnvironmentResult, Record, Results
+from .results import (
+    FRAMEWORKS,
+    Between,
+    Divergence,
+    EnvironmentResult,
+    Record,
+    Results,
+    RunStatus,
+)
 from .values import NOT_WRITTEN, PARSED, Difference, Value, combined, describe
 
 
@@ -149,6 +158,9 @@ def render(results: Results, verdicts: Verdicts) -> str:
         parts.append(_published(verdicts.published))
     if verdicts.baseline is not None:
         parts.append(_baseline(verdicts.baseline))
+    timings = _paired_timings(results)
+    if timings:
+        parts.append(timings)
     parts += [_environments(results), _cases(results, verdicts)]
     return "\n\n".join(part.rstrip() for part in parts) + "\n"
 
@@ -533,6 +545,56 @@ def _bar(found: Difference, largest: int) -> str:
     return BARS[max(0, min(len(BARS) - 1, math.ceil(level * len(BARS)) - 1))]
 
 
+def paired_cases(results: Results) -> list[tuple[str, str]]:
+    """(case, the case it is timed against): `timed_against`, or a `same_as_case` claim."""
+    names = {case.name for case in results.cases}
+    pairs: dict[tuple[str, str], None] = {}
+    for case in results.cases:
+        claimed = [
+            claims.get("same_as_case") for claims in (case.claims, case.claims_on_cpu, case.claims_on_gpu)
+        ]
+        for other in (case.timed_against, *claimed):
+            if isinstance(other, str) and other in names and other != case.name:
+                pairs.setdefault((case.name, other))
+    return list(pairs)
+
+
+def median_script_seconds(records: Sequence[Record]) -> float | None:
+    """The median time of the script alone over a cell's successful repeats (no container start-up)."""
+    times = [r.script_seconds for r in records if r.status is RunStatus.OK and r.script_seconds is not None]
+    return statistics.median(times) if times else None
+
+
+def _paired_timings(results: Results) -> str:
+    pairs = paired_cases(results)
+    environments = [env.name for env in results.environments]
+    rows = []
+    for case, other in pairs:
+        cells = []
+        for env in environments:
+            mine = median_script_seconds(results.records_of(env, case))
+            theirs = median_script_seconds(results.records_of(env, other))
+            if mine is None or theirs is None or theirs <= 0:
+                cells.append("—")
+            else:
+                cells.append(f"{mine:.2f} s vs {theirs:.2f} s (×{mine / theirs:.2f})")
+        if any(cell != "—" for cell in cells):
+            rows.append([f"[`{case}`](#{anchor(case)}) vs `{other}`", *cells])
+    if not rows:
+        return ""
+    lines = [
+        "## Cost of determinism and other switches",
+        "",
+        "Cases paired with another (`same_as_case`, or `timed_against`) that differ in one switch: the "
+        "median time of the script itself per repeat (measured by the launcher around the script, not "
+        "the container's start), this case vs the other, and the ratio. Timings on a shared machine "
+        "vary by a few percent from run to run.",
+        "",
+    ]
+    lines += table(["pair", *environments], rows, [":--"] + [":-:"] * len(environments))
+    return "\n".join(lines)
+
+
 def _published(checks: Sequence[PublishedCheck]) -> str:
     lines = [
         "## Published values",
@@ -712,7 +774,7 @@ def _requests_lines(results: Results) -> list[str]:
         asked = ", ".join(
             [
                 *([f"cpu_isa {cpu_isa}"] if cpu_isa else []),
-                *([f"onednn {onednn}"] if onednn is not None else []),
+                *([f"onednn {'on' if onednn else 'off'}"] if onednn is not None else []),
             ]
         )
         found = environment_requests(cpu_isa, onednn, cpu_readbacks(results, env.name), env.dispatch)

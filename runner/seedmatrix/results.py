@@ -33,6 +33,7 @@ class RunStatus(StrEnum):
     TIMEOUT = "timeout"  # stopped at the time limit
     OUT_OF_MEMORY = "out-of-memory"  # killed by the kernel at the container's memory limit
     BAD_OUTPUT = "bad-output"  # exited 0, but recorded no value or its records are not whole
+    SKIPPED = "skipped"  # the script said it cannot run here (recording.skip), with the reason
 
 
 class BuildStatus(StrEnum):
@@ -67,6 +68,7 @@ class Record:
     strays: int = 0  # processes the script left running, killed when it ended
     ran_on: str | None = None  # the identity of what it ran on: the image id, or the host interpreter's
     reused_from: str | None = None  # the earlier run this record was taken from
+    skipped: str | None = None  # why the script skipped itself (status "skipped")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -125,6 +127,7 @@ class CaseResult:
     expected: Mapping[str, Any] = field(default_factory=dict)  # published values, as written
     variables: Mapping[str, str] = field(default_factory=dict)  # `env:` in matrix.yaml
     cpus: int = 1
+    timed_against: str | None = None  # its time is reported beside this case's
 
 
 @dataclass(frozen=True, kw_only=True)

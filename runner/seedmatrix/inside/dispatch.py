@@ -13,7 +13,10 @@ import subprocess
 import sys
 
 PRODUCT = "import tensorflow as tf\nx = tf.ones((64, 64))\n(x @ x).numpy()\n"
-HEADER = re.compile(r"^(?:onednn|dnnl)_verbose,info,(?:cpu,isa:(?P<isa>.*)|oneDNN (?P<version>v\S+))")
+# "onednn_verbose,info,cpu,isa:Intel AVX2" (oneDNN 3.5); "onednn_verbose,v1,info,…" from 3.7 on
+HEADER = re.compile(
+    r"^(?:onednn|dnnl)_verbose,(?:v\d+,)?info,(?:cpu,isa:(?P<isa>.*)|oneDNN (?P<version>v\S+))"
+)
 
 child = subprocess.run(
     [sys.executable, "-c", PRODUCT],

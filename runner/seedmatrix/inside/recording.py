@@ -51,6 +51,15 @@ def show(label, value, printed=None):
         _record(str(label), value)
 
 
+def skip(reason):
+    """End the script: it cannot run here (no CuPy, no GPU, …). The matrix shows the cell ⏭️
+    skipped, with `reason`; it is not a failure."""
+    print(f"skipped: {reason}", flush=True)
+    if _RECORDS:
+        _append(json.dumps({"skip": str(reason)[:500]}), "the skip")
+    sys.exit(0)
+
+
 def _record(label, value):
     try:
         line = json.dumps({"label": label, **encode(value)}, allow_nan=False)
