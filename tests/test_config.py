@@ -174,6 +174,16 @@ def test_repeats_default_to_three(tmp_path: Path) -> None:
         ),
         (
             "    requires: [tensorflow]",
+            "    requires: [tensorflow]\n    timed_against: tf",
+            r"cases\[1\]\.timed_against: 'tf' is not another case; choose one of random",
+        ),
+        (
+            "  - name: one",
+            "  - name: one\n    cpu_isa: avx3",
+            r"environments\[0\]\.cpu_isa: Input should be 'sse4.2', 'avx', 'avx2' or 'avx512'",
+        ),
+        (
+            "    requires: [tensorflow]",
             "    requires: [tensorflow]\n    env: {SEEDMATRIX_RECORDS: '0'}",
             r"cases\[1\]: env: SEEDMATRIX_RECORDS is reserved for the runner",
         ),

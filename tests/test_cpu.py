@@ -12,6 +12,7 @@ from typing import Any
 import docker
 import pytest
 
+from seedmatrix import container, images
 from seedmatrix.config import load_matrix
 from seedmatrix.cpu import (
     LEVELS,
@@ -28,8 +29,10 @@ from seedmatrix.cpu import (
 )
 from seedmatrix.execute import INSIDE
 from seedmatrix.plan import HostFacts, Selection, make_plan
+from seedmatrix.probes import probe_dispatch
 from seedmatrix.results import Build
 
+from conftest import build_settings
 from test_faults import latest, seedmatrix
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -240,3 +243,37 @@ def test_a_capped_environment_reads_back_its_kernels_and_an_ignored_switch_is_re
     assert re.search(r"\*\*capped-avx2\*\* \(cpu\\_isa avx2\): NumPy ✔ [^;]*; OpenBLAS ⚠️ IGNORED", matrix)
     assert "OpenBLAS Haswell / SkylakeX" in matrix
     assert json.dumps(data["host"]["cpu"])  # the host's CPU is in results.json
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_onednn_says_which_instruction_set_it_dispatches_under_the_switches(
+    docker_client: docker.DockerClient, small_image: Build, tmp_path: Path
+) -> None:
+    host = parse_cpuinfo(Path("/proc/cpuinfo").read_text(encoding="utf-8"))
+    if host is None or lacking("avx2", host) is not None:
+        pytest.skip(f"this host cannot run AVX2 kernels ({host.model if host else 'unknown CPU'})")
+    # The own-project example's TensorFlow 2.18 image (built once for the tests that use it).
+    example = load_matrix(ROOT / "examples" / "own-project" / "matrix.yaml")
+    settings = build_settings(tmp_path / "logs", tmp_path / "cache", run_id="test-dispatch")
+    build = images.ensure_environment_image(
+        docker_client, example, example.environments[0], settings, progress=lambda _: None
+    )
+    assert build.image_id is not None, build.error
+    owner = container.Owner(run_id="test-dispatch")
+    capped = probe_dispatch(
+        docker_client,
+        build,
+        images.VENV_PYTHON,
+        variables=switches("avx2", None),
+        owner=owner,
+        timeout_seconds=300,
+    )
+    assert capped.get("onednn_isa") == "Intel AVX2", capped
+    assert str(capped.get("onednn_version", "")).startswith("v3.")
+    native = probe_dispatch(
+        docker_client, build, images.VENV_PYTHON, variables={}, owner=owner, timeout_seconds=300
+    )
+    assert native.get("onednn_isa"), native
+    if "avx512f" in host.flags:
+        assert native["onednn_isa"] != "Intel AVX2"  # the cap is what made it AVX2

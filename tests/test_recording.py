@@ -326,3 +326,19 @@ def test_the_records_file_is_json_lines_with_standard_json(tmp_path: Path) -> No
     )
     for line in records.read_text(encoding="ascii").splitlines():
         json.loads(line, parse_constant=lambda name: pytest.fail(f"non-standard JSON constant {name}"))
+
+
+def test_a_script_that_skips_itself_is_a_skipped_record_with_its_reason(tmp_path: Path) -> None:
+    record = run_script(
+        tmp_path,
+        """
+        from recording import show, skip
+        show("before", 1.0)
+        skip("CuPy is not installed in this interpreter")
+        show("never", 2.0)
+        """,
+    )
+    assert record.status is RunStatus.SKIPPED
+    assert record.skipped == "CuPy is not installed in this interpreter"
+    assert [value.label for value in record.values] == ["before"]
+    assert "skipped: CuPy is not installed" in record.output

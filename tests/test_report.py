@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import struct
 
@@ -11,8 +12,8 @@ from markdown_it.token import Token
 
 from seedmatrix.claims import check_claims
 from seedmatrix.compare import CellState, compare
-from seedmatrix.report import STATES, Verdicts, format_value, legend, render
-from seedmatrix.results import BuildStatus, Results, RunStatus
+from seedmatrix.report import STATES, Verdicts, derive, format_value, legend, render
+from seedmatrix.results import BuildStatus, Record, Results, RunStatus
 from seedmatrix.values import Value
 
 from builders import case, environment, float32_value, float64_value, record, repeated, results
@@ -274,3 +275,78 @@ def test_each_hostile_label_stays_in_one_cell(label: str) -> None:
     label_table = next(t for t in tables(tokens) if t[0][0] == "label")
     assert len(label_table) == 2
     assert len(label_table[1]) == 2
+
+
+def cpu_device(model: str) -> dict[str, object]:
+    return {
+        "kind": "CPU",
+        "detail": "TensorFlow sees no GPU",
+        "cpu": {"model": model, "flags": ["avx2", "fma"]},
+    }
+
+
+def test_paired_cases_show_the_median_script_time_of_each_and_the_ratio() -> None:
+    def timed(env: str, name: str, seconds: tuple[float, ...]) -> list[Record]:
+        return [
+            dataclasses.replace(record(env, name, n, [float64_value("x", 1.0)]), script_seconds=s)
+            for n, s in enumerate(seconds, start=1)
+        ]
+
+    res = results(
+        [environment("e")],
+        [case("plain"), dataclasses.replace(case("deterministic"), timed_against="plain"), case("alone")],
+        timed("e", "plain", (1.0, 9.0, 2.0))
+        + timed("e", "deterministic", (3.0, 4.0, 30.0))
+        + timed("e", "alone", (1.0,) * 3),
+    )
+    markdown = render(res, derive(res))
+    section = markdown.split("## Cost of determinism and other switches", 1)[1].split("\n## ", 1)[0]
+    row = table_row(section, "[`deterministic`]")
+    assert row[1:] == ["4.00 s vs 2.00 s (×2.00)"]  # medians: a slow outlier does not move them
+    assert "[`alone`]" not in section
+
+
+def test_a_case_that_skips_itself_everywhere_is_skipped_with_its_reason_and_partly_is_not_whole() -> None:
+    def skipping(env: str, repeats: tuple[int, ...]) -> list[Record]:
+        return [
+            dataclasses.replace(record(env, "c", n, []), status=RunStatus.SKIPPED, skipped="CuPy sees no GPU")
+            if n in repeats
+            else record(env, "c", n, [float64_value("x", 1.0)])
+            for n in (1, 2, 3)
+        ]
+
+    res = results(
+        [environment("all"), environment("some")],
+        [case("c")],
+        skipping("all", (1, 2, 3)) + skipping("some", (2,)),
+    )
+    comparison = compare(res)
+    everywhere, partly = comparison.cell("all", "c"), comparison.cell("some", "c")
+    assert (everywhere.state, everywhere.detail) == (
+        CellState.SKIPPED,
+        "the script skipped itself: CuPy sees no GPU",
+    )
+    assert partly.state is CellState.BAD_OUTPUT
+    assert "repeat 2 only" in partly.detail
+
+
+def test_environments_on_different_cpus_are_named_in_the_summary() -> None:
+    res = results(
+        [environment("here"), environment("there")],
+        [case("c")],
+        [record("here", "c", n, [float64_value("x", 1.0)], device=cpu_device("AMD EPYC")) for n in (1, 2, 3)]
+        + [
+            record("there", "c", n, [float64_value("x", 1.0)], device=cpu_device("Intel Xeon"))
+            for n in (1, 2, 3)
+        ],
+    )
+    markdown = render(res, derive(res))
+    summary = markdown.split("## Matrix", 1)[0]
+    assert "**Different CPUs:** AMD EPYC (here); Intel Xeon (there)." in summary
+    assert "AMD EPYC · AVX2 + FMA" in markdown
+    same = results(
+        [environment("here")],
+        [case("c")],
+        [record("here", "c", n, [float64_value("x", 1.0)], device=cpu_device("AMD EPYC")) for n in (1, 2, 3)],
+    )
+    assert "Different CPUs" not in render(same, derive(same))
