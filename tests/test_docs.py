@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.machinery
+import importlib.util
 import re
 import shlex
 from pathlib import Path
@@ -54,6 +56,13 @@ def test_every_command_in_the_docs_is_one_the_tools_accept(doc: Path, command: s
             _parser().parse_args([SESSION_COMMANDS[words[2]], *words[words.index("--") + 1 :]])
     elif words[0] == "seedmatrix":
         _parser().parse_args(words[1:])
+    elif words[0] == "scripts/gpu-evidence":
+        loader = importlib.machinery.SourceFileLoader("gpu_evidence", str(ROOT / words[0]))
+        spec = importlib.util.spec_from_loader(loader.name, loader)
+        assert spec is not None
+        module = importlib.util.module_from_spec(spec)
+        loader.exec_module(module)
+        module.parser().parse_args(words[1:])
     elif words[0] == "docker":
         pass  # the engine's own CLI, shown for GPU runners
     else:

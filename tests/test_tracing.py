@@ -1,7 +1,8 @@
 """The trace helpers, run as a repeat runs them, on each framework these tests can install.
 
 JAX runs here (the test dependencies install it); Keras runs in a TensorFlow image (the own-project
-example's, which the installed-wheel test builds too); PyTorch runs where it is installed.
+example's, which the installed-wheel test builds too); PyTorch's helper runs in the host-backend
+test, under the virtual environment with PyTorch that test makes (test_host.py: torch_trace).
 """
 
 from __future__ import annotations
@@ -66,42 +67,6 @@ def test_trace_jax_records_intermediates_the_loss_and_every_gradient_leaf_in_ord
     assert found["check: gradients equal jax.grad"].values == (True,)
     # The printed line names dtype and shape; the record keeps every bit.
     assert "step 1 [01] hidden · intermediate: float32 [2, 3]" in record.output.splitlines()
-
-
-@pytest.mark.skipif(
-    importlib.util.find_spec("torch") is None,
-    reason="PyTorch is not installed in this interpreter: its PyPI wheels bring about 4 GB of CUDA "
-    "libraries, too much for every test run, and no CPU-only index is reachable from this project's "
-    "machines; the test runs under an interpreter that has torch",
-)
-def test_trace_torch_records_module_outputs_the_loss_and_every_gradient_in_order(tmp_path: Path) -> None:
-    record = run_script(
-        tmp_path,
-        """
-        import torch
-        from recording import show
-        from tracing import trace_torch
-
-        torch.manual_seed(0)
-        model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
-        x, y = torch.randn(5, 3), torch.randint(0, 2, (5,))
-        loss = trace_torch(model, x, y, torch.nn.functional.cross_entropy)
-        show("check: loss matches", bool(loss.detach() == torch.nn.functional.cross_entropy(model(x), y)))
-        """,
-    )
-    assert record.status is RunStatus.OK, record.stderr_tail
-    assert labels(record) == [
-        "[01] 0 (Linear) · output",
-        "[02] 1 (ReLU) · output",
-        "[03] 2 (Linear) · output",
-        "[04] loss",
-        "[05] 0.weight · gradient",
-        "[06] 0.bias · gradient",
-        "[07] 2.weight · gradient",
-        "[08] 2.bias · gradient",
-        "check: loss matches",
-    ]
-    assert record.values[-1].values == (True,)
 
 
 KERAS_TRACE = """\
