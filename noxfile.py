@@ -29,6 +29,13 @@ def images(session: nox.Session) -> None:
 
 
 @nox.session
+def plan(session: nox.Session) -> None:
+    """Which images a run would find or build, and which cells it would run, reuse or skip."""
+    session.install(".")
+    session.run("seedmatrix", "plan", *session.posargs)
+
+
+@nox.session
 def report(session: nox.Session) -> None:
     """Re-render MATRIX.md from stored results (default results/latest); runs nothing."""
     session.install(".")

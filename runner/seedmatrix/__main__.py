@@ -21,6 +21,7 @@ from .limits import DEFAULT_MEMORY  # noqa: E402
 from .log import Output  # noqa: E402
 from .pipeline import EXIT_INTERRUPTED, RESUME_LATEST, Options, images_job, matrix_job, report_job  # noqa: E402
 from .plan import Selection, parse_shard  # noqa: E402
+from .preview import prune, show_plan  # noqa: E402
 from .results import results_schema  # noqa: E402
 from .starter import write_starter  # noqa: E402
 
@@ -74,6 +75,13 @@ def _parser() -> argparse.ArgumentParser:
         "that did not finish)",
     )
     matrix.add_argument(
+        "--reuse-from",
+        type=Path,
+        metavar="RUN",
+        help="another run (its directory or results.json, e.g. the previous CI run's artifact) whose cells "
+        "may be reused where their image, files and settings are the same",
+    )
+    matrix.add_argument(
         "--fresh",
         action="store_true",
         help="run every cell, even those whose image and script are unchanged since an earlier run",
@@ -82,6 +90,16 @@ def _parser() -> argparse.ArgumentParser:
     with_matrix_options(
         commands.add_parser("images", help="build the images only, and show what they contain")
     )
+    with_matrix_options(
+        commands.add_parser(
+            "plan", help="say which images would be found or built and which cells run, reused or skipped"
+        )
+    )
+    prune = commands.add_parser(
+        "prune", help="remove seedmatrix images and wheel caches that none of these matrix files uses"
+    )
+    prune.add_argument("configs", nargs="*", type=Path, default=[Path("matrix.yaml")], metavar="MATRIX")
+    prune.add_argument("--dry-run", action="store_true", help="only list what would be removed")
     report = commands.add_parser("report", help="re-render MATRIX.md from stored results; runs nothing")
     report.add_argument(
         "runs",
@@ -131,6 +149,15 @@ def with_verdict_options(command: argparse.ArgumentParser) -> None:
     )
 
 
+def _selection(arguments: argparse.Namespace) -> Selection:
+    return Selection(
+        environments=tuple(arguments.environment),
+        cases=tuple(arguments.case),
+        device=arguments.device,
+        shard=parse_shard(arguments.shard) if arguments.shard else (1, 1),
+    )
+
+
 def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -159,6 +186,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             schema = matrix_schema() if arguments.of == "matrix" else results_schema()
             sys.stdout.write(json.dumps(schema, indent=2) + "\n")
             status = 0
+        elif arguments.command == "prune":
+            status = prune(arguments.configs, dry_run=arguments.dry_run, out=out)
+        elif arguments.command == "plan":
+            status = show_plan(arguments.config, _selection(arguments), results=arguments.results, out=out)
         elif arguments.command == "report":
             status = report_job(
                 arguments.runs,
@@ -172,12 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             options = Options(
                 config=arguments.config,
                 results=arguments.results,
-                selection=Selection(
-                    environments=tuple(arguments.environment),
-                    cases=tuple(arguments.case),
-                    device=arguments.device,
-                    shard=parse_shard(arguments.shard) if arguments.shard else (1, 1),
-                ),
+                selection=_selection(arguments),
                 ca_bundle=arguments.ca_bundle,
                 debian_mirror=arguments.debian_mirror,
                 memory=getattr(arguments, "memory", DEFAULT_MEMORY),
@@ -186,6 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 report_only=getattr(arguments, "report_only", False),
                 resume=getattr(arguments, "resume", None),
                 fresh=getattr(arguments, "fresh", False),
+                reuse_from=getattr(arguments, "reuse_from", None),
                 fail_on_change=getattr(arguments, "fail_on_change", False),
             )
             job = matrix_job if arguments.command == "matrix" else images_job

@@ -28,6 +28,7 @@ def assemble(
     state: RunState,
     engine: str,
     dispatch: Mapping[str, Mapping[str, Any]] | None = None,
+    cell_keys: Mapping[tuple[str, str], str] | None = None,
 ) -> Results:
     environments = []
     for name in plan.environments:
@@ -75,6 +76,7 @@ def assemble(
         skipped=plan.skipped,
         fail_on_surprise=matrix.fail_on_surprise,
         fail_on_change=matrix.fail_on_change,
+        cell_keys={f"{environment}/{case}": key for (environment, case), key in (cell_keys or {}).items()},
     )
 
 

@@ -153,6 +153,30 @@ def reusable_records(
     return reused
 
 
+def records_from(
+    earlier: Results,
+    keys: Mapping[tuple[str, str], str],
+    run: RunDirectory,
+    *,
+    repeats: int,
+    started: set[tuple[str, str]],
+) -> list[Record]:
+    """The records of cells whose key matches the key `earlier` (another run, perhaps another
+    machine's) stored for them; only complete cells whose every repeat succeeded."""
+    reused: list[Record] = []
+    for (environment, case), key in keys.items():
+        if (environment, case) in started or earlier.cell_keys.get(f"{environment}/{case}") != key:
+            continue
+        found = earlier.records_of(environment, case)
+        if len(found) != repeats or any(r.status is not RunStatus.OK for r in found):
+            continue
+        for record in found:
+            copy = replace(record, reused_from=record.reused_from or earlier.run_id)
+            run.save_record(copy)
+            reused.append(copy)
+    return reused
+
+
 def reusable_cells(
     keys: Mapping[tuple[str, str], str], results: Results, comparison: Comparison, run_id: str
 ) -> dict[str, str]:

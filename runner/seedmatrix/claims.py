@@ -58,6 +58,7 @@ class ClaimCheck:
     pattern: str
     verdict: Verdict
     evidence: str = ""
+    block: str = "claims"  # where matrix.yaml states it: claims, claims_on_cpu or claims_on_gpu
 
     @property
     def claim_text(self) -> str:
@@ -77,17 +78,17 @@ def check_claims(results: Results, comparison: Comparison) -> tuple[ClaimCheck, 
                 continue  # nothing was meant to run here
             records = results.records_of(environment, case.name)
             device = ran_on(records)
-            entries: list[tuple[tuple[str, str, Template], str | None]] = [
-                (entry, None) for entry in everywhere
+            entries: list[tuple[tuple[str, str, Template], str | None, str]] = [
+                (entry, None, "claims") for entry in everywhere
             ]
             for kind, listed in on_device.items():
+                block = f"claims_on_{kind.lower()}"
                 if device == kind:
-                    entries += [(entry, None) for entry in listed]
+                    entries += [(entry, None, block) for entry in listed]
                 elif device is None and cell.state in WITH_VALUES:
-                    entries += [
-                        (entry, f"claims on the {kind}: the device that ran is unknown") for entry in listed
-                    ]
-            for (kind, pattern, template), unknown_device in entries:
+                    unknown = f"claims on the {kind}: the device that ran is unknown"
+                    entries += [(entry, unknown, block) for entry in listed]
+            for (kind, pattern, template), unknown_device, block in entries:
                 if unknown_device is not None:
                     verdict, evidence = Verdict.UNCHECKED, unknown_device
                 elif cell.state in WITH_VALUES:
@@ -104,6 +105,7 @@ def check_claims(results: Results, comparison: Comparison) -> tuple[ClaimCheck, 
                         pattern=shown_claim(kind, pattern, template),
                         verdict=verdict,
                         evidence=evidence,
+                        block=block,
                     )
                 )
     return tuple(checks)

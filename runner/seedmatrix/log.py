@@ -6,7 +6,7 @@ go to files, never to this stream.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -18,6 +18,7 @@ class Output:
     def __init__(self, *, env: Mapping[str, str]) -> None:
         self.console = Console(stderr=True, highlight=False)
         self._summary_path = env.get("GITHUB_STEP_SUMMARY")
+        self._on_github = env.get("GITHUB_ACTIONS") == "true"
 
     def step(self, text: str) -> None:
         self.console.print(f"[bold cyan]▸[/] {text}")
@@ -61,6 +62,12 @@ class Output:
                 bar.update(task, advance=1, last=last)
 
             yield advance
+
+    def github_annotations(self, commands: Iterable[str]) -> None:
+        """Workflow commands (annotations) on stdout, where GitHub Actions reads them; nowhere else."""
+        if self._on_github:
+            for command in commands:
+                print(command, flush=True)
 
     def github_summary(self, markdown: str) -> None:
         """Append to the GitHub Actions job summary when running there."""

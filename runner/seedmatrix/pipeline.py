@@ -17,12 +17,13 @@ from typing import Any
 import docker
 import requests
 
-from . import container, hostrun, interrupts
+from . import container, hostrun, interrupts, yamldoc
 from .assemble import assemble
-from .cache import Cache, cell_keys, reusable_cells, reusable_records
-from .config import Matrix, load_matrix
+from .cache import Cache, cell_keys, records_from, reusable_cells, reusable_records
+from .ci import github_annotations, junit_xml
+from .config import Matrix, format_key_path, load_matrix
 from .cpu import host_cpu, switches
-from .errors import EngineError, ResultsError
+from .errors import ConfigError, EngineError, ResultsError
 from .execute import INSIDE, RunContext, run_cells
 from .files import atomic_write
 from .fingerprint import digest
@@ -66,6 +67,7 @@ class Options:
     resume: Path | None = None  # a run directory whose missing records are to be run
     fresh: bool = False  # run every cell, even where an earlier run's records could be reused
     fail_on_change: bool = False  # a change against the baseline exits 1 (also `fail_on_change:`)
+    reuse_from: Path | None = None  # another run (results.json or its directory) whose cells may be reused
 
 
 def matrix_job(options: Options, out: Output, host_environ: Mapping[str, str]) -> int:
@@ -94,6 +96,7 @@ def matrix_job(options: Options, out: Output, host_environ: Mapping[str, str]) -
                 state=state,
                 engine=engine,
                 dispatch=dispatch,
+                cell_keys=keys,
             )
 
         cache = Cache(options.results / CACHE)
@@ -231,14 +234,22 @@ def _reused(
     records: Sequence[Record],
     out: Output,
 ) -> list[Record]:
-    reused = reusable_records(
-        cache, keys, options.results, run, repeats=repeats, started={(r.environment, r.case) for r in records}
-    )
+    started = {(r.environment, r.case) for r in records}
+    reused = reusable_records(cache, keys, options.results, run, repeats=repeats, started=started)
     if reused:
         cells = len({(r.environment, r.case) for r in reused})
         out.note(
             f"reusing {len(reused)} records of {cells} unchanged cells from earlier runs (--fresh to rerun)"
         )
+    if options.reuse_from is not None:
+        earlier = load_results(options.reuse_from)
+        started |= {(r.environment, r.case) for r in reused}
+        from_there = records_from(earlier, keys, run, repeats=repeats, started=started)
+        out.note(
+            f"reusing {len(from_there)} records of run {earlier.run_id} ({options.reuse_from}): their "
+            "cells' images, files and settings are the same here"
+        )
+        reused += from_there
     return reused
 
 
@@ -493,6 +504,16 @@ def _load_baseline(path: Path | None) -> tuple[Results, str] | None:
     return load_results(path), os.path.relpath(path)
 
 
+def _matrix_lines(matrix_file: str) -> dict[tuple[str | int, ...], int]:
+    """The line of each key of the matrix file, for annotations; none when it is not here."""
+    path = Path(matrix_file)
+    try:
+        _, lines = yamldoc.load(path.read_text(encoding="utf-8"), path, key_path=format_key_path)
+    except (OSError, UnicodeDecodeError, ConfigError):
+        return {}
+    return lines
+
+
 def _engine_version(client: docker.DockerClient | None) -> str:
     if client is None:
         return "not used (host environments only)"
@@ -517,7 +538,16 @@ def _write_report(
         run.save_results(replace(results, divergences=verdicts.divergences))
     markdown = render(results, verdicts)
     atomic_write(run.matrix_file, markdown)
+    atomic_write(run.junit_file, junit_xml(results, verdicts))
     out.github_summary(markdown)
+    out.github_annotations(
+        github_annotations(
+            verdicts.surprises,
+            matrix_file=os.path.relpath(results.matrix_file),  # GitHub wants it relative to the checkout
+            cases=results.matrix_cases,
+            lines=_matrix_lines(results.matrix_file),
+        )
+    )
     out.step(summary_line(comparison))
     if verdicts.claims:
         out.step("claims: " + claims_line(verdicts.claims))

@@ -201,6 +201,9 @@ class Results:
     fail_on_surprise: bool = True  # from matrix.yaml, so `report` decides the exit status the same way
     fail_on_change: bool = False  # likewise: a change against the baseline exits 1
     divergences: tuple[Divergence, ...] = ()  # derived, see above
+    # Each cell's key ("environment/case" → what it ran on, every file its container saw, its
+    # settings): another machine's run may reuse a cell whose key is the same (--reuse-from).
+    cell_keys: Mapping[str, str] = field(default_factory=dict)
     schema: str = SCHEMA
 
     def environment(self, name: str) -> EnvironmentResult:

@@ -74,6 +74,10 @@ class RunDirectory:
         return self.path / RESULTS_FILE
 
     @property
+    def junit_file(self) -> Path:
+        return self.path / "junit.xml"
+
+    @property
     def matrix_file(self) -> Path:
         return self.path / MATRIX_FILE
 
