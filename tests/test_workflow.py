@@ -33,8 +33,22 @@ def test_the_workflow_has_cpu_gpu_and_merge_jobs_with_least_privilege() -> None:
     assert set(jobs) == {"cpu", "gpu", "merge"}
     assert "self-hosted" in jobs["gpu"]["runs-on"]
     assert jobs["merge"]["needs"] == ["cpu", "gpu"]
-    for job in jobs.values():
+    # Only the CPU shards write anything: the images they push to GHCR on trusted events.
+    assert jobs["cpu"]["permissions"] == {"contents": "read", "packages": "write"}
+    for name, job in jobs.items():
         assert job["timeout-minutes"] > 0
-        assert job["permissions"] == {"contents": "read"}
+        if name != "cpu":
+            assert job["permissions"] == {"contents": "read"}
         checkout = next(step for step in job["steps"] if step.get("uses", "").startswith("actions/checkout"))
         assert checkout["with"]["persist-credentials"] is False
+
+
+def test_the_gpu_job_never_runs_for_pull_requests_and_only_trusted_events_push() -> None:
+    [workflow] = [yaml.safe_load(path.read_text(encoding="utf-8")) for path in WORKFLOWS]
+    jobs = workflow["jobs"]
+    assert jobs["gpu"]["if"].startswith("github.event_name != 'pull_request' && ")
+    steps = jobs["cpu"]["steps"]
+    login = next(step for step in steps if "docker login" in step.get("run", ""))
+    assert login["if"] == "github.event_name != 'pull_request'"
+    run = next(step for step in steps if "--registry" in step.get("run", ""))
+    assert 'if [ "$EVENT" != pull_request ]; then arguments+=(--push); fi' in run["run"]

@@ -54,9 +54,16 @@ def _parser() -> argparse.ArgumentParser:
             help="extra CA bundle pip trusts while fetching wheels (default: $PIP_CERT); kept in no image",
         )
         command.add_argument("--debian-mirror", help="Debian archive for base images (default: the recipe's)")
+        command.add_argument(
+            "--registry",
+            metavar="REF",
+            help="pull images by their content tags from this registry before building (e.g. "
+            "ghcr.io/owner/repo; overrides registry: in matrix.yaml); credentials are the engine's own",
+        )
 
     matrix = commands.add_parser("matrix", help="build what is missing, run every cell, write the report")
     with_matrix_options(matrix)
+    with_push_option(matrix)
     matrix.add_argument(
         "--memory",
         default=DEFAULT_MEMORY,
@@ -87,9 +94,9 @@ def _parser() -> argparse.ArgumentParser:
         help="run every cell, even those whose image and script are unchanged since an earlier run",
     )
     with_verdict_options(matrix)
-    with_matrix_options(
-        commands.add_parser("images", help="build the images only, and show what they contain")
-    )
+    images = commands.add_parser("images", help="build the images only, and show what they contain")
+    with_matrix_options(images)
+    with_push_option(images)
     with_matrix_options(
         commands.add_parser(
             "plan", help="say which images would be found or built and which cells run, reused or skipped"
@@ -133,6 +140,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     init.add_argument("--force", action="store_true", help="replace an existing matrix.yaml")
     return parser
+
+
+def with_push_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--push", action="store_true", help="push the base and environment images to the registry after"
+    )
 
 
 def with_verdict_options(command: argparse.ArgumentParser) -> None:
@@ -213,6 +226,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 resume=getattr(arguments, "resume", None),
                 fresh=getattr(arguments, "fresh", False),
                 reuse_from=getattr(arguments, "reuse_from", None),
+                registry=arguments.registry,
+                push=arguments.push,
                 fail_on_change=getattr(arguments, "fail_on_change", False),
             )
             job = matrix_job if arguments.command == "matrix" else images_job

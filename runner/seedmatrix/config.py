@@ -56,6 +56,9 @@ Memory = Annotated[str, Field(strict=True), StringConstraints(pattern=_MEMORY)]
 _CONTAINER_PATH = r"^/[^\x00-\x1f\x7f:,]{0,4095}$"
 ContainerPath = Annotated[str, Field(strict=True), StringConstraints(pattern=_CONTAINER_PATH)]
 ImageReference = Annotated[str, Field(strict=True), StringConstraints(pattern=_IMAGE_REFERENCE)]
+# A registry and a path in it, no tag: ghcr.io/owner/repo, localhost:5000/seedmatrix
+_REGISTRY = r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)*$"
+RegistryReference = Annotated[str, Field(strict=True), StringConstraints(pattern=_REGISTRY, max_length=255)]
 
 
 class _Model(BaseModel):
@@ -321,6 +324,9 @@ class MatrixFile(_Model):
     fail_on_surprise: Annotated[bool, Field(strict=True)] = True
     baseline: PathText | None = None
     fail_on_change: Annotated[bool, Field(strict=True)] = False  # a change against the baseline exits 1
+    # Where images are shared between machines (ghcr.io/<owner>/<repo>): pulled before building,
+    # pushed with --push; --registry overrides it.
+    registry: RegistryReference | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -345,6 +351,7 @@ class Matrix:
     fail_on_change: bool = False
     baseline: Path | None = None
     debian_recipe: DebianRecipe | None = None
+    registry: str | None = None
 
     def workdir(self, case: str) -> Path:
         return self.workdirs.get(case, self.scripts[case].parent)
@@ -498,6 +505,7 @@ def _resolve(parsed: MatrixFile, source: Path, lines: Mapping[tuple[str | int, .
         fail_on_surprise=parsed.fail_on_surprise,
         fail_on_change=parsed.fail_on_change,
         baseline=baseline,
+        registry=parsed.registry,
     )
 
 
@@ -593,6 +601,13 @@ def _resolve_environments(
     return found
 
 
+def registry_option(text: str) -> str:
+    """--registry, checked as `registry:` in matrix.yaml is."""
+    if len(text) > 255 or not re.fullmatch(_REGISTRY, text):
+        raise ConfigError(f"--registry: {text!r} is not valid here: {_PATTERN_HELP[_REGISTRY]}")
+    return text
+
+
 def format_key_path(path: tuple[str | int, ...]) -> str:
     """('environments', 2, 'numpy') → 'environments[2].numpy'."""
     text = ""
@@ -652,6 +667,7 @@ _PATTERN_HELP = {
     _NAME: "use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
     r"^3\.\d{1,2}$": 'give the Python version as major.minor in quotes, e.g. "3.11"',
     _IMAGE_REFERENCE: "expected an image reference such as python:3.11-slim or registry.example:5000/py:3.11",
+    _REGISTRY: "expected a registry and a path, no tag: ghcr.io/owner/repo or localhost:5000/seedmatrix",
     _PATH_TEXT: "expected a file path (no control characters)",
     _ENV_NAME: "an environment variable name: letters, digits and '_', not starting with a digit",
     _EXACT_PIN: "pin an exact version: name==1.2.3 (extras allowed: name[extra]==1.2.3)",

@@ -21,6 +21,7 @@ from docker.errors import APIError, ImageNotFound
 from .config import DebianRecipe
 from .errors import ImageError
 from .fingerprint import digest
+from .registry import pull
 
 BASE_REPOSITORY = "seedmatrix-base"
 Progress = Callable[[str], None]
@@ -39,13 +40,18 @@ def ensure_base(
     mirror: str | None,
     logs_dir: Path,
     progress: Progress,
+    registry: str | None = None,
 ) -> Any:
-    """The base image for `suite`, made unless its tag exists."""
+    """The base image for `suite`: found by its tag, pulled from `registry`, or made."""
     tag = base_tag(suite, recipe)
     try:
         return client.images.get(tag)
     except ImageNotFound:
         pass
+    if registry is not None:
+        pulled = pull(client, registry, tag, progress=progress)
+        if pulled is not None:
+            return pulled
     mmdebstrap = shutil.which("mmdebstrap")
     if mmdebstrap is None:
         raise ImageError(

@@ -26,6 +26,7 @@ from .config import Environment, Matrix
 from .errors import ImageError
 from .fingerprint import digest
 from .probes import probe_image
+from .registry import pull, push
 from .results import Build, BuildStatus, Observed
 from .wheels import Fetching, WheelPlan, Wheels, ensure_wheels
 
@@ -47,6 +48,8 @@ class BuildSettings:
     fetching: Fetching
     owner: container.Owner
     debian_mirror: str | None = None
+    registry: str | None = None  # pull images by their content tags before building
+    push: bool = False  # and push them there after
 
 
 def ensure_environment_image(
@@ -70,7 +73,11 @@ def ensure_environment_image(
         tag = environment_tag(environment, image_identity(dockerfile, plan), base_id=str(base.id))
         log = settings.logs_dir / f"{tag.replace(':', '_')}.log"
         status = BuildStatus.CACHED
-        if not _exists(client, tag) and not _tag_same_content(client, tag):
+        if _exists(client, tag) or _tag_same_content(client, tag):
+            pass
+        elif settings.registry is not None and pull(client, settings.registry, tag, progress=progress):
+            status = BuildStatus.PULLED
+        else:
             building = time.monotonic()
             log.parent.mkdir(parents=True, exist_ok=True)
             log.write_text(f"# {tag}: {' '.join(plan.pins)}\n", encoding="utf-8")
@@ -101,6 +108,10 @@ def ensure_environment_image(
             )
             settings.cache.save_probe(image_id, observed)
         check_python(environment, observed)
+        if settings.push and settings.registry is not None:
+            recipe = matrix.debian_recipe
+            bases = [debian.base_tag(environment.debian, recipe)] if environment.debian and recipe else []
+            _push(client, settings.registry, [*bases, tag], progress)
     except ImageError as error:
         return Build(
             status=BuildStatus.FAILED,
@@ -228,6 +239,15 @@ def _tag_same_content(client: docker.DockerClient, tag: str) -> bool:
     return False
 
 
+def _push(client: docker.DockerClient, registry: str, tags: list[str], progress: Progress) -> None:
+    """Push the base and the image; a failure is said, not fatal: the run's results do not depend on it."""
+    for tag in tags:
+        try:
+            push(client, registry, tag, progress=progress)
+        except ImageError as error:
+            progress(f"warning: {error}")
+
+
 def _remove_install_stage(client: docker.DockerClient, tag: str, log: TextIO) -> None:
     for image in client.images.list(filters={"label": f"{INSTALL_STAGE_LABEL}={tag}"}):
         try:
@@ -256,6 +276,7 @@ def _base(
         mirror=settings.debian_mirror,
         logs_dir=settings.logs_dir,
         progress=progress,
+        registry=settings.registry,
     )
 
 

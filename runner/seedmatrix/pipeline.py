@@ -21,7 +21,7 @@ from . import container, hostrun, interrupts, yamldoc
 from .assemble import assemble
 from .cache import Cache, cell_keys, records_from, reusable_cells, reusable_records
 from .ci import github_annotations, junit_xml
-from .config import Matrix, format_key_path, load_matrix
+from .config import Matrix, format_key_path, load_matrix, registry_option
 from .cpu import host_cpu, switches
 from .errors import ConfigError, EngineError, ResultsError
 from .execute import INSIDE, RunContext, run_cells
@@ -68,6 +68,8 @@ class Options:
     fresh: bool = False  # run every cell, even where an earlier run's records could be reused
     fail_on_change: bool = False  # a change against the baseline exits 1 (also `fail_on_change:`)
     reuse_from: Path | None = None  # another run (results.json or its directory) whose cells may be reused
+    registry: str | None = None  # overrides matrix.yaml's registry:
+    push: bool = False  # push images to the registry after building (or finding) them
 
 
 def matrix_job(options: Options, out: Output, host_environ: Mapping[str, str]) -> int:
@@ -313,6 +315,8 @@ def _builds(
         fetching=Fetching.from_environment(host_environ, ca_bundle=options.ca_bundle),
         owner=owner,
         debian_mirror=options.debian_mirror or host_environ.get("SEEDMATRIX_DEBIAN_MIRROR") or None,
+        registry=registry_option(options.registry) if options.registry else matrix.registry,
+        push=options.push,
     )
     builds = {}
     with out.progress("images", total=len(environments)) as advance:

@@ -40,6 +40,7 @@ class BuildStatus(StrEnum):
     BUILT = "built"
     HOST = "host"  # no image: the runs use an interpreter on the runner's machine
     CACHED = "cached"  # an image with this content-derived tag already existed
+    PULLED = "pulled"  # pulled from the registry by its content-derived tag
     FAILED = "failed"
 
 
