@@ -106,3 +106,9 @@ def test_report_over_several_runs_writes_one_matrix(tmp_path: Path) -> None:
     assert "| cpu-env (reference) | cpu-runner |" in matrix
     assert "| gpu-env | gpu-runner |" in matrix
     assert "on host cpu-runner, gpu-runner" in matrix
+
+
+def test_a_merged_run_keeps_every_parts_cell_keys_so_it_can_be_reused_from() -> None:
+    cpu = dataclasses.replace(CPU_RUN, cell_keys={"cpu-env/c": "key-cpu"})
+    gpu = dataclasses.replace(GPU_RUN, cell_keys={"gpu-env/c": "key-gpu"})
+    assert merge([gpu, cpu]).cell_keys == {"cpu-env/c": "key-cpu", "gpu-env/c": "key-gpu"}

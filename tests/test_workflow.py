@@ -34,7 +34,7 @@ def test_the_workflow_has_cpu_gpu_and_merge_jobs_with_least_privilege() -> None:
     assert "self-hosted" in jobs["gpu"]["runs-on"]
     assert jobs["merge"]["needs"] == ["cpu", "gpu"]
     # Only the CPU shards write anything: the images they push to GHCR on trusted events.
-    assert jobs["cpu"]["permissions"] == {"contents": "read", "packages": "write"}
+    assert jobs["cpu"]["permissions"] == {"contents": "read", "packages": "write", "actions": "read"}
     for name, job in jobs.items():
         assert job["timeout-minutes"] > 0
         if name != "cpu":
@@ -52,3 +52,4 @@ def test_the_gpu_job_never_runs_for_pull_requests_and_only_trusted_events_push()
     assert login["if"] == "github.event_name != 'pull_request'"
     run = next(step for step in steps if "--registry" in step.get("run", ""))
     assert 'if [ "$EVENT" != pull_request ]; then arguments+=(--push); fi' in run["run"]
+    assert "--reuse-from previous/results.json" in run["run"]

@@ -70,6 +70,8 @@ def merge(parts: Sequence[Results]) -> Results:
         skipped=tuple(skip for key, skip in sorted(skipped.items()) if key not in ran),
         fail_on_surprise=all(part.fail_on_surprise for part in parts),
         fail_on_change=any(part.fail_on_change for part in parts),
+        # each part's cells (environments are in one part only), so a merged run can be reused from
+        cell_keys=dict(sorted(item for part in parts for item in part.cell_keys.items())),
     )
 
 
