@@ -96,3 +96,24 @@ def test_records_of_cells_whose_names_share_dashes_do_not_collide(tmp_path: Path
     store.save_record(record("a", "b--c", 1, [float32_value("x", 2.0)]))
     assert len(store.load_records()) == 2
     assert [r.case for r in store.records_of("a", "b--c")] == ["b--c"]
+
+
+def test_the_key_follows_the_cpu_a_cell_runs_on(tmp_path: Path) -> None:
+    script = tmp_path / "seed.py"
+    script.write_text("print(1)\n", encoding="utf-8")
+    cell = Cell(
+        environment="e",
+        case="c",
+        script=script,
+        workdir=tmp_path,
+        repeats=3,
+        limits=Limits(timeout_seconds=60),
+    )
+    here = cell_key(
+        identity="sha256:1", cell=cell, helpers=tmp_path, machine="AuthenticAMD/AMD EPYC/avx2,avx512f"
+    )
+    there = cell_key(identity="sha256:1", cell=cell, helpers=tmp_path, machine="GenuineIntel/Xeon/avx2")
+    assert here != there  # another CPU may compute other bits: its records are not this machine's
+    assert here == cell_key(
+        identity="sha256:1", cell=cell, helpers=tmp_path, machine="AuthenticAMD/AMD EPYC/avx2,avx512f"
+    )

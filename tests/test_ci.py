@@ -105,3 +105,18 @@ def test_more_surprises_than_github_shows_are_summed_up() -> None:
     found = github_annotations(many, matrix_file="matrix.yaml", cases=["first", "second"], lines={})
     assert len(found) == MOST_ANNOTATIONS + 1
     assert found[-1] == "::notice title=More SURPRISES::3 more SURPRISES; MATRIX.md lists every one"
+
+
+def test_terminal_colours_and_nul_in_stderr_still_give_well_formed_xml() -> None:
+    res = results(
+        [environment("ref")],
+        [case("c")],
+        [
+            record("ref", "c", n, [], status=RunStatus.ERROR, stderr_tail="\x1b[31mred\x00 end")
+            for n in (1, 2, 3)
+        ],
+    )
+    [suite] = list(JUnitXml.fromstring(junit_xml(res, derive(res)).decode()))
+    [test] = list(suite)
+    assert "red" in test.result[0].message
+    assert "end" in test.result[0].message

@@ -277,3 +277,30 @@ def test_onednn_says_which_instruction_set_it_dispatches_under_the_switches(
     assert native.get("onednn_isa"), native
     if "avx512f" in host.flags:
         assert native["onednn_isa"] != "Intel AVX2"  # the cap is what made it AVX2
+
+
+def test_onednn_speaks_only_for_runs_that_loaded_tensorflow_with_the_environments_switch() -> None:
+    applied = {
+        r.framework: r
+        for r in check_requests(
+            "avx2", None, readback(tf_onednn=True, switches=switches("avx2", None)), "Intel AVX2"
+        )
+    }
+    assert applied["oneDNN"].applied is Applied.APPLIED
+    no_tf = {
+        r.framework: r
+        for r in check_requests("avx2", None, readback(switches=switches("avx2", None)), "Intel AVX2")
+    }
+    assert no_tf["oneDNN"].applied is Applied.NOT_USED
+    own = {**switches("avx2", None), "ONEDNN_MAX_CPU_ISA": "AVX512_CORE"}  # the case's env: won
+    overridden = {
+        r.framework: r
+        for r in check_requests("avx2", None, readback(tf_onednn=True, switches=own), "Intel AVX2")
+    }
+    assert overridden["oneDNN"].applied is Applied.IGNORED
+    assert overridden["oneDNN"].seen == "ONEDNN_MAX_CPU_ISA=AVX512_CORE in this run"
+
+
+def test_a_read_back_that_failed_is_unknown_not_applied() -> None:
+    [found] = check_requests("avx2", False, {"error": "PermissionError: /proc/cpuinfo"}, "Intel AVX2")
+    assert (found.applied, found.seen) == (Applied.UNKNOWN, "PermissionError: /proc/cpuinfo")

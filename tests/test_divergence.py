@@ -274,3 +274,30 @@ def test_the_report_lists_first_divergences_and_profiles_them_whatever_the_label
     assert profile[0].endswith("| · |")  # [01] equal
     assert profile[1].split(" | ")[-1].strip(" |") in set("▁▂▃▅▇")
     assert "a\\|b" in row  # the label's pipe cannot split the table
+
+
+def test_an_output_missing_from_one_repeat_makes_the_cell_vary_even_if_the_rest_agree() -> None:
+    written = Value(
+        label="outputs/w.npy", dtype=NOT_WRITTEN, shape=(), bits=(), values=(), note="not written"
+    )
+    records = [
+        record("e", "c", 1, [float32_value("outputs/w.npy", 1.0)]),
+        record("e", "c", 2, [float32_value("outputs/w.npy", 2.0)]),
+        record("e", "c", 3, [written]),
+    ]
+    comparison = compare(results([environment("e")], [case("c")], records))
+    assert comparison.cell("e", "c").state.value == "varies"  # never "stable": two repeats disagree
+    assert comparison.cell("e", "c").labels[0].reason == "not recorded in repeat 3"
+    found = one(divergences(comparison), Between.REPEATS)
+    assert found.label == "outputs/w.npy"
+
+
+def test_a_label_shown_only_in_a_later_repeat_keeps_its_place_in_program_order() -> None:
+    records = [
+        record("e", "c", 1, [float64_value("a", 1.0), float64_value("c", 3.0)]),
+        record("e", "c", 2, [float64_value("a", 1.0), float64_value("b", 2.0), float64_value("c", 3.0)]),
+    ]
+    comparison = compare(results([environment("e")], [case("c")], records, repeats=2))
+    assert [label.label for label in comparison.cell("e", "c").labels] == ["a", "b", "c"]
+    found = one(divergences(comparison), Between.REPEATS)
+    assert (found.label, found.position, found.missing) == ("b", 2, "missing in repeat 1")

@@ -70,8 +70,11 @@ def test_prune_dry_run_lists_exactly_seedmatrix_leftovers_and_removes_nothing(
     image.tag("seedmatrix-env", "left-behind-0123456789ab")
     image.tag("someone-else/image", "keep")
     wheels = tmp_path / "wheels"
-    (wheels / "0123456789ab").mkdir(parents=True)
-    (wheels / "projects" / "ba9876543210").mkdir(parents=True)
+    for complete in (wheels / "0123456789ab", wheels / "projects" / "ba9876543210"):
+        complete.mkdir(parents=True)
+        (complete / ".complete").touch()
+    (wheels / "fedcba987654").mkdir()  # a fetch still under way: not finished, not seedmatrix's to remove
+    (wheels / "Documents").mkdir()  # the cache may point anywhere: only seedmatrix's own are removed
     try:
         finished = cli("prune", "--dry-run", str(SMALL), SEEDMATRIX_WHEEL_CACHE=str(wheels))
         assert finished.returncode == 0, finished.stderr
@@ -82,6 +85,7 @@ def test_prune_dry_run_lists_exactly_seedmatrix_leftovers_and_removes_nothing(
         assert f"would remove wheel cache {wheels / '0123456789ab'}" in listed
         assert f"would remove wheel cache {wheels / 'projects' / 'ba9876543210'}" in listed
         assert all(line.startswith("would remove ") for line in listed)
+        assert not [line for line in listed if "fedcba987654" in line or "Documents" in line]
         docker_client.images.get("seedmatrix-env:left-behind-0123456789ab")  # still there
         assert (wheels / "0123456789ab").is_dir()
     finally:

@@ -350,3 +350,53 @@ def test_environments_on_different_cpus_are_named_in_the_summary() -> None:
         [record("here", "c", n, [float64_value("x", 1.0)], device=cpu_device("AMD EPYC")) for n in (1, 2, 3)],
     )
     assert "Different CPUs" not in render(same, derive(same))
+
+
+def test_a_gpu_environment_whose_script_skips_for_want_of_a_gpu_ran_on_the_wrong_device() -> None:
+    skipped = [
+        dataclasses.replace(
+            record(
+                "gpu", "c", n, [], device={"kind": "CPU fallback", "framework": "torch", "detail": "no GPU"}
+            ),
+            status=RunStatus.SKIPPED,
+            skipped="no CUDA device visible",
+        )
+        for n in (1, 2, 3)
+    ]
+    res = results([environment("gpu", device="gpu")], [case("c")], skipped)
+    cell = compare(res).cell("gpu", "c")
+    assert cell.state is CellState.WRONG_DEVICE  # a failure, not a quiet skip
+
+
+def test_timings_from_different_runs_are_not_compared() -> None:
+    def timed(name: str, origin: str | None) -> list[Record]:
+        return [
+            dataclasses.replace(
+                record("e", name, n, [float64_value("x", 1.0)]), script_seconds=1.0, reused_from=origin
+            )
+            for n in (1, 2, 3)
+        ]
+
+    res = results(
+        [environment("e")],
+        [case("plain"), dataclasses.replace(case("deterministic"), timed_against="plain")],
+        timed("plain", "20261101T000000Z-aaaaaa") + timed("deterministic", None),
+    )
+    section = render(res, derive(res)).split("## Cost of determinism and other switches", 1)[1]
+    assert table_row(section, "[`deterministic`]")[1] == "— (timed in different runs)"
+
+
+def test_a_long_profile_keeps_its_first_divergence_and_counts_what_it_hides() -> None:
+    def trace(shift: float) -> list[Value]:
+        return [float64_value(f"[{i:03d}] layer", 1.0 + (shift if i >= 60 else 0.0)) for i in range(100)]
+
+    res = results(
+        [environment("ref"), environment("new")],
+        [case("c")],
+        repeated("ref", "c", trace(0.0)) + repeated("new", "c", trace(1.0)),
+    )
+    markdown = render(res, derive(res))
+    profile = markdown.split("Profile of each divergence", 1)[1].split("</details>", 1)[0]
+    assert "| 61 | `[060] layer`" in profile  # the first divergence is always shown
+    assert "| 56 | `[055] layer`" in profile  # with a few labels before it
+    assert "Labels not shown here: 55 equal, 5 differing (results.json has every row)." in profile

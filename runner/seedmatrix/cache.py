@@ -83,13 +83,13 @@ class Cache:
             return None
 
 
-def cell_key(*, identity: str, cell: Cell, helpers: Path) -> str:
-    """Everything a cell's outcome can depend on: what it runs on, every source file of its working
-    directory (the script, helpers it imports, data beside it), the runner's in-container modules,
-    the data it mounts (each file's path, size and modification time: data can be large), and every
-    setting of the case."""
+def cell_key(*, identity: str, cell: Cell, helpers: Path, machine: str = "") -> str:
+    """Everything a cell's outcome can depend on: what it runs on (the image and the CPU), every
+    source file of its working directory (the script, helpers it imports, data beside it), the
+    runner's in-container modules, the data it mounts (each file's path, size and modification
+    time: data can be large), and every setting of the case."""
     digest = hashlib.sha256()
-    digest.update(identity.encode() + b"\0")
+    digest.update(identity.encode() + b"\0" + machine.encode() + b"\0")
     digest.update(tree_digest(cell.workdir).encode() + tree_digest(helpers).encode())
     for host_path, target in sorted(cell.data.items()):
         files = [host_path] if host_path.is_file() else source_files(host_path)
@@ -111,11 +111,13 @@ def cell_key(*, identity: str, cell: Cell, helpers: Path) -> str:
     return digest.hexdigest()
 
 
-def cell_keys(plan: Plan, identities: Mapping[str, str], *, helpers: Path) -> dict[tuple[str, str], str]:
-    """The key of every planned cell that has something to run on."""
+def cell_keys(
+    plan: Plan, identities: Mapping[str, str], *, helpers: Path, machine: str = ""
+) -> dict[tuple[str, str], str]:
+    """The key of every planned cell that has something to run on (`machine`: its CPU)."""
     return {
         (cell.environment, cell.case): cell_key(
-            identity=identities[cell.environment], cell=cell, helpers=helpers
+            identity=identities[cell.environment], cell=cell, helpers=helpers, machine=machine
         )
         for cell in plan.cells
         if cell.environment in identities

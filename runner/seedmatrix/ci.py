@@ -9,6 +9,7 @@ results and verdicts in, bytes and lines out.
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 
@@ -47,21 +48,19 @@ def junit_xml(results: Results, verdicts: Verdicts) -> bytes:
         change = gated.get((cell.environment, cell.case)) if results.fail_on_change else None
         if cell.state in FAILED:
             counts["errors"] += 1
-            ET.SubElement(
-                case, "error", message=f"{cell.state.value}: {cell.detail}"[:1000], type=cell.state.value
-            )
+            message = _xml(f"{cell.state.value}: {cell.detail}"[:1000])
+            ET.SubElement(case, "error", message=message, type=cell.state.value)
         elif cell.state in {CellState.SKIPPED, CellState.NOT_APPLICABLE}:
             counts["skipped"] += 1
-            ET.SubElement(case, "skipped", message=cell.detail or cell.state.value)
+            ET.SubElement(case, "skipped", message=_xml(cell.detail or cell.state.value))
         elif surprises or change is not None:
             counts["failures"] += 1
             lines = [f"SURPRISE {check.claim_text}: {check.evidence}" for check in surprises]
             if change is not None:
                 lines.append(f"changed against the baseline: {change.change.value}")
-            failure = ET.SubElement(
-                case, "failure", message=lines[0][:1000], type="surprise" if surprises else "change"
-            )
-            failure.text = "\n".join(lines)
+            kind = "surprise" if surprises else "change"
+            failure = ET.SubElement(case, "failure", message=_xml(lines[0][:1000]), type=kind)
+            failure.text = _xml("\n".join(lines))
         ET.SubElement(case, "system-out").text = f"{cell.state.value}" + (
             f" ({cell.group})" if cell.group else ""
         )
@@ -103,6 +102,14 @@ def _claim_line(check: ClaimCheck, cases: Sequence[str], lines: Mapping[KeyPath,
         return 1
     found = lines.get(("cases", index, check.block, check.kind)) or lines.get(("cases", index, check.block))
     return found or lines.get(("cases", index), 1)
+
+
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _xml(text: str) -> str:
+    """Text XML 1.0 can carry: a script's stderr may hold terminal colours or NUL."""
+    return _NOT_XML.sub("\ufffd", text)
 
 
 def _data(text: str) -> str:

@@ -212,13 +212,13 @@ def _cell(
     failed = next((r for r in records if r.status not in {RunStatus.OK, RunStatus.SKIPPED}), None)
     if failed is not None:
         return cell(_FROM_RUN[failed.status], failure_detail(failed))
-    itself = _skipped_itself(records)
-    if itself is not None:
-        return cell(*itself)
-    if env.requested.get("device") == "gpu":
+    if env.requested.get("device") == "gpu":  # before a skip: "no GPU here" in a GPU environment is a failure
         wrong = _not_on_gpu(records)
         if wrong is not None:
             return cell(*wrong)
+    itself = _skipped_itself(records)
+    if itself is not None:
+        return cell(*itself)
     if len(records) < results.repeats:
         return cell(CellState.MISSING, f"{len(records)} of {results.repeats} repeats recorded")
     labels = label_results(records)
@@ -277,27 +277,40 @@ def failure_detail(record: Record) -> str:
     return f"repeat {record.repeat} exited {record.exit_code}{last}"
 
 
+def program_order(sequences: Sequence[Sequence[str]]) -> list[str]:
+    """One order of labels from several runs' orders: a label one run shows and another does not
+    goes after the label that preceded it in the run that showed it."""
+    order: list[str] = []
+    for sequence in sequences:
+        after = -1
+        for label in dict.fromkeys(sequence):
+            if label in order:
+                after = order.index(label)
+            else:
+                after += 1
+                order.insert(after, label)
+    return order
+
+
 def label_results(records: Sequence[Record]) -> tuple[LabelResult, ...]:
-    """Each label's series in every repeat, in the order labels were first shown."""
+    """Each label's series in every repeat, in program order (the order the repeats showed them)."""
     per_repeat: list[dict[str, list[Value]]] = []
-    order: dict[str, None] = {}
     for record in records:
         shown: dict[str, list[Value]] = {}
         for value in record.values:
             shown.setdefault(value.label, []).append(value)
-            order.setdefault(value.label)
         per_repeat.append(shown)
     repeats = tuple(record.repeat for record in records)
     found = []
-    for label in order:
+    for label in program_order([list(shown) for shown in per_repeat]):
         series = tuple(tuple(shown.get(label, ())) for shown in per_repeat)
         present = [item for item in series if item]
         distinct = len({tuple(value.key for value in item) for item in present})
-        if any(not value.recorded for item in present for value in item):
+        recorded = [item for item in present if all(value.recorded for value in item)]
+        if not recorded:
             state, reason = LabelState.NOT_RECORDED, "could not be recorded"
-        elif len(present) < len(series):
-            missing = [str(r) for r, item in zip(repeats, series, strict=True) if not item]
-            state, reason = LabelState.PARTIAL, f"missing in repeat {', '.join(missing)}"
+        elif len(recorded) < len(series):  # missing, or not recorded, in some repeat: never stable
+            state, reason = LabelState.PARTIAL, _partial_reason(repeats, series)
         elif len(series) == 1:
             state, reason = LabelState.RAN_ONCE, "one repeat: stability not checked"
         else:
@@ -309,6 +322,16 @@ def label_results(records: Sequence[Record]) -> tuple[LabelResult, ...]:
             )
         )
     return tuple(found)
+
+
+def _partial_reason(repeats: Sequence[int], series: Sequence[Series]) -> str:
+    missing = [str(r) for r, item in zip(repeats, series, strict=True) if not item]
+    unrecorded = [
+        str(r) for r, item in zip(repeats, series, strict=True) if item and not all(v.recorded for v in item)
+    ]
+    parts = [f"missing in repeat {', '.join(missing)}"] if missing else []
+    parts += [f"not recorded in repeat {', '.join(unrecorded)}"] if unrecorded else []
+    return "; ".join(parts)
 
 
 def series_difference(mine: Series, other: Series) -> Difference:

@@ -162,6 +162,11 @@ def host_cpu(cpuinfo: Path = Path("/proc/cpuinfo")) -> CpuFacts | None:
         return None
 
 
+def machine_identity(facts: CpuFacts | None) -> str:
+    """The CPU as part of a cache key: another CPU model or instruction set may compute other bits."""
+    return f"{facts.vendor}/{facts.model}/{','.join(sorted(facts.flags))}" if facts else "unknown CPU"
+
+
 def lacking(cpu_isa: str, facts: CpuFacts | None) -> str | None:
     """Why this host cannot run `cpu_isa` (None when it can)."""
     level = LEVELS[cpu_isa]
@@ -198,6 +203,7 @@ class Applied(StrEnum):
     APPLIED = "applied"  # the read-back shows the requested level
     IGNORED = "ignored"  # the framework ran, at another level than asked
     NOT_USED = "not used"  # the framework did not run in this process (nothing to check)
+    UNKNOWN = "unknown"  # the run could not read its CPU back (the error is shown)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -215,6 +221,8 @@ def check_requests(
     """Each framework's verdict on the requests, from one run's read-back (`device["cpu"]`) and
     the oneDNN ISA its environment's dispatch probe saw (None: oneDNN not seen)."""
     found: list[Request] = []
+    if "error" in readback:
+        return (Request(framework="the read-back", applied=Applied.UNKNOWN, seen=str(readback["error"])),)
     if cpu_isa is not None:
         level = LEVELS[cpu_isa]
         targets = readback.get("numpy_simd")
@@ -231,7 +239,7 @@ def check_requests(
             found.append(Request(framework="NumPy", applied=Applied.NOT_USED, seen="not loaded"))
         core = readback.get("blas_core")
         found.append(_compare("OpenBLAS", core, level.openblas))
-        found.append(_compare("oneDNN", onednn_isa, level.onednn_reports))
+        found.append(_onednn(level, readback, onednn_isa))
         found.append(_compare("PyTorch", readback.get("torch_capability"), level.torch_reports))
     if onednn is not None:
         enabled = readback.get("tf_onednn")
@@ -243,6 +251,20 @@ def check_requests(
         else:
             found.append(Request(framework="TensorFlow oneDNN", applied=Applied.NOT_USED, seen="not loaded"))
     return tuple(found)
+
+
+def _onednn(level: IsaLevel, readback: Mapping[str, Any], onednn_isa: str | None) -> Request:
+    """oneDNN's ISA comes from the environment's probe, so it speaks for a run only if the run loaded
+    TensorFlow with the environment's switch (a case's own `env:` may have set another)."""
+    if "tf_onednn" not in readback:
+        return Request(framework="oneDNN", applied=Applied.NOT_USED, seen="TensorFlow not loaded")
+    switches = readback.get("switches")
+    asked = switches.get("ONEDNN_MAX_CPU_ISA") if isinstance(switches, Mapping) else None
+    if isinstance(switches, Mapping) and asked != level.onednn:
+        return Request(
+            framework="oneDNN", applied=Applied.IGNORED, seen=f"ONEDNN_MAX_CPU_ISA={asked} in this run"
+        )
+    return _compare("oneDNN", onednn_isa, level.onednn_reports)
 
 
 def _compare(framework: str, seen: object, wanted: str) -> Request:
@@ -312,11 +334,14 @@ def environment_requests(
     for framework, seen in verdicts.items():
         ignored = [(case, request) for case, request in seen if request.applied is Applied.IGNORED]
         applied = [request for _, request in seen if request.applied is Applied.APPLIED]
+        unknown = [request for _, request in seen if request.applied is Applied.UNKNOWN]
         if ignored:
             cases = ", ".join(dict.fromkeys(case for case, _ in ignored))
             found.append(
                 Request(framework=framework, applied=Applied.IGNORED, seen=f"{ignored[0][1].seen} ({cases})")
             )
+        elif unknown:
+            found.append(unknown[0])
         elif applied:
             found.append(applied[0])
         else:

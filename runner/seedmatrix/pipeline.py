@@ -22,7 +22,7 @@ from .assemble import assemble
 from .cache import Cache, cell_keys, records_from, reusable_cells, reusable_records
 from .ci import github_annotations, junit_xml
 from .config import Matrix, format_key_path, load_matrix, registry_option
-from .cpu import host_cpu, switches
+from .cpu import host_cpu, machine_identity, switches
 from .errors import ConfigError, EngineError, ResultsError
 from .execute import INSIDE, RunContext, run_cells
 from .files import atomic_write
@@ -114,7 +114,7 @@ def matrix_job(options: Options, out: Output, host_environ: Mapping[str, str]) -
             dispatch = _dispatch(client, matrix, builds, cache=cache, owner=owner, out=out, facts=facts)
             run.save_results(results_now(RunState.RUNNING))  # a run killed outright keeps its plan and images
             identities = {name: build.identity for name, build in builds.items() if build.identity}
-            keys = cell_keys(plan, identities, helpers=INSIDE)
+            keys = cell_keys(plan, identities, helpers=INSIDE, machine=machine_identity(facts.cpu))
             if not options.fresh:
                 records += _reused(
                     cache, keys, options=options, run=run, repeats=matrix.repeats, records=records, out=out
@@ -198,7 +198,7 @@ def _dispatch(
     """The oneDNN ISA each TensorFlow environment dispatches under its CPU switches on this CPU
     (probed once per image, switches and CPU; kept in the cache)."""
     found = {}
-    cpu = f"{facts.cpu.model}/{sorted(facts.cpu.flags)}" if facts.cpu else "unknown CPU"
+    cpu = machine_identity(facts.cpu)
     for name, build in builds.items():
         spec = matrix.environment(name)
         if build.identity is None or build.observed is None or not build.observed.version("tensorflow"):

@@ -10,6 +10,7 @@ touches another image.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,15 +23,16 @@ import requests
 from . import debian
 from .cache import Cache, cell_keys
 from .config import Environment, Matrix, load_matrix
-from .cpu import host_cpu
+from .cpu import host_cpu, machine_identity
 from .execute import INSIDE
 from .fingerprint import digest, tree_digest
 from .images import ENV_REPOSITORY, environment_tag, image_identity, wheel_plan
 from .log import Output
 from .plan import HostFacts, Selection, make_plan, select_environments
-from .wheels import Fetching
+from .wheels import COMPLETE, Fetching
 
 CACHE = ".cache"
+_CACHE_NAME = re.compile(r"[0-9a-f]{12}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,7 +68,7 @@ def forecast(
         )
     if client is None:
         return Forecast(environment=name, action="unknown", detail="no engine: cannot tell what is built")
-    base = _base(client, matrix, environment)
+    reference, base = _base(client, matrix, environment)
     if base is None:
         tag = (
             debian.base_tag(environment.debian, matrix.debian_recipe)
@@ -86,7 +88,7 @@ def forecast(
         wheel_dirs += [
             fetching.cache / "projects" / digest(tree_digest(p), str(base.id)) for p in plan.projects
         ]
-    base_tag = base.tags[0] if base.tags else str(base.id)
+    base_tag = reference  # the name this matrix finds its base by (the image may have others)
     try:
         image = client.images.get(tag)
     except docker.errors.ImageNotFound:
@@ -104,17 +106,18 @@ def forecast(
     )  # fmt: skip
 
 
-def _base(client: docker.DockerClient, matrix: Matrix, environment: Environment) -> Any:
+def _base(client: docker.DockerClient, matrix: Matrix, environment: Environment) -> tuple[str, Any]:
+    """The base's reference, and its image when the engine has it."""
     if environment.base_image is not None:
         reference = environment.base_image
     elif environment.debian is not None and matrix.debian_recipe is not None:
         reference = debian.base_tag(environment.debian, matrix.debian_recipe)
     else:
-        return None
+        return "", None
     try:
-        return client.images.get(reference)
+        return reference, client.images.get(reference)
     except docker.errors.ImageNotFound:
-        return None
+        return reference, None
 
 
 def show_plan(config: Path, selection: Selection, *, results: Path, out: Output) -> int:
@@ -129,9 +132,10 @@ def show_plan(config: Path, selection: Selection, *, results: Path, out: Output)
     for item in forecasts.values():
         print(f"  {item.environment}: {item.action}" + (f" ({item.detail})" if item.detail else ""))
     cpus = int(client.info().get("NCPU", 0)) if client is not None else (os.cpu_count() or 1)
-    plan = make_plan(matrix, selection, HostFacts(cpus=cpus, cpu=host_cpu()))
+    cpu = host_cpu()
+    plan = make_plan(matrix, selection, HostFacts(cpus=cpus, cpu=cpu))
     identities = {name: item.image_id for name, item in forecasts.items() if item.image_id}
-    keys = cell_keys(plan, identities, helpers=INSIDE)
+    keys = cell_keys(plan, identities, helpers=INSIDE, machine=machine_identity(cpu))
     cache = Cache(results / CACHE)
     print(f"cells ({len(plan.cells)} to run, {len(plan.skipped)} skipped):")
     for cell in plan.cells:
@@ -169,12 +173,14 @@ def unused(
         for tag in image.tags
         if tag.split(":", 1)[0] in {ENV_REPOSITORY, debian.BASE_REPOSITORY} and tag not in used_images
     )
+    # Only what seedmatrix made there: 12-hex-digit directories it finished (the cache directory may
+    # be anywhere, SEEDMATRIX_WHEEL_CACHE names it; a fetch in progress has not finished).
     directories = [
         path
         for parent in (fetching.cache, fetching.cache / "projects")
         if parent.is_dir()
         for path in sorted(parent.iterdir())
-        if path.is_dir() and path != fetching.cache / "projects" and path not in used_dirs
+        if _CACHE_NAME.fullmatch(path.name) and (path / COMPLETE).exists() and path not in used_dirs
     ]
     return tags, directories
 

@@ -500,6 +500,8 @@ PROFILED_LABELS = 3
 PROFILES_SHOWN = 5
 #: Rows of one profile shown: the first ones, then every one that differs, up to this many.
 PROFILE_ROWS = 40
+#: Labels shown before the first divergence when a profile is cut.
+PROFILE_CONTEXT = 5
 BARS = "▁▂▃▅▇"
 PROFILE_LEGEND = (
     "<sub>· equal · ▁▂▃▅▇ differ, the bar grows with the distance in ULPs (log scale, ▇ the largest "
@@ -510,9 +512,13 @@ PROFILE_LEGEND = (
 
 def _profile(divergence: Divergence) -> list[str]:
     """Per label: elements that differ, the largest ULP distance, and a one-character bar."""
-    rows = list(enumerate(divergence.profile, start=1))
-    if len(rows) > PROFILE_ROWS:  # keep where it starts and what differs
-        rows = [(at, row) for at, row in rows if at <= divergence.position or row.differs][:PROFILE_ROWS]
+    every = list(enumerate(divergence.profile, start=1))
+    rows = every
+    if len(every) > PROFILE_ROWS:  # the first divergence with a few labels before it, then what differs
+        first = divergence.position
+        before = [(at, row) for at, row in every if first - PROFILE_CONTEXT <= at < first]
+        after = [(at, row) for at, row in every if at > first and row.differs]
+        rows = [*before, every[first - 1], *after][:PROFILE_ROWS]
     largest = max(
         (row.difference.max_ulps for _, row in rows if row.difference and row.difference.max_ulps), default=0
     )
@@ -530,8 +536,17 @@ def _profile(divergence: Divergence) -> list[str]:
     lines = table(
         ["#", "label", "elements that differ", "max ULP", ""], body, ["--:", ":--", "--:", "--:", ":-:"]
     )
-    hidden = len(divergence.profile) - len(rows)
-    return lines + (["", f"{hidden} equal labels after the first divergence not shown."] if hidden else [])
+    shown = {at for at, _ in rows}
+    hidden = [row for at, row in every if at not in shown]
+    if not hidden:
+        return lines
+    counts = {
+        "equal": sum(1 for row in hidden if not row.differs and not row.unchecked),
+        "differing": sum(1 for row in hidden if row.differs),
+        "not compared": sum(1 for row in hidden if row.unchecked),
+    }
+    words = ", ".join(f"{n} {what}" for what, n in counts.items() if n)
+    return [*lines, "", f"Labels not shown here: {words} (results.json has every row)."]
 
 
 def _bar(found: Difference, largest: int) -> str:
@@ -574,7 +589,10 @@ def _paired_timings(results: Results) -> str:
         for env in environments:
             mine = median_script_seconds(results.records_of(env, case))
             theirs = median_script_seconds(results.records_of(env, other))
-            if mine is None or theirs is None or theirs <= 0:
+            both = [*results.records_of(env, case), *results.records_of(env, other)]
+            if len({record.reused_from for record in both}) > 1:
+                cells.append("— (timed in different runs)")  # another run, perhaps another machine
+            elif mine is None or theirs is None or theirs <= 0:
                 cells.append("—")
             else:
                 cells.append(f"{mine:.2f} s vs {theirs:.2f} s (×{mine / theirs:.2f})")
@@ -762,7 +780,12 @@ def _kernels_text(results: Results, env: EnvironmentResult) -> str:
     return "<br>".join(plain(part, 120) for part in (found.cpu, " · ".join(found.dispatched)) if part)
 
 
-REQUEST_MARK = {Applied.APPLIED: "✔", Applied.IGNORED: "⚠️ IGNORED", Applied.NOT_USED: "·"}
+REQUEST_MARK = {
+    Applied.APPLIED: "✔",
+    Applied.IGNORED: "⚠️ IGNORED",
+    Applied.NOT_USED: "·",
+    Applied.UNKNOWN: "❔",
+}
 
 
 def _requests_lines(results: Results) -> list[str]:
@@ -803,9 +826,9 @@ def cpu_models(results: Results) -> dict[str, list[str]]:
     """CPU model → the environments whose runs read it back (more than one: compare with care)."""
     models: dict[str, list[str]] = {}
     for env in results.environments:
-        for _, readback in cpu_readbacks(results, env.name)[:1]:
+        for _, readback in cpu_readbacks(results, env.name):
             model = readback.get("model")
-            if isinstance(model, str) and model:
+            if isinstance(model, str) and model and env.name not in models.get(model, []):
                 models.setdefault(model, []).append(env.name)
     return models
 

@@ -7,8 +7,10 @@
 - `trace_torch(model, x, y, loss_fn)`: each leaf module's output (forward hooks), the loss, each
   parameter's gradient (`backward()` is called). Returns the loss.
 - `trace_jax(loss_fn, params, *args, has_aux=False)`: with `has_aux`, `loss_fn` returns
-  (loss, {name: intermediate}) and each intermediate is recorded first; then the loss and each
-  leaf of the gradient pytree. Returns (loss, gradients).
+  (loss, intermediates) and each intermediate is recorded first; then the loss and each leaf of
+  the gradient pytree. Returns (loss, gradients). JAX hands a dict of intermediates back with its
+  keys sorted, so name them to sort in the order they are computed ("1 dense", "2 logits"), or
+  return a list (recorded as "[0]", "[1]", …).
 
 Every value goes through `show()`, so it is recorded exactly; the printed line gives only its
 dtype and shape. Labels carry the position and the layer's name ("[03] dense_1 · output",
@@ -42,8 +44,13 @@ def trace_keras(model, x, y, loss_fn, *, training=True, prefix=""):
 
     positions = _Positions(prefix)
     layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
+    sequential = isinstance(model, tf.keras.Sequential)
+    if not sequential and not getattr(model, "inputs", None):
+        raise TypeError(
+            "trace_keras traces Sequential and functional models; a subclassed model has no graph"
+        )
     with tf.GradientTape() as tape:
-        if isinstance(model, tf.keras.Sequential):
+        if sequential:
             outputs, hidden = [], x
             for layer in layers:
                 hidden = layer(hidden, training=training)
@@ -52,6 +59,8 @@ def trace_keras(model, x, y, loss_fn, *, training=True, prefix=""):
             probe = tf.keras.Model(inputs=model.inputs, outputs=[layer.output for layer in layers])
             outputs = list(probe(x, training=training))
         loss = loss_fn(y, outputs[-1])
+        if model.losses:  # regularisation, as a training step adds it
+            loss = loss + tf.add_n(model.losses)
     for layer, output in zip(layers, outputs):
         positions.show(layer.name, "output", output)
     positions.show("loss", "", loss)
@@ -68,7 +77,12 @@ def trace_torch(model, x, y, loss_fn, *, prefix=""):
     outputs = []
 
     def keep(name):
-        return lambda module, inputs, output: outputs.append((f"{name} ({type(module).__name__})", output))
+        # A copy: a later in-place op (ReLU(inplace=True), `out += identity`) would change the tensor.
+        def hook(module, inputs, output):
+            kept = output.detach().clone() if hasattr(output, "detach") else output
+            outputs.append((f"{name} ({type(module).__name__})", kept))
+
+        return hook
 
     leaves = [(name, module) for name, module in model.named_modules() if not any(module.children())]
     hooks = [module.register_forward_hook(keep(name or "model")) for name, module in leaves]
@@ -78,7 +92,7 @@ def trace_torch(model, x, y, loss_fn, *, prefix=""):
         for hook in hooks:
             hook.remove()
     for name, output in outputs:
-        positions.show(name, "output", output.detach() if hasattr(output, "detach") else output)
+        positions.show(name, "output", output)
     loss = loss_fn(prediction, y)
     positions.show("loss", "", loss.detach())
     model.zero_grad()
@@ -95,8 +109,9 @@ def trace_jax(loss_fn, params, *args, has_aux=False, prefix=""):
     positions = _Positions(prefix)
     found, gradients = jax.value_and_grad(loss_fn, has_aux=has_aux)(params, *args)
     loss, intermediates = found if has_aux else (found, {})
-    for name, value in intermediates.items():
-        positions.show(str(name), "intermediate", value)
+    named = intermediates.items() if isinstance(intermediates, dict) else enumerate(intermediates)
+    for name, value in named:
+        positions.show(str(name) if isinstance(intermediates, dict) else f"[{name}]", "intermediate", value)
     positions.show("loss", "", loss)
     for path, leaf in jax.tree_util.tree_flatten_with_path(gradients)[0]:
         positions.show(jax.tree_util.keystr(path) or "params", "gradient", leaf)
