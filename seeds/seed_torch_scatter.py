@@ -9,7 +9,7 @@ import os
 
 import torch
 
-from recording import show
+from recording import show, timed
 
 if os.environ.get("DETERMINISTIC") == "1":
     torch.use_deterministic_algorithms(True)
@@ -19,5 +19,22 @@ print("device:", device, "| deterministic algorithms:", torch.are_deterministic_
 generator = torch.Generator().manual_seed(0)  # inputs made on the CPU: only the sums can vary
 values = torch.randn(1 << 20, generator=generator).to(device)
 index = torch.randint(0, 64, (1 << 20,), generator=generator).to(device)
-show("index_add_ (first 8 of 64)", torch.zeros(64, device=device).index_add_(0, index, values)[:8].cpu())
-show("scatter_add_ (first 8 of 64)", torch.zeros(64, device=device).scatter_add_(0, index, values)[:8].cpu())
+
+
+def index_add():
+    return torch.zeros(64, device=device).index_add_(0, index, values)
+
+
+def scatter_add():
+    return torch.zeros(64, device=device).scatter_add_(0, index, values)
+
+
+show("index_add_ (first 8 of 64)", index_add()[:8].cpu())
+show("scatter_add_ (first 8 of 64)", scatter_add()[:8].cpu())
+# What the switch costs: the same sums again, warm, waited for (the first ones above include set-up).
+with timed():
+    for _ in range(50):
+        index_add()
+        scatter_add()
+    if device == "cuda":
+        torch.cuda.synchronize()

@@ -1,7 +1,9 @@
-"""PyTorch: one traced training step of a small classifier on the CPU, and on CUDA when visible.
+"""PyTorch: one traced training step of a small classifier, on CUDA when visible, else on the CPU.
 
 Each module's output (forward hooks), the loss and each parameter's gradient are recorded in the
-order they are computed, so the matrix names the layer where two runs, or two devices, part.
+order they are computed. The labels do not name the device, so an environment with the GPU visible
+is compared label by label with one where it is hidden, and the matrix names the layer where the
+two devices part.
 
 Claims: the CPU trace repeats bit for bit.
 """
@@ -24,8 +26,6 @@ features = torch.randn(128, 16)
 classes = torch.randint(0, 10, (128,))
 loss_fn = torch.nn.functional.cross_entropy
 
-trace_torch(copy.deepcopy(model), features, classes, loss_fn, prefix="cpu ")
-if torch.cuda.is_available():
-    trace_torch(copy.deepcopy(model).cuda(), features.cuda(), classes.cuda(), loss_fn, prefix="cuda ")
-else:
-    print("cuda trace: skipped, no CUDA device visible")
+device = "cuda" if torch.cuda.is_available() else "cpu"
+print("device:", device)
+trace_torch(copy.deepcopy(model).to(device), features.to(device), classes.to(device), loss_fn)

@@ -79,7 +79,7 @@ def test_equal_with_placeholders_held_and_failed() -> None:
     different = steady({"Session 1 op1": 0.5, "Session 2 op1": 0.75})
     [(_, verdict, evidence)] = verdicts_for({"equal": {"Session 2 {op}": "Session 1 {op}"}}, different)
     assert verdict is Verdict.SURPRISE
-    assert evidence == "Session 2 op1 ≠ Session 1 op1 in repeat 1"
+    assert evidence.startswith("Session 2 op1 ≠ Session 1 op1 in repeat 1: 1 of 1 element(s), max |Δ| 0.25, ")
 
 
 @pytest.mark.parametrize("kind", ["equal", "differ"])
@@ -276,3 +276,51 @@ def test_close_to_reference_is_unchecked_when_the_reference_has_no_values() -> N
         {"close_to_reference": {"x": {"ulps": 2}}}, crashed + steady({"x": 0.5}, "other"), 2
     )
     assert checks[1][1:] == (Verdict.UNCHECKED, "x: the reference has no values for this case")
+
+
+def test_close_pairs_labels_of_one_run_within_a_tolerance_and_says_how_far() -> None:
+    """A CPU and a GPU result in the same run: held within the tolerance, with the measured distance."""
+    records = steady({"loss, cpu": 0.5, "loss, cuda": ulps_up(0.5, 3)})
+    [(_, verdict, evidence)] = verdicts_for(
+        {"close": {"loss, cuda": {"to": "loss, cpu", "ulps": 4}}}, records
+    )
+    assert verdict is Verdict.HELD
+    assert evidence == "loss, cuda vs loss, cpu: 1 of 1 element(s), max |Δ| 3.33e-16, 3 ULP"
+    [(_, verdict, evidence)] = verdicts_for(
+        {"close": {"loss, cuda": {"to": "loss, cpu", "ulps": 2}}}, records
+    )
+    assert verdict is Verdict.SURPRISE
+    assert evidence == "loss, cuda vs loss, cpu, repeat 1: 3 ULP apart at [] (more than 2)"
+    same = steady({"bits {device}": 1.0, "x on gpu": 1.0, "x on cpu": 1.0})
+    held = verdicts_for({"close": {"x on {d}": {"to": "x on cpu", "ulps": 0}}}, same)
+    assert held[0][1:] == (
+        Verdict.HELD,
+        "x on gpu vs x on cpu: bitwise equal; x on cpu vs x on cpu: bitwise equal",
+    )
+
+
+def test_close_reports_the_widest_repeat_and_never_holds_over_a_missing_label() -> None:
+    records = [
+        record("ref", "c", n, [float64_value("cpu", 0.5), float64_value("gpu", ulps_up(0.5, n))])
+        for n in (1, 2, 3)
+    ]
+    [(_, verdict, evidence)] = verdicts_for({"close": {"gpu": {"to": "cpu", "ulps": 8}}}, records)
+    assert (verdict, evidence.endswith("3 ULP")) == (Verdict.HELD, True)
+    records[1] = record("ref", "c", 2, [float64_value("cpu", 0.5)])
+    [(_, verdict, evidence)] = verdicts_for({"close": {"gpu": {"to": "cpu", "ulps": 8}}}, records)
+    assert (verdict, evidence) == (Verdict.SURPRISE, "'gpu' was not recorded in repeat 2")
+    [(_, verdict, evidence)] = verdicts_for(
+        {"close": {"gpu": {"to": "absent", "ulps": 8}}}, steady({"gpu": 1.0})
+    )
+    assert (verdict, evidence) == (Verdict.SURPRISE, "'absent' was not recorded")
+
+
+def test_differ_says_how_far_apart_the_pair_is() -> None:
+    [(_, verdict, evidence)] = verdicts_for(
+        {"differ": {"cuda": "cpu"}}, steady({"cpu": 0.5, "cuda": ulps_up(0.5, 2)})
+    )
+    assert verdict is Verdict.HELD
+    assert (
+        evidence
+        == "1 pair(s) different in every repeat (cuda vs cpu: 1 of 1 element(s), max |Δ| 2.22e-16, 2 ULP)"
+    )

@@ -58,3 +58,8 @@ def test_the_prepared_wheels_let_a_bare_interpreter_run_the_host_matrix_into_one
     matrix = (out / "MATRIX.md").read_text(encoding="utf-8")
     assert "➖ not-applicable" in matrix  # torch, jax and numpy cases: this interpreter has none
     assert "versions:" in (out / "machine.txt").read_text(encoding="utf-8")
+    # The pairs timed again one repeat at a time: here their cells are not applicable, so no times.
+    timing = (out / "TIMING.md").read_text(encoding="utf-8")
+    assert "`torch_scatter_deterministic`" in timing
+    assert "`jax_segment_sum`" in timing
+    assert "`seed_random`" not in timing

@@ -342,3 +342,69 @@ def test_a_script_that_skips_itself_is_a_skipped_record_with_its_reason(tmp_path
     assert record.skipped == "CuPy is not installed in this interpreter"
     assert [value.label for value in record.values] == ["before"]
     assert "skipped: CuPy is not installed" in record.output
+
+
+def test_the_work_a_script_times_itself_is_summed_into_its_record(tmp_path: Path) -> None:
+    record = run_script(
+        tmp_path,
+        """
+        import time
+        from recording import show, timed
+        import_like_set_up = time.sleep(0.3)
+        with timed():
+            time.sleep(0.05)
+        with timed():
+            time.sleep(0.05)
+        show("x", 1.0)
+        """,
+    )
+    assert record.status is RunStatus.OK
+    assert record.work_seconds is not None
+    assert record.script_seconds is not None
+    assert 0.1 <= record.work_seconds < 0.3 <= record.script_seconds  # the set-up is not in the work
+    untimed = run_script(tmp_path, 'from recording import show\nshow("x", 1.0)\n')
+    assert untimed.work_seconds is None
+
+
+@pytest.mark.parametrize("forged", ['"soon"', "-1", "NaN", "true"])
+def test_a_forged_time_makes_the_record_bad_not_a_timing(tmp_path: Path, forged: str) -> None:
+    record = run_script(
+        tmp_path,
+        f"""
+        import os
+        from recording import show
+        show("x", 1.0)
+        with open(os.environ["SEEDMATRIX_RECORDS"], "a") as stream:
+            stream.write('{{"timed": {forged}}}\\n')
+        """,
+    )
+    assert record.status is RunStatus.BAD_OUTPUT
+    assert record.work_seconds is None
+    assert "record line 2 is unreadable" in record.stderr_tail
+
+
+FAKE_CUPY = """
+import sys, types
+cupy = types.ModuleType("cupy")
+runtime = types.SimpleNamespace(
+    getDeviceCount=lambda: {count},
+    getDeviceProperties=lambda index: {{"name": b"Stand-in GPU"}},
+    runtimeGetVersion=lambda: 13000,
+)
+cupy.cuda = types.SimpleNamespace(runtime=runtime)
+sys.modules["cupy"] = cupy
+from recording import show
+show("x", 1.0)
+"""
+
+
+def test_a_cupy_script_reports_the_gpu_cupy_sees_and_none_is_not_a_gpu(tmp_path: Path) -> None:
+    """CuPy's own report, through a stand-in module (this machine has no CuPy and no GPU): the
+    reporter's reading of what CuPy says, not a claim that a GPU ran."""
+    seen = run_script(tmp_path, FAKE_CUPY.format(count=1)).device
+    assert (seen["kind"], seen["framework"], seen["gpu_model"]) == ("GPU", "cupy", "Stand-in GPU")
+    none = run_script(tmp_path, FAKE_CUPY.format(count=0)).device
+    assert (none["kind"], none["detail"]) == ("CPU fallback", "CuPy sees no GPU")
+    broken = run_script(tmp_path, FAKE_CUPY.format(count="1 / 0")).device
+    assert broken["kind"] == "CPU fallback"
+    assert "ZeroDivisionError" in broken["detail"]

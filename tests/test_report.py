@@ -302,8 +302,32 @@ def test_paired_cases_show_the_median_script_time_of_each_and_the_ratio() -> Non
     markdown = render(res, derive(res))
     section = markdown.split("## Cost of determinism and other switches", 1)[1].split("\n## ", 1)[0]
     row = table_row(section, "[`deterministic`]")
-    assert row[1:] == ["4.00 s vs 2.00 s (×2.00)"]  # medians: a slow outlier does not move them
+    assert row[1:] == ["4.00 s vs 2.00 s (×2.00, script)"]  # medians: a slow outlier does not move them
     assert "[`alone`]" not in section
+
+
+def test_the_work_a_script_timed_itself_is_preferred_and_only_when_every_repeat_has_it() -> None:
+    """GPU scripts spend seconds importing and starting the device, and milliseconds on the work:
+    the switch's cost is in the work."""
+
+    def timed(name: str, work: tuple[float | None, ...]) -> list[Record]:
+        return [
+            dataclasses.replace(
+                record("e", name, n, [float64_value("x", 1.0)]), script_seconds=5.0, work_seconds=w
+            )
+            for n, w in enumerate(work, start=1)
+        ]
+
+    pair = [case("plain"), dataclasses.replace(case("deterministic"), timed_against="plain")]
+    steady = timed("plain", (0.002,) * 3) + timed("deterministic", (0.01,) * 3)
+    res = results([environment("e")], pair, steady)
+    section = render(res, derive(res)).split("## Cost of determinism and other switches", 1)[1]
+    assert table_row(section, "[`deterministic`]")[1] == "10 ms vs 2 ms (×5.00, work)"
+    partly = results(
+        [environment("e")], pair, timed("plain", (0.002,) * 3) + timed("deterministic", (0.01, None, 0.01))
+    )
+    section = render(partly, derive(partly)).split("## Cost of determinism and other switches", 1)[1]
+    assert table_row(section, "[`deterministic`]")[1] == "5.00 s vs 5.00 s (×1.00, script)"
 
 
 def test_a_case_that_skips_itself_everywhere_is_skipped_with_its_reason_and_partly_is_not_whole() -> None:
@@ -400,3 +424,21 @@ def test_a_long_profile_keeps_its_first_divergence_and_counts_what_it_hides() ->
     assert "| 61 | `[060] layer`" in profile  # the first divergence is always shown
     assert "| 56 | `[055] layer`" in profile  # with a few labels before it
     assert "Labels not shown here: 55 equal, 5 differing (results.json has every row)." in profile
+
+
+def test_held_close_and_differ_claims_show_how_far_apart_the_pair_was() -> None:
+    def values(n: int) -> list[Value]:
+        return [float64_value("cpu", 0.5), float64_value("gpu", 0.5 + n * 2**-53), float64_value("same", 0.5)]
+
+    claims = {"close": {"gpu": {"to": "cpu", "ulps": 8}}, "differ": {"gpu": "cpu"}, "equal": {"same": "cpu"}}
+    res = results(
+        [environment("e")], [case("c", claims=claims)], [record("e", "c", n, values(1)) for n in (1, 2, 3)]
+    )
+    markdown = render(res, derive(res))
+    listed = markdown.split("How far apart the paired labels were:", 1)[1].split("\n\n", 2)[1]
+    assert listed.splitlines() == [
+        "- **e** · `differ: gpu ≠ cpu`: 1 pair(s) different in every repeat (gpu vs cpu: 1 of 1 element(s), "
+        "max \\|Δ\\| 1.11e-16, 1 ULP)",
+        "- **e** · `close: gpu ≈ cpu within 8 ULP`: gpu vs cpu: 1 of 1 element(s), "
+        "max \\|Δ\\| 1.11e-16, 1 ULP",
+    ]

@@ -14,6 +14,7 @@ anything.
 from __future__ import annotations
 
 import json
+import math
 import os
 import secrets
 from collections.abc import Mapping, Sequence
@@ -165,6 +166,7 @@ class Report:
     values: tuple[Value, ...] = ()
     device: Mapping[str, Any] = field(default_factory=dict)  # empty: no device report arrived
     skipped: str | None = None  # why the script skipped itself (recording.skip)
+    timed_seconds: float | None = None  # the script's own `timed()` blocks, summed
     problems: tuple[str, ...] = ()  # what makes the record untrustworthy, in words
 
 
@@ -187,28 +189,35 @@ def read_report(raw: bytes | None, *, overflow: bool = False) -> Report:
         problems.append("some values could not be written (no space left for records)")
     if header.get("outputs_over_limit"):
         problems.append("the script wrote more outputs than their limit; they were not compared")
-    values, device, skipped, unreadable = _records(rest[:size])
-    problems += unreadable
+    parsed = _records(rest[:size])
+    problems += parsed.problems
     return Report(
         exit_code=header.get("exit_code"),
         script_seconds=header.get("script_seconds"),
         strays=int(header.get("strays") or 0),
         stopped_by=header.get("stopped_by"),
-        values=values,
-        device=device,
-        skipped=skipped,
+        values=tuple(parsed.values),
+        device=parsed.device,
+        skipped=parsed.skipped,
+        timed_seconds=sum(parsed.timed) if parsed.timed else None,
         problems=tuple(problems),
     )
 
 
-def _records(data: bytes) -> tuple[tuple[Value, ...], Mapping[str, Any], str | None, list[str]]:
-    values: list[Value] = []
-    device: Mapping[str, Any] = {}
+@dataclass(kw_only=True)
+class _Records:
+    values: list[Value] = field(default_factory=list)
+    device: Mapping[str, Any] = field(default_factory=dict)
     skipped: str | None = None
-    problems: list[str] = []
+    timed: list[float] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def _records(data: bytes) -> _Records:
+    found = _Records()
     lines = data.split(b"\n")
     if lines and lines[-1]:  # the last line has no newline: it was cut while being written
-        problems.append(f"record line {len(lines)} is incomplete")
+        found.problems.append(f"record line {len(lines)} is incomplete")
         lines = lines[:-1]
     for number, line in enumerate(lines, start=1):
         if not line:
@@ -216,14 +225,24 @@ def _records(data: bytes) -> tuple[tuple[Value, ...], Mapping[str, Any], str | N
         try:
             payload = json.loads(line)
             if "device" in payload:
-                device = dict(payload["device"])
+                found.device = dict(payload["device"])
             elif "skip" in payload:
-                skipped = str(payload["skip"])[:500]
+                found.skipped = str(payload["skip"])[:500]
+            elif "timed" in payload:
+                found.timed.append(_seconds(payload["timed"]))
             else:
-                values.append(value_from_record(payload))
+                found.values.append(value_from_record(payload))
         except (ValueError, KeyError, TypeError) as error:
-            problems.append(f"record line {number} is unreadable ({error})")
-    return tuple(values), device, skipped, problems
+            found.problems.append(f"record line {number} is unreadable ({error})")
+    return found
+
+
+def _seconds(payload: Any) -> float:
+    if isinstance(payload, bool) or not isinstance(payload, int | float):
+        raise TypeError(f"a time that is not a number: {payload!r}")
+    if not math.isfinite(payload) or payload < 0:
+        raise ValueError(f"a time that is not a finite duration: {payload!r}")
+    return float(payload)
 
 
 def value_from_record(payload: Mapping[str, Any]) -> Value:

@@ -35,13 +35,14 @@ CLAIM_KINDS = (
     "varies_every_repeat",
     "equal",
     "differ",
+    "close",
     "same_across_environments",
     "same_as_case",
     "stable_within",
     "close_to_reference",
 )
 #: Claims that allow a tolerance: shown apart from the bitwise ones.
-TOLERANT = frozenset({"stable_within", "close_to_reference"})
+TOLERANT = frozenset({"close", "stable_within", "close_to_reference"})
 
 
 class Verdict(StrEnum):
@@ -139,6 +140,8 @@ def _entries(claims: Mapping[str, Any]) -> Iterator[tuple[str, str, Template]]:
 
 
 def shown_claim(kind: str, pattern: str, template: Template) -> str:
+    if kind == "close" and isinstance(template, Mapping):
+        return f"{pattern} ≈ {template['to']} {tolerance_text(template)}"
     if isinstance(template, Mapping):
         return f"{pattern} {tolerance_text(template)}"
     if kind == "same_as_case":
@@ -179,6 +182,8 @@ def _evaluate(
         return _summed([_varies(label, every=every) for label in chosen], "differ between repeats")
     if isinstance(template, Mapping):
         tolerance = {key: template.get(key) for key in ("ulps", "atol", "rtol")}
+        if kind == "close":
+            return _close_pairs(matched, template["to"], labels, tolerance)
         if kind == "stable_within":
             return _summed([_stable_within(label, tolerance) for label in chosen], tolerance_text(template))
         reference = (
@@ -255,6 +260,7 @@ def _pairs(
     equal: bool,
 ) -> Outcome:
     """In every repeat, each matched label equals (or differs from) the label the template names."""
+    apart: dict[str, str] = {}
     for name, captured in matched:
         target = fill(template, captured)
         other = labels.get(target)
@@ -267,11 +273,51 @@ def _pairs(
             if not mine or not theirs:
                 missing = name if not mine else target
                 return Verdict.SURPRISE, f"{missing!r} was not recorded in repeat {repeat}"
-            if series_difference(mine, theirs).equal != equal:
-                relation = "≠" if equal else "="
-                return Verdict.SURPRISE, f"{name} {relation} {target} in repeat {repeat}"
-    relation = "bitwise equal" if equal else "different"
-    return Verdict.HELD, f"{len(matched)} pair(s) {relation} in every repeat"
+            found = series_difference(mine, theirs)
+            if found.equal != equal:
+                if equal:
+                    return Verdict.SURPRISE, f"{name} ≠ {target} in repeat {repeat}: {describe(found)}"
+                return Verdict.SURPRISE, f"{name} = {target} in repeat {repeat}"
+            if not equal and name not in apart:
+                apart[name] = f"{name} vs {target}: {describe(found)}"
+    if equal:
+        return Verdict.HELD, f"{len(matched)} pair(s) bitwise equal in every repeat"
+    # How far apart (in the first repeat): a reader wants the distance, not only "≠".
+    return Verdict.HELD, f"{len(matched)} pair(s) different in every repeat ({'; '.join(apart.values())})"
+
+
+def _close_pairs(
+    matched: Matched, template: str, labels: Mapping[str, LabelResult], tolerance: Mapping[str, Any]
+) -> Outcome:
+    """In every repeat, each matched label is within the tolerance of the label the template names;
+    held or not, the evidence says how far apart they were at most."""
+    distances: list[str] = []
+    for name, captured in matched:
+        target = fill(template, captured)
+        other = labels.get(target)
+        if other is None:
+            return Verdict.SURPRISE, f"{target!r} was not recorded"
+        for label in (labels[name], other):
+            if label.state is LabelState.NOT_RECORDED:
+                return Verdict.UNCHECKED, f"{label.label}: could not be recorded ({label.not_recorded_note})"
+        widest: Difference | None = None
+        for repeat, mine, theirs in zip(labels[name].repeats, labels[name].series, other.series, strict=True):
+            if not mine or not theirs:
+                missing = name if not mine else target
+                return Verdict.SURPRISE, f"{missing!r} was not recorded in repeat {repeat}"
+            why = _close_series(mine, theirs, tolerance)
+            if why is not None:
+                return Verdict.SURPRISE, f"{name} vs {target}, repeat {repeat}: {why}"
+            found = series_difference(mine, theirs)
+            if widest is None or _wider(found, widest):
+                widest = found
+        assert widest is not None  # a label in a cell with values was recorded at least once
+        distances.append(f"{name} vs {target}: " + ("bitwise equal" if widest.equal else describe(widest)))
+    return Verdict.HELD, "; ".join(distances)
+
+
+def _wider(found: Difference, than: Difference) -> bool:
+    return (found.max_ulps or 0, found.differing) > (than.max_ulps or 0, than.differing)
 
 
 def _close_series(mine: Sequence[Value], theirs: Sequence[Value], tolerance: Mapping[str, Any]) -> str | None:

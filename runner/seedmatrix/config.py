@@ -159,6 +159,12 @@ class Tolerance(_Model):
         return f"within atol {self.atol or 0:g}, rtol {self.rtol or 0:g}"
 
 
+class CloseTo(Tolerance):
+    """Another label of the same run, and how far from it a label may be (a CPU and a GPU result)."""
+
+    to: LabelPattern
+
+
 class Claims(_Model):
     """What a case claims, per labelled value; checked against what was observed.
 
@@ -172,6 +178,7 @@ class Claims(_Model):
     varies_every_repeat: tuple[LabelPattern, ...] = ()  # a different value in every repeat
     equal: dict[LabelPattern, LabelPattern] = Field(default_factory=dict)  # label → label, same run
     differ: dict[LabelPattern, LabelPattern] = Field(default_factory=dict)  # label ≠ label, same run
+    close: dict[LabelPattern, CloseTo] = Field(default_factory=dict)  # label ≈ label, same run
     same_across_environments: tuple[LabelPattern, ...] = ()  # equal to the reference environment
     same_as_case: Name | None = None  # every label equals the other case's, same environment
     stable_within: dict[LabelPattern, Tolerance] = Field(default_factory=dict)  # repeats close, not bitwise
@@ -185,6 +192,7 @@ class Claims(_Model):
             *self.varies_every_repeat,
             *self.equal,
             *self.differ,
+            *self.close,
             *self.same_across_environments,
             *self.stable_within,
             *self.close_to_reference,
@@ -198,7 +206,8 @@ class Claims(_Model):
 
     @model_validator(mode="after")
     def _templates_use_known_placeholders(self) -> Claims:
-        for kind, pairs in (("equal", self.equal), ("differ", self.differ)):
+        close = {pattern: near.to for pattern, near in self.close.items()}
+        for kind, pairs in (("equal", self.equal), ("differ", self.differ), ("close", close)):
             for pattern, template in pairs.items():
                 unknown = set(placeholders(template)) - set(placeholders(pattern))
                 if unknown:

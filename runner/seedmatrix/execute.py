@@ -147,6 +147,7 @@ def to_record(cell: Cell, repeat: int, finished: Finished, *, ran_on: str) -> Re
         exit_code=exit_code,
         seconds=round(finished.seconds, 3),
         script_seconds=report.script_seconds,
+        work_seconds=report.timed_seconds,
         values=values,
         device=report.device,
         output=text,

@@ -114,6 +114,8 @@ STATES: dict[CellState, tuple[str, str]] = {
     CellState.MISSING: ("⋯", "missing: no complete set of records (the run was interrupted)"),
 }
 HELD = "✔"
+#: Held claims whose evidence is a measured distance, listed under the case's claims.
+MEASURED_PAIRS = frozenset({"differ", "close"})
 SURPRISE = "❗"
 OTHER_MARKS = {
     "A, B, …": "cells with the same letter recorded bitwise identical values for the case (values that vary "
@@ -124,7 +126,7 @@ OTHER_MARKS = {
     "(n not recorded)": "values the recorder could not record (their type is named in the details)",
     "📭": "an output file the case declares that the script did not write",
     "(parsed)": "a value taken from what the script printed (`parse:`), compared as text, not recorded",
-    "≈": "a claim that allows a tolerance (`stable_within`, `close_to_reference`), never a bitwise one",
+    "≈": "a claim with a tolerance (`close`, `stable_within`, `close_to_reference`), not a bitwise one",
 }
 CHANGE_TEXT = {
     Change.UNCHANGED: "= unchanged",
@@ -574,28 +576,39 @@ def paired_cases(results: Results) -> list[tuple[str, str]]:
     return list(pairs)
 
 
-def median_script_seconds(records: Sequence[Record]) -> float | None:
-    """The median time of the script alone over a cell's successful repeats (no container start-up)."""
-    times = [r.script_seconds for r in records if r.status is RunStatus.OK and r.script_seconds is not None]
-    return statistics.median(times) if times else None
+def median_seconds(records: Sequence[Record], *, work: bool) -> float | None:
+    """The median time per successful repeat: of the work the script timed itself (`timed()`), or of
+    the whole script (the launcher's measure, no container start-up). None unless every successful
+    repeat has that time: a median over some repeats would compare unlike with unlike."""
+    done = [record for record in records if record.status is RunStatus.OK]
+    times = [record.work_seconds if work else record.script_seconds for record in done]
+    if not done or any(time is None for time in times):
+        return None
+    return statistics.median(time for time in times if time is not None)
+
+
+def _paired_timing(mine: Sequence[Record], theirs: Sequence[Record]) -> str:
+    if len({record.reused_from for record in (*mine, *theirs)}) > 1:
+        return "— (timed in different runs)"  # another run, perhaps another machine
+    for work, what in ((True, "work"), (False, "script")):
+        this, that = median_seconds(mine, work=work), median_seconds(theirs, work=work)
+        if this is not None and that is not None and that > 0:
+            return f"{_duration(this)} vs {_duration(that)} (×{this / that:.2f}, {what})"
+    return "—"
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds * 1000:.3g} ms" if seconds < 1 else f"{seconds:.2f} s"
 
 
 def _paired_timings(results: Results) -> str:
-    pairs = paired_cases(results)
     environments = [env.name for env in results.environments]
     rows = []
-    for case, other in pairs:
-        cells = []
-        for env in environments:
-            mine = median_script_seconds(results.records_of(env, case))
-            theirs = median_script_seconds(results.records_of(env, other))
-            both = [*results.records_of(env, case), *results.records_of(env, other)]
-            if len({record.reused_from for record in both}) > 1:
-                cells.append("— (timed in different runs)")  # another run, perhaps another machine
-            elif mine is None or theirs is None or theirs <= 0:
-                cells.append("—")
-            else:
-                cells.append(f"{mine:.2f} s vs {theirs:.2f} s (×{mine / theirs:.2f})")
+    for case, other in paired_cases(results):
+        cells = [
+            _paired_timing(results.records_of(env, case), results.records_of(env, other))
+            for env in environments
+        ]
         if any(cell != "—" for cell in cells):
             rows.append([f"[`{case}`](#{anchor(case)}) vs `{other}`", *cells])
     if not rows:
@@ -604,9 +617,10 @@ def _paired_timings(results: Results) -> str:
         "## Cost of determinism and other switches",
         "",
         "Cases paired with another (`same_as_case`, or `timed_against`) that differ in one switch: the "
-        "median time of the script itself per repeat (measured by the launcher around the script, not "
-        "the container's start), this case vs the other, and the ratio. Timings on a shared machine "
-        "vary by a few percent from run to run.",
+        "median time per repeat, this case vs the other, and the ratio. *work*: the part the script "
+        "timed itself (`recording.timed()`, warm, waited for); *script*: the whole script as the "
+        "launcher measured it (imports and device start-up included, not the container's start). "
+        "Timings on a shared machine vary by a few percent from run to run.",
         "",
     ]
     lines += table(["pair", *environments], rows, [":--"] + [":-:"] * len(environments))
@@ -974,6 +988,14 @@ def _claims_table(checks: Sequence[ClaimCheck], environments: Sequence[str]) -> 
             row.append(f"{tolerant}{mark[found.verdict]}" if found else "")
         rows.append(row)
     lines = ["", *table(["claim", *environments], rows, [":--"] + [":-:"] * len(environments))]
+    # A pair held apart or close: how far apart is the finding (a CPU and a GPU stream, a loss).
+    measured = [c for c in checks if c.verdict is Verdict.HELD and c.kind in MEASURED_PAIRS]
+    if measured:
+        lines += ["", "How far apart the paired labels were:", ""]
+        lines += [
+            f"- **{c.environment}** · {code(c.claim_text)}: {plain(c.evidence, 300)}"
+            for c in measured[:LONGEST_LIST]
+        ]
     unchecked = [c for c in checks if c.verdict is Verdict.UNCHECKED]
     if unchecked:
         lines += [

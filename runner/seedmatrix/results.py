@@ -61,6 +61,7 @@ class Record:
     exit_code: int | None  # None when stopped at the time limit
     seconds: float  # container (or process) start to end
     script_seconds: float | None = None  # the script alone, measured beside it by the launcher
+    work_seconds: float | None = None  # what the script timed itself (recording.timed): the work alone
     values: tuple[Value, ...] = ()  # in the order shown; a label shown n times appears n times
     device: Mapping[str, Any] = field(default_factory=dict)  # empty: the device is unknown
     output: str = ""  # the first OUTPUT_CHARACTERS characters the script printed, for people

@@ -17,6 +17,7 @@ import math
 import os
 import struct
 import sys
+import time
 
 _RECORDS = os.environ.get("SEEDMATRIX_RECORDS")
 _MAX_SAFE_INTEGER = 2**53  # larger integers are kept as text in `values` (their bits are exact anyway)
@@ -58,6 +59,19 @@ def skip(reason):
     if _RECORDS:
         _append(json.dumps({"skip": str(reason)[:500]}), "the skip")
     sys.exit(0)
+
+
+@contextlib.contextmanager
+def timed():
+    """Time the work itself, not the imports or a device's start-up: under seedmatrix the script's
+    timed blocks are summed into its record, and cases paired by a switch (determinism on and off)
+    are compared on that time. Wait for asynchronous devices inside the block
+    (`torch.cuda.synchronize()`, `block_until_ready()`), or only the launches are timed."""
+    started = time.perf_counter()
+    yield
+    seconds = time.perf_counter() - started
+    if _RECORDS:
+        _append(json.dumps({"timed": round(seconds, 9)}), "a time")
 
 
 def _record(label, value):
@@ -306,6 +320,8 @@ def _device():
         return _torch_device(sys.modules["torch"])
     if "jax" in sys.modules:
         return _jax_device(sys.modules["jax"])
+    if "cupy" in sys.modules:
+        return _cupy_device(sys.modules["cupy"])
     tf = sys.modules.get("tensorflow")
     if tf is None:
         return {"kind": "CPU", "detail": "Python/NumPy compute on the CPU", "framework": "python"}
@@ -346,6 +362,23 @@ def _torch_device(torch):
         f"{torch.cuda.device_count()} × {info['gpu_model']}, driver {info['driver']}, "
         f"PyTorch built with CUDA {torch.version.cuda}, cuDNN {info['cudnn_version']}"
     )
+    return {"kind": "GPU", "detail": detail, **info}
+
+
+def _cupy_device(cupy):
+    """CuPy computes on a GPU or not at all: without one its script skipped or failed."""
+    info = {"framework": "cupy"}
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+        name = cupy.cuda.runtime.getDeviceProperties(0)["name"] if count else None
+        info["cuda_runtime"] = cupy.cuda.runtime.runtimeGetVersion()
+    except Exception as error:
+        return {"kind": "CPU fallback", "detail": f"CuPy sees no GPU ({type(error).__name__})", **info}
+    if not count:
+        return {"kind": "CPU fallback", "detail": "CuPy sees no GPU", **info}
+    info["gpu_model"] = name.decode(errors="replace") if isinstance(name, bytes) else str(name)
+    info["driver"] = _nvidia_driver()
+    detail = f"{count} × {info['gpu_model']}, driver {info['driver']}, CUDA runtime {info['cuda_runtime']}"
     return {"kind": "GPU", "detail": detail, **info}
 
 
