@@ -8,6 +8,7 @@ missing engine is a failure: CI must not go green on skipped container tests.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,6 +30,34 @@ if os.environ.get("CI") == "true":
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL_MATRIX = ROOT / "tests" / "data" / "small.yaml"
+SHIPPED_ASSETS = ROOT / "runner" / "seedmatrix" / "assets"
+
+
+def new_identity_matrix(tmp_path: Path, *, first_step: str, environments: str = "") -> Path:
+    """tests/data/small.yaml with the shipped Dockerfile and recipe, changed so that its image has
+    an identity no earlier run built (a marker), with `first_step` as the install stage's first
+    step; `environments` adds environments to the matrix's own."""
+    images_dir = tmp_path / "images"
+    images_dir.mkdir()
+    (images_dir / "debian-base.yaml").write_bytes((SHIPPED_ASSETS / "debian-base.yaml").read_bytes())
+    marker = f"# a new image identity: {time.time_ns()}\n"
+    dockerfile = (
+        (SHIPPED_ASSETS / "Dockerfile")
+        .read_text(encoding="utf-8")
+        .replace(
+            "FROM ${BASE_IMAGE} AS install\n", f"FROM ${{BASE_IMAGE}} AS install\n{marker}{first_step}\n"
+        )
+    )
+    (images_dir / "Dockerfile").write_text(dockerfile, encoding="utf-8")
+    matrix = tmp_path / "matrix.yaml"
+    text = (
+        SMALL_MATRIX.read_text(encoding="utf-8")
+        .replace("repeats: 2", f"repeats: 2\nimages_dir: {images_dir}")
+        .replace("../../seeds/", f"{ROOT / 'seeds'}/")
+        .replace("cases:\n", f"{environments}cases:\n")
+    )
+    matrix.write_text(text, encoding="utf-8")
+    return matrix
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import docker
@@ -11,10 +13,12 @@ from docker.errors import NotFound
 from seedmatrix import debian, images
 from seedmatrix.config import Matrix, load_matrix
 from seedmatrix.errors import ImageError
+from seedmatrix.log import Output
+from seedmatrix.pipeline import Options, images_job
 from seedmatrix.results import Build, BuildStatus
 from seedmatrix.wheels import Fetching, WheelPlan
 
-from conftest import build_settings
+from conftest import build_settings, new_identity_matrix
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -255,3 +259,79 @@ def test_the_same_content_under_another_name_is_tagged_not_built(
     finally:
         if outcome.tag:
             docker_client.images.remove(outcome.tag)
+
+
+SAME_CONTENT_TWICE = """  - name: bookworm-np2.0-again
+    debian: bookworm
+    python: "3.11"
+    numpy: "2.0.2"
+    cpu_isa: avx2
+"""
+
+
+def tags_of_content(client: docker.DockerClient, tag: str) -> dict[str, str]:
+    """Every environment tag of the content that `tag` ends with → its image id."""
+    content = tag.rsplit("-", 1)[1]
+    return {
+        found: str(image.id)
+        for image in client.images.list(name=images.ENV_REPOSITORY)
+        for found in image.tags
+        if found.endswith(f"-{content}")
+    }
+
+
+def built_tags(logs: Path) -> list[str]:
+    """The tags whose build reached `docker build`, from their build logs."""
+    return [
+        log.name.removesuffix(".log").replace("_", ":", 1)
+        for log in logs.rglob(f"{images.ENV_REPOSITORY}_*.log")
+        if "docker build from" in log.read_text(encoding="utf-8")
+    ]
+
+
+@pytest.mark.docker
+def test_builds_side_by_side_make_one_image_of_one_content_and_tag_it_for_the_other(
+    docker_client: docker.DockerClient, small_image: Build, tmp_path: Path
+) -> None:
+    """Two environments of one content, two builds at once: without a lock on the content both
+    would build it; with it one builds and the other, having waited, tags the same image."""
+    matrix_file = new_identity_matrix(tmp_path, first_step="RUN sleep 5", environments=SAME_CONTENT_TWICE)
+    results = tmp_path / "results"
+    assert (
+        images_job(Options(config=matrix_file, results=results, build_jobs=2), Output(env={}), os.environ)
+        == 0
+    )
+    [tag] = built_tags(results / "build-logs")
+    found = tags_of_content(docker_client, tag)
+    try:
+        assert sorted(name.split(":")[1].rsplit("-", 1)[0] for name in found) == [
+            "bookworm-np2.0",
+            "bookworm-np2.0-again",
+        ]
+        assert len(set(found.values())) == 1
+    finally:
+        for name in found:
+            docker_client.images.remove(name, force=True)
+
+
+@pytest.mark.docker
+def test_a_build_gives_up_when_the_runner_is_stopping(
+    docker_client: docker.DockerClient, small_image: Build, tmp_path: Path
+) -> None:
+    """Ctrl-C or SIGTERM while builds run side by side: each build in flight stops at its next
+    step instead of holding the runner until its image is done."""
+    matrix = load_matrix(new_identity_matrix(tmp_path, first_step="RUN sleep 30"))
+    stopping = settings(tmp_path)
+    stopping.stopping.set()
+    started = time.monotonic()
+    outcome = images.ensure_environment_image(
+        docker_client, matrix, matrix.environments[0], stopping, progress=lambda _: None
+    )
+    assert outcome.status is BuildStatus.FAILED
+    assert outcome.error is not None
+    assert "failed: interrupted" in outcome.error
+    assert time.monotonic() - started < 30  # it did not wait for the slow step
+    [tag] = built_tags(tmp_path)
+    # The engine may finish a build its client left; it tags only a finished image.
+    for name in tags_of_content(docker_client, tag):
+        docker_client.images.remove(name, force=True)

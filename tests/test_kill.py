@@ -7,7 +7,6 @@ Each test ends with no container of seedmatrix on the engine (`docker ps -a` emp
 from __future__ import annotations
 
 import json
-import shutil
 import signal
 import subprocess
 import time
@@ -20,6 +19,7 @@ import pytest
 from seedmatrix.container import RUN_LABEL
 from seedmatrix.results import Build
 
+from conftest import new_identity_matrix
 from test_faults import DATA, command, environment, leftovers, seedmatrix, start_slow_run, wait_for_records
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -89,25 +89,8 @@ def test_resume_after_sigkill_refuses_when_the_image_changed(
 def test_sigkill_while_an_image_builds_leaves_no_half_tagged_image(
     docker_client: docker.DockerClient, small_image: Build, tmp_path: Path
 ) -> None:
-    images_dir = tmp_path / "images"
-    images_dir.mkdir()
-    shipped = Path(__file__).resolve().parent.parent / "runner" / "seedmatrix" / "assets"
-    shutil.copy(shipped / "debian-base.yaml", images_dir)
     # The shipped Dockerfile with a slow first step: time to kill the runner mid-build.
-    dockerfile = (shipped / "Dockerfile").read_text(encoding="utf-8")
-    marker = f"# killed-build test {time.time_ns()}\n"  # a new image identity every run of this test
-    dockerfile = dockerfile.replace(
-        "FROM ${BASE_IMAGE} AS install\n", f"FROM ${{BASE_IMAGE}} AS install\n{marker}RUN sleep 20\n"
-    )
-    (images_dir / "Dockerfile").write_text(dockerfile, encoding="utf-8")
-    matrix = tmp_path / "matrix.yaml"
-    matrix.write_text(
-        (DATA / "small.yaml")
-        .read_text(encoding="utf-8")
-        .replace("repeats: 2", f"repeats: 2\nimages_dir: {images_dir}")
-        .replace("../../seeds/", f"{DATA.parent.parent / 'seeds'}/"),
-        encoding="utf-8",
-    )
+    matrix = new_identity_matrix(tmp_path, first_step="RUN sleep 20")
     results = tmp_path / "results"
     building = subprocess.Popen(
         command("matrix", "--config", str(matrix), "--results", str(results)),

@@ -19,7 +19,15 @@ from .config import matrix_schema  # noqa: E402
 from .errors import SeedmatrixError  # noqa: E402
 from .limits import DEFAULT_MEMORY  # noqa: E402
 from .log import Output  # noqa: E402
-from .pipeline import EXIT_INTERRUPTED, RESUME_LATEST, Options, images_job, matrix_job, report_job  # noqa: E402
+from .pipeline import (  # noqa: E402
+    DEFAULT_BUILD_JOBS,
+    EXIT_INTERRUPTED,
+    RESUME_LATEST,
+    Options,
+    images_job,
+    matrix_job,
+    report_job,
+)
 from .plan import Selection, parse_shard  # noqa: E402
 from .preview import prune, show_plan  # noqa: E402
 from .results import results_schema  # noqa: E402
@@ -63,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
 
     matrix = commands.add_parser("matrix", help="build what is missing, run every cell, write the report")
     with_matrix_options(matrix)
-    with_push_option(matrix)
+    with_build_options(matrix)
     matrix.add_argument(
         "--memory",
         default=DEFAULT_MEMORY,
@@ -96,7 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     with_verdict_options(matrix)
     images = commands.add_parser("images", help="build the images only, and show what they contain")
     with_matrix_options(images)
-    with_push_option(images)
+    with_build_options(images)
     with_matrix_options(
         commands.add_parser(
             "plan", help="say which images would be found or built and which cells run, reused or skipped"
@@ -142,9 +150,14 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def with_push_option(command: argparse.ArgumentParser) -> None:
+def with_build_options(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--push", action="store_true", help="push the base and environment images to the registry after"
+    )
+    command.add_argument(
+        "--build-jobs",
+        type=_positive,
+        help=f"images built at once (default: the CPU count, at most {DEFAULT_BUILD_JOBS})",
     )
 
 
@@ -228,6 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 reuse_from=getattr(arguments, "reuse_from", None),
                 registry=arguments.registry,
                 push=arguments.push,
+                build_jobs=arguments.build_jobs,
                 fail_on_change=getattr(arguments, "fail_on_change", False),
             )
             job = matrix_job if arguments.command == "matrix" else images_job

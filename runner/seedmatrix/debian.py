@@ -11,6 +11,7 @@ import json
 import shutil
 import subprocess
 import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ def ensure_base(
     logs_dir: Path,
     progress: Progress,
     registry: str | None = None,
+    stopping: threading.Event | None = None,
 ) -> Any:
     """The base image for `suite`: found by its tag, pulled from `registry`, or made."""
     tag = base_tag(suite, recipe)
@@ -74,9 +76,11 @@ def ensure_base(
         with log.open("w", encoding="utf-8") as stream:
             stream.write("# " + " ".join(command) + "\n")
             stream.flush()
-            finished = subprocess.run(command, stdout=stream, stderr=subprocess.STDOUT, check=False)
-        if finished.returncode != 0:
-            raise ImageError(f"mmdebstrap {suite} failed with exit code {finished.returncode} (log: {log})")
+            returncode = _wait(subprocess.Popen(command, stdout=stream, stderr=subprocess.STDOUT), stopping)
+        if returncode is None:
+            raise ImageError(f"making {tag} was interrupted (log: {log})")
+        if returncode != 0:
+            raise ImageError(f"mmdebstrap {suite} failed with exit code {returncode} (log: {log})")
         repository, _, version = tag.partition(":")
         try:
             client.api.import_image_from_file(
@@ -92,3 +96,20 @@ def ensure_base(
         except APIError as error:
             raise ImageError(f"importing {tag} failed: {error}") from None
     return client.images.get(tag)
+
+
+def _wait(process: subprocess.Popen[bytes], stopping: threading.Event | None) -> int | None:
+    """The exit status, or None when the runner is stopping: then the process is ended first (a
+    signal reaches only the runner when a CI system sends it)."""
+    while True:
+        try:
+            return process.wait(timeout=0.5)
+        except subprocess.TimeoutExpired:
+            if stopping is not None and stopping.is_set():
+                process.terminate()
+                try:
+                    process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+                return None

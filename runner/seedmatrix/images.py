@@ -11,9 +11,10 @@ from __future__ import annotations
 import io
 import tarfile
 import tempfile
+import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -39,6 +40,19 @@ INSTALL_STAGE_LABEL = "org.seedmatrix.install-stage-of"
 Progress = Callable[[str], None]
 
 
+class KeyedLocks:
+    """One lock per key (a base, a wheel directory, an image tag): builds running side by side
+    never make the same thing twice; the second waits and then finds it made."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+
+    def hold(self, key: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(key, threading.Lock())
+
+
 @dataclass(frozen=True, kw_only=True)
 class BuildSettings:
     """Host facts that shape how images are built but not what they contain (so not in tags)."""
@@ -50,6 +64,8 @@ class BuildSettings:
     debian_mirror: str | None = None
     registry: str | None = None  # pull images by their content tags before building
     push: bool = False  # and push them there after
+    locks: KeyedLocks = field(default_factory=KeyedLocks)
+    stopping: threading.Event = field(default_factory=threading.Event)  # set: builds in flight give up
 
 
 def ensure_environment_image(
@@ -73,30 +89,34 @@ def ensure_environment_image(
         tag = environment_tag(environment, image_identity(dockerfile, plan), base_id=str(base.id))
         log = settings.logs_dir / f"{tag.replace(':', '_')}.log"
         status = BuildStatus.CACHED
-        if _exists(client, tag) or _tag_same_content(client, tag):
-            pass
-        elif settings.registry is not None and pull(client, settings.registry, tag, progress=progress):
-            status = BuildStatus.PULLED
-        else:
-            building = time.monotonic()
-            log.parent.mkdir(parents=True, exist_ok=True)
-            log.write_text(f"# {tag}: {' '.join(plan.pins)}\n", encoding="utf-8")
-            wheels = ensure_wheels(
-                client,
-                base,
-                plan,
-                settings.fetching,
-                name=environment.name,
-                owner=settings.owner,
-                log=log,
-                progress=progress,
-            )
-            progress(f"building {tag}")
-            with tempfile.TemporaryDirectory(prefix="seedmatrix-context-") as scratch:
-                context = Path(scratch) / "context.tar"
-                _write_context(context, dockerfile, wheels)
-                _build(client, context, tag=tag, base=base, environment=environment, log=log)
-            status = BuildStatus.BUILT
+        # Environments of the same content wait for one another: one builds, the others tag it.
+        with settings.locks.hold(f"content:{_content(tag)}"):
+            if _exists(client, tag) or _tag_same_content(client, tag):
+                pass
+            elif settings.registry is not None and pull(client, settings.registry, tag, progress=progress):
+                status = BuildStatus.PULLED
+            else:
+                building = time.monotonic()
+                log.parent.mkdir(parents=True, exist_ok=True)
+                log.write_text(f"# {tag}: {' '.join(plan.pins)}\n", encoding="utf-8")
+                wheels = ensure_wheels(
+                    client,
+                    base,
+                    plan,
+                    settings.fetching,
+                    name=environment.name,
+                    owner=settings.owner,
+                    log=log,
+                    progress=progress,
+                    hold=settings.locks.hold,
+                )
+                progress(f"building {tag}")
+                with tempfile.TemporaryDirectory(prefix="seedmatrix-context-") as scratch:
+                    context = Path(scratch) / "context.tar"
+                    _write_context(context, dockerfile, wheels)
+                    _build(client, context, tag=tag, base=base, environment=environment, log=log,
+                           stopping=settings.stopping)  # fmt: skip
+                status = BuildStatus.BUILT
         image = client.images.get(tag)
         image_id = str(image.id)
         if status is BuildStatus.BUILT:
@@ -188,7 +208,14 @@ def _only_wheels(member: tarfile.TarInfo) -> tarfile.TarInfo | None:
 
 
 def _build(
-    client: docker.DockerClient, context: Path, *, tag: str, base: Any, environment: Environment, log: Path
+    client: docker.DockerClient,
+    context: Path,
+    *,
+    tag: str,
+    base: Any,
+    environment: Environment,
+    log: Path,
+    stopping: threading.Event,
 ) -> None:
     base_reference = base.tags[0] if base.tags else base.id
     error = None
@@ -207,6 +234,10 @@ def _build(
                 decode=True,
             )
             for chunk in chunks:
+                if stopping.is_set():  # Ctrl-C or SIGTERM: the runner is ending, stop reading
+                    error = "interrupted"
+                    stream.write("ERROR: interrupted\n")
+                    break
                 text = chunk.get("stream") or chunk.get("status") or ""
                 stream.write(text if text.endswith("\n") or not text else text + "\n")
                 if "error" in chunk:
@@ -265,19 +296,22 @@ def _base(
     progress: Progress,
 ) -> Any:
     if environment.base_image is not None:
-        return _registry_base(client, environment.base_image, progress=progress)
+        with settings.locks.hold(f"base:{environment.base_image}"):
+            return _registry_base(client, environment.base_image, progress=progress)
     # config guarantees both: an environment without base_image names a suite, and the recipe is loaded
     assert environment.debian is not None
     assert matrix.debian_recipe is not None
-    return debian.ensure_base(
-        client,
-        environment.debian,
-        matrix.debian_recipe,
-        mirror=settings.debian_mirror,
-        logs_dir=settings.logs_dir,
-        progress=progress,
-        registry=settings.registry,
-    )
+    with settings.locks.hold(f"base:{environment.debian}"):
+        return debian.ensure_base(
+            client,
+            environment.debian,
+            matrix.debian_recipe,
+            mirror=settings.debian_mirror,
+            logs_dir=settings.logs_dir,
+            progress=progress,
+            registry=settings.registry,
+            stopping=settings.stopping,
+        )
 
 
 def _registry_base(client: docker.DockerClient, reference: str, *, progress: Progress) -> Any:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,8 @@ BUILD_LOGS = "build-logs"
 RESUME_LATEST = Path("@latest")  # --resume without a directory: the newest run that did not finish
 CACHE = ".cache"
 EXIT_INTERRUPTED = 130
+#: Images built at once by default, at most: each build holds a TensorFlow wheel's worth of disk.
+DEFAULT_BUILD_JOBS = 4
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,6 +73,7 @@ class Options:
     reuse_from: Path | None = None  # another run (results.json or its directory) whose cells may be reused
     registry: str | None = None  # overrides matrix.yaml's registry:
     push: bool = False  # push images to the registry after building (or finding) them
+    build_jobs: int | None = None  # images built at once; default: the CPU count, at most DEFAULT_BUILD_JOBS
 
 
 def matrix_job(options: Options, out: Output, host_environ: Mapping[str, str]) -> int:
@@ -318,22 +322,36 @@ def _builds(
         registry=registry_option(options.registry) if options.registry else matrix.registry,
         push=options.push,
     )
+    jobs = min(len(environments), options.build_jobs or min(DEFAULT_BUILD_JOBS, os.cpu_count() or 1))
+
+    def build(name: str) -> Build:
+        environment = matrix.environment(name)
+        if environment.host_python is not None:
+            return host_build(
+                environment, matrix_dir=matrix.source.parent, timeout_seconds=matrix.timeout_seconds
+            )
+        assert client is not None  # _engine_for connects when any environment needs it
+        return ensure_environment_image(client, matrix, environment, settings, progress=out.note)
+
     builds = {}
+    # Side by side: a base from Debian's archive, wheels from PyPI and an image's install step each
+    # wait on the network or the disk more than on the CPU.
+    executor = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="seedmatrix-build")
     with out.progress("images", total=len(environments)) as advance:
-        for name in environments:
-            environment = matrix.environment(name)
-            if environment.host_python is not None:
-                build = host_build(
-                    environment, matrix_dir=matrix.source.parent, timeout_seconds=matrix.timeout_seconds
-                )
-            else:
-                assert client is not None  # _engine_for connects when any environment needs it
-                build = ensure_environment_image(client, matrix, environment, settings, progress=out.note)
-            builds[name] = build
-            advance(f"{name}: {build.status.value} in {build.seconds:.1f} s")
-            if build.error:
-                out.error(build.error)
-    return builds
+        try:
+            futures = {executor.submit(build, name): name for name in environments}
+            for future in as_completed(futures):
+                name, built = futures[future], future.result()
+                builds[name] = built
+                advance(f"{name}: {built.status.value} in {built.seconds:.1f} s")
+                if built.error:
+                    out.error(built.error)
+        except BaseException:
+            settings.stopping.set()  # builds in flight give up at their next step
+            raise
+        finally:
+            executor.shutdown(wait=False, cancel_futures=True)
+    return {name: builds[name] for name in environments}
 
 
 def _check_same_images(records: Sequence[Record], builds: Mapping[str, Build], run: RunDirectory) -> None:

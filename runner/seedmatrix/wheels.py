@@ -12,6 +12,7 @@ import json
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,9 +101,11 @@ def ensure_wheels(
     owner: container.Owner,
     log: Path,
     progress: Progress,
+    hold: Callable[[str], AbstractContextManager[Any]],
 ) -> Wheels:
     """The wheels for `plan` on `base`: the pins' in one directory, each project's in its own, each
-    fetched or built unless complete (a changed project rebuilds its wheel alone)."""
+    fetched or built unless complete (a changed project rebuilds its wheel alone). `hold(directory)`
+    keeps builds running side by side from filling one directory twice."""
     directories = []
     requirements = []
     if plan.pins:
@@ -111,27 +114,36 @@ def ensure_wheels(
         requirements.append(("lock.txt", plan.lock.text))
     if requirements:
         target = fetching.cache / digest(plan.pinned, str(base.id))
-        if not (target / COMPLETE).exists():
-            progress(f"fetching wheels for {name} into {target}")
-            _fetch(
-                client,
-                base,
-                {"requirements": requirements},
-                fetching,
-                target=target,
-                name=name,
-                owner=owner,
-                log=log,
-            )
+        with hold(f"wheels:{target}"):
+            if not (target / COMPLETE).exists():
+                progress(f"fetching wheels for {name} into {target}")
+                _fetch(
+                    client,
+                    base,
+                    {"requirements": requirements},
+                    fetching,
+                    target=target,
+                    name=name,
+                    owner=owner,
+                    log=log,
+                )
         directories.append(target)
     projects = b""
     for project in plan.projects:
         target = fetching.cache / "projects" / digest(tree_digest(project), str(base.id))
-        if not (target / COMPLETE).exists():
-            progress(f"building a wheel of {project} into {target}")
-            _fetch(
-                client, base, {"project": project}, fetching, target=target, name=name, owner=owner, log=log
-            )
+        with hold(f"wheels:{target}"):
+            if not (target / COMPLETE).exists():
+                progress(f"building a wheel of {project} into {target}")
+                _fetch(
+                    client,
+                    base,
+                    {"project": project},
+                    fetching,
+                    target=target,
+                    name=name,
+                    owner=owner,
+                    log=log,
+                )
         directories.append(target)
         projects += (target / PROJECTS).read_bytes()
     pins = [*plan.pins, *(plan.lock.pins if plan.lock else ())]
