@@ -335,3 +335,18 @@ def test_a_build_gives_up_when_the_runner_is_stopping(
     # The engine may finish a build its client left; it tags only a finished image.
     for name in tags_of_content(docker_client, tag):
         docker_client.images.remove(name, force=True)
+
+
+def test_one_environment_of_each_content_is_built_first() -> None:
+    """The default matrix: three CPU variants share the reference's image, the GPU environment the
+    CUDA one's. Those only tag an image, so they go last, after every image that needs a build."""
+    matrix = load_matrix(ROOT / "matrix.yaml")
+    names = [environment.name for environment in matrix.environments]
+    order = images.build_order(matrix, names)
+    assert sorted(order) == sorted(names)
+    assert order[:4] == [
+        "py3.9-np1.26-tf2.16",
+        "py3.11-np2.0-tf2.18",
+        "py3.13-np2.4-tf2.21",
+        "py3.11-tf2.20-cuda",
+    ]

@@ -157,7 +157,7 @@ def with_build_options(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--build-jobs",
         type=_positive,
-        help=f"images built at once (default: the CPU count, at most {DEFAULT_BUILD_JOBS})",
+        help=f"images built at once (default {DEFAULT_BUILD_JOBS})",
     )
 
 

@@ -13,7 +13,7 @@ import tarfile
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -175,6 +175,25 @@ def image_identity(dockerfile: Path, plan: WheelPlan) -> bytes:
     which packages are installed.
     """
     return b"\0".join((dockerfile.read_bytes(), plan.identity))
+
+
+def build_order(matrix: Matrix, names: Sequence[str]) -> list[str]:
+    """The environments in the order to build them: one of each content first, then those that
+    will only tag an image already built, so that no build waits on another while a different
+    image could be building."""
+    seen: set[tuple[str, bytes]] = set()
+    first: list[str] = []
+    later: list[str] = []
+    for name in names:
+        environment = matrix.environment(name)
+        if environment.host_python is not None:
+            first.append(name)
+            continue
+        base = environment.base_image or str(environment.debian)
+        content = (base, image_identity(matrix.images_dir / "Dockerfile", wheel_plan(matrix, environment)))
+        (later if content in seen else first).append(name)
+        seen.add(content)
+    return first + later
 
 
 def environment_tag(environment: Environment, identity: bytes, *, base_id: str) -> str:

@@ -29,7 +29,7 @@ from .execute import INSIDE, RunContext, run_cells
 from .files import atomic_write
 from .fingerprint import digest
 from .hostrun import interpreter
-from .images import VENV_PYTHON, BuildSettings, ensure_environment_image
+from .images import VENV_PYTHON, BuildSettings, build_order, ensure_environment_image
 from .interpreters import host_build
 from .limits import DEFAULT_MEMORY
 from .log import Output
@@ -52,7 +52,8 @@ BUILD_LOGS = "build-logs"
 RESUME_LATEST = Path("@latest")  # --resume without a directory: the newest run that did not finish
 CACHE = ".cache"
 EXIT_INTERRUPTED = 130
-#: Images built at once by default, at most: each build holds a TensorFlow wheel's worth of disk.
+#: Images built at once by default: a build waits on the network and the disk more than on the CPU,
+#: so more than the cores (the longest need not wait for a free one); each holds a wheel set on disk.
 DEFAULT_BUILD_JOBS = 4
 
 
@@ -73,7 +74,7 @@ class Options:
     reuse_from: Path | None = None  # another run (results.json or its directory) whose cells may be reused
     registry: str | None = None  # overrides matrix.yaml's registry:
     push: bool = False  # push images to the registry after building (or finding) them
-    build_jobs: int | None = None  # images built at once; default: the CPU count, at most DEFAULT_BUILD_JOBS
+    build_jobs: int | None = None  # images built at once (default DEFAULT_BUILD_JOBS)
 
 
 def matrix_job(options: Options, out: Output, host_environ: Mapping[str, str]) -> int:
@@ -322,7 +323,7 @@ def _builds(
         registry=registry_option(options.registry) if options.registry else matrix.registry,
         push=options.push,
     )
-    jobs = min(len(environments), options.build_jobs or min(DEFAULT_BUILD_JOBS, os.cpu_count() or 1))
+    jobs = min(len(environments), options.build_jobs or DEFAULT_BUILD_JOBS)
 
     def build(name: str) -> Build:
         environment = matrix.environment(name)
@@ -339,7 +340,7 @@ def _builds(
     executor = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="seedmatrix-build")
     with out.progress("images", total=len(environments)) as advance:
         try:
-            futures = {executor.submit(build, name): name for name in environments}
+            futures = {executor.submit(build, name): name for name in build_order(matrix, environments)}
             for future in as_completed(futures):
                 name, built = futures[future], future.result()
                 builds[name] = built
