@@ -37,6 +37,10 @@ def float64_value(label: str, number: float) -> Value:
     )
 
 
+def int64_value(label: str, number: int) -> Value:
+    return Value(label=label, dtype="int64", shape=(), values=(number,), bits=(str(number),))
+
+
 def record(
     environment: str,
     case: str,

@@ -18,7 +18,7 @@ from seedmatrix.results import Record, Results, RunStatus
 from seedmatrix.store import RunDirectory
 from seedmatrix.values import Value
 
-from builders import case, environment, float32_value, float64_value, record, repeated, results
+from builders import case, environment, float32_value, float64_value, int64_value, record, repeated, results
 
 
 def verdicts_for(
@@ -293,10 +293,7 @@ def test_close_pairs_labels_of_one_run_within_a_tolerance_and_says_how_far() -> 
     assert evidence == "loss, cuda vs loss, cpu, repeat 1: 3 ULP apart at [] (more than 2)"
     same = steady({"bits {device}": 1.0, "x on gpu": 1.0, "x on cpu": 1.0})
     held = verdicts_for({"close": {"x on {d}": {"to": "x on cpu", "ulps": 0}}}, same)
-    assert held[0][1:] == (
-        Verdict.HELD,
-        "x on gpu vs x on cpu: bitwise equal; x on cpu vs x on cpu: bitwise equal",
-    )
+    assert held[0][1:] == (Verdict.HELD, "x on gpu vs x on cpu: bitwise equal")
 
 
 def test_close_reports_the_widest_repeat_and_never_holds_over_a_missing_label() -> None:
@@ -324,3 +321,52 @@ def test_differ_says_how_far_apart_the_pair_is() -> None:
         evidence
         == "1 pair(s) different in every repeat (cuda vs cpu: 1 of 1 element(s), max |Δ| 2.22e-16, 2 ULP)"
     )
+
+
+@pytest.mark.parametrize("kind", ["equal", "differ", "close"])
+def test_a_label_paired_with_itself_proves_nothing(kind: str) -> None:
+    """`x on {d}` → `x on cpu` where the GPU label was never shown (no CUDA): the only match is the
+    CPU label itself. Before, `equal` and `close` held on it ("x on cpu vs x on cpu")."""
+    template: object = {"to": "x on cpu", "ulps": 0} if kind == "close" else "x on cpu"
+    [(_, verdict, evidence)] = verdicts_for({kind: {"x on {d}": template}}, steady({"x on cpu": 1.0}))
+    assert (verdict, evidence) == (
+        Verdict.SURPRISE,
+        "no recorded label other than its pair matches 'x on {d}'",
+    )
+    [(_, verdict, _)] = verdicts_for({kind: {"x": template if kind != "close" else {"to": "x", "ulps": 0}}},
+                                      steady({"x": 1.0}))  # fmt: skip
+    assert verdict is Verdict.SURPRISE
+
+
+def test_the_distance_shown_is_the_widest_occurrence_of_a_label_shown_several_times() -> None:
+    """A loss per epoch, 1 ULP apart in epoch 1 and 50 in epoch 2: the evidence says 50."""
+    records = [
+        record(
+            "ref",
+            "c",
+            n,
+            [
+                float64_value("cpu", 0.5),
+                float64_value("gpu", ulps_up(0.5, 1)),
+                float64_value("cpu", 0.25),
+                float64_value("gpu", ulps_up(0.25, 50)),
+            ],
+        )
+        for n in (1, 2, 3)
+    ]
+    [(_, verdict, evidence)] = verdicts_for({"close": {"gpu": {"to": "cpu", "ulps": 64}}}, records)
+    assert verdict is Verdict.HELD
+    assert evidence.endswith("50 ULP, occurrence 2 of 2")
+    [(_, verdict, evidence)] = verdicts_for({"differ": {"gpu": "cpu"}}, records)
+    assert "50 ULP, occurrence 2 of 2" in evidence
+
+
+def test_integers_far_apart_in_a_later_repeat_are_the_widest() -> None:
+    def ints(n: int, gap: int) -> Record:
+        return record("ref", "c", n, [int64_value("a", 1000), int64_value("b", 1000 + gap)])
+
+    [(_, verdict, evidence)] = verdicts_for(
+        {"close": {"b": {"to": "a", "atol": 1000}}}, [ints(1, 1), ints(2, 100), ints(3, 2)]
+    )
+    assert verdict is Verdict.HELD
+    assert evidence == "b vs a: 1 of 1 element(s), max |Δ| 100"

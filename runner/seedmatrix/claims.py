@@ -9,7 +9,7 @@ an unknown device) makes it "not checked", never "held".
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -26,7 +26,7 @@ from .compare import (
 )
 from .labels import fill, matching
 from .results import Record, Results
-from .values import Difference, Value, describe, within
+from .values import Difference, Value, describe, difference, within
 
 #: Every claim kind, in the order they are checked and shown.
 CLAIM_KINDS = (
@@ -93,9 +93,7 @@ def check_claims(results: Results, comparison: Comparison) -> tuple[ClaimCheck, 
                 if unknown_device is not None:
                     verdict, evidence = Verdict.UNCHECKED, unknown_device
                 elif cell.state in WITH_VALUES:
-                    verdict, evidence = _evaluate(
-                        kind, pattern, template, cell=cell, records=records, comparison=comparison
-                    )
+                    verdict, evidence = _evaluate(kind, pattern, template, cell=cell, comparison=comparison)
                 else:
                     verdict, evidence = Verdict.UNCHECKED, f"cell is {cell.state.value}"
                 checks.append(
@@ -167,7 +165,6 @@ def _evaluate(
     template: Template,
     *,
     cell: CellResult,
-    records: Sequence[Record],
     comparison: Comparison,
 ) -> Outcome:
     labels = {label.label: label for label in cell.labels}
@@ -183,7 +180,7 @@ def _evaluate(
     if isinstance(template, Mapping):
         tolerance = {key: template.get(key) for key in ("ulps", "atol", "rtol")}
         if kind == "close":
-            return _close_pairs(matched, template["to"], labels, tolerance)
+            return _close_pairs(matched, pattern, template["to"], labels, tolerance)
         if kind == "stable_within":
             return _summed([_stable_within(label, tolerance) for label in chosen], tolerance_text(template))
         reference = (
@@ -195,7 +192,7 @@ def _evaluate(
         return _summed(outcomes, f"{tolerance_text(template)} of {comparison.reference}")
     if kind in {"equal", "differ"}:
         assert template is not None
-        return _pairs(matched, template, labels, records, equal=kind == "equal")
+        return _pairs(matched, pattern, template, labels, equal=kind == "equal")
     if kind == "same_across_environments":
         return _same_across(chosen, cell, comparison.reference)
     assert template is not None
@@ -251,25 +248,44 @@ def _varies(label: LabelResult, *, every: bool) -> tuple[str, Verdict, str]:
     return label.label, Verdict.HELD, ""
 
 
+def _pairings(
+    matched: Matched, pattern: str, template: str, labels: Mapping[str, LabelResult]
+) -> list[tuple[str, str]] | Outcome:
+    """(label, the label the template names) for each matched label, or the outcome that ends the
+    check. A label paired with itself proves nothing (`x on {d}` → `x on cpu` matching only the CPU
+    label, where the GPU label was never shown), so such pairs are left out, and a claim with no
+    other pair is a SURPRISE."""
+    pairs = [(name, fill(template, captured)) for name, captured in matched]
+    pairs = [(name, target) for name, target in pairs if name != target]
+    if not pairs:
+        return Verdict.SURPRISE, f"no recorded label other than its pair matches {pattern!r}"
+    for name, target in pairs:
+        if target not in labels:
+            return Verdict.SURPRISE, f"{target!r} was not recorded"
+        for label in (labels[name], labels[target]):
+            if label.state is LabelState.NOT_RECORDED:
+                return Verdict.UNCHECKED, f"{label.label}: could not be recorded ({label.not_recorded_note})"
+    return pairs
+
+
 def _pairs(
     matched: Matched,
+    pattern: str,
     template: str,
     labels: Mapping[str, LabelResult],
-    records: Sequence[Record],
     *,
     equal: bool,
 ) -> Outcome:
     """In every repeat, each matched label equals (or differs from) the label the template names."""
-    apart: dict[str, str] = {}
-    for name, captured in matched:
-        target = fill(template, captured)
-        other = labels.get(target)
-        if other is None:
-            return Verdict.SURPRISE, f"{target!r} was not recorded"
-        for label in (labels[name], other):
-            if label.state is LabelState.NOT_RECORDED:
-                return Verdict.UNCHECKED, f"{label.label}: could not be recorded ({label.not_recorded_note})"
-        for repeat, mine, theirs in zip(labels[name].repeats, labels[name].series, other.series, strict=True):
+    pairs = _pairings(matched, pattern, template, labels)
+    if not isinstance(pairs, list):
+        return pairs
+    apart: list[str] = []
+    for name, target in pairs:
+        widest: Difference | None = None
+        for repeat, mine, theirs in zip(
+            labels[name].repeats, labels[name].series, labels[target].series, strict=True
+        ):
             if not mine or not theirs:
                 missing = name if not mine else target
                 return Verdict.SURPRISE, f"{missing!r} was not recorded in repeat {repeat}"
@@ -278,46 +294,71 @@ def _pairs(
                 if equal:
                     return Verdict.SURPRISE, f"{name} ≠ {target} in repeat {repeat}: {describe(found)}"
                 return Verdict.SURPRISE, f"{name} = {target} in repeat {repeat}"
-            if not equal and name not in apart:
-                apart[name] = f"{name} vs {target}: {describe(found)}"
+            widest = _wider(widest, _widest(mine, theirs))
+        if not equal and widest is not None:
+            apart.append(f"{name} vs {target}: {describe(widest)}")
     if equal:
-        return Verdict.HELD, f"{len(matched)} pair(s) bitwise equal in every repeat"
-    # How far apart (in the first repeat): a reader wants the distance, not only "≠".
-    return Verdict.HELD, f"{len(matched)} pair(s) different in every repeat ({'; '.join(apart.values())})"
+        return Verdict.HELD, f"{len(pairs)} pair(s) bitwise equal in every repeat"
+    # How far apart at most: a reader wants the distance, not only "≠".
+    return Verdict.HELD, f"{len(pairs)} pair(s) different in every repeat ({'; '.join(apart)})"
 
 
 def _close_pairs(
-    matched: Matched, template: str, labels: Mapping[str, LabelResult], tolerance: Mapping[str, Any]
+    matched: Matched,
+    pattern: str,
+    template: str,
+    labels: Mapping[str, LabelResult],
+    tolerance: Mapping[str, Any],
 ) -> Outcome:
     """In every repeat, each matched label is within the tolerance of the label the template names;
-    held or not, the evidence says how far apart they were at most."""
+    the evidence says how far apart they were at most."""
+    pairs = _pairings(matched, pattern, template, labels)
+    if not isinstance(pairs, list):
+        return pairs
     distances: list[str] = []
-    for name, captured in matched:
-        target = fill(template, captured)
-        other = labels.get(target)
-        if other is None:
-            return Verdict.SURPRISE, f"{target!r} was not recorded"
-        for label in (labels[name], other):
-            if label.state is LabelState.NOT_RECORDED:
-                return Verdict.UNCHECKED, f"{label.label}: could not be recorded ({label.not_recorded_note})"
+    for name, target in pairs:
         widest: Difference | None = None
-        for repeat, mine, theirs in zip(labels[name].repeats, labels[name].series, other.series, strict=True):
+        for repeat, mine, theirs in zip(
+            labels[name].repeats, labels[name].series, labels[target].series, strict=True
+        ):
             if not mine or not theirs:
                 missing = name if not mine else target
                 return Verdict.SURPRISE, f"{missing!r} was not recorded in repeat {repeat}"
             why = _close_series(mine, theirs, tolerance)
             if why is not None:
                 return Verdict.SURPRISE, f"{name} vs {target}, repeat {repeat}: {why}"
-            found = series_difference(mine, theirs)
-            if widest is None or _wider(found, widest):
-                widest = found
+            widest = _wider(widest, _widest(mine, theirs))
         assert widest is not None  # a label in a cell with values was recorded at least once
         distances.append(f"{name} vs {target}: " + ("bitwise equal" if widest.equal else describe(widest)))
     return Verdict.HELD, "; ".join(distances)
 
 
-def _wider(found: Difference, than: Difference) -> bool:
-    return (found.max_ulps or 0, found.differing) > (than.max_ulps or 0, than.differing)
+def _widest(mine: tuple[Value, ...], theirs: tuple[Value, ...]) -> Difference:
+    """The occurrence of a label shown several times (a loss per epoch) that lies farthest apart."""
+    if len(mine) != len(theirs):
+        return series_difference(mine, theirs)
+    found: Difference | None = None
+    for occurrence, (value, other) in enumerate(zip(mine, theirs, strict=True), start=1):
+        this = difference(value, other)
+        if len(mine) > 1 and not this.equal:
+            this = replace(
+                this, occurrence=occurrence, notes=(f"occurrence {occurrence} of {len(mine)}", *this.notes)
+            )
+        found = _wider(found, this)
+    assert found is not None  # both sides recorded it (checked by the caller)
+    return found
+
+
+def _wider(found: Difference | None, other: Difference) -> Difference:
+    """The farther apart of two differences: by ULPs, then by |Δ|, then by how many elements."""
+
+    def distance(item: Difference) -> tuple[float, float, int]:
+        magnitude = float(item.max_abs) if item.max_abs is not None else 0.0
+        return (float(item.max_ulps or 0), magnitude, item.differing)
+
+    if found is None or distance(other) > distance(found):
+        return other
+    return found
 
 
 def _close_series(mine: Sequence[Value], theirs: Sequence[Value], tolerance: Mapping[str, Any]) -> str | None:

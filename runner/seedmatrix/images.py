@@ -91,6 +91,7 @@ def ensure_environment_image(
         status = BuildStatus.CACHED
         # Environments of the same content wait for one another: one builds, the others tag it.
         with settings.locks.hold(f"content:{_content(tag)}"):
+            _unless_stopping(settings, environment)  # the build it waited on may have given up
             if _exists(client, tag) or _tag_same_content(client, tag):
                 pass
             elif settings.registry is not None and pull(client, settings.registry, tag, progress=progress):
@@ -110,6 +111,7 @@ def ensure_environment_image(
                     progress=progress,
                     hold=settings.locks.hold,
                 )
+                _unless_stopping(settings, environment)
                 progress(f"building {tag}")
                 with tempfile.TemporaryDirectory(prefix="seedmatrix-context-") as scratch:
                     context = Path(scratch) / "context.tar"
@@ -149,6 +151,11 @@ def ensure_environment_image(
         size=int(image.attrs.get("Size", 0)),
         observed=observed,
     )
+
+
+def _unless_stopping(settings: BuildSettings, environment: Environment) -> None:
+    if settings.stopping.is_set():
+        raise ImageError(f"building {environment.name} failed: interrupted")
 
 
 def check_python(environment: Environment, observed: Observed) -> None:
@@ -321,6 +328,7 @@ def _base(
     assert environment.debian is not None
     assert matrix.debian_recipe is not None
     with settings.locks.hold(f"base:{environment.debian}"):
+        _unless_stopping(settings, environment)
         return debian.ensure_base(
             client,
             environment.debian,

@@ -348,7 +348,10 @@ def _builds(
                 if built.error:
                     out.error(built.error)
         except BaseException:
-            settings.stopping.set()  # builds in flight give up at their next step
+            # Builds in flight give up at their next step; the wheel fetches and probes they wait
+            # on are containers of this run, removed here so that no thread outlives the runner.
+            settings.stopping.set()
+            _remove_containers(client, owner.run_id, out)
             raise
         finally:
             executor.shutdown(wait=False, cancel_futures=True)
