@@ -180,7 +180,7 @@ def _evaluate(
     if isinstance(template, Mapping):
         tolerance = {key: template.get(key) for key in ("ulps", "atol", "rtol")}
         if kind == "close":
-            return _close_pairs(matched, pattern, template["to"], labels, tolerance)
+            return _pairs(kind, matched, pattern, template["to"], labels, tolerance=tolerance)
         if kind == "stable_within":
             return _summed([_stable_within(label, tolerance) for label in chosen], tolerance_text(template))
         reference = (
@@ -192,7 +192,7 @@ def _evaluate(
         return _summed(outcomes, f"{tolerance_text(template)} of {comparison.reference}")
     if kind in {"equal", "differ"}:
         assert template is not None
-        return _pairs(matched, pattern, template, labels, equal=kind == "equal")
+        return _pairs(kind, matched, pattern, template, labels)
     if kind == "same_across_environments":
         return _same_across(chosen, cell, comparison.reference)
     assert template is not None
@@ -269,49 +269,16 @@ def _pairings(
 
 
 def _pairs(
+    kind: str,
     matched: Matched,
     pattern: str,
     template: str,
     labels: Mapping[str, LabelResult],
     *,
-    equal: bool,
+    tolerance: Mapping[str, Any] | None = None,
 ) -> Outcome:
-    """In every repeat, each matched label equals (or differs from) the label the template names."""
-    pairs = _pairings(matched, pattern, template, labels)
-    if not isinstance(pairs, list):
-        return pairs
-    apart: list[str] = []
-    for name, target in pairs:
-        widest: Difference | None = None
-        for repeat, mine, theirs in zip(
-            labels[name].repeats, labels[name].series, labels[target].series, strict=True
-        ):
-            if not mine or not theirs:
-                missing = name if not mine else target
-                return Verdict.SURPRISE, f"{missing!r} was not recorded in repeat {repeat}"
-            found = series_difference(mine, theirs)
-            if found.equal != equal:
-                if equal:
-                    return Verdict.SURPRISE, f"{name} ≠ {target} in repeat {repeat}: {describe(found)}"
-                return Verdict.SURPRISE, f"{name} = {target} in repeat {repeat}"
-            widest = _wider(widest, _widest(mine, theirs))
-        if not equal and widest is not None:
-            apart.append(f"{name} vs {target}: {describe(widest)}")
-    if equal:
-        return Verdict.HELD, f"{len(pairs)} pair(s) bitwise equal in every repeat"
-    # How far apart at most: a reader wants the distance, not only "≠".
-    return Verdict.HELD, f"{len(pairs)} pair(s) different in every repeat ({'; '.join(apart)})"
-
-
-def _close_pairs(
-    matched: Matched,
-    pattern: str,
-    template: str,
-    labels: Mapping[str, LabelResult],
-    tolerance: Mapping[str, Any],
-) -> Outcome:
-    """In every repeat, each matched label is within the tolerance of the label the template names;
-    the evidence says how far apart they were at most."""
+    """`equal`, `differ` or `close` (within `tolerance`): in every repeat, each matched label against
+    the label the template names; held, the evidence says how far apart they were at most."""
     pairs = _pairings(matched, pattern, template, labels)
     if not isinstance(pairs, list):
         return pairs
@@ -324,12 +291,23 @@ def _close_pairs(
             if not mine or not theirs:
                 missing = name if not mine else target
                 return Verdict.SURPRISE, f"{missing!r} was not recorded in repeat {repeat}"
-            why = _close_series(mine, theirs, tolerance)
-            if why is not None:
-                return Verdict.SURPRISE, f"{name} vs {target}, repeat {repeat}: {why}"
+            if tolerance is not None:
+                why = _close_series(mine, theirs, tolerance)
+                if why is not None:
+                    return Verdict.SURPRISE, f"{name} vs {target}, repeat {repeat}: {why}"
+            else:
+                found = series_difference(mine, theirs)
+                if found.equal != (kind == "equal"):
+                    if kind == "equal":
+                        return Verdict.SURPRISE, f"{name} ≠ {target} in repeat {repeat}: {describe(found)}"
+                    return Verdict.SURPRISE, f"{name} = {target} in repeat {repeat}"
             widest = _wider(widest, _widest(mine, theirs))
         assert widest is not None  # a label in a cell with values was recorded at least once
         distances.append(f"{name} vs {target}: " + ("bitwise equal" if widest.equal else describe(widest)))
+    if kind == "equal":
+        return Verdict.HELD, f"{len(pairs)} pair(s) bitwise equal in every repeat"
+    if kind == "differ":  # how far apart at most: a reader wants the distance, not only "≠"
+        return Verdict.HELD, f"{len(pairs)} pair(s) different in every repeat ({'; '.join(distances)})"
     return Verdict.HELD, "; ".join(distances)
 
 

@@ -106,6 +106,14 @@ def ensure_wheels(
     """The wheels for `plan` on `base`: the pins' in one directory, each project's in its own, each
     fetched or built unless complete (a changed project rebuilds its wheel alone). `hold(directory)`
     keeps builds running side by side from filling one directory twice."""
+
+    def ensure(target: Path, payload: dict[str, Any], doing: str) -> Path:
+        with hold(f"wheels:{target}"):
+            if not (target / COMPLETE).exists():
+                progress(f"{doing} into {target}")
+                _fetch(client, base, payload, fetching, target=target, name=name, owner=owner, log=log)
+        return target
+
     directories = []
     requirements = []
     if plan.pins:
@@ -114,37 +122,11 @@ def ensure_wheels(
         requirements.append(("lock.txt", plan.lock.text))
     if requirements:
         target = fetching.cache / digest(plan.pinned, str(base.id))
-        with hold(f"wheels:{target}"):
-            if not (target / COMPLETE).exists():
-                progress(f"fetching wheels for {name} into {target}")
-                _fetch(
-                    client,
-                    base,
-                    {"requirements": requirements},
-                    fetching,
-                    target=target,
-                    name=name,
-                    owner=owner,
-                    log=log,
-                )
-        directories.append(target)
+        directories.append(ensure(target, {"requirements": requirements}, f"fetching wheels for {name}"))
     projects = b""
     for project in plan.projects:
         target = fetching.cache / "projects" / digest(tree_digest(project), str(base.id))
-        with hold(f"wheels:{target}"):
-            if not (target / COMPLETE).exists():
-                progress(f"building a wheel of {project} into {target}")
-                _fetch(
-                    client,
-                    base,
-                    {"project": project},
-                    fetching,
-                    target=target,
-                    name=name,
-                    owner=owner,
-                    log=log,
-                )
-        directories.append(target)
+        directories.append(ensure(target, {"project": project}, f"building a wheel of {project}"))
         projects += (target / PROJECTS).read_bytes()
     pins = [*plan.pins, *(plan.lock.pins if plan.lock else ())]
     return Wheels(tuple(directories), "".join(f"{pin}\n" for pin in pins).encode(), projects)
