@@ -188,7 +188,7 @@ def build_order(matrix: Matrix, names: Sequence[str]) -> list[str]:
     """The environments in the order to build them: one of each content first, then those that
     will only tag an image already built, so that no build waits on another while a different
     image could be building."""
-    seen: set[tuple[str, bytes]] = set()
+    seen: set[tuple[str, bytes, tuple[Path, ...]]] = set()
     first: list[str] = []
     later: list[str] = []
     for name in names:
@@ -196,8 +196,10 @@ def build_order(matrix: Matrix, names: Sequence[str]) -> list[str]:
         if environment.host_python is not None:
             first.append(name)
             continue
-        base = environment.base_image or str(environment.debian)
-        content = (base, image_identity(matrix.images_dir / "Dockerfile", wheel_plan(matrix, environment)))
+        # What the content tag is made of, less what every environment shares (the Dockerfile) and
+        # the projects' trees (hashed once, by the build): the same paths hold the same trees.
+        plan = wheel_plan(matrix, environment)
+        content = (environment.base_image or str(environment.debian), plan.pinned, plan.projects)
         (later if content in seen else first).append(name)
         seen.add(content)
     return first + later
