@@ -5,8 +5,9 @@ writes JSON. Every figure comes from one run on one machine:
 
 - matrix: `seedmatrix matrix --fresh` wall time (parallel, every repeat a fresh container);
 - naive: the same runs one after another with plain `docker run --rm` (the docker CLI), each timed;
-- ideal: the sum of those runs' own times, each measured alone in the naive loop, / cores (times
-  measured while runs compete for the cores would flatter the matrix);
+- ideal: the CPU time those runs hold, each measured alone in the naive loop (its time × the CPUs
+  it is given: a two-CPU run holds both), / cores (times measured while runs compete for the cores
+  would flatter the matrix);
 - cached: `seedmatrix matrix` again with nothing changed (records reused, no container);
 - report: `seedmatrix report` alone;
 - images: each image's cold build time and size;
@@ -52,11 +53,11 @@ def seedmatrix(*args: str) -> float:
 
 def naive(results_file: Path) -> tuple[float, list[float]]:
     """The same (environment, case, repeat) runs, one `docker run --rm` after another: the total
-    wall time and each run's own time."""
+    wall time and the CPU time each run held (its own time × its CPUs)."""
     results = load_results(results_file)
     matrix = load_matrix(Path(results.matrix_file))
     images_by_env = {env.name: env.build.image_id for env in results.environments}
-    each = []
+    each, held = [], []
     for record in results.records:
         script = matrix.scripts[record.case]
         case = matrix.case(record.case)
@@ -79,7 +80,8 @@ def naive(results_file: Path) -> tuple[float, list[float]]:
         started = time.perf_counter()
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         each.append(time.perf_counter() - started)
-    return sum(each), each
+        held.append(each[-1] * case.cpus)
+    return sum(each), held
 
 
 def image_table(config: Path, results_root: Path, *, cold: bool) -> list[dict[str, Any]]:
@@ -171,8 +173,8 @@ def main() -> int:
     )
     cached = load_results(runs / "latest" / "results.json")
     report_s = seedmatrix("report", str(runs / "latest"), "--report-only")
-    naive_s, alone = naive(runs / fresh.run_id / "results.json")
-    ideal_s = sum(alone) / cores
+    naive_s, held = naive(runs / fresh.run_id / "results.json")
+    ideal_s = sum(held) / cores
     scaled = scale(root / "scale")
 
     figures = {
@@ -204,7 +206,7 @@ def render(figures: dict[str, Any]) -> str:
         "| --- | --: |",
         f"| matrix run (`seedmatrix matrix --fresh`) | {figures['matrix_s']} |",
         f"| naive: the same runs, one `docker run --rm` after another | {figures['naive_s']} |",
-        f"| ideal: sum of the runs' own times, each measured alone, / cores | {figures['ideal_s']} |",
+        f"| ideal: CPU time the runs hold, each measured alone, / cores | {figures['ideal_s']} |",
         f"| cached re-run, nothing changed ({figures['cached_reused_records']} records reused) "
         f"| {figures['cached_s']} |",
         f"| `seedmatrix report` alone | {figures['report_s']} |",

@@ -1,4 +1,4 @@
-"""The plan: which (environment, case) cells run, decided before any container exists."""
+"""The plan: which (environment, case) cells run, each environment's decided before any of them runs."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from seedmatrix.config import load_matrix
 from seedmatrix.cpu import FLAGS_OF_INTEREST, CpuFacts
 from seedmatrix.errors import ConfigError
-from seedmatrix.plan import HostFacts, Selection, make_plan, parse_shard
+from seedmatrix.plan import HostFacts, Selection, empty_plan, make_plan, parse_shard, plan_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,6 +25,18 @@ def test_every_applicable_cell_of_the_default_matrix_is_planned() -> None:
     assert len(plan.cells) == len(matrix.environments) * len(matrix.cases)
     assert plan.runs == len(plan.cells) * matrix.repeats
     assert plan.cells[0].script == ROOT / "seeds" / "seed_random.py"
+
+
+def test_environments_joining_in_any_order_give_the_plan_in_matrix_order() -> None:
+    matrix = load_matrix(ROOT / "matrix.yaml")
+    no_gpu = HostFacts(cpus=1, cpu=EVERY_ISA, gpu_unavailable="no GPU here")
+    plan = empty_plan(matrix, Selection())
+    assert plan.cells == ()
+    assert plan.skipped == ()
+    for name in reversed(plan.environments):  # the order the images happened to be ready in
+        plan = plan.adding(*plan_environment(matrix, name, plan.cases, no_gpu))
+    assert plan == make_plan(matrix, Selection(), no_gpu)
+    assert plan.skipped  # GPU environments and two-CPU cases, in matrix order as well
 
 
 def test_a_case_needing_a_missing_framework_gets_no_cell() -> None:

@@ -204,3 +204,9 @@ def test_atomic_write_replaces_whole_and_leaves_no_temporary(tmp_path: Path) -> 
     atomic_write(target, "two")
     assert target.read_text(encoding="utf-8") == "two"
     assert [p.name for p in target.parent.iterdir()] == ["file.txt"]
+
+
+def test_results_that_validate_but_carry_another_schema_are_refused() -> None:
+    other = dataclasses.replace(results([environment("a")], [case("c")], []), schema="seedmatrix/results/1")
+    with pytest.raises(ResultsError, match="found schema 'seedmatrix/results/1'"):
+        decode(Results, encode(other), source="results.json")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from .compare import WITH_VALUES, Comparison
 from .errors import ResultsError
 from .files import MIB, atomic_write, read_bounded
 from .fingerprint import source_files, tree_digest
-from .plan import Cell, Plan
+from .plan import Cell
 from .results import Observed, Record, Results, RunStatus, decode, encode
 from .store import RunDirectory
 
@@ -112,14 +112,14 @@ def cell_key(*, identity: str, cell: Cell, helpers: Path, machine: str = "") -> 
 
 
 def cell_keys(
-    plan: Plan, identities: Mapping[str, str], *, helpers: Path, machine: str = ""
+    cells: Iterable[Cell], identities: Mapping[str, str], *, helpers: Path, machine: str = ""
 ) -> dict[tuple[str, str], str]:
-    """The key of every planned cell that has something to run on (`machine`: its CPU)."""
+    """The key of every cell that has something to run on (`machine`: its CPU)."""
     return {
         (cell.environment, cell.case): cell_key(
             identity=identities[cell.environment], cell=cell, helpers=helpers, machine=machine
         )
-        for cell in plan.cells
+        for cell in cells
         if cell.environment in identities
     }
 

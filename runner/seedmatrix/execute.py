@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -195,27 +195,37 @@ class CpuPool:
                 self._available.notify_all()
 
 
-def run_cells(
-    context: RunContext, work: Sequence[tuple[Cell, int]], *, on_record: Callable[[Record], None]
-) -> None:
-    """Run each (cell, repeat), up to `jobs` at once; report each record as it completes.
+class Runs:
+    """Repeats handed in while others run (an environment's when its image is ready), up to `jobs`
+    at once, each pinned to CPUs of its own; each record is reported as it completes.
 
-    `on_record` is called from one thread at a time. On an exception (Ctrl-C included) the runs not
-    yet started are cancelled; the caller removes the containers of the run by their label.
+    `on_record` is called from one thread at a time. `close` cancels the runs not yet started; the
+    caller removes the containers of the run by their label.
     """
-    pool = CpuPool(context.cpu_ids)
-    reporting = threading.Lock()
 
-    def one(cell: Cell, repeat: int) -> None:
-        with pool.take(cell.cpus) as cpu_ids:
-            record = run_repeat(context, cell, repeat, cpu_ids=cpu_ids)
-        with reporting:
-            on_record(record)
+    def __init__(self, context: RunContext, *, on_record: Callable[[Record], None]) -> None:
+        self._context = context
+        self._on_record = on_record
+        self._pool = CpuPool(context.cpu_ids)
+        self._reporting = threading.Lock()
+        self._executor = ThreadPoolExecutor(
+            max_workers=max(1, context.jobs), thread_name_prefix="seedmatrix-run"
+        )
 
-    executor = ThreadPoolExecutor(max_workers=max(1, context.jobs), thread_name_prefix="seedmatrix-run")
-    try:
-        futures = [executor.submit(one, cell, repeat) for cell, repeat in work]
-        for future in as_completed(futures):
-            future.result()
-    finally:
-        executor.shutdown(wait=False, cancel_futures=True)
+    def submit(self, work: Sequence[tuple[Cell, int]]) -> list[Future[None]]:
+        """Queue `work` behind what is queued; its runs that need the most CPUs go first.
+
+        A run waits until all the CPUs it needs are free, leaving the others idle meanwhile: once
+        per group when such runs follow one another, rather than once per run.
+        """
+        ordered = sorted(work, key=lambda item: -item[0].cpus)
+        return [self._executor.submit(self._one, cell, repeat) for cell, repeat in ordered]
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def _one(self, cell: Cell, repeat: int) -> None:
+        with self._pool.take(cell.cpus) as cpu_ids:
+            record = run_repeat(self._context, cell, repeat, cpu_ids=cpu_ids)
+        with self._reporting:
+            self._on_record(record)

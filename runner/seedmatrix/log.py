@@ -6,12 +6,34 @@ go to files, never to this stream.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+
+class Bar:
+    """Steps of one kind of work; its total may grow while it runs (runs join as images are ready)."""
+
+    def __init__(self, description: str, total: int, *, on_step: Callable[[Bar, str], None]) -> None:
+        self.description = description
+        self.total = total
+        self.done = 0
+        self._on_step = on_step
+        self._lock = threading.Lock()  # steps come from worker threads
+
+    def advance(self, last: str) -> None:
+        with self._lock:
+            self.done += 1
+            self._on_step(self, last)
+
+    def grow(self, steps: int) -> None:
+        with self._lock:
+            self.total += steps
+            self._on_step(self, "")
 
 
 class Output:
@@ -33,20 +55,13 @@ class Output:
         self.console.print(f"[bold red]error:[/] {text}")
 
     @contextmanager
-    def progress(self, description: str, total: int) -> Iterator[Callable[[str], None]]:
-        """A bar of `total` steps; the yielded function advances it and says what just finished.
+    def progress(self, *bars: tuple[str, int]) -> Iterator[tuple[Bar, ...]]:
+        """Bars of (description, total) steps shown together; each says what just finished.
 
         Off a terminal (CI logs, pipes) a bar would only show at the end, so each step is a line.
         """
         if not self.console.is_terminal:
-            done = 0
-
-            def line(last: str) -> None:
-                nonlocal done
-                done += 1
-                self.console.print(f"  {description} {done}/{total}: {last}")
-
-            yield line
+            yield tuple(Bar(description, total, on_step=self._step_line) for description, total in bars)
             return
         with Progress(
             TextColumn("[bold]{task.description}"),
@@ -55,13 +70,22 @@ class Output:
             TimeElapsedColumn(),
             TextColumn("{task.fields[last]}", style="dim"),
             console=self.console,
-        ) as bar:
-            task = bar.add_task(description, total=total, last="")
+        ) as shown:
 
-            def advance(last: str) -> None:
-                bar.update(task, advance=1, last=last)
+            def step(bar: Bar, last: str) -> None:
+                task = tasks[bar.description]
+                shown.update(task, completed=bar.done, total=bar.total)
+                if last:  # growing keeps what last finished shown
+                    shown.update(task, last=last)
 
-            yield advance
+            tasks = {
+                description: shown.add_task(description, total=total, last="") for description, total in bars
+            }
+            yield tuple(Bar(description, total, on_step=step) for description, total in bars)
+
+    def _step_line(self, bar: Bar, last: str) -> None:
+        if last:
+            self.console.print(f"  {bar.description} {bar.done}/{bar.total}: {last}")
 
     def github_annotations(self, commands: Iterable[str]) -> None:
         """Workflow commands (annotations) on stdout, where GitHub Actions reads them; nowhere else."""

@@ -1,16 +1,19 @@
 """The jobs a user asks for, as small steps: load → select → images → plan → runs → results → report.
 
-Each step takes what the previous ones produced. The plan is made once, after the images exist,
-from facts about this host; records are saved the moment each repeat ends; whatever stops the run
-(Ctrl-C, SIGTERM, a lost engine), what completed is written and `--resume` finishes the rest.
+Each step takes what the previous ones produced, one environment at a time: the moment an
+environment's image is ready its cells are planned (from facts about this host) and its runs
+queued, while other images still build or pull. Records are saved the moment each repeat ends;
+whatever stops the run (Ctrl-C, SIGTERM, a lost engine), what completed is written and `--resume`
+finishes the rest.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -23,9 +26,9 @@ from .assemble import assemble
 from .cache import Cache, cell_keys, records_from, reusable_cells, reusable_records
 from .ci import github_annotations, junit_xml
 from .config import Matrix, format_key_path, load_matrix, registry_option
-from .cpu import host_cpu, machine_identity, switches
+from .cpu import CpuFacts, host_cpu, machine_identity, switches
 from .errors import ConfigError, EngineError, ResultsError
-from .execute import INSIDE, RunContext, run_cells
+from .execute import INSIDE, RunContext, Runs
 from .files import atomic_write
 from .fingerprint import digest
 from .hostrun import interpreter
@@ -34,7 +37,7 @@ from .interpreters import host_build
 from .limits import DEFAULT_MEMORY
 from .log import Output
 from .merge import merge
-from .plan import Cell, HostFacts, Plan, Selection, make_plan, select_environments
+from .plan import Cell, HostFacts, Plan, Selection, empty_plan, plan_environment, select_environments
 from .probes import DISPATCH_PROBE, probe_dispatch
 from .report import Verdicts, baseline_line, claims_line, derive, render, summary_line
 from .results import Build, Record, Results, RunState
@@ -78,84 +81,61 @@ class Options:
 
 
 def matrix_job(options: Options, out: Output, host_environ: Mapping[str, str]) -> int:
-    """Build what is missing, run every planned cell, store the records, write the report."""
+    """Build what is missing, run every planned cell, store the records, write the report.
+
+    An environment's runs start as soon as its image is ready, while the others build or pull.
+    """
     matrix = load_matrix(options.config)
     environments = select_environments(matrix, options.selection)
     client, cpu_ids = _engine_for(matrix, environments)
     baseline = _load_baseline(options.baseline or matrix.baseline)
+    earlier = load_results(options.reuse_from) if options.reuse_from is not None else None
     run, records, started = _open_run(options)
     with run.held():
         owner = container.Owner(run_id=run.run_id, run_dir=run.path)
-        engine = _engine_version(client)
-        plan: Plan | None = None
-        builds: dict[str, Build] = {}
-        dispatch: dict[str, dict[str, Any]] = {}
-
-        def results_now(state: RunState) -> Results:
-            assert plan is not None
-            return assemble(
-                matrix=matrix,
-                plan=plan,
-                builds=builds,
-                records=records,
-                run_id=run.run_id,
-                started=started,
-                state=state,
-                engine=engine,
-                dispatch=dispatch,
-                cell_keys=keys,
-            )
-
-        cache = Cache(options.results / CACHE)
-        keys: dict[tuple[str, str], str] = {}
+        book = _RunBook(
+            matrix=matrix,
+            options=options,
+            out=out,
+            run=run,
+            client=client,
+            owner=owner,
+            cpu_ids=cpu_ids,
+            cpu=host_cpu(),
+            plan=empty_plan(matrix, options.selection),
+            records=records,
+            started=started,
+            engine=_engine_version(client),
+            earlier=earlier,
+        )
+        settings = _build_settings(matrix, options=options, host_environ=host_environ, owner=owner)
+        jobs = options.jobs or len(cpu_ids)
         try:
             _sweep(client, options.results, out, resumed=run.run_id if records or options.resume else None)
-            builds = _builds(
-                client, matrix, environments, options=options, out=out, host_environ=host_environ, owner=owner
-            )
-            _check_same_images(records, builds, run)
-            facts = _facts(client, matrix, builds, cpu_ids=cpu_ids, owner=owner, out=out)
-            plan = make_plan(matrix, options.selection, facts, memory=options.memory)
-            dispatch = _dispatch(client, matrix, builds, cache=cache, owner=owner, out=out, facts=facts)
-            run.save_results(results_now(RunState.RUNNING))  # a run killed outright keeps its plan and images
-            identities = {name: build.identity for name, build in builds.items() if build.identity}
-            keys = cell_keys(plan, identities, helpers=INSIDE, machine=machine_identity(facts.cpu))
-            if not options.fresh:
-                records += _reused(
-                    cache, keys, options=options, run=run, repeats=matrix.repeats, records=records, out=out
-                )
-            done = {(r.environment, r.case, r.repeat) for r in records}
-            work = [(cell, repeat) for cell, repeat in plan.runs_left(done) if cell.environment in identities]
-            jobs = options.jobs or len(cpu_ids)
             out.step(
-                f"run {run.run_id}: {len(plan.environments)} environments × {len(plan.cases)} cases, "
-                f"{len(work)} runs"
-                + (f" ({len(done)} already done)" if done else "")
-                + f", up to {jobs} at once"
+                f"run {run.run_id}: {len(environments)} environments × {len(book.plan.cases)} cases × "
+                f"{matrix.repeats} repeats, up to {jobs} runs at once, an environment's as soon as its "
+                "image is ready"
             )
-            for skip in plan.skipped:
-                out.note(f"skipping {skip.environment} / {skip.case}: {skip.reason}")
-            context = RunContext(
-                client=client,
-                owner=owner,
+            stopped = _build_and_run(
+                book,
+                settings,
                 host_environ=host_environ,
-                identities=identities,
                 jobs=jobs,
-                cpu_ids=cpu_ids,
+                build_jobs=options.build_jobs or DEFAULT_BUILD_JOBS,
             )
-            stopped = _run(context, work, run=run, records=records, out=out)
         except KeyboardInterrupt:
             stopped = "interrupted"
             out.warn("interrupted: removing this run's containers and writing what completed")
             with interrupts.shielded():
                 _remove_containers(client, run.run_id, out)
         with interrupts.shielded():
-            if plan is None:
+            if not book.builds:
                 out.note(f"stopped before anything ran; {run.path} holds nothing to resume")
-                return EXIT_INTERRUPTED
-            results = results_now(RunState.STOPPED if stopped else RunState.FINISHED)
+                return EXIT_INTERRUPTED if stopped != "engine" else EngineError.exit_code
+            results = book.results(RunState.STOPPED if stopped else RunState.FINISHED)
             verdicts = _write_report(run, results, out, baseline=baseline, save=True)
-            cache.save_cells(reusable_cells(keys, results, verdicts.comparison, run.run_id))
+            book.cache.save_cells(reusable_cells(book.keys, results, verdicts.comparison, run.run_id))
             if stopped is None:
                 interrupts.decided()  # every record is in and written: a late signal changes nothing
     if stopped is not None:
@@ -169,95 +149,258 @@ def matrix_job(options: Options, out: Output, host_environ: Mapping[str, str]) -
     )
 
 
-def _facts(
-    client: docker.DockerClient | None,
-    matrix: Matrix,
-    builds: Mapping[str, Build],
-    *,
-    cpu_ids: Sequence[int],
-    owner: container.Owner,
-    out: Output,
-) -> HostFacts:
-    return HostFacts(
-        cpus=len(cpu_ids),
-        cpu=host_cpu(),
-        gpu_unavailable=_gpu_unavailable(client, matrix, builds, owner, out),
-        provides={
-            name: build.observed.provides
-            for name, build in builds.items()
-            if matrix.environment(name).host_python and build.observed
-        },
-    )
+@dataclass(kw_only=True)
+class _RunBook:
+    """One matrix run's growing state: environments join it, one at a time, as their images are
+    ready; records arrive from the run threads."""
 
+    matrix: Matrix
+    options: Options
+    out: Output
+    run: RunDirectory
+    client: docker.DockerClient | None
+    owner: container.Owner
+    cpu_ids: Sequence[int]
+    cpu: CpuFacts | None
+    plan: Plan
+    records: list[Record]
+    started: str
+    engine: str
+    earlier: Results | None  # --reuse-from
+    builds: dict[str, Build] = field(default_factory=dict)
+    dispatch: dict[str, dict[str, Any]] = field(default_factory=dict)
+    keys: dict[tuple[str, str], str] = field(default_factory=dict)
+    gpu_unavailable: str | None = None
+    gpu_asked: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)  # records, shared with run threads
 
-def _dispatch(
-    client: docker.DockerClient | None,
-    matrix: Matrix,
-    builds: Mapping[str, Build],
-    *,
-    cache: Cache,
-    owner: container.Owner,
-    out: Output,
-    facts: HostFacts,
-) -> dict[str, dict[str, Any]]:
-    """The oneDNN ISA each TensorFlow environment dispatches under its CPU switches on this CPU
-    (probed once per image, switches and CPU; kept in the cache)."""
-    found = {}
-    cpu = machine_identity(facts.cpu)
-    for name, build in builds.items():
-        spec = matrix.environment(name)
+    @property
+    def cache(self) -> Cache:
+        return Cache(self.options.results / CACHE)
+
+    def results(self, state: RunState) -> Results:
+        with self.lock:
+            records = list(self.records)
+        return assemble(
+            matrix=self.matrix,
+            plan=self.plan,
+            builds=self.builds,
+            records=records,
+            run_id=self.run.run_id,
+            started=self.started,
+            state=state,
+            engine=self.engine,
+            dispatch=self.dispatch,
+            cell_keys=self.keys,
+        )
+
+    def keep(self, record: Record) -> None:
+        with self.lock:
+            self.run.save_record(record)
+            self.records.append(record)
+
+    def join(self, name: str, build: Build) -> list[tuple[Cell, int]]:
+        """Plan the environment whose image is ready (or failed); its runs still to do."""
+        self.builds[name] = build
+        if build.identity is not None:
+            self._check_same_image(name, build.identity)
+        spec = self.matrix.environment(name)
+        facts = HostFacts(
+            cpus=len(self.cpu_ids),
+            cpu=self.cpu,
+            gpu_unavailable=self._gpu_unavailable(build)
+            if spec.device == "gpu" and not spec.host_python
+            else None,
+            provides={name: build.observed.provides} if spec.host_python and build.observed else {},
+        )
+        cells, skipped = plan_environment(
+            self.matrix, name, self.plan.cases, facts, memory=self.options.memory
+        )
+        self.plan = self.plan.adding(cells, skipped)
+        reasons = {skip.reason for skip in skipped}
+        if not cells and len(skipped) > 1 and len(reasons) == 1:
+            self.out.note(f"skipping {name} (all {len(skipped)} cases): {reasons.pop()}")
+        else:
+            for skip in skipped:
+                self.out.note(f"skipping {skip.environment} / {skip.case}: {skip.reason}")
+        self._dispatch(name, build)
+        self.run.save_results(self.results(RunState.RUNNING))  # a run killed outright keeps plan and images
+        if build.identity is None:
+            return []
+        keys = cell_keys(cells, {name: build.identity}, helpers=INSIDE, machine=machine_identity(self.cpu))
+        self.keys.update(keys)
+        runs = sum(cell.repeats for cell in cells)
+        if resumed := len(self._done(name)):
+            self.out.note(f"{name}: {runs - resumed} runs ({resumed} already done)")
+        if not self.options.fresh:
+            self._reuse(name, keys)
+        done = self._done(name)
+        return [
+            (cell, repeat)
+            for cell in cells
+            for repeat in range(1, cell.repeats + 1)
+            if (cell.case, repeat) not in done
+        ]
+
+    def _done(self, name: str) -> set[tuple[str, int]]:
+        """(case, repeat) of the environment's records so far."""
+        with self.lock:
+            return {(r.case, r.repeat) for r in self.records if r.environment == name}
+
+    def _check_same_image(self, name: str, identity: str) -> None:
+        """Resuming mixes old and new records, so they must have run on what the new ones will run on.
+
+        Only environments with old records matter: one whose build failed before can be built now.
+        """
+        with self.lock:
+            ran_on = {record.ran_on for record in self.records if record.environment == name}
+        for old in ran_on - {identity}:
+            raise ResultsError(
+                f"cannot resume run {self.run.run_id}: {name} ran on {old} and would now run on "
+                f"{identity}; old and new records would not be comparable, so start a new run"
+            )
+
+    def _gpu_unavailable(self, build: Build) -> str | None:
+        """Ask the engine once whether it can give a container a GPU; if not, GPU runs are skipped."""
+        if self.gpu_asked or self.client is None or not build.image_id:
+            return self.gpu_unavailable
+        self.gpu_asked = True
+        self.gpu_unavailable = container.gpu_unavailable(self.client, build.image_id, self.owner)
+        if self.gpu_unavailable is None:
+            self.out.note("the engine gives containers GPUs: GPU environments run on them")
+        else:
+            self.out.warn(f"skipping the GPU environments: {self.gpu_unavailable}")
+        return self.gpu_unavailable
+
+    def _dispatch(self, name: str, build: Build) -> None:
+        """The oneDNN ISA a TensorFlow environment dispatches under its CPU switches on this CPU
+        (probed once per image, switches and CPU; kept in the cache)."""
+        spec = self.matrix.environment(name)
         if build.identity is None or build.observed is None or not build.observed.version("tensorflow"):
-            continue
+            return
         variables = switches(spec.cpu_isa, spec.onednn)
-        key = digest(build.identity, json.dumps(variables, sort_keys=True), cpu, DISPATCH_PROBE.read_bytes())
-        known = cache.dispatch(key)
+        key = digest(
+            build.identity,
+            json.dumps(variables, sort_keys=True),
+            machine_identity(self.cpu),
+            DISPATCH_PROBE.read_bytes(),
+        )
+        known = self.cache.dispatch(key)
         if known is None:
-            out.note(f"{name}: asking oneDNN which instruction set it uses")
+            self.out.note(f"{name}: asking oneDNN which instruction set it uses")
             known = probe_dispatch(
-                client,
+                self.client,
                 build,
-                interpreter(spec.host_python, relative_to=matrix.source.parent)
+                interpreter(spec.host_python, relative_to=self.matrix.source.parent)
                 if spec.host_python
                 else VENV_PYTHON,
                 variables=variables,
-                owner=owner,
-                timeout_seconds=matrix.timeout_seconds,
+                owner=self.owner,
+                timeout_seconds=self.matrix.timeout_seconds,
             )
             if "error" not in known:
-                cache.save_dispatch(key, known)
+                self.cache.save_dispatch(key, known)
             else:
-                out.warn(f"{name}: {known['error']}")
-        found[name] = known
-    return found
+                self.out.warn(f"{name}: {known['error']}")
+        self.dispatch[name] = known
+
+    def _reuse(self, name: str, keys: Mapping[tuple[str, str], str]) -> None:
+        """Records of unchanged cells: from earlier runs here, then from --reuse-from."""
+        with self.lock:
+            started = {(r.environment, r.case) for r in self.records}
+        repeats = self.matrix.repeats
+        reused = reusable_records(
+            self.cache, keys, self.options.results, self.run, repeats=repeats, started=started
+        )
+        if reused:
+            cells = len({(r.environment, r.case) for r in reused})
+            self.out.note(
+                f"{name}: reusing {len(reused)} records of {cells} unchanged cells from earlier runs "
+                "(--fresh to rerun)"
+            )
+        if self.earlier is not None:
+            started |= {(r.environment, r.case) for r in reused}
+            from_there = records_from(self.earlier, keys, self.run, repeats=repeats, started=started)
+            self.out.note(
+                f"{name}: reusing {len(from_there)} records of run {self.earlier.run_id} "
+                f"({self.options.reuse_from}): their cells' images, files and settings are the same here"
+            )
+            reused += from_there
+        with self.lock:
+            self.records += reused
 
 
-def _reused(
-    cache: Cache,
-    keys: Mapping[tuple[str, str], str],
+def _build_and_run(
+    book: _RunBook,
+    settings: BuildSettings,
     *,
-    options: Options,
-    run: RunDirectory,
-    repeats: int,
-    records: Sequence[Record],
-    out: Output,
-) -> list[Record]:
-    started = {(r.environment, r.case) for r in records}
-    reused = reusable_records(cache, keys, options.results, run, repeats=repeats, started=started)
-    if reused:
-        cells = len({(r.environment, r.case) for r in reused})
-        out.note(
-            f"reusing {len(reused)} records of {cells} unchanged cells from earlier runs (--fresh to rerun)"
-        )
-    if options.reuse_from is not None:
-        earlier = load_results(options.reuse_from)
-        started |= {(r.environment, r.case) for r in reused}
-        from_there = records_from(earlier, keys, run, repeats=repeats, started=started)
-        out.note(
-            f"reusing {len(from_there)} records of run {earlier.run_id} ({options.reuse_from}): their "
-            "cells' images, files and settings are the same here"
-        )
-        reused += from_there
-    return reused
+    host_environ: Mapping[str, str],
+    jobs: int,
+    build_jobs: int,
+) -> str | None:
+    """Build the images (`build_jobs` at once) and run each environment's cells (`jobs` at once)
+    as soon as its image is ready; returns why it stopped early, if it did."""
+    out = book.out
+    environments = book.plan.environments
+    identities: dict[str, str] = {}  # filled in as the images are ready, before their runs are queued
+    context = RunContext(
+        client=book.client,
+        owner=book.owner,
+        host_environ=host_environ,
+        identities=identities,
+        jobs=jobs,
+        cpu_ids=book.cpu_ids,
+    )
+    build = _builder(book.client, book.matrix, settings, out)
+    builder = ThreadPoolExecutor(
+        max_workers=max(1, min(len(environments), build_jobs)), thread_name_prefix="seedmatrix-build"
+    )
+    stopped: str | None = None
+    with out.progress(("images", len(environments)), ("runs", 0)) as (images, runs_bar):
+
+        def keep(record: Record) -> None:
+            if settings.stopping.is_set():
+                return  # killed by our own cleanup, not a result
+            book.keep(record)
+            runs_bar.advance(f"{record.environment} / {record.case} #{record.repeat}: {record.status.value}")
+
+        runs = Runs(context, on_record=keep)
+        pending: set[Future[Any]] = set()
+        try:
+            building = {builder.submit(build, name): name for name in build_order(book.matrix, environments)}
+            pending.update(building)
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    if future not in building:
+                        future.result()  # a run's own failure (a lost engine) ends the job
+                        continue
+                    name, built = building[future], future.result()
+                    images.advance(f"{name}: {built.status.value} in {built.seconds:.1f} s")
+                    if built.error:
+                        out.error(built.error)
+                    if built.identity is not None:
+                        identities[name] = built.identity
+                    work = book.join(name, built)
+                    runs_bar.grow(len(work))
+                    pending.update(runs.submit(work))
+        except KeyboardInterrupt:
+            stopped = "interrupted"
+            out.warn("interrupted: removing this run's containers and writing what completed")
+        except EngineError as error:
+            stopped = "engine"
+            out.error(f"{error}; the records completed so far are kept")
+        finally:
+            with interrupts.shielded():
+                # Builds in flight give up at their next step; the wheel fetches, probes and runs
+                # they wait on are containers of this run, removed here so no thread outlives it.
+                if stopped is not None or pending:
+                    settings.stopping.set()
+                    hostrun.stop_all()  # host processes run in sessions of their own: no Ctrl-C reached them
+                builder.shutdown(wait=False, cancel_futures=True)
+                runs.close()
+                _remove_containers(book.client, book.run.run_id, out)
+    return stopped
 
 
 def _engine_for(matrix: Matrix, environments: Sequence[str]) -> tuple[docker.DockerClient | None, list[int]]:
@@ -304,17 +447,10 @@ def _sweep(
         out.note(f"removed containers that stopped runs left behind: {listed}")
 
 
-def _builds(
-    client: docker.DockerClient | None,
-    matrix: Matrix,
-    environments: Sequence[str],
-    *,
-    options: Options,
-    out: Output,
-    host_environ: Mapping[str, str],
-    owner: container.Owner,
-) -> dict[str, Build]:
-    settings = BuildSettings(
+def _build_settings(
+    matrix: Matrix, *, options: Options, host_environ: Mapping[str, str], owner: container.Owner
+) -> BuildSettings:
+    return BuildSettings(
         logs_dir=options.results / BUILD_LOGS,
         cache=Cache(options.results / CACHE),
         fetching=Fetching.from_environment(host_environ, ca_bundle=options.ca_bundle),
@@ -323,7 +459,16 @@ def _builds(
         registry=registry_option(options.registry) if options.registry else matrix.registry,
         push=options.push,
     )
-    jobs = min(len(environments), options.build_jobs or DEFAULT_BUILD_JOBS)
+
+
+def _builder(
+    client: docker.DockerClient | None, matrix: Matrix, settings: BuildSettings, out: Output
+) -> Callable[[str], Build]:
+    """Builds (or finds, or pulls) one environment's image; an interpreter for a host environment.
+
+    Called side by side: a base from Debian's archive, wheels from PyPI and an image's install
+    step each wait on the network or the disk more than on the CPU.
+    """
 
     def build(name: str) -> Build:
         environment = matrix.environment(name)
@@ -334,103 +479,40 @@ def _builds(
         assert client is not None  # _engine_for connects when any environment needs it
         return ensure_environment_image(client, matrix, environment, settings, progress=out.note)
 
+    return build
+
+
+def _builds(
+    client: docker.DockerClient | None,
+    matrix: Matrix,
+    environments: Sequence[str],
+    *,
+    settings: BuildSettings,
+    jobs: int,
+    out: Output,
+) -> dict[str, Build]:
+    """Every environment's image, `jobs` at once, in matrix order."""
+    build = _builder(client, matrix, settings, out)
     builds = {}
-    # Side by side: a base from Debian's archive, wheels from PyPI and an image's install step each
-    # wait on the network or the disk more than on the CPU.
-    executor = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="seedmatrix-build")
-    with out.progress("images", total=len(environments)) as advance:
+    executor = ThreadPoolExecutor(
+        max_workers=max(1, min(len(environments), jobs)), thread_name_prefix="seedmatrix-build"
+    )
+    with out.progress(("images", len(environments))) as (bar,):
         try:
             futures = {executor.submit(build, name): name for name in build_order(matrix, environments)}
             for future in as_completed(futures):
                 name, built = futures[future], future.result()
                 builds[name] = built
-                advance(f"{name}: {built.status.value} in {built.seconds:.1f} s")
+                bar.advance(f"{name}: {built.status.value} in {built.seconds:.1f} s")
                 if built.error:
                     out.error(built.error)
         except BaseException:
-            # Builds in flight give up at their next step; the wheel fetches and probes they wait
-            # on are containers of this run, removed here so that no thread outlives the runner.
-            settings.stopping.set()
-            _remove_containers(client, owner.run_id, out)
+            settings.stopping.set()  # see _build_and_run
+            _remove_containers(client, settings.owner.run_id, out)
             raise
         finally:
             executor.shutdown(wait=False, cancel_futures=True)
     return {name: builds[name] for name in environments}
-
-
-def _check_same_images(records: Sequence[Record], builds: Mapping[str, Build], run: RunDirectory) -> None:
-    """Resuming mixes old and new records, so they must have run on what the new ones will run on.
-
-    Only environments with old records matter: one whose build failed before can be built now.
-    """
-    for record in records:
-        build = builds.get(record.environment)
-        if build is not None and record.ran_on != build.identity:
-            raise ResultsError(
-                f"cannot resume run {run.run_id}: {record.environment} ran on {record.ran_on} and would "
-                f"now run on {build.identity}; old and new records would not be comparable, so start a "
-                "new run"
-            )
-
-
-def _gpu_unavailable(
-    client: docker.DockerClient | None,
-    matrix: Matrix,
-    builds: Mapping[str, Build],
-    owner: container.Owner,
-    out: Output,
-) -> str | None:
-    """Ask the engine once whether it can give a container a GPU; if not, GPU runs are skipped."""
-    wanting = [
-        build.image_id
-        for name, build in builds.items()
-        if matrix.environment(name).device == "gpu"
-        and matrix.environment(name).host_python is None
-        and build.image_id
-    ]
-    if not wanting or client is None:
-        return None
-    reason = container.gpu_unavailable(client, wanting[0], owner)
-    if reason is None:
-        out.note("the engine gives containers GPUs: GPU environments run on them")
-    else:
-        out.warn(f"skipping the GPU environments: {reason}")
-    return reason
-
-
-def _run(
-    context: RunContext,
-    work: Sequence[tuple[Cell, int]],
-    *,
-    run: RunDirectory,
-    records: list[Record],
-    out: Output,
-) -> str | None:
-    """Run the work, saving each record as it comes; returns why it stopped early, if it did."""
-    stopped: str | None = None
-    try:
-        with out.progress("runs", total=len(work)) as advance:
-
-            def keep(record: Record) -> None:
-                if stopped is not None:
-                    return  # killed by our own cleanup, not a result
-                run.save_record(record)
-                records.append(record)
-                advance(f"{record.environment} / {record.case} #{record.repeat}: {record.status.value}")
-
-            run_cells(context, work, on_record=keep)
-    except KeyboardInterrupt:
-        stopped = "interrupted"
-        out.warn("interrupted: removing this run's containers and writing what completed")
-    except EngineError as error:
-        stopped = "engine"
-        out.error(f"{error}; the records completed so far are kept")
-    finally:
-        with interrupts.shielded():
-            if stopped is not None:
-                hostrun.stop_all()  # host processes are in sessions of their own: Ctrl-C never reached them
-            _remove_containers(context.client, run.run_id, out)
-    return stopped
 
 
 def _remove_containers(client: docker.DockerClient | None, run_id: str, out: Output) -> None:
@@ -453,8 +535,14 @@ def images_job(options: Options, out: Output, host_environ: Mapping[str, str]) -
     with job_directory(options.results, "images") as job:
         owner = container.Owner(run_id=job.name, run_dir=job)
         _sweep(client, options.results, out)
+        settings = _build_settings(matrix, options=options, host_environ=host_environ, owner=owner)
         builds = _builds(
-            client, matrix, environments, options=options, out=out, host_environ=host_environ, owner=owner
+            client,
+            matrix,
+            environments,
+            settings=settings,
+            jobs=options.build_jobs or DEFAULT_BUILD_JOBS,
+            out=out,
         )
     for name, build in builds.items():
         observed = build.observed

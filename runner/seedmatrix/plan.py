@@ -1,15 +1,15 @@
 """matrix.yaml and this host's facts → the frozen list of cells to run: (environment, case) × repeats.
 
-Pure: the plan is decided once, before any container starts, from the matrix, the selection and
-what is known of the host (its CPUs, whether the engine can give a GPU, what each host interpreter
-provides); a unit test can check it without Docker.
+Pure: each environment's cells are decided once, before any of them runs, from the matrix, the
+selection and what is known of the host (its CPUs, whether the engine can give a GPU, what each
+host interpreter provides); a unit test can check it without Docker.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping, Sequence, Set
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .config import Matrix
@@ -69,14 +69,20 @@ class Plan:
     def runs(self) -> int:
         return sum(cell.repeats for cell in self.cells)
 
-    def runs_left(self, done: Set[tuple[str, str, int]]) -> list[tuple[Cell, int]]:
-        """(cell, repeat) for every run without a record in `done` (environment, case, repeat)."""
-        return [
-            (cell, repeat)
-            for cell in self.cells
-            for repeat in range(1, cell.repeats + 1)
-            if (cell.environment, cell.case, repeat) not in done
-        ]
+    def adding(self, cells: Sequence[Cell], skipped: Sequence[SkippedCell]) -> Plan:
+        """This plan with one more environment's cells, kept in matrix order whatever order the
+        environments' images were ready in."""
+        environment_order = {name: index for index, name in enumerate(self.environments)}
+        case_order = {name: index for index, name in enumerate(self.cases)}
+
+        def order(item: Cell | SkippedCell) -> tuple[int, int]:
+            return environment_order[item.environment], case_order[item.case]
+
+        return replace(
+            self,
+            cells=tuple(sorted((*self.cells, *cells), key=order)),
+            skipped=tuple(sorted((*self.skipped, *skipped), key=order)),
+        )
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -111,56 +117,73 @@ def make_plan(
     not applicable); one that needs more CPUs than the host has, or a GPU the engine cannot give,
     is skipped with the reason. `memory` is the limit of cases that do not set their own.
     """
-    environments = select_environments(matrix, selection)
-    cases = _select("--case", selection.cases, [case.name for case in matrix.cases])
+    plan = empty_plan(matrix, selection)
+    for env_name in plan.environments:
+        plan = plan.adding(*plan_environment(matrix, env_name, plan.cases, facts, memory=memory))
+    return plan
+
+
+def empty_plan(matrix: Matrix, selection: Selection) -> Plan:
+    """The selected environments and cases, with no cell yet: each environment's are added when
+    what decides them is known (its image and, for a GPU environment, whether the engine has one)."""
+    return Plan(
+        environments=select_environments(matrix, selection),
+        cases=tuple(_select("--case", selection.cases, [case.name for case in matrix.cases])),
+        cells=(),
+    )
+
+
+def plan_environment(
+    matrix: Matrix, env_name: str, cases: Sequence[str], facts: HostFacts, *, memory: str = DEFAULT_MEMORY
+) -> tuple[list[Cell], list[SkippedCell]]:
+    """One environment's cells and skipped cells (see `make_plan`)."""
     cells = []
     skipped = []
-    for env_name in environments:
-        env = matrix.environment(env_name)
-        provided = facts.provides.get(env.name, env.frameworks)
-        for case in matrix.cases:
-            if case.name not in cases or not set(case.requires) <= provided:
-                continue
-            reason = None
-            if env.device == "gpu" and env.host_python is None and facts.gpu_unavailable is not None:
-                reason = facts.gpu_unavailable
-            elif case.cpus > facts.cpus:
-                reason = f"needs {case.cpus} CPUs, this host has {facts.cpus}"
-            elif case.data and env.host_python is not None:
-                reason = "its data: mounts need a container; the host backend cannot remap paths"
-            elif env.cpu_isa is not None:
-                reason = lacking(env.cpu_isa, facts.cpu)
-            if reason is not None:
-                skipped.append(SkippedCell(environment=env.name, case=case.name, reason=reason))
-                continue
-            cells.append(
-                Cell(
-                    environment=env.name,
-                    case=case.name,
-                    script=matrix.scripts[case.name],
-                    repeats=matrix.repeats,
-                    limits=Limits(
-                        timeout_seconds=case.timeout_seconds or matrix.timeout_seconds,
-                        memory=case.memory or memory,
-                        tmp_mb=case.tmp_mb or Limits.tmp_mb,
-                        shm_mb=case.shm_mb or Limits.shm_mb,
-                        outputs_mb=case.outputs_mb,
-                    ),
-                    workdir=matrix.workdir(case.name),
-                    args=case.args,
-                    data=dict(matrix.data.get(case.name, {})),
-                    outputs=case.outputs,
-                    parse=case.parse,
-                    cpus=case.cpus,
-                    # The case's own variables win: the read-back then shows the request ignored.
-                    variables={**switches(env.cpu_isa, env.onednn), **case.env},
-                    gpu=env.device == "gpu",
-                    host_python=interpreter(env.host_python, relative_to=matrix.source.parent)
-                    if env.host_python
-                    else None,
-                )
+    env = matrix.environment(env_name)
+    provided = facts.provides.get(env.name, env.frameworks)
+    for case in matrix.cases:
+        if case.name not in cases or not set(case.requires) <= provided:
+            continue
+        reason = None
+        if env.device == "gpu" and env.host_python is None and facts.gpu_unavailable is not None:
+            reason = facts.gpu_unavailable
+        elif case.cpus > facts.cpus:
+            reason = f"needs {case.cpus} CPUs, this host has {facts.cpus}"
+        elif case.data and env.host_python is not None:
+            reason = "its data: mounts need a container; the host backend cannot remap paths"
+        elif env.cpu_isa is not None:
+            reason = lacking(env.cpu_isa, facts.cpu)
+        if reason is not None:
+            skipped.append(SkippedCell(environment=env.name, case=case.name, reason=reason))
+            continue
+        cells.append(
+            Cell(
+                environment=env.name,
+                case=case.name,
+                script=matrix.scripts[case.name],
+                repeats=matrix.repeats,
+                limits=Limits(
+                    timeout_seconds=case.timeout_seconds or matrix.timeout_seconds,
+                    memory=case.memory or memory,
+                    tmp_mb=case.tmp_mb or Limits.tmp_mb,
+                    shm_mb=case.shm_mb or Limits.shm_mb,
+                    outputs_mb=case.outputs_mb,
+                ),
+                workdir=matrix.workdir(case.name),
+                args=case.args,
+                data=dict(matrix.data.get(case.name, {})),
+                outputs=case.outputs,
+                parse=case.parse,
+                cpus=case.cpus,
+                # The case's own variables win: the read-back then shows the request ignored.
+                variables={**switches(env.cpu_isa, env.onednn), **case.env},
+                gpu=env.device == "gpu",
+                host_python=interpreter(env.host_python, relative_to=matrix.source.parent)
+                if env.host_python
+                else None,
             )
-    return Plan(environments=environments, cases=tuple(cases), cells=tuple(cells), skipped=tuple(skipped))
+        )
+    return cells, skipped
 
 
 def _select(option: str, wanted: Sequence[str], available: list[str]) -> list[str]:

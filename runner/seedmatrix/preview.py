@@ -135,7 +135,7 @@ def show_plan(config: Path, selection: Selection, *, results: Path, out: Output)
     cpu = host_cpu()
     plan = make_plan(matrix, selection, HostFacts(cpus=cpus, cpu=cpu))
     identities = {name: item.image_id for name, item in forecasts.items() if item.image_id}
-    keys = cell_keys(plan, identities, helpers=INSIDE, machine=machine_identity(cpu))
+    keys = cell_keys(plan.cells, identities, helpers=INSIDE, machine=machine_identity(cpu))
     cache = Cache(results / CACHE)
     print(f"cells ({len(plan.cells)} to run, {len(plan.skipped)} skipped):")
     for cell in plan.cells:

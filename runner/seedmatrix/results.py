@@ -247,15 +247,14 @@ def encode(item: Results | Record | Observed) -> bytes:
 
 def decode(kind: type[_T], data: bytes, *, source: str) -> _T:
     """The one reader of stored results: malformed input is a ResultsError naming file and field."""
-    if kind is Results:
-        stamp = _validated(_Stamp, data, source)
-        if stamp.schema != SCHEMA:
-            found = f"schema {stamp.schema!r}" if stamp.schema else "no schema"
-            raise ResultsError(
-                f"{source}: expected seedmatrix results of schema {SCHEMA!r}, found {found}; results "
-                "written by an older seedmatrix must be produced again with this one"
-            )
-    item = _validated(kind, data, source)
+    try:
+        item = _validated(kind, data, source)
+    except ResultsError:
+        if kind is Results:  # results of another schema mostly fail to validate: say why first
+            _check_schema(_validated(_Stamp, data, source).schema, source)
+        raise
+    if isinstance(item, Results):
+        _check_schema(item.schema, source)
     records = item.records if isinstance(item, Results) else (item,) if isinstance(item, Record) else ()
     try:
         for record in records:
@@ -264,6 +263,15 @@ def decode(kind: type[_T], data: bytes, *, source: str) -> _T:
     except ValueError as error:
         raise ResultsError(f"{source}: {error}") from None
     return item
+
+
+def _check_schema(schema: str, source: str) -> None:
+    if schema != SCHEMA:
+        found = f"schema {schema!r}" if schema else "no schema"
+        raise ResultsError(
+            f"{source}: expected seedmatrix results of schema {SCHEMA!r}, found {found}; results "
+            "written by an older seedmatrix must be produced again with this one"
+        )
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,127 @@
+"""The matrix job's pipeline: an environment's runs start while other images still build, and the
+runs that need every CPU are grouped. Host environments (no engine) keep these tests fast."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from seedmatrix import execute, pipeline
+from seedmatrix.container import Owner
+from seedmatrix.execute import RunContext, Runs
+from seedmatrix.limits import Limits
+from seedmatrix.log import Output
+from seedmatrix.plan import Cell
+from seedmatrix.results import Record, RunStatus
+from seedmatrix.store import load_results
+
+ROOT = Path(__file__).resolve().parent.parent
+NO_ENGINE = {"DOCKER_HOST": "unix:///nonexistent/docker.sock", "NO_COLOR": "1"}
+
+
+def two_host_environments(tmp_path: Path) -> Path:
+    version = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    path = tmp_path / "matrix.yaml"
+    path.write_text(
+        f"""\
+repeats: 2
+timeout_seconds: 120
+environments:
+  - {{name: first, host_python: {sys.executable}, python: "{version}"}}
+  - {{name: second, host_python: {sys.executable}, python: "{version}"}}
+cases:
+  - {{name: seed_random, script: {ROOT / "seeds" / "seed_random.py"}}}
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_an_environments_runs_start_while_another_image_is_still_being_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first_recorded = threading.Event()
+    second_waited: list[bool] = []
+    real_builder = pipeline._builder
+
+    def builder(*args: Any) -> Any:
+        build = real_builder(*args)
+
+        def held_back(name: str) -> Any:
+            if name == "second":  # stands for a slow image: ready only once `first` has a record
+                second_waited.append(first_recorded.wait(timeout=60))
+            return build(name)
+
+        return held_back
+
+    real_keep = pipeline._RunBook.keep
+
+    def keep(self: pipeline._RunBook, record: Record) -> None:
+        real_keep(self, record)
+        if record.environment == "first":
+            first_recorded.set()
+
+    monkeypatch.setattr(pipeline, "_builder", builder)
+    monkeypatch.setattr(pipeline._RunBook, "keep", keep)
+    options = pipeline.Options(config=two_host_environments(tmp_path), results=tmp_path / "results")
+    status = pipeline.matrix_job(options, Output(env=NO_ENGINE), {**os.environ, **NO_ENGINE})
+
+    assert status == 0
+    assert second_waited == [True]  # without the pipeline, `second` would wait out the 60 s
+    results = load_results(tmp_path / "results" / "latest" / "results.json")
+    assert [(r.environment, r.repeat, r.status) for r in results.records] == [
+        ("first", 1, RunStatus.OK),
+        ("first", 2, RunStatus.OK),
+        ("second", 1, RunStatus.OK),
+        ("second", 2, RunStatus.OK),
+    ]
+    assert [env.name for env in results.environments] == ["first", "second"]  # matrix order kept
+
+
+def cell(case: str, cpus: int) -> Cell:
+    return Cell(
+        environment="env",
+        case=case,
+        script=Path("s.py"),
+        repeats=1,
+        limits=Limits(timeout_seconds=10),
+        workdir=Path(),
+        cpus=cpus,
+    )
+
+
+def test_runs_that_need_every_cpu_go_first_in_what_is_handed_in_together(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    started: list[tuple[str, list[int]]] = []
+
+    def run_repeat(context: RunContext, run_cell: Cell, repeat: int, *, cpu_ids: list[int]) -> Record:
+        started.append((run_cell.case, list(cpu_ids)))
+        return Record(
+            environment=run_cell.environment,
+            case=run_cell.case,
+            repeat=repeat,
+            status=RunStatus.OK,
+            exit_code=0,
+            seconds=0.0,
+        )
+
+    monkeypatch.setattr(execute, "run_repeat", run_repeat)
+    context = RunContext(
+        client=None, owner=Owner(run_id="test"), host_environ={}, identities={}, jobs=1, cpu_ids=[0, 1]
+    )
+    recorded: list[Record] = []
+    runs = Runs(context, on_record=recorded.append)
+    try:
+        work = [(cell("one-a", 1), 1), (cell("two-a", 2), 1), (cell("one-b", 1), 1), (cell("two-b", 2), 1)]
+        for future in runs.submit(work):
+            future.result(timeout=10)
+    finally:
+        runs.close()
+    assert started == [("two-a", [0, 1]), ("two-b", [0, 1]), ("one-a", [0]), ("one-b", [0])]
+    assert len(recorded) == 4
