@@ -125,3 +125,20 @@ def test_runs_that_need_every_cpu_go_first_in_what_is_handed_in_together(
         runs.close()
     assert started == [("two-a", [0, 1]), ("two-b", [0, 1]), ("one-a", [0]), ("one-b", [0])]
     assert len(recorded) == 4
+
+
+def test_progress_off_a_terminal_is_one_line_per_step_against_a_total_that_grows(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    out = Output(env={"NO_COLOR": "1"})
+    with out.progress(("images", 2), ("runs", 0)) as (images, runs):
+        images.advance("a: built in 1.0 s")
+        runs.grow(3)
+        runs.advance("a / case #1: ok")
+        runs.grow(3)
+        runs.advance("a / case #2: ok")
+    assert capsys.readouterr().err.splitlines() == [
+        "  images 1/2: a: built in 1.0 s",
+        "  runs 1/3: a / case #1: ok",
+        "  runs 2/6: a / case #2: ok",
+    ]
