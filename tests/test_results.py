@@ -206,6 +206,17 @@ def test_atomic_write_replaces_whole_and_leaves_no_temporary(tmp_path: Path) -> 
     assert [p.name for p in target.parent.iterdir()] == ["file.txt"]
 
 
+def test_a_file_that_cannot_be_written_is_an_error_naming_it(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("", encoding="utf-8")
+    with pytest.raises(ResultsError, match=r"cannot write .*a-file/results.json: "):
+        atomic_write(tmp_path / "a-file" / "results.json", "{}")
+    directory = tmp_path / "results.json"  # the rename onto a directory fails after the write
+    directory.mkdir()
+    with pytest.raises(ResultsError, match=r"cannot write .*results.json: "):
+        atomic_write(directory, "{}")
+    assert sorted(tmp_path.iterdir()) == sorted([tmp_path / "a-file", directory])  # no temporary left
+
+
 def test_results_that_validate_but_carry_another_schema_are_refused() -> None:
     other = dataclasses.replace(results([environment("a")], [case("c")], []), schema="seedmatrix/results/1")
     with pytest.raises(ResultsError, match="found schema 'seedmatrix/results/1'"):

@@ -13,7 +13,7 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .errors import SeedmatrixError
+from .errors import ResultsError, SeedmatrixError
 
 MIB = 1 << 20
 
@@ -43,9 +43,15 @@ def _size(limit: int) -> str:
 
 
 def atomic_write(path: Path, text: str | bytes) -> None:
-    """Write via a temporary file in the same directory and rename, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write via a temporary file in the same directory and rename, so readers never see half a file.
+
+    A disk that is full or not writable is a ResultsError naming the file, not a traceback.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as error:
+        raise ResultsError(f"cannot write {path}: {error.strerror or error}") from None
     try:
         os.fchmod(handle, 0o644)  # mkstemp makes it private; results are meant to be read
         with os.fdopen(handle, "wb") as stream:
@@ -53,8 +59,10 @@ def atomic_write(path: Path, text: str | bytes) -> None:
             stream.flush()
             os.fsync(stream.fileno())
         Path(temporary).replace(path)
-    except BaseException:
+    except BaseException as error:
         Path(temporary).unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            raise ResultsError(f"cannot write {path}: {error.strerror or error}") from None
         raise
 
 
