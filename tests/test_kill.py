@@ -79,9 +79,14 @@ def test_resume_after_sigkill_refuses_when_the_image_changed(
     record = json.loads(record_file.read_text(encoding="utf-8"))
     record["ran_on"] = "sha256:" + "0" * 64  # as if the image had been rebuilt since
     record_file.write_text(json.dumps(record), encoding="utf-8")
+    before = {path.name: path.read_bytes() for path in run.rglob("*") if path.is_file()}
     resumed = seedmatrix("matrix", "--config", str(DATA / "slow.yaml"), "--results", str(results), "--resume")
     assert resumed.returncode == 5, resumed.stderr
     assert f"cannot resume run {run.name}: bookworm-np2.0 ran on sha256:000" in resumed.stderr
+    after = {
+        path.name: path.read_bytes() for path in run.rglob("*") if path.is_file() and path.name != ".lock"
+    }
+    assert after == {name: data for name, data in before.items() if name != ".lock"}  # nothing rewritten
     assert "Traceback" not in resumed.stderr
     assert ours(docker_client) == []  # the refused resume still swept the killed run's containers
 

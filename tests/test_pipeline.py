@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ import pytest
 
 from seedmatrix import execute, pipeline
 from seedmatrix.container import Owner
-from seedmatrix.execute import RunContext, Runs
+from seedmatrix.execute import CpuPool, RunContext, Runs
 from seedmatrix.limits import Limits
 from seedmatrix.log import Output
 from seedmatrix.plan import Cell
@@ -142,3 +143,56 @@ def test_progress_off_a_terminal_is_one_line_per_step_against_a_total_that_grows
         "  runs 1/3: a / case #1: ok",
         "  runs 2/6: a / case #2: ok",
     ]
+
+
+def test_cpus_are_handed_out_in_the_order_asked_so_a_two_cpu_run_is_not_overtaken() -> None:
+    pool = CpuPool([0, 1])
+    served: list[str] = []
+    holding = pool.take(1)
+    holding.__enter__()  # one CPU busy, one free
+
+    def take(name: str, count: int) -> None:
+        with pool.take(count):
+            served.append(name)
+
+    two = threading.Thread(target=take, args=("two CPUs", 2))
+    two.start()
+    time.sleep(0.3)  # asks first, and waits: only one CPU is free
+    one = threading.Thread(target=take, args=("one CPU", 1))
+    one.start()
+    time.sleep(0.3)
+    assert served == []  # the free CPU is not given to the later, smaller request
+    holding.__exit__(None, None, None)
+    two.join(timeout=5)
+    one.join(timeout=5)
+    assert served == ["two CPUs", "one CPU"]
+
+
+def test_a_run_waiting_for_a_cpu_when_the_runs_close_never_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    release = threading.Event()
+    started: list[str] = []
+
+    def run_repeat(context: RunContext, run_cell: Cell, repeat: int, *, cpu_ids: list[int]) -> Record:
+        started.append(run_cell.case)
+        release.wait(timeout=10)
+        return Record(
+            environment=run_cell.environment,
+            case=run_cell.case,
+            repeat=repeat,
+            status=RunStatus.OK,
+            exit_code=0,
+            seconds=0.0,
+        )
+
+    monkeypatch.setattr(execute, "run_repeat", run_repeat)
+    context = RunContext(
+        client=None, owner=Owner(run_id="test"), host_environ={}, identities={}, jobs=2, cpu_ids=[0]
+    )
+    runs = Runs(context, on_record=lambda record: None)
+    first, second = runs.submit([(cell("first", 1), 1), (cell("second", 1), 1)])
+    time.sleep(0.3)  # `second` holds a worker and waits for the one CPU
+    runs.close()  # as on Ctrl-C
+    release.set()
+    first.result(timeout=10)
+    second.result(timeout=10)
+    assert started == ["first"]

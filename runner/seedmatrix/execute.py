@@ -176,17 +176,25 @@ class CpuPool:
     """Hands out whole CPUs, so a container sees the same CPU count however many run beside it.
 
     Results then cannot depend on `--jobs`: a case asking for one CPU always gets exactly one.
+    Requests are served in the order they came: a run waiting for two CPUs is not overtaken by
+    one-CPU runs that would take each CPU as it frees (and could keep it waiting to the end).
     """
 
     def __init__(self, cpus: Sequence[int]) -> None:
         self._free = sorted(cpus)
         self._available = threading.Condition()
+        self._issued = 0  # tickets handed out
+        self._serving = 0  # the ticket whose turn it is
 
     @contextmanager
     def take(self, count: int) -> Iterator[list[int]]:
         with self._available:
-            self._available.wait_for(lambda: len(self._free) >= count)
+            ticket = self._issued
+            self._issued += 1
+            self._available.wait_for(lambda: self._serving == ticket and len(self._free) >= count)
+            self._serving += 1
             taken, self._free = self._free[:count], self._free[count:]
+            self._available.notify_all()  # the next in line may fit in what is left
         try:
             yield taken
         finally:
@@ -208,6 +216,7 @@ class Runs:
         self._on_record = on_record
         self._pool = CpuPool(context.cpu_ids)
         self._reporting = threading.Lock()
+        self._stopping = threading.Event()
         self._executor = ThreadPoolExecutor(
             max_workers=max(1, context.jobs), thread_name_prefix="seedmatrix-run"
         )
@@ -215,17 +224,23 @@ class Runs:
     def submit(self, work: Sequence[tuple[Cell, int]]) -> list[Future[None]]:
         """Queue `work` behind what is queued; its runs that need the most CPUs go first.
 
-        A run waits until all the CPUs it needs are free, leaving the others idle meanwhile: once
-        per group when such runs follow one another, rather than once per run.
+        A run waits until all the CPUs it needs are free (runs after it wait too: CpuPool serves
+        in order), leaving the others idle meanwhile: once per group when such runs follow one
+        another, rather than once per run.
         """
         ordered = sorted(work, key=lambda item: -item[0].cpus)
         return [self._executor.submit(self._one, cell, repeat) for cell, repeat in ordered]
 
     def close(self) -> None:
+        """No run starts from now on: those queued are cancelled, and one that was waiting for
+        CPUs when this was called gives them back unused."""
+        self._stopping.set()
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     def _one(self, cell: Cell, repeat: int) -> None:
         with self._pool.take(cell.cpus) as cpu_ids:
+            if self._stopping.is_set():
+                return
             record = run_repeat(self._context, cell, repeat, cpu_ids=cpu_ids)
         with self._reporting:
             self._on_record(record)

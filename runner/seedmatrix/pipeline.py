@@ -91,7 +91,7 @@ def matrix_job(options: Options, out: Output, host_environ: Mapping[str, str]) -
     environments = select_environments(matrix, options.selection)
     client, cpu_ids = _engine_for(matrix, environments)
     baseline = _load_baseline(options.baseline or matrix.baseline)
-    earlier = load_results(options.reuse_from) if options.reuse_from is not None else None
+    earlier = load_results(options.reuse_from) if options.reuse_from and not options.fresh else None
     run, records, started = _open_run(options)
     with run.held():
         owner = container.Owner(run_id=run.run_id, run_dir=run.path)
@@ -132,9 +132,20 @@ def matrix_job(options: Options, out: Output, host_environ: Mapping[str, str]) -
             with interrupts.shielded():
                 _remove_containers(client, run.run_id, out)
         with interrupts.shielded():
-            if not book.builds:
-                out.note(f"stopped before anything ran; {run.path} holds nothing to resume")
+            if not book.builds or book.resumed_waiting:
+                # Nothing new is written: a resumed run keeps the results.json it stopped with.
+                out.note(
+                    f"stopped before the images of its environments were checked; resume it again "
+                    f"with --resume {run.path}"
+                    if options.resume is not None
+                    else f"stopped before anything ran; {run.path} holds nothing to resume"
+                )
                 return EXIT_INTERRUPTED if stopped != "engine" else EngineError.exit_code
+            if earlier is not None and not book.reused_from_earlier:
+                out.note(
+                    f"reused nothing of run {earlier.run_id} ({options.reuse_from}): no cell's image, "
+                    "files and settings are the same here"
+                )
             results = book.results(RunState.STOPPED if stopped else RunState.FINISHED)
             verdicts = _write_report(run, results, out, baseline=baseline, save=True)
             book.cache.save_cells(reusable_cells(book.keys, results, verdicts.comparison, run.run_id))
@@ -174,7 +185,25 @@ class _RunBook:
     keys: dict[tuple[str, str], str] = field(default_factory=dict)
     gpu_unavailable: str | None = None
     gpu_asked: bool = False
+    reused_from_earlier: int = 0  # records taken from --reuse-from
     lock: threading.Lock = field(default_factory=threading.Lock)  # records, shared with run threads
+
+    def __post_init__(self) -> None:
+        # Resuming: environments with records from before, whose images are not yet checked against
+        # them. Until they all are, nothing is written and nothing runs, so a refused resume
+        # leaves the run as it was.
+        selected = set(self.plan.environments)
+        self.resumed_waiting = {r.environment for r in self.records if r.environment in selected}
+        self._held: list[tuple[Cell, int]] = []
+
+    def join(self, name: str, build: Build) -> list[tuple[Cell, int]]:
+        """Plan the environment whose image is ready (or failed); the runs to start now (on
+        --resume, every environment's are held until those with old records have joined)."""
+        self._held += self._join(name, build)
+        if self.resumed_waiting:
+            return []
+        work, self._held = self._held, []
+        return work
 
     @property
     def cache(self) -> Cache:
@@ -201,17 +230,17 @@ class _RunBook:
             self.run.save_record(record)
             self.records.append(record)
 
-    def join(self, name: str, build: Build) -> list[tuple[Cell, int]]:
-        """Plan the environment whose image is ready (or failed); its runs still to do."""
+    def _join(self, name: str, build: Build) -> list[tuple[Cell, int]]:
+        self._check_same_image(name, build)
+        self.resumed_waiting.discard(name)
         self.builds[name] = build
-        if build.identity is not None:
-            self._check_same_image(name, build.identity)
         spec = self.matrix.environment(name)
         facts = HostFacts(
             cpus=len(self.cpu_ids),
             cpu=self.cpu,
+            # A failed build's cells are its own failure, whatever the GPU: not asked.
             gpu_unavailable=self._gpu_unavailable(build)
-            if spec.device == "gpu" and not spec.host_python
+            if spec.device == "gpu" and not spec.host_python and build.image_id
             else None,
             provides={name: build.observed.provides} if spec.host_python and build.observed else {},
         )
@@ -226,14 +255,15 @@ class _RunBook:
             for skip in skipped:
                 self.out.note(f"skipping {skip.environment} / {skip.case}: {skip.reason}")
         self._dispatch(name, build)
-        self.run.save_results(self.results(RunState.RUNNING))  # a run killed outright keeps plan and images
+        if not self.resumed_waiting:
+            self.run.save_results(self.results(RunState.RUNNING))  # a run killed outright keeps them
         if build.identity is None:
             return []
         keys = cell_keys(cells, {name: build.identity}, helpers=INSIDE, machine=machine_identity(self.cpu))
         self.keys.update(keys)
-        runs = sum(cell.repeats for cell in cells)
-        if resumed := len(self._done(name)):
-            self.out.note(f"{name}: {runs - resumed} runs ({resumed} already done)")
+        planned = {(cell.case, repeat) for cell in cells for repeat in range(1, cell.repeats + 1)}
+        if resumed := len(planned & self._done(name)):
+            self.out.note(f"{name}: {len(planned) - resumed} runs ({resumed} already done)")
         if not self.options.fresh:
             self._reuse(name, keys)
         done = self._done(name)
@@ -249,18 +279,21 @@ class _RunBook:
         with self.lock:
             return {(r.case, r.repeat) for r in self.records if r.environment == name}
 
-    def _check_same_image(self, name: str, identity: str) -> None:
+    def _check_same_image(self, name: str, build: Build) -> None:
         """Resuming mixes old and new records, so they must have run on what the new ones will run on.
 
         Only environments with old records matter: one whose build failed before can be built now.
         """
         with self.lock:
             ran_on = {record.ran_on for record in self.records if record.environment == name}
-        for old in ran_on - {identity}:
-            raise ResultsError(
-                f"cannot resume run {self.run.run_id}: {name} ran on {old} and would now run on "
-                f"{identity}; old and new records would not be comparable, so start a new run"
+        for old in ran_on - {build.identity}:
+            now = (
+                f"would now run on {build.identity}; old and new records would not be comparable, so "
+                "start a new run"
+                if build.identity
+                else f"its image could not be made now ({build.error}); resume again once it can"
             )
+            raise ResultsError(f"cannot resume run {self.run.run_id}: {name} ran on {old} and {now}")
 
     def _gpu_unavailable(self, build: Build) -> str | None:
         """Ask the engine once whether it can give a container a GPU; if not, GPU runs are skipped."""
@@ -323,10 +356,12 @@ class _RunBook:
         if self.earlier is not None:
             started |= {(r.environment, r.case) for r in reused}
             from_there = records_from(self.earlier, keys, self.run, repeats=repeats, started=started)
-            self.out.note(
-                f"{name}: reusing {len(from_there)} records of run {self.earlier.run_id} "
-                f"({self.options.reuse_from}): their cells' images, files and settings are the same here"
-            )
+            if from_there:
+                self.out.note(
+                    f"{name}: reusing {len(from_there)} records of run {self.earlier.run_id} "
+                    f"({self.options.reuse_from}): their cells' images, files and settings are the same here"
+                )
+            self.reused_from_earlier += len(from_there)
             reused += from_there
         with self.lock:
             self.records += reused
@@ -394,13 +429,15 @@ def _build_and_run(
             out.error(f"{error}; the records completed so far are kept")
         finally:
             with interrupts.shielded():
-                # Builds in flight give up at their next step; the wheel fetches, probes and runs
-                # they wait on are containers of this run, removed here so no thread outlives it.
+                # Nothing new starts; builds in flight give up at their next step; the containers
+                # they and the runs wait on (wheel fetches, probes, runs) are this run's, removed
+                # here, so no thread is left waiting on them.
                 if stopped is not None or pending:
                     settings.stopping.set()
-                    hostrun.stop_all()  # host processes run in sessions of their own: no Ctrl-C reached them
                 builder.shutdown(wait=False, cancel_futures=True)
                 runs.close()
+                if stopped is not None:
+                    hostrun.stop_all()  # host processes run in sessions of their own: no Ctrl-C reached them
                 _remove_containers(book.client, book.run.run_id, out)
     return stopped
 
@@ -602,11 +639,13 @@ def _kept_until_exit() -> Iterator[None]:
     objects, and the cyclic garbage collector walking them again and again took a third of its
     time. It pauses while they are loaded; they are then frozen out of its reach (reference
     counting still frees whatever is dropped)."""
+    was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
-        gc.enable()
+        if was_enabled:
+            gc.enable()
         gc.freeze()
 
 

@@ -65,10 +65,6 @@ class Plan:
     cells: tuple[Cell, ...]
     skipped: tuple[SkippedCell, ...] = ()
 
-    @property
-    def runs(self) -> int:
-        return sum(cell.repeats for cell in self.cells)
-
     def adding(self, cells: Sequence[Cell], skipped: Sequence[SkippedCell]) -> Plan:
         """This plan with one more environment's cells, kept in matrix order whatever order the
         environments' images were ready in."""
