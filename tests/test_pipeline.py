@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from seedmatrix import execute, pipeline
+from seedmatrix import execute, interpreters, pipeline
 from seedmatrix.container import Owner
 from seedmatrix.execute import CpuPool, RunContext, Runs
 from seedmatrix.limits import Limits
@@ -48,17 +48,12 @@ def test_an_environments_runs_start_while_another_image_is_still_being_made(
 ) -> None:
     first_recorded = threading.Event()
     second_waited: list[bool] = []
-    real_builder = pipeline._builder
+    real_host_build = interpreters.host_build
 
-    def builder(*args: Any) -> Any:
-        build = real_builder(*args)
-
-        def held_back(name: str) -> Any:
-            if name == "second":  # stands for a slow image: ready only once `first` has a record
-                second_waited.append(first_recorded.wait(timeout=60))
-            return build(name)
-
-        return held_back
+    def host_build(environment: Any, **settings: Any) -> Any:
+        if environment.name == "second":  # stands for a slow image: ready only once `first` has a record
+            second_waited.append(first_recorded.wait(timeout=60))
+        return real_host_build(environment, **settings)
 
     real_keep = pipeline._RunBook.keep
 
@@ -67,7 +62,7 @@ def test_an_environments_runs_start_while_another_image_is_still_being_made(
         if record.environment == "first":
             first_recorded.set()
 
-    monkeypatch.setattr(pipeline, "_builder", builder)
+    monkeypatch.setattr(pipeline, "host_build", host_build)
     monkeypatch.setattr(pipeline._RunBook, "keep", keep)
     options = pipeline.Options(config=two_host_environments(tmp_path), results=tmp_path / "results")
     status = pipeline.matrix_job(options, Output(env=NO_ENGINE), {**os.environ, **NO_ENGINE})
@@ -96,6 +91,23 @@ def cell(case: str, cpus: int) -> Cell:
     )
 
 
+def ok_record(run_cell: Cell, repeat: int) -> Record:
+    return Record(
+        environment=run_cell.environment,
+        case=run_cell.case,
+        repeat=repeat,
+        status=RunStatus.OK,
+        exit_code=0,
+        seconds=0.0,
+    )
+
+
+def run_context(*, jobs: int, cpu_ids: list[int]) -> RunContext:
+    return RunContext(
+        client=None, owner=Owner(run_id="test"), host_environ={}, identities={}, jobs=jobs, cpu_ids=cpu_ids
+    )
+
+
 def test_runs_that_need_every_cpu_go_first_in_what_is_handed_in_together(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -103,21 +115,11 @@ def test_runs_that_need_every_cpu_go_first_in_what_is_handed_in_together(
 
     def run_repeat(context: RunContext, run_cell: Cell, repeat: int, *, cpu_ids: list[int]) -> Record:
         started.append((run_cell.case, list(cpu_ids)))
-        return Record(
-            environment=run_cell.environment,
-            case=run_cell.case,
-            repeat=repeat,
-            status=RunStatus.OK,
-            exit_code=0,
-            seconds=0.0,
-        )
+        return ok_record(run_cell, repeat)
 
     monkeypatch.setattr(execute, "run_repeat", run_repeat)
-    context = RunContext(
-        client=None, owner=Owner(run_id="test"), host_environ={}, identities={}, jobs=1, cpu_ids=[0, 1]
-    )
     recorded: list[Record] = []
-    runs = Runs(context, on_record=recorded.append)
+    runs = Runs(run_context(jobs=1, cpu_ids=[0, 1]), on_record=recorded.append)
     try:
         work = [(cell("one-a", 1), 1), (cell("two-a", 2), 1), (cell("one-b", 1), 1), (cell("two-b", 2), 1)]
         for future in runs.submit(work):
@@ -175,20 +177,10 @@ def test_a_run_waiting_for_a_cpu_when_the_runs_close_never_starts(monkeypatch: p
     def run_repeat(context: RunContext, run_cell: Cell, repeat: int, *, cpu_ids: list[int]) -> Record:
         started.append(run_cell.case)
         release.wait(timeout=10)
-        return Record(
-            environment=run_cell.environment,
-            case=run_cell.case,
-            repeat=repeat,
-            status=RunStatus.OK,
-            exit_code=0,
-            seconds=0.0,
-        )
+        return ok_record(run_cell, repeat)
 
     monkeypatch.setattr(execute, "run_repeat", run_repeat)
-    context = RunContext(
-        client=None, owner=Owner(run_id="test"), host_environ={}, identities={}, jobs=2, cpu_ids=[0]
-    )
-    runs = Runs(context, on_record=lambda record: None)
+    runs = Runs(run_context(jobs=2, cpu_ids=[0]), on_record=lambda record: None)
     first, second = runs.submit([(cell("first", 1), 1), (cell("second", 1), 1)])
     time.sleep(0.3)  # `second` holds a worker and waits for the one CPU
     runs.close()  # as on Ctrl-C

@@ -13,7 +13,7 @@ import gc
 import json
 import os
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -37,7 +37,7 @@ from .hostrun import interpreter
 from .images import VENV_PYTHON, BuildSettings, build_order, ensure_environment_image
 from .interpreters import host_build
 from .limits import DEFAULT_MEMORY
-from .log import Output
+from .log import Bar, Output
 from .merge import merge
 from .plan import Cell, HostFacts, Plan, Selection, empty_plan, plan_environment, select_environments
 from .probes import DISPATCH_PROBE, probe_dispatch
@@ -388,9 +388,8 @@ def _build_and_run(
         jobs=jobs,
         cpu_ids=book.cpu_ids,
     )
-    build = _builder(book.client, book.matrix, settings, out)
-    builder = ThreadPoolExecutor(
-        max_workers=max(1, min(len(environments), build_jobs)), thread_name_prefix="seedmatrix-build"
+    builder, building = _start_builds(
+        book.client, book.matrix, environments, settings, jobs=build_jobs, out=out
     )
     stopped: str | None = None
     with out.progress(("images", len(environments)), ("runs", 0)) as (images, runs_bar):
@@ -404,7 +403,6 @@ def _build_and_run(
         runs = Runs(context, on_record=keep)
         pending: set[Future[Any]] = set()
         try:
-            building = {builder.submit(build, name): name for name in build_order(book.matrix, environments)}
             pending.update(building)
             while pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -413,9 +411,7 @@ def _build_and_run(
                         future.result()  # a run's own failure (a lost engine) ends the job
                         continue
                     name, built = building[future], future.result()
-                    images.advance(f"{name}: {built.status.value} in {built.seconds:.1f} s")
-                    if built.error:
-                        out.error(built.error)
+                    _say_built(name, built, images, out)
                     if built.identity is not None:
                         identities[name] = built.identity
                     work = book.join(name, built)
@@ -500,13 +496,20 @@ def _build_settings(
     )
 
 
-def _builder(
-    client: docker.DockerClient | None, matrix: Matrix, settings: BuildSettings, out: Output
-) -> Callable[[str], Build]:
-    """Builds (or finds, or pulls) one environment's image; an interpreter for a host environment.
+def _start_builds(
+    client: docker.DockerClient | None,
+    matrix: Matrix,
+    environments: Sequence[str],
+    settings: BuildSettings,
+    *,
+    jobs: int,
+    out: Output,
+) -> tuple[ThreadPoolExecutor, dict[Future[Build], str]]:
+    """Every environment's image (an interpreter for a host environment) built, found or pulled,
+    `jobs` at once in build order; the caller shuts the executor down.
 
-    Called side by side: a base from Debian's archive, wheels from PyPI and an image's install
-    step each wait on the network or the disk more than on the CPU.
+    Side by side: a base from Debian's archive, wheels from PyPI and an image's install step each
+    wait on the network or the disk more than on the CPU.
     """
 
     def build(name: str) -> Build:
@@ -518,7 +521,16 @@ def _builder(
         assert client is not None  # _engine_for connects when any environment needs it
         return ensure_environment_image(client, matrix, environment, settings, progress=out.note)
 
-    return build
+    executor = ThreadPoolExecutor(
+        max_workers=max(1, min(len(environments), jobs)), thread_name_prefix="seedmatrix-build"
+    )
+    return executor, {executor.submit(build, name): name for name in build_order(matrix, environments)}
+
+
+def _say_built(name: str, built: Build, bar: Bar, out: Output) -> None:
+    bar.advance(f"{name}: {built.status.value} in {built.seconds:.1f} s")
+    if built.error:
+        out.error(built.error)
 
 
 def _builds(
@@ -531,20 +543,14 @@ def _builds(
     out: Output,
 ) -> dict[str, Build]:
     """Every environment's image, `jobs` at once, in matrix order."""
-    build = _builder(client, matrix, settings, out)
     builds = {}
-    executor = ThreadPoolExecutor(
-        max_workers=max(1, min(len(environments), jobs)), thread_name_prefix="seedmatrix-build"
-    )
     with out.progress(("images", len(environments))) as (bar,):
+        executor, futures = _start_builds(client, matrix, environments, settings, jobs=jobs, out=out)
         try:
-            futures = {executor.submit(build, name): name for name in build_order(matrix, environments)}
             for future in as_completed(futures):
                 name, built = futures[future], future.result()
                 builds[name] = built
-                bar.advance(f"{name}: {built.status.value} in {built.seconds:.1f} s")
-                if built.error:
-                    out.error(built.error)
+                _say_built(name, built, bar, out)
         except BaseException:
             settings.stopping.set()  # see _build_and_run
             _remove_containers(client, settings.owner.run_id, out)
