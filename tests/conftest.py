@@ -35,8 +35,8 @@ SHIPPED_ASSETS = ROOT / "runner" / "seedmatrix" / "assets"
 
 def new_identity_matrix(tmp_path: Path, *, first_step: str, environments: str = "") -> Path:
     """tests/data/small.yaml with the shipped Dockerfile and recipe, changed so that its image has
-    an identity no earlier run built (a marker), with `first_step` as the install stage's first
-    step; `environments` adds environments to the matrix's own."""
+    an identity no earlier run built (a marker), with `first_step` as its first step;
+    `environments` adds environments to the matrix's own."""
     images_dir = tmp_path / "images"
     images_dir.mkdir()
     (images_dir / "debian-base.yaml").write_bytes((SHIPPED_ASSETS / "debian-base.yaml").read_bytes())
@@ -44,9 +44,7 @@ def new_identity_matrix(tmp_path: Path, *, first_step: str, environments: str = 
     dockerfile = (
         (SHIPPED_ASSETS / "Dockerfile")
         .read_text(encoding="utf-8")
-        .replace(
-            "FROM ${BASE_IMAGE} AS install\n", f"FROM ${{BASE_IMAGE}} AS install\n{marker}{first_step}\n"
-        )
+        .replace("FROM ${BASE_IMAGE}\n", f"FROM ${{BASE_IMAGE}}\n{marker}{first_step}\n")
     )
     (images_dir / "Dockerfile").write_text(dockerfile, encoding="utf-8")
     matrix = tmp_path / "matrix.yaml"

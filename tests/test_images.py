@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import json
 import os
+import tarfile
 import time
 from pathlib import Path
 
@@ -10,13 +13,13 @@ import docker
 import pytest
 from docker.errors import NotFound
 
-from seedmatrix import debian, images
+from seedmatrix import container, debian, images
 from seedmatrix.config import Matrix, load_matrix
 from seedmatrix.errors import ImageError
 from seedmatrix.log import Output
 from seedmatrix.pipeline import Options, images_job
 from seedmatrix.results import Build, BuildStatus
-from seedmatrix.wheels import Fetching, WheelPlan
+from seedmatrix.wheels import WHEEL_SERVER_PORT, Fetching, WheelPlan, Wheels, served
 
 from conftest import build_settings, new_identity_matrix
 
@@ -173,13 +176,58 @@ def test_a_rebuild_installs_from_the_kept_wheels_without_fetching(
         assert not [text for text in said if text.startswith("fetching wheels")]
         assert outcome.observed is not None
         assert outcome.observed.version("numpy") == "2.0.2"
-        # The classic builder keeps the install stage (every wheel) as an untagged image: removed.
-        stage = {"label": f"{images.INSTALL_STAGE_LABEL}={outcome.tag}"}
-        assert docker_client.images.list(filters=stage) == []
-        assert docker_client.images.list(filters={"label": images.INSTALL_STAGE_LABEL}) == []
+        assert "tiny==1.0" in outcome.observed.pip_freeze  # from the second wheel directory served
     finally:
         if outcome.tag:
             docker_client.images.remove(outcome.tag)
+
+
+@pytest.mark.docker
+def test_a_build_reaches_its_served_wheels_and_no_network_and_leaves_no_server_behind(
+    docker_client: docker.DockerClient, small_image: Build, tmp_path: Path, run_label: str
+) -> None:
+    # The build's steps share the wheel server's network: a loopback and nothing else (the host's
+    # network would show its interfaces here, the engine's bridge an eth0).
+    matrix = load_matrix(new_identity_matrix(tmp_path, first_step='RUN test "$(ls /sys/class/net)" = lo'))
+    owned = build_settings(tmp_path / "logs", tmp_path / "cache", run_id=run_label)
+    outcome = images.ensure_environment_image(
+        docker_client, matrix, matrix.environments[0], owned, progress=lambda _: None
+    )
+    try:
+        assert outcome.status is BuildStatus.BUILT, outcome.error
+        assert outcome.observed is not None
+        assert outcome.observed.version("numpy") == "2.0.2"  # installed from the served wheels
+        assert outcome.log is not None
+        assert f"wheels from http://127.0.0.1:{WHEEL_SERVER_PORT}/0/" in Path(outcome.log).read_text(
+            encoding="utf-8"
+        )
+        running = docker_client.containers.list(
+            all=True, filters={"label": f"{container.RUN_LABEL}={run_label}"}
+        )
+        assert running == []  # the wheel server went with the build
+    finally:
+        if outcome.tag:
+            docker_client.images.remove(outcome.tag, force=True)
+
+
+@pytest.mark.docker
+def test_a_base_that_cannot_serve_the_wheels_fails_that_build_by_name(
+    docker_client: docker.DockerClient, tmp_path: Path, run_label: str
+) -> None:
+    empty = io.BytesIO()
+    tarfile.open(fileobj=empty, mode="w").close()  # an image with no files at all: no python3
+    image_id = json.loads(docker_client.api.import_image_from_data(empty.getvalue()))["status"]
+    try:
+        base = docker_client.images.get(image_id)
+        wheels = Wheels(directories=(tmp_path,), requirements=b"", projects=b"")
+        owner = container.Owner(run_id=run_label)
+        with (
+            pytest.raises(ImageError, match="building odd failed: the wheel server could not run"),
+            served(docker_client, base, wheels, name="odd", owner=owner),
+        ):
+            pytest.fail("the block ran without a wheel server")
+    finally:
+        docker_client.images.remove(image_id, force=True)
 
 
 @pytest.mark.docker

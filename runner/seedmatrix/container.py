@@ -1,4 +1,5 @@
-"""One command in one fresh, always-removed container; and sweeping the containers of dead runs.
+"""One command in one fresh, always-removed container (run to its end, or kept running while a
+block needs it); and sweeping the containers of dead runs.
 
 create → start → wait(timeout) → stop → remove, in try/finally: `containers.run(remove=True)` has no
 finally and leaks the container when the wait times out or is interrupted. Every container carries
@@ -140,6 +141,27 @@ def run(client: docker.DockerClient, spec: ContainerSpec) -> Finished:
     return Finished.of(
         capture, exit_code=exit_code, timed_out=timed_out, oom_killed=oom_killed, seconds=seconds
     )
+
+
+@contextmanager
+def serving(client: docker.DockerClient, spec: ContainerSpec) -> Iterator[Container]:
+    """`spec`'s container, started and left running for the block, removed after it whatever happens."""
+    with _container(client, spec) as container:
+        container.start()
+        yield container
+
+
+def exit_code_inside(container: Container, command: Sequence[str]) -> int | None:
+    """The exit code of `command` run inside a running container; None once it no longer runs."""
+    try:
+        exit_code = container.exec_run(list(command)).exit_code
+    except NotFound:
+        return None
+    except APIError as error:
+        if error.response is not None and error.response.status_code == 409:  # it has stopped
+            return None
+        raise
+    return None if exit_code is None else int(exit_code)
 
 
 def _report_limit(spec: ContainerSpec) -> int:

@@ -1,4 +1,5 @@
-"""Environment images: content-derived tags, builds through the SDK with no network, observed provenance.
+"""Environment images: content-derived tags, builds through the SDK that reach only their wheels,
+observed provenance.
 
 A tag is a hash of everything that defines the image (the Dockerfile, the pins, the base image's
 id), so an image whose tag exists is up to date and is never rebuilt. The engine applies the tag
@@ -10,13 +11,12 @@ from __future__ import annotations
 
 import io
 import tarfile
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import docker
 from docker.errors import APIError, BuildError, ImageNotFound, NotFound
@@ -29,14 +29,12 @@ from .fingerprint import digest
 from .probes import probe_image
 from .registry import pull, push
 from .results import Build, BuildStatus, Observed
-from .wheels import Fetching, WheelPlan, Wheels, ensure_wheels
+from .wheels import Fetching, WheelIndex, WheelPlan, Wheels, ensure_wheels, served
 
 ENV_REPOSITORY = "seedmatrix-env"
 VENV_PYTHON = "/opt/seedmatrix/bin/python"
 #: The content hash of an environment image (the tag's suffix): another name for it needs no build.
 CONTENT_LABEL = "org.seedmatrix.content"
-#: Set by the Dockerfile on its install stage, with the tag of the image being built.
-INSTALL_STAGE_LABEL = "org.seedmatrix.install-stage-of"
 Progress = Callable[[str], None]
 
 
@@ -113,11 +111,9 @@ def ensure_environment_image(
                 )
                 _unless_stopping(settings, environment)
                 progress(f"building {tag}")
-                with tempfile.TemporaryDirectory(prefix="seedmatrix-context-") as scratch:
-                    context = Path(scratch) / "context.tar"
-                    _write_context(context, dockerfile, wheels)
-                    _build(client, context, tag=tag, base=base, environment=environment, log=log,
-                           stopping=settings.stopping)  # fmt: skip
+                with served(client, base, wheels, name=environment.name, owner=settings.owner) as index:
+                    _build(client, _context(dockerfile, wheels), index, tag=tag, base=base,
+                           environment=environment, log=log, stopping=settings.stopping)  # fmt: skip
                 status = BuildStatus.BUILT
         image = client.images.get(tag)
         image_id = str(image.id)
@@ -210,34 +206,27 @@ def environment_tag(environment: Environment, identity: bytes, *, base_id: str) 
     return f"{ENV_REPOSITORY}:{environment.name}-{digest(identity, base_id)}"
 
 
-def _write_context(target: Path, dockerfile: Path, wheels: Wheels) -> None:
-    """The build context: the Dockerfile, requirements.txt and the wheels to install from."""
-    with tarfile.open(target, mode="w") as archive:
-        contents = {
-            "Dockerfile": dockerfile.read_bytes(),
-            "requirements.txt": wheels.requirements,
-            "projects.txt": wheels.projects,
-        }
+def _context(dockerfile: Path, wheels: Wheels) -> bytes:
+    """The build context: the Dockerfile, requirements.txt and projects.txt (the wheels are served)."""
+    contents = {
+        "Dockerfile": dockerfile.read_bytes(),
+        "requirements.txt": wheels.requirements,
+        "projects.txt": wheels.projects,
+    }
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
         for name, data in contents.items():
             info = tarfile.TarInfo(name)
             info.size = len(data)
             info.mode = 0o644
             archive.addfile(info, io.BytesIO(data))
-        for directory in wheels.directories:
-            archive.add(directory, arcname="wheels", filter=_only_wheels)
-
-
-def _only_wheels(member: tarfile.TarInfo) -> tarfile.TarInfo | None:
-    if member.isdir() or member.name.endswith(".whl"):
-        member.uid = member.gid = 0
-        member.uname = member.gname = "root"
-        return member
-    return None
+    return buffer.getvalue()
 
 
 def _build(
     client: docker.DockerClient,
-    context: Path,
+    context: bytes,
+    wheels: WheelIndex,
     *,
     tag: str,
     base: Any,
@@ -247,16 +236,17 @@ def _build(
 ) -> None:
     base_reference = base.tags[0] if base.tags else base.id
     error = None
-    with log.open("a", encoding="utf-8") as stream, context.open("rb") as archive:
-        stream.write(f"# docker build from {base_reference}\n")
+    find_links = " ".join(wheels.find_links)
+    with log.open("a", encoding="utf-8") as stream:
+        stream.write(f"# docker build from {base_reference}, wheels from {find_links or 'nowhere'}\n")
         try:
             chunks = client.api.build(
-                fileobj=archive,
+                fileobj=io.BytesIO(context),
                 custom_context=True,
                 tag=tag,
-                buildargs={"BASE_IMAGE": base_reference, "SEEDMATRIX_TAG": tag},
+                buildargs={"BASE_IMAGE": base_reference, "PIP_FIND_LINKS": find_links},
                 labels={"org.seedmatrix.environment": environment.name, CONTENT_LABEL: _content(tag)},
-                network_mode="none",  # everything it installs is in the context
+                network_mode=wheels.network_mode,  # the wheel server's, where nothing else is reachable
                 rm=True,
                 forcerm=True,
                 decode=True,
@@ -274,8 +264,6 @@ def _build(
         except (APIError, BuildError) as api_error:
             error = str(api_error)
             stream.write(f"ERROR: {error}\n")
-        finally:
-            _remove_install_stage(client, tag, stream)
     if error is not None or not _exists(client, tag):
         raise ImageError(
             f"building {environment.name} failed: {error or 'no image was produced'} (log: {log})"
@@ -305,14 +293,6 @@ def _push(client: docker.DockerClient, registry: str, tags: list[str], progress:
             push(client, registry, tag, progress=progress)
         except ImageError as error:
             progress(f"warning: {error}")
-
-
-def _remove_install_stage(client: docker.DockerClient, tag: str, log: TextIO) -> None:
-    for image in client.images.list(filters={"label": f"{INSTALL_STAGE_LABEL}={tag}"}):
-        try:
-            client.images.remove(str(image.id), force=True)
-        except APIError as error:  # kept: it costs disk space, not correctness
-            log.write(f"# could not remove the install stage {image.short_id}: {error}\n")
 
 
 def _base(

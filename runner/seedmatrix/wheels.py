@@ -4,6 +4,12 @@ They are made in a container of the base image (so they fit its Python and platf
 network and, when the host needs one, an extra CA bundle; the image build then needs neither, and
 neither stays in any image. A directory is complete once its `.complete` mark exists, so a fetch
 that was killed half-way is simply done again.
+
+A build gets them from a wheel server: a container of the same base that serves the directories
+over HTTP on its own loopback and has no other network. The build's steps join that network, so
+they reach the wheels and nothing else, and the wheels never travel in the build context or sit in
+a layer (copying gigabytes of CUDA wheels in, then the installed environment out of an install
+stage, took half the CUDA image's build).
 """
 
 from __future__ import annotations
@@ -11,8 +17,8 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +38,22 @@ FETCHER = Path(__file__).parent / "inside" / "fetch_wheels.py"
 CA_BUNDLE_VARIABLES = ("PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy")
 _CA_INSIDE = "/seedmatrix-ca/ca.crt"
+WHEEL_SERVER_PORT = 8000  # on the wheel server's own loopback, which only the build shares
+_WHEELS_INSIDE = "/seedmatrix-wheels"
+#: Run inside the wheel server until it listens (argv: port, seconds to wait).
+_LISTENING = """\
+import socket, sys, time
+deadline = time.monotonic() + float(sys.argv[2])
+while True:
+    try:
+        socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1).close()
+        break
+    except OSError:
+        if time.monotonic() > deadline:
+            sys.exit(1)
+        time.sleep(0.05)
+"""
+SERVER_START_SECONDS = 60
 Progress = Callable[[str], None]
 
 
@@ -130,6 +152,54 @@ def ensure_wheels(
         projects += (target / PROJECTS).read_bytes()
     pins = [*plan.pins, *(plan.lock.pins if plan.lock else ())]
     return Wheels(tuple(directories), "".join(f"{pin}\n" for pin in pins).encode(), projects)
+
+
+@dataclass(frozen=True)
+class WheelIndex:
+    """Where a build finds its wheels: the network its steps run in, and each directory's address."""
+
+    network_mode: str
+    find_links: tuple[str, ...]
+
+
+@contextmanager
+def served(
+    client: docker.DockerClient, base: Any, wheels: Wheels, *, name: str, owner: container.Owner
+) -> Iterator[WheelIndex]:
+    """`wheels` served for as long as the block lasts, by a container of `base` (it has Python) with
+    no network beside its own loopback; the build that joins it can reach nothing else."""
+    if not wheels.directories:
+        yield WheelIndex(network_mode="none", find_links=())
+        return
+    mounts = {directory: f"{_WHEELS_INSIDE}/{index}" for index, directory in enumerate(wheels.directories)}
+    http_server = ["python3", "-m", "http.server", "--bind", "127.0.0.1", "--directory", _WHEELS_INSIDE]
+    spec = container.ContainerSpec(
+        image=str(base.id),
+        command=[*http_server, str(WHEEL_SERVER_PORT)],
+        owner=owner,
+        limits=Limits(timeout_seconds=SERVER_START_SECONDS),
+        read_only_mounts=mounts,
+    )
+    listening = False
+    try:
+        with container.serving(client, spec) as server:
+            waiting = ["python3", "-c", _LISTENING, str(WHEEL_SERVER_PORT), str(SERVER_START_SECONDS)]
+            if container.exit_code_inside(server, waiting) != 0:
+                raise ImageError(
+                    f"building {name} failed: the wheel server (python3 -m http.server in the base "
+                    f"image {base.short_id}) did not start within {SERVER_START_SECONDS} s"
+                )
+            listening = True
+            yield WheelIndex(
+                network_mode=f"container:{server.id}",
+                find_links=tuple(
+                    f"http://127.0.0.1:{WHEEL_SERVER_PORT}/{index}/" for index in range(len(mounts))
+                ),
+            )
+    except EngineError as error:
+        if listening:  # the engine failed the build itself, not the server
+            raise
+        raise ImageError(f"building {name} failed: the wheel server could not run: {error}") from None
 
 
 def _fetch(
