@@ -182,6 +182,46 @@ def test_a_rebuild_installs_from_the_kept_wheels_without_fetching(
             docker_client.images.remove(outcome.tag)
 
 
+def installed_text(client: docker.DockerClient, image: str, path: str) -> str:
+    """A file of the image's virtual environment, as text."""
+    created = client.containers.create(image, command=["true"])
+    try:
+        chunks, _ = created.get_archive(f"/opt/seedmatrix/lib/python3.11/site-packages/{path}")
+        with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as archive:
+            member = archive.extractfile(Path(path).name)
+            assert member is not None
+            return member.read().decode()
+    finally:
+        created.remove(force=True)
+
+
+@pytest.mark.docker
+def test_a_project_changed_at_the_same_version_goes_into_its_new_image_as_it_is_now(
+    docker_client: docker.DockerClient, small_image: Build, tmp_path: Path
+) -> None:
+    """Its wheel is rebuilt under the same name==version: nothing of the earlier image (the
+    builder's layer cache, served addresses that look the same) may stand in for the new code."""
+    project = tmp_path / "tiny"
+    (project / "tiny").mkdir(parents=True)
+    (project / "pyproject.toml").write_text('[project]\nname = "tiny"\nversion = "1.0"\n', encoding="utf-8")
+    environment = (
+        f'{{name: project-change, debian: bookworm, python: "3.11", numpy: "2.0.2", install: {project}}}'
+    )
+    tags: list[str] = []
+    try:
+        for said in ("before", "after"):
+            (project / "tiny" / "__init__.py").write_text(f"SAID = {said!r}\n", encoding="utf-8")
+            outcome = ensure(docker_client, one_environment(tmp_path, environment), tmp_path)
+            assert outcome.status is BuildStatus.BUILT, outcome.error
+            assert outcome.tag is not None
+            tags.append(outcome.tag)
+            assert installed_text(docker_client, outcome.tag, "tiny/__init__.py") == f"SAID = {said!r}\n"
+        assert tags[0] != tags[1]
+    finally:
+        for tag in tags:
+            docker_client.images.remove(tag, force=True)
+
+
 @pytest.mark.docker
 def test_a_build_reaches_its_served_wheels_and_no_network_and_leaves_no_server_behind(
     docker_client: docker.DockerClient, small_image: Build, tmp_path: Path, run_label: str
@@ -198,13 +238,56 @@ def test_a_build_reaches_its_served_wheels_and_no_network_and_leaves_no_server_b
         assert outcome.observed is not None
         assert outcome.observed.version("numpy") == "2.0.2"  # installed from the served wheels
         assert outcome.log is not None
-        assert f"wheels from http://127.0.0.1:{WHEEL_SERVER_PORT}/0/" in Path(outcome.log).read_text(
+        assert f"wheels from http://127.0.0.1:{WHEEL_SERVER_PORT}/0-" in Path(outcome.log).read_text(
             encoding="utf-8"
         )
         running = docker_client.containers.list(
             all=True, filters={"label": f"{container.RUN_LABEL}={run_label}"}
         )
         assert running == []  # the wheel server went with the build
+    finally:
+        if outcome.tag:
+            docker_client.images.remove(outcome.tag, force=True)
+
+
+@pytest.mark.docker
+def test_wheels_kept_under_a_strict_umask_are_still_served_to_the_build(
+    docker_client: docker.DockerClient, small_image: Build, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A wheel directory only its owner can read: a server running as anyone else lists nothing.
+    monkeypatch.setenv("SEEDMATRIX_WHEEL_CACHE", str(tmp_path / "wheels"))
+    matrix = load_matrix(new_identity_matrix(tmp_path, first_step="RUN true"))
+    previous = os.umask(0o077)
+    try:
+        outcome = images.ensure_environment_image(
+            docker_client, matrix, matrix.environments[0], settings(tmp_path), progress=lambda _: None
+        )
+    finally:
+        os.umask(previous)
+    try:
+        assert outcome.status is BuildStatus.BUILT, outcome.error
+        [directory] = [path for path in (tmp_path / "wheels").iterdir() if path.is_dir()]
+        assert directory.stat().st_mode & 0o077 == 0
+    finally:
+        if outcome.tag:
+            docker_client.images.remove(outcome.tag, force=True)
+
+
+@pytest.mark.docker
+def test_an_environment_with_nothing_to_install_is_built_without_a_wheel_server(
+    docker_client: docker.DockerClient, small_image: Build, tmp_path: Path, run_label: str
+) -> None:
+    matrix = one_environment(tmp_path, '{name: bare, debian: bookworm, python: "3.11"}')
+    owned = build_settings(tmp_path / "logs", tmp_path / "cache", run_id=run_label)
+    outcome = images.ensure_environment_image(
+        docker_client, matrix, matrix.environments[0], owned, progress=lambda _: None
+    )
+    try:
+        assert outcome.status is BuildStatus.BUILT, outcome.error
+        assert outcome.observed is not None
+        assert outcome.observed.version("numpy") is None
+        assert outcome.log is not None
+        assert "wheels from nowhere" in Path(outcome.log).read_text(encoding="utf-8")
     finally:
         if outcome.tag:
             docker_client.images.remove(outcome.tag, force=True)

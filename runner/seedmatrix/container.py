@@ -67,7 +67,8 @@ class ContainerSpec:
     cpuset: str | None = None  # e.g. "0" or "0,1": the CPUs the process sees (os.cpu_count() too)
     gpus: bool = False  # ask the engine for every GPU of the host (NVIDIA container toolkit)
     boundary: bytes | None = None  # the launcher's report follows this on stdout
-    hermetic: bool = True  # no network, read-only root, nobody, no capabilities; False: fetching wheels
+    hermetic: bool = True  # no network, read-only root, `user`, no capabilities; False: fetching wheels
+    user: str = UNPRIVILEGED_USER  # uid:gid inside a hermetic container
 
 
 def connect() -> docker.DockerClient:
@@ -116,7 +117,7 @@ def run(client: docker.DockerClient, spec: ContainerSpec) -> Finished:
     reports what it recorded), and SIGKILL after a grace period.
     """
     capture = Capture(spec.limits.output_bytes, boundary=spec.boundary, report_limit=_report_limit(spec))
-    with _container(client, spec) as container:
+    with _container(client, spec) as container, _engine_errors(spec.image):
         stream = client.api.attach(str(container.id), stdout=True, stderr=True, stream=True, demux=True)
         reader = threading.Thread(target=_drain, args=(capture, stream), daemon=True)
         reader.start()
@@ -147,20 +148,22 @@ def run(client: docker.DockerClient, spec: ContainerSpec) -> Finished:
 def serving(client: docker.DockerClient, spec: ContainerSpec) -> Iterator[Container]:
     """`spec`'s container, started and left running for the block, removed after it whatever happens."""
     with _container(client, spec) as container:
-        container.start()
-        yield container
+        with _engine_errors(spec.image):
+            container.start()
+        yield container  # what the block raises is its own: not the engine refusing this container
 
 
 def exit_code_inside(container: Container, command: Sequence[str]) -> int | None:
     """The exit code of `command` run inside a running container; None once it no longer runs."""
-    try:
-        exit_code = container.exec_run(list(command)).exit_code
-    except NotFound:
-        return None
-    except APIError as error:
-        if error.response is not None and error.response.status_code == 409:  # it has stopped
+    with _engine_errors(str(container.attrs.get("Config", {}).get("Image", container.short_id))):
+        try:
+            exit_code = container.exec_run(list(command)).exit_code
+        except NotFound:
             return None
-        raise
+        except APIError as error:
+            if error.response is not None and error.response.status_code == 409:  # it has stopped
+                return None
+            raise
     return None if exit_code is None else int(exit_code)
 
 
@@ -195,31 +198,40 @@ def _drain(capture: Capture, stream: CancellableStream[tuple[bytes | None, bytes
 
 
 @contextmanager
-def _container(client: docker.DockerClient, spec: ContainerSpec) -> Iterator[Container]:
-    container = None
+def _engine_errors(image: str) -> Iterator[None]:
+    """The engine refusing a request about `image`'s container, or going away, as an EngineError."""
     try:
-        volumes = {
-            str(host): {"bind": inside, "mode": "ro"} for host, inside in spec.read_only_mounts.items()
+        yield
+    except ImageNotFound:
+        raise EngineError(f"image {image!r} is not in the engine") from None
+    except APIError as error:
+        raise EngineError(f"the engine refused to run {image!r}: {_first_line(error)}") from None
+    except requests.exceptions.RequestException as error:
+        raise EngineError(f"lost the Docker engine during a run ({_first_line(error)})") from None
+
+
+@contextmanager
+def _container(client: docker.DockerClient, spec: ContainerSpec) -> Iterator[Container]:
+    """`spec`'s container, created (not started) and removed after the block whatever happens."""
+    volumes = {str(host): {"bind": inside, "mode": "ro"} for host, inside in spec.read_only_mounts.items()}
+    volumes |= {str(host): {"bind": inside, "mode": "rw"} for host, inside in spec.writable_mounts.items()}
+    tmpfs = {
+        path: f"rw,nosuid,nodev,size={size},mode=1777"
+        for path, size in {"/tmp": spec.limits.tmp_mb << 20, **spec.tmpfs}.items()
+    }
+    isolation = (
+        {
+            "user": spec.user,
+            "network_mode": "none",
+            "read_only": True,
+            "cap_drop": ["ALL"],
+            "security_opt": ["no-new-privileges"],
+            "tmpfs": tmpfs,
         }
-        volumes |= {
-            str(host): {"bind": inside, "mode": "rw"} for host, inside in spec.writable_mounts.items()
-        }
-        tmpfs = {
-            path: f"rw,nosuid,nodev,size={size},mode=1777"
-            for path, size in {"/tmp": spec.limits.tmp_mb << 20, **spec.tmpfs}.items()
-        }
-        isolation = (
-            {
-                "user": UNPRIVILEGED_USER,
-                "network_mode": "none",
-                "read_only": True,
-                "cap_drop": ["ALL"],
-                "security_opt": ["no-new-privileges"],
-                "tmpfs": tmpfs,
-            }
-            if spec.hermetic
-            else {"network_mode": "host"}  # fetching wheels needs the network; seed containers never get it
-        )
+        if spec.hermetic
+        else {"network_mode": "host"}  # fetching wheels needs the network; seed containers never get it
+    )
+    with _engine_errors(spec.image):
         container = client.containers.create(
             spec.image,
             command=list(spec.command),
@@ -236,16 +248,10 @@ def _container(client: docker.DockerClient, spec: ContainerSpec) -> Iterator[Con
             log_config=LogConfig(type=LogConfig.types.NONE),  # output is read live; nothing on disk
             **isolation,
         )
+    try:
         yield container
-    except ImageNotFound:
-        raise EngineError(f"image {spec.image!r} is not in the engine") from None
-    except APIError as error:
-        raise EngineError(f"the engine refused to run {spec.image!r}: {_first_line(error)}") from None
-    except requests.exceptions.RequestException as error:
-        raise EngineError(f"lost the Docker engine during a run ({_first_line(error)})") from None
     finally:
-        if container is not None:
-            _remove(container)
+        _remove(container)
 
 
 def _signal(container: Container, name: str) -> None:

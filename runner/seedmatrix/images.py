@@ -244,9 +244,10 @@ def _build(
                 fileobj=io.BytesIO(context),
                 custom_context=True,
                 tag=tag,
-                buildargs={"BASE_IMAGE": base_reference, "PIP_FIND_LINKS": find_links},
+                buildargs={"BASE_IMAGE": base_reference, "SEEDMATRIX_WHEELS": find_links},
                 labels={"org.seedmatrix.environment": environment.name, CONTENT_LABEL: _content(tag)},
                 network_mode=wheels.network_mode,  # the wheel server's, where nothing else is reachable
+                nocache=True,  # a tag is only built when it is new: no earlier layer can stand for it
                 rm=True,
                 forcerm=True,
                 decode=True,

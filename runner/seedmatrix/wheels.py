@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import docker
+import requests
 
 from . import container
 from .errors import EngineError, ImageError
@@ -167,39 +168,58 @@ def served(
     client: docker.DockerClient, base: Any, wheels: Wheels, *, name: str, owner: container.Owner
 ) -> Iterator[WheelIndex]:
     """`wheels` served for as long as the block lasts, by a container of `base` (it has Python) with
-    no network beside its own loopback; the build that joins it can reach nothing else."""
-    if not wheels.directories:
+    no network beside its own loopback; the build that joins it can reach nothing else.
+
+    Each directory is served under its own name (a digest of what it holds), so a changed project
+    changes the addresses the build is given and the builder's layer cache cannot stand in for it.
+    The server runs as the directories' owner: a strict umask on the host leaves them unreadable to
+    anyone else.
+    """
+    directories = list(dict.fromkeys(wheels.directories))
+    if not directories:
         yield WheelIndex(network_mode="none", find_links=())
         return
-    mounts = {directory: f"{_WHEELS_INSIDE}/{index}" for index, directory in enumerate(wheels.directories)}
+    mounts = {directory: f"{index}-{directory.name}" for index, directory in enumerate(directories)}
+    owner_ids = directories[0].stat()
     http_server = ["python3", "-m", "http.server", "--bind", "127.0.0.1", "--directory", _WHEELS_INSIDE]
     spec = container.ContainerSpec(
         image=str(base.id),
         command=[*http_server, str(WHEEL_SERVER_PORT)],
         owner=owner,
+        # Its memory and process limits apply, not the time: it lives as long as the build.
         limits=Limits(timeout_seconds=SERVER_START_SECONDS),
-        read_only_mounts=mounts,
+        read_only_mounts={
+            directory: f"{_WHEELS_INSIDE}/{served_as}" for directory, served_as in mounts.items()
+        },
+        user=f"{owner_ids.st_uid}:{owner_ids.st_gid}",
     )
     listening = False
     try:
         with container.serving(client, spec) as server:
             waiting = ["python3", "-c", _LISTENING, str(WHEEL_SERVER_PORT), str(SERVER_START_SECONDS)]
-            if container.exit_code_inside(server, waiting) != 0:
+            exit_code = container.exit_code_inside(server, waiting)
+            if exit_code != 0:
+                why = "exited" if exit_code is None else f"did not listen within {SERVER_START_SECONDS} s"
                 raise ImageError(
                     f"building {name} failed: the wheel server (python3 -m http.server in the base "
-                    f"image {base.short_id}) did not start within {SERVER_START_SECONDS} s"
+                    f"image {base.short_id}) {why}"
                 )
             listening = True
             yield WheelIndex(
                 network_mode=f"container:{server.id}",
-                find_links=tuple(
-                    f"http://127.0.0.1:{WHEEL_SERVER_PORT}/{index}/" for index in range(len(mounts))
-                ),
+                find_links=tuple(f"http://127.0.0.1:{WHEEL_SERVER_PORT}/{path}/" for path in mounts.values()),
             )
     except EngineError as error:
-        if listening:  # the engine failed the build itself, not the server
+        if listening or not _engine_answers(client):  # the build's own failure, or a lost engine
             raise
         raise ImageError(f"building {name} failed: the wheel server could not run: {error}") from None
+
+
+def _engine_answers(client: docker.DockerClient) -> bool:
+    try:
+        return bool(client.ping())
+    except (docker.errors.DockerException, requests.exceptions.RequestException):
+        return False
 
 
 def _fetch(

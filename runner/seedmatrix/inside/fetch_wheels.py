@@ -2,7 +2,8 @@
 
 Run by seedmatrix in a container of the environment's base image (so the wheels fit its Python
 and platform), with the network and, when the host needs one, an extra CA bundle in PIP_CERT.
-The image build then installs from these wheels alone, with no network and no CA bundle.
+The image build then installs from these wheels alone, served to it on a network that reaches
+nothing else, with no CA bundle.
 
 usage: python3 fetch_wheels.py OUTPUT_DIR PLAN_JSON
 
