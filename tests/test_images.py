@@ -26,8 +26,10 @@ from conftest import build_settings, new_identity_matrix
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def settings(tmp_path: Path, ca_bundle: Path | None = None) -> images.BuildSettings:
-    return build_settings(tmp_path / "logs", tmp_path / "cache", run_id="test-images", ca_bundle=ca_bundle)
+def settings(
+    tmp_path: Path, ca_bundle: Path | None = None, *, run_id: str = "test-images"
+) -> images.BuildSettings:
+    return build_settings(tmp_path / "logs", tmp_path / "cache", run_id=run_id, ca_bundle=ca_bundle)
 
 
 def one_environment(tmp_path: Path, environment: str) -> Matrix:
@@ -42,10 +44,16 @@ def one_environment(tmp_path: Path, environment: str) -> Matrix:
 
 
 def ensure(
-    client: docker.DockerClient, matrix: Matrix, tmp_path: Path, progress: images.Progress = lambda _: None
+    client: docker.DockerClient,
+    matrix: Matrix,
+    tmp_path: Path,
+    progress: images.Progress = lambda _: None,
+    *,
+    run_id: str = "test-images",
 ) -> Build:
+    """The image of the matrix's first environment, its containers labelled with `run_id`."""
     return images.ensure_environment_image(
-        client, matrix, matrix.environments[0], settings(tmp_path), progress=progress
+        client, matrix, matrix.environments[0], settings(tmp_path, run_id=run_id), progress=progress
     )
 
 
@@ -229,10 +237,7 @@ def test_a_build_reaches_its_served_wheels_and_no_network_and_leaves_no_server_b
     # The build's steps share the wheel server's network: a loopback and nothing else (the host's
     # network would show its interfaces here, the engine's bridge an eth0).
     matrix = load_matrix(new_identity_matrix(tmp_path, first_step='RUN test "$(ls /sys/class/net)" = lo'))
-    owned = build_settings(tmp_path / "logs", tmp_path / "cache", run_id=run_label)
-    outcome = images.ensure_environment_image(
-        docker_client, matrix, matrix.environments[0], owned, progress=lambda _: None
-    )
+    outcome = ensure(docker_client, matrix, tmp_path, run_id=run_label)
     try:
         assert outcome.status is BuildStatus.BUILT, outcome.error
         assert outcome.observed is not None
@@ -259,9 +264,7 @@ def test_wheels_kept_under_a_strict_umask_are_still_served_to_the_build(
     matrix = load_matrix(new_identity_matrix(tmp_path, first_step="RUN true"))
     previous = os.umask(0o077)
     try:
-        outcome = images.ensure_environment_image(
-            docker_client, matrix, matrix.environments[0], settings(tmp_path), progress=lambda _: None
-        )
+        outcome = ensure(docker_client, matrix, tmp_path)
     finally:
         os.umask(previous)
     try:
@@ -278,10 +281,7 @@ def test_an_environment_with_nothing_to_install_is_built_without_a_wheel_server(
     docker_client: docker.DockerClient, small_image: Build, tmp_path: Path, run_label: str
 ) -> None:
     matrix = one_environment(tmp_path, '{name: bare, debian: bookworm, python: "3.11"}')
-    owned = build_settings(tmp_path / "logs", tmp_path / "cache", run_id=run_label)
-    outcome = images.ensure_environment_image(
-        docker_client, matrix, matrix.environments[0], owned, progress=lambda _: None
-    )
+    outcome = ensure(docker_client, matrix, tmp_path, run_id=run_label)
     try:
         assert outcome.status is BuildStatus.BUILT, outcome.error
         assert outcome.observed is not None
