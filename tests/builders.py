@@ -17,7 +17,7 @@ from seedmatrix.results import (
     RunState,
     RunStatus,
 )
-from seedmatrix.values import Value
+from seedmatrix.values import UNRECORDABLE, Value
 
 
 def float32_value(label: str, *numbers: float) -> Value:
@@ -39,6 +39,10 @@ def float64_value(label: str, number: float) -> Value:
 
 def int64_value(label: str, number: int) -> Value:
     return Value(label=label, dtype="int64", shape=(), values=(number,), bits=(str(number),))
+
+
+def unrecordable_value(label: str, note: str = "cannot record a Foo") -> Value:
+    return Value(label=label, dtype=UNRECORDABLE, shape=(), values=(), bits=(), note=note)
 
 
 def record(

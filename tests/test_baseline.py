@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import struct
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from seedmatrix.baseline import Change, against_baseline
+from seedmatrix.assemble import assemble
+from seedmatrix.baseline import GATED, Change, against_baseline
 from seedmatrix.compare import compare
+from seedmatrix.config import load_matrix
 from seedmatrix.log import Output
 from seedmatrix.pipeline import report_job
+from seedmatrix.plan import HostFacts, Selection, make_plan
 from seedmatrix.report import Verdicts, render
-from seedmatrix.results import Record
+from seedmatrix.results import Build, BuildStatus, Record, Results, RunState, RunStatus, SkippedCell
 from seedmatrix.store import RunDirectory
+from seedmatrix.values import NOT_WRITTEN, Value
 
-from builders import case, environment, float32_value, record, repeated, results
+from builders import case, environment, float32_value, record, repeated, results, unrecordable_value
 
 
 def up(value: float, ulps: int) -> float:
@@ -173,3 +179,152 @@ def test_cells_left_out_by_choice_are_not_missing() -> None:
     assert ("gone", "steady", Change.MISSING) in {
         (c.environment, c.case, c.change) for c in against_baseline(renamed, BEFORE, source="b").cells
     }
+
+
+# Under fail_on_change, values that vanished fail the gate like values that moved: the baseline had
+# values for `b` (and the cell), this run has none.
+HAD_VALUES = results([environment("app")], [case("c", requires=("numpy",))], stable_labels(a=1.0, b=2.0))
+
+
+def now(records: list[Record], **changes: Any) -> Results:
+    return dataclasses.replace(
+        results([environment("app")], [case("c", requires=("numpy",))], records), **changes
+    )
+
+
+def self_skipped() -> list[Record]:
+    return [
+        dataclasses.replace(r, status=RunStatus.SKIPPED, skipped="needs a GPU")
+        for r in repeated("app", "c", [])
+    ]
+
+
+def failed(status: RunStatus) -> list[Record]:
+    return [record("app", "c", n, [], status=status) for n in (1, 2, 3)]
+
+
+def not_written(label: str) -> Value:
+    return dataclasses.replace(unrecordable_value(label, "the script did not write it"), dtype=NOT_WRITTEN)
+
+
+VANISHED: dict[str, tuple[Results, str]] = {
+    "the cell now skips itself": (
+        now(self_skipped()),
+        "values vanished: now skipped: the script skipped itself: needs a GPU",
+    ),
+    "the host skips it": (
+        now([], skipped=(SkippedCell(environment="app", case="c", reason="needs 2 CPUs, this host has 1"),)),
+        "now skipped: needs 2 CPUs, this host has 1",
+    ),
+    "an error": (now(failed(RunStatus.ERROR)), "now error"),
+    "a timeout": (now(failed(RunStatus.TIMEOUT)), "now timeout"),
+    "the environment lost the framework": (
+        dataclasses.replace(
+            HAD_VALUES, environments=(environment("app", frameworks=("tensorflow",)),), records=()
+        ),
+        "now not-applicable: needs numpy",
+    ),
+    "a label is now unrecordable": (
+        now(repeated("app", "c", [float32_value("a", 1.0), unrecordable_value("b")])),
+        "b now not recorded (cannot record a Foo)",
+    ),
+    "an output is no longer written": (
+        now(repeated("app", "c", [float32_value("a", 1.0), not_written("b")])),
+        "b now not recorded (the script did not write it)",
+    ),
+}
+
+
+@pytest.mark.parametrize("how", list(VANISHED))
+def test_values_that_vanished_are_a_change_the_gate_fails_on(how: str, tmp_path: Path) -> None:
+    """Before: each of these was "not comparable", which fail_on_change passed."""
+    current, said = VANISHED[how]
+    [cell] = against_baseline(current, HAD_VALUES, source="b").cells
+    assert cell.change in GATED
+    assert said in cell.described
+    before, after = RunDirectory.create(tmp_path / "a"), RunDirectory.create(tmp_path / "b")
+    before.save_results(HAD_VALUES)
+    after.save_results(current)
+    assert report_job([after.path], Output(env={}), baseline=before.results_file, fail_on_change=True) == 1
+
+
+def test_no_values_on_either_side_is_not_a_vanishing() -> None:
+    unrecorded = now(repeated("app", "c", [float32_value("a", 1.0), unrecordable_value("b")]))
+    [cell] = against_baseline(unrecorded, unrecorded, source="b").cells
+    assert cell.change is Change.NOT_COMPARABLE  # `b` could not be compared, and it did not vanish
+    assert "could not be recorded (not compared): b" in cell.note
+    crashed = now(failed(RunStatus.ERROR))
+    assert against_baseline(crashed, crashed, source="b").cells[0].change is Change.NOT_COMPARABLE
+    assert against_baseline(HAD_VALUES, crashed, source="b").cells[0].change is Change.NOT_COMPARABLE
+
+
+@pytest.mark.parametrize("where", ["case files", "installed projects"])
+def test_a_changed_project_is_shown_as_such_not_blamed_on_the_pins(where: str) -> None:
+    """Before: a case whose working directory, data or installed project changed read "changed",
+    as if the pins had moved its numbers."""
+
+    def run(digest: str | None, value: float) -> Results:
+        made = results([environment("app")], [case("c")], stable_labels(a=value))
+        if where == "case files":
+            return dataclasses.replace(made, cases=(dataclasses.replace(made.cases[0], files_sha256=digest),))
+        env = dataclasses.replace(made.environments[0], projects_sha256=digest)
+        return dataclasses.replace(made, environments=(env,))
+
+    before = run("1" * 64, 1.0)
+    moved = against_baseline(run("2" * 64, 2.0), before, source="b").cells[0]
+    assert moved.change is Change.PROJECT_CHANGED
+    assert moved.change in GATED
+    assert "the project changed since the baseline" in moved.note
+    assert list(moved.changed) == ["a"]
+    same_values = against_baseline(run("2" * 64, 1.0), before, source="b").cells[0]
+    assert same_values.change is Change.UNCHANGED  # its numbers did not move: nothing to blame
+    assert "the project changed since the baseline" in same_values.note
+    same_project = against_baseline(run("1" * 64, 2.0), before, source="b").cells[0]
+    assert same_project.change is Change.CHANGED
+    unknown_then = against_baseline(run("2" * 64, 2.0), run(None, 1.0), source="b").cells[0]
+    assert unknown_then.change is Change.CHANGED  # an older baseline did not record its project
+
+
+def test_the_project_a_case_ran_with_is_recorded_by_content(tmp_path: Path) -> None:
+    """What `project changed` compares: the working directory, the `data:` files (by content, not
+    by modification time: a fresh checkout is not a change) and the `install:` projects."""
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "pyproject.toml").write_text("[project]\nname = 'app'\n", encoding="utf-8")
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "train.py").write_text("print(1)\n", encoding="utf-8")
+    (tmp_path / "work" / "helper.py").write_text("x = 1\n", encoding="utf-8")
+    (tmp_path / "train.csv").write_text("1,2\n", encoding="utf-8")
+    (tmp_path / "matrix.yaml").write_text(
+        "environments:\n"
+        "  - {name: app, debian: bookworm, python: '3.11', numpy: '2.0.2', install: app}\n"
+        "cases:\n"
+        "  - {name: train, script: work/train.py, data: {train.csv: /data/train.csv}}\n",
+        encoding="utf-8",
+    )
+
+    def recorded() -> tuple[str | None, str | None]:
+        matrix = load_matrix(tmp_path / "matrix.yaml")
+        made = assemble(
+            matrix=matrix,
+            plan=make_plan(matrix, Selection(), HostFacts(cpus=1)),
+            builds={"app": Build(status=BuildStatus.CACHED, seconds=0.0)},
+            records=[],
+            run_id="r",
+            started="2026-01-01T00:00:00Z",
+            state=RunState.FINISHED,
+            engine="test",
+        )
+        return made.environments[0].projects_sha256, made.cases[0].files_sha256
+
+    first = recorded()
+    assert None not in first
+    os.utime(tmp_path / "train.csv", ns=(1, 1))
+    assert recorded() == first  # touched, not changed
+    (tmp_path / "train.csv").write_text("1,3\n", encoding="utf-8")
+    data_changed = recorded()
+    assert data_changed[0] == first[0]
+    assert data_changed[1] != first[1]
+    (tmp_path / "work" / "helper.py").write_text("x = 2\n", encoding="utf-8")
+    assert recorded()[1] != data_changed[1]
+    (tmp_path / "app" / "app.py").write_text("y = 1\n", encoding="utf-8")
+    assert recorded()[0] != first[0]

@@ -6,9 +6,10 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from seedmatrix.cache import cell_key, reusable_cells
+from seedmatrix.cache import cell_key, cell_keys, gpu_unknown, records_from, reusable_cells
 from seedmatrix.compare import compare
 from seedmatrix.execute import CpuPool
+from seedmatrix.gpu import GpuFacts, host_gpus
 from seedmatrix.limits import Limits
 from seedmatrix.plan import Cell
 from seedmatrix.store import RunDirectory
@@ -19,7 +20,7 @@ from builders import case, environment, float32_value, record, repeated, results
 def key(script: Path, helpers: Path, **settings: Any) -> str:
     defaults = {"workdir": script.parent, "repeats": 3, "limits": Limits(timeout_seconds=60)}
     cell = Cell(environment="e", case="c", script=script, **{**defaults, **settings})
-    return cell_key(identity="sha256:1", cell=cell, helpers=helpers)
+    return cell_key(identity="sha256:1", cell=cell, helpers=helpers, gpus=H100_550 if cell.gpu else None)
 
 
 def test_the_key_follows_every_file_the_container_sees(tmp_path: Path) -> None:
@@ -117,3 +118,91 @@ def test_the_key_follows_the_cpu_a_cell_runs_on(tmp_path: Path) -> None:
     assert here == cell_key(
         identity="sha256:1", cell=cell, helpers=tmp_path, machine="AuthenticAMD/AMD EPYC/avx2,avx512f"
     )
+
+
+H100_550 = GpuFacts(driver="550.54.15", models=("NVIDIA H100 80GB HBM3",))
+
+
+def gpu_cell(tmp_path: Path, **settings: Any) -> Cell:
+    script = tmp_path / "seed.py"
+    script.write_text("print(1)\n", encoding="utf-8")
+    defaults: dict[str, Any] = {"workdir": tmp_path, "repeats": 2, "limits": Limits(timeout_seconds=60)}
+    return Cell(environment="gpu", case="c", script=script, gpu=True, **{**defaults, **settings})
+
+
+def test_a_gpu_cells_key_follows_the_gpu_model_and_the_driver(tmp_path: Path) -> None:
+    """Before: the key had the image and the CPU only, so records made under another driver or on
+    another GPU were reused as this machine's."""
+    cell = gpu_cell(tmp_path)
+    here = cell_key(identity="sha256:1", cell=cell, helpers=tmp_path, gpus=H100_550)
+    new_driver = dataclasses.replace(H100_550, driver="560.35.03")
+    other_gpu = dataclasses.replace(H100_550, models=("NVIDIA A100-SXM4-40GB",))
+    two_gpus = dataclasses.replace(H100_550, models=H100_550.models * 2)
+    others = [
+        cell_key(identity="sha256:1", cell=cell, helpers=tmp_path, gpus=facts)
+        for facts in (new_driver, other_gpu, two_gpus)
+    ]
+    assert len({here, *others}) == 4
+    assert here == cell_key(identity="sha256:1", cell=cell, helpers=tmp_path, gpus=H100_550)
+    cpu_cell = dataclasses.replace(cell, gpu=False)  # a CPU cell does not follow the GPU
+    assert cell_key(identity="sha256:1", cell=cpu_cell, helpers=tmp_path, gpus=H100_550) == cell_key(
+        identity="sha256:1", cell=cpu_cell, helpers=tmp_path, gpus=new_driver
+    )
+
+
+def test_a_gpu_cell_is_not_reused_across_a_driver_change(tmp_path: Path) -> None:
+    seeds, helpers = tmp_path / "seeds", tmp_path / "inside"
+    seeds.mkdir()
+    helpers.mkdir()
+    cell = gpu_cell(seeds)
+    earlier_keys = cell_keys([cell], {"gpu": "sha256:1"}, helpers=helpers, gpus=H100_550)
+    earlier = dataclasses.replace(
+        results(
+            [environment("gpu", device="gpu")],
+            [case("c")],
+            repeated("gpu", "c", [float32_value("x", 1.0)], 2),
+        ),
+        cell_keys={f"{env}/{name}": key for (env, name), key in earlier_keys.items()},
+        repeats=2,
+    )
+
+    def reused(gpus: GpuFacts) -> int:
+        keys = cell_keys([cell], {"gpu": "sha256:1"}, helpers=helpers, gpus=gpus)
+        run = RunDirectory.create(tmp_path / "runs")
+        return len(records_from(earlier, keys, run, repeats=2, started=set()))
+
+    assert reused(H100_550) == 2
+    assert reused(dataclasses.replace(H100_550, driver="560.35.03")) == 0
+
+
+def test_gpu_cells_whose_gpu_is_unknown_before_they_run_have_no_key(tmp_path: Path) -> None:
+    container_cell = gpu_cell(tmp_path)
+    host_cell = dataclasses.replace(container_cell, environment="host-gpu", host_python="/usr/bin/python3")
+    identities = {"gpu": "sha256:1", "host-gpu": "host:/usr/bin/python3#abc"}
+    assert cell_keys([container_cell, host_cell], identities, helpers=tmp_path, gpus=None) == {}
+    assert gpu_unknown(container_cell, None) == (
+        "this host's GPU model and driver are unknown (no /proc/driver/nvidia to read)"
+    )
+    keyed = cell_keys([container_cell, host_cell], identities, helpers=tmp_path, gpus=H100_550)
+    assert list(keyed) == [("gpu", "c")]
+    assert "CUDA" in str(gpu_unknown(host_cell, H100_550))
+
+
+def test_the_gpus_and_driver_are_read_from_the_kernel_drivers_files(tmp_path: Path) -> None:
+    nvidia = tmp_path / "nvidia"
+    assert host_gpus(nvidia) is None
+    (nvidia / "gpus" / "0000:1b:00.0").mkdir(parents=True)
+    (nvidia / "gpus" / "0000:01:00.0").mkdir(parents=True)
+    (nvidia / "version").write_text(
+        "NVRM version: NVIDIA UNIX x86_64 Kernel Module  550.54.15  Tue Mar  5 22:23:56 UTC 2024\n"
+        "GCC version:  gcc version 12.2.0 (Debian 12.2.0-14)\n",
+        encoding="utf-8",
+    )
+    (nvidia / "gpus" / "0000:01:00.0" / "information").write_text(
+        "Model: \t\t NVIDIA H100 80GB HBM3\nIRQ:   \t\t 155\n", encoding="utf-8"
+    )
+    assert host_gpus(nvidia) is None  # one GPU says nothing: not all of them are known
+    (nvidia / "gpus" / "0000:1b:00.0" / "information").write_text(
+        "Model: \t\t NVIDIA A100\n", encoding="utf-8"
+    )
+    assert host_gpus(nvidia) == GpuFacts(driver="550.54.15", models=("NVIDIA H100 80GB HBM3", "NVIDIA A100"))

@@ -5,16 +5,20 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import pytest
 from junitparser import Error, Failure, JUnitXml, Skipped
 
 from seedmatrix import yamldoc
 from seedmatrix.ci import MOST_ANNOTATIONS, github_annotations, junit_xml
 from seedmatrix.claims import ClaimCheck, Verdict
 from seedmatrix.config import format_key_path
+from seedmatrix.log import Output
+from seedmatrix.pipeline import report_job
 from seedmatrix.report import derive
-from seedmatrix.results import RunStatus, SkippedCell
+from seedmatrix.results import Results, RunStatus, SkippedCell
+from seedmatrix.store import RunDirectory
 
-from builders import case, environment, float64_value, record, repeated, results
+from builders import case, environment, float32_value, float64_value, record, repeated, results
 
 
 def test_junit_has_a_test_per_cell_and_each_outcome_in_its_place(tmp_path: Path) -> None:
@@ -32,7 +36,7 @@ def test_junit_has_a_test_per_cell_and_each_outcome_in_its_place(tmp_path: Path)
         ),
     )
     path = tmp_path / "junit.xml"
-    path.write_bytes(junit_xml(res, derive(res)))
+    path.write_bytes(junit_xml(res, derive(res), fail_on_change=False))
     suites = JUnitXml.fromfile(str(path))
     cases = {(test.classname, test.name): test for suite in suites for test in suite}
     assert set(cases) == {(c, e) for c in ("seeded", "tf") for e in ("ref", "numpy-only", "far")}
@@ -54,7 +58,7 @@ def test_a_stable_cell_whose_claims_held_passes() -> None:
         [case("seeded", claims={"stable": ["*"]})],
         repeated("ref", "seeded", [float64_value("x", 1.0)]),
     )
-    [suite] = list(JUnitXml.fromstring(junit_xml(res, derive(res)).decode()))
+    [suite] = list(JUnitXml.fromstring(junit_xml(res, derive(res), fail_on_change=False).decode()))
     [test] = list(suite)
     assert test.is_passed
     assert float(test.time) == 4.5  # three records of 1.5 s
@@ -116,7 +120,100 @@ def test_terminal_colours_and_nul_in_stderr_still_give_well_formed_xml() -> None
             for n in (1, 2, 3)
         ],
     )
-    [suite] = list(JUnitXml.fromstring(junit_xml(res, derive(res)).decode()))
+    [suite] = list(JUnitXml.fromstring(junit_xml(res, derive(res), fail_on_change=False).decode()))
     [test] = list(suite)
     assert "red" in test.result[0].message
     assert "end" in test.result[0].message
+
+
+def gate_run(*cells: tuple[str, str, float | None], claims: dict[str, list[str]] | None = None) -> Results:
+    """One stable float32 `x` per (environment, case, value); None: the script skipped itself."""
+    environments = list(dict.fromkeys(env for env, _, _ in cells))
+    cases = list(dict.fromkeys(name for _, name, _ in cells))
+    records = []
+    for env, name, value in cells:
+        if value is None:
+            records += [
+                dataclasses.replace(r, status=RunStatus.SKIPPED, skipped="no GPU here")
+                for r in repeated(env, name, [])
+            ]
+        else:
+            records += repeated(env, name, [float32_value("x", value)])
+    return results(
+        [environment(env) for env in environments], [case(name, claims=claims) for name in cases], records
+    )
+
+
+BEFORE = gate_run(*((env, name, 1.0) for env in ("app", "gone") for name in ("same", "moved", "skips")))
+AFTER = gate_run(("app", "same", 1.0), ("app", "moved", 1.5), ("app", "skips", None))
+
+
+def stored(tmp_path: Path, name: str, res: Results) -> RunDirectory:
+    run = RunDirectory(tmp_path / name)
+    run.path.mkdir()
+    run.save_results(res)
+    return run
+
+
+def outcomes(run: RunDirectory) -> tuple[JUnitXml, dict[tuple[str, str], list[type]]]:
+    suites = JUnitXml.fromfile(str(run.junit_file))
+    return suites, {
+        (test.classname, test.name): [type(result) for result in test.result]
+        for suite in suites
+        for test in suite
+    }
+
+
+def test_fail_on_change_from_the_command_line_fails_junit_too(tmp_path: Path) -> None:
+    """Before: `report --fail-on-change` exited 1 and junit.xml said failures="0"."""
+    before, after = stored(tmp_path, "before", BEFORE), stored(tmp_path, "after", AFTER)
+    assert report_job([after.path], Output(env={}), baseline=before.results_file, fail_on_change=True) == 1
+    suites, outcome = outcomes(after)
+    assert outcome["same", "app"] == []  # unchanged: passed
+    assert outcome["moved", "app"] == [Failure]
+    assert outcome["skips", "app"] == [Failure]  # its values vanished: not merely skipped
+    assert outcome["same", "gone"] == [Failure]  # in the baseline only: a cell of its own
+    assert outcome["moved", "gone"] == [Failure]
+    tests = {(test.classname, test.name): test for suite in suites for test in suite}
+    assert "changed against the baseline: changed (x values changed" in tests["moved", "app"].result[0].text
+    assert "values vanished: now skipped" in tests["skips", "app"].result[0].message
+    assert "missing" in tests["same", "gone"].result[0].message
+    assert (suites.tests, suites.failures, suites.errors, suites.skipped) == (6, 5, 0, 0)
+
+
+def test_without_the_gate_a_change_is_not_a_junit_failure(tmp_path: Path) -> None:
+    before, after = stored(tmp_path, "before", BEFORE), stored(tmp_path, "after", AFTER)
+    assert report_job([after.path], Output(env={}), baseline=before.results_file) == 0
+    suites, outcome = outcomes(after)
+    assert outcome["skips", "app"] == [Skipped]
+    assert ("same", "gone") not in outcome
+    assert (suites.tests, suites.failures, suites.errors) == (3, 0, 0)
+
+
+GATE_CASES = {
+    "nothing changed": (BEFORE, True),
+    "a value moved, gated from the command line": (AFTER, True),
+    "a value moved, gated by matrix.yaml": (dataclasses.replace(AFTER, fail_on_change=True), False),
+    "a value moved, no gate": (AFTER, False),
+    "a SURPRISE": (gate_run(("app", "same", 1.0), claims={"varies": ["x"]}), False),
+    "a crash": (
+        results(
+            [environment("app")],
+            [case("same")],
+            [record("app", "same", n, [], status=RunStatus.ERROR) for n in (1, 2, 3)],
+        ),
+        True,
+    ),
+}
+
+
+@pytest.mark.parametrize("how", list(GATE_CASES))
+def test_junit_fails_whenever_the_exit_status_does(how: str, tmp_path: Path) -> None:
+    """A gate never passes what the report fails."""
+    current, fail_on_change = GATE_CASES[how]
+    before, after = stored(tmp_path, "before", BEFORE), stored(tmp_path, "after", current)
+    status = report_job(
+        [after.path], Output(env={}), baseline=before.results_file, fail_on_change=fail_on_change
+    )
+    suites, _ = outcomes(after)
+    assert (status != 0) == (suites.failures + suites.errors > 0)

@@ -4,21 +4,32 @@ from __future__ import annotations
 
 import dataclasses
 import struct
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from seedmatrix.claims import Verdict, check_claims
-from seedmatrix.compare import compare
+from seedmatrix.claims import Verdict, check_claims, ran_on
+from seedmatrix.compare import CellState, compare
 from seedmatrix.log import Output
 from seedmatrix.pipeline import report_job
-from seedmatrix.report import Verdicts, render
+from seedmatrix.report import Verdicts, derive, render
 from seedmatrix.results import Record, Results, RunStatus
 from seedmatrix.store import RunDirectory
 from seedmatrix.values import Value
 
-from builders import case, environment, float32_value, float64_value, int64_value, record, repeated, results
+from builders import (
+    case,
+    environment,
+    float32_value,
+    float64_value,
+    int64_value,
+    record,
+    repeated,
+    results,
+    unrecordable_value,
+)
 
 
 def verdicts_for(
@@ -196,7 +207,7 @@ def test_report_lists_surprises_first_and_marks_the_cell() -> None:
     assert "**Claims:** 1 held, 1 SURPRISE." in markdown
     assert markdown.index("## Surprises") < markdown.index("## Matrix")
     assert "- ❗ **ref** · [`c`](#case-c) · `stable: x*`: x1: 3 distinct values in 3 repeats" in markdown
-    assert "| [`c`](#case-c) | 🎲 A · 1 of 1 vary ❗ SURPRISE |" in markdown
+    assert "| [`c`](#case-c) | 🎲 · 1 of 1 vary ❗ SURPRISE |" in markdown  # nothing compared: no letter
     assert "| varies: `x1` | ✔ |" in markdown
 
 
@@ -268,6 +279,20 @@ def test_nan_is_never_close_to_a_number() -> None:
     )
     assert verdict is Verdict.SURPRISE
     assert "NaN vs 1.0" in evidence
+
+
+def test_long_doubles_of_two_platforms_are_not_checked_against_a_tolerance() -> None:
+    """x87 against IEEE quad (runs merged from two machines): no distance means anything, so not a
+    SURPRISE either (before: a SURPRISE saying 'not comparable')."""
+    x87, quad = "3ffdaaaaaaaaaaaaaaab", "3ffd5555555555555555555555555555"
+
+    def third(bits: str) -> Value:
+        return Value(label="x", dtype="longdouble", shape=(), bits=(bits,), values=(1 / 3,))
+
+    records = repeated("ref", "c", [third(x87)]) + repeated("other", "c", [third(quad)])
+    [_, (_, verdict, evidence)] = verdicts_for({"close_to_reference": {"x": {"atol": 1.0}}}, records, 2)
+    assert verdict is Verdict.UNCHECKED
+    assert evidence == "x: repeat 1: longdouble IEEE quadruple vs x87 80-bit: not comparable"
 
 
 def test_close_to_reference_is_unchecked_when_the_reference_has_no_values() -> None:
@@ -370,3 +395,133 @@ def test_integers_far_apart_in_a_later_repeat_are_the_widest() -> None:
     )
     assert verdict is Verdict.HELD
     assert evidence == "b vs a: 1 of 1 element(s), max |Δ| 100"
+
+
+JAX_ON_GPU_TORCH_ON_CPU: dict[str, Any] = {
+    "detail": "torch: CPU (PyTorch sees no GPU); jax: GPU (1 × H100, driver 550.54)",
+    "framework": "torch, jax",
+    "frameworks": {
+        "torch": {"kind": "CPU", "detail": "PyTorch sees no GPU", "framework": "torch"},
+        "jax": {"kind": "GPU", "detail": "1 × H100, driver 550.54", "framework": "jax"},
+    },
+}
+
+
+@pytest.mark.parametrize("kind", ["mixed", "CPU", "GPU"])
+def test_frameworks_that_disagree_on_the_device_leave_it_unknown(kind: str) -> None:
+    """Before: one framework's device stood for the run (the first imported: a JAX run on the GPU
+    with torch merely imported read "ran on CPU"), whatever the others said."""
+    device = {**JAX_ON_GPU_TORCH_ON_CPU, "kind": kind}
+    records = [record("gpu", "c", n, [float64_value("x", 1.0)], device=device) for n in (1, 2, 3)]
+    assert ran_on(records) is None
+    res = results(
+        [environment("gpu", device="gpu")],
+        [case("c", claims_on_cpu={"stable": ["*"]}, claims_on_gpu={"stable": ["*"]})],
+        records,
+    )
+    comparison = compare(res)
+    cell = comparison.cell("gpu", "c")
+    assert cell.state is CellState.DEVICE_UNKNOWN
+    assert "torch: CPU" in cell.detail
+    assert "jax: GPU" in cell.detail
+    assert all(check.verdict is Verdict.UNCHECKED for check in check_claims(res, comparison))
+
+
+def test_frameworks_that_agree_on_the_gpu_ran_on_it_and_an_older_single_report_still_reads() -> None:
+    both_on_gpu = {
+        "kind": "GPU",
+        "detail": "torch: GPU (1 × H100); jax: GPU (1 × H100)",
+        "framework": "torch, jax",
+        "frameworks": {
+            "torch": {"kind": "GPU", "detail": "1 × H100", "framework": "torch"},
+            "jax": {"kind": "GPU", "detail": "1 × H100", "framework": "jax"},
+        },
+    }
+    older = {"kind": "GPU", "framework": "jax", "detail": "1 × H100, driver 550.54"}
+    for device in (both_on_gpu, older):
+        assert ran_on([record("gpu", "c", n, [], device=device) for n in (1, 2)]) == "GPU"
+    cpu_and_fallback = {
+        "kind": "CPU fallback",
+        "frameworks": {"torch": {"kind": "CPU fallback"}, "jax": {"kind": "CPU"}},
+    }
+    assert ran_on([record("e", "c", 1, [], device=cpu_and_fallback)]) == "CPU"
+
+
+NOT_WRITTEN = Value(label="", dtype="not-written", shape=(), bits=(), values=(), note="not written")
+
+
+def unwritten(label: str) -> Value:
+    return dataclasses.replace(NOT_WRITTEN, label=label)
+
+
+@pytest.mark.parametrize("kind", ["stable", "varies", "varies_every_repeat"])
+def test_a_value_recorded_in_one_repeat_only_is_not_counted_distinct_or_stable(kind: str) -> None:
+    """Before: 1.0 in repeat 1, unrecordable in repeat 2 held `varies` and `varies_every_repeat`."""
+    records = [
+        record("ref", "c", 1, [float64_value("x", 1.0)]),
+        record("ref", "c", 2, [unrecordable_value("x")]),
+    ]
+    [(_, verdict, evidence)] = verdicts_for({kind: ["x"]}, records, repeats=2)
+    assert (verdict, evidence) == (Verdict.UNCHECKED, "x: not recorded in repeat 2 (cannot record a Foo)")
+
+
+def test_what_the_recorded_repeats_show_still_decides_beside_an_unrecorded_one() -> None:
+    def three(*first: float) -> list[Record]:
+        shown = [[float64_value("x", n)] for n in first] + [[unrecordable_value("x")]]
+        return [record("ref", "c", n, values) for n, values in enumerate(shown, start=1)]
+
+    assert verdicts_for({"varies": ["x"]}, three(1.0, 2.0))[0][1] is Verdict.HELD
+    assert verdicts_for({"stable": ["x"]}, three(1.0, 2.0))[0][1] is Verdict.SURPRISE
+    [(_, verdict, evidence)] = verdicts_for({"varies_every_repeat": ["x"]}, three(1.0, 1.0))
+    assert (verdict, evidence) == (Verdict.SURPRISE, "x: repeats 1 and 2 are identical")
+    assert verdicts_for({"varies_every_repeat": ["x"]}, three(1.0, 2.0))[0][1] is Verdict.UNCHECKED
+
+
+@pytest.mark.parametrize("missing", [unrecordable_value, unwritten])
+@pytest.mark.parametrize(
+    ("claims", "first_b"),
+    [
+        ({"equal": {"a": "b"}}, 1.0),
+        ({"close": {"a": {"to": "b", "ulps": 1}}}, 1.0),
+        ({"differ": {"a": "b"}}, 2.0),
+    ],
+)
+def test_pairs_with_a_value_not_recorded_are_not_checked(
+    claims: dict[str, Any], first_b: float, missing: Callable[[str], Value]
+) -> None:
+    """Before: two unrecordable values (or two outputs not written) paired up as bitwise equal:
+    `equal` and `close` held, and `differ` was a SURPRISE."""
+    records = [
+        record("ref", "c", 1, [float64_value("a", 1.0), float64_value("b", first_b)]),
+        record("ref", "c", 2, [missing("a"), missing("b")]),
+    ]
+    [(_, verdict, evidence)] = verdicts_for(claims, records, repeats=2)
+    assert verdict is Verdict.UNCHECKED
+    assert evidence.startswith("a vs b, repeat 2: not recorded")
+
+
+def test_the_reference_does_not_hold_same_across_environments_for_a_value_it_could_not_record() -> None:
+    """Before: "held: this is the reference environment", whatever the reference recorded."""
+    records = repeated("ref", "c", [unrecordable_value("x"), float64_value("y", 1.0)])
+    records += repeated("other", "c", [unrecordable_value("x"), float64_value("y", 1.0)])
+    verdicts = verdicts_for({"same_across_environments": ["*"]}, records, environments=2)
+    assert verdicts == [
+        ("ref", Verdict.UNCHECKED, "x: could not be recorded (cannot record a Foo)"),
+        ("other", Verdict.UNCHECKED, "x: could not be recorded"),
+    ]
+    assert verdicts_for({"same_across_environments": ["y"]}, records, environments=2)[0][1] is Verdict.HELD
+
+
+def test_integers_beyond_float_range_in_differ_and_close_claims() -> None:
+    """Before: `differ` on integers beyond float range raised OverflowError (and so did the report)."""
+    huge = 1 << 4096
+    res = results(
+        [environment("ref")],
+        [case("c", claims={"differ": {"a": "b"}, "close": {"a": {"to": "b", "ulps": 0}}})],
+        repeated("ref", "c", [int64_value("a", huge), int64_value("b", 0)]),
+    )
+    comparison = compare(res)
+    checks = check_claims(res, comparison)
+    assert [(c.kind, c.verdict) for c in checks] == [("differ", Verdict.HELD), ("close", Verdict.SURPRISE)]
+    assert "max |Δ| 1.04e+1233" in checks[0].evidence
+    assert "1.04e+1233" in render(res, derive(res))

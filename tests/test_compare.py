@@ -7,11 +7,20 @@ import struct
 
 import pytest
 
-from seedmatrix.compare import CellState, LabelState, Versus, compare
+from seedmatrix.compare import CellState, LabelState, Versus, compare, letter_for
 from seedmatrix.results import BuildStatus, Record, RunStatus, SkippedCell
 from seedmatrix.values import Value
 
-from builders import case, environment, float32_value, float64_value, record, repeated, results
+from builders import (
+    case,
+    environment,
+    float32_value,
+    float64_value,
+    record,
+    repeated,
+    results,
+    unrecordable_value,
+)
 
 
 def f32_bits(number: float) -> str:
@@ -295,3 +304,92 @@ def test_a_gpu_environment_passes_only_with_a_gpu_device_report(
 def test_a_clean_run_is_not_failed() -> None:
     res = results([environment("e")], [case("c")], repeated("e", "c", [float64_value("x", 0.25)]))
     assert not compare(res).failed
+
+
+def test_a_value_recorded_in_one_repeat_and_not_in_another_is_neither_distinct_nor_stable() -> None:
+    """Before: 1.0 in repeat 1 and unrecordable in repeat 2 read as two distinct values (🎲)."""
+    records = [
+        record("e", "c", 1, [float64_value("x", 1.0)]),
+        record("e", "c", 2, [unrecordable_value("x")]),
+    ]
+    cell = compare(results([environment("e")], [case("c")], records, repeats=2)).cell("e", "c")
+    x = cell.label("x")
+    assert x is not None
+    assert (x.state, x.reason) == (LabelState.NOT_RECORDED, "not recorded in repeat 2")
+    assert (cell.state, cell.varying, cell.not_recorded) == (CellState.STABLE, (), ("x",))
+
+
+def test_the_recorded_occurrences_of_a_label_with_an_unrecordable_one_are_still_compared() -> None:
+    """Before: occurrence 1 varying (1.0, 1.5, 1.0) beside an unrecordable occurrence 2 read "stable
+    (1 not recorded)", and an environment with other values got the same letter."""
+
+    def shown(first: float) -> list[Value]:
+        return [float64_value("x", first), unrecordable_value("x")]
+
+    res = results(
+        [environment(name) for name in ("ref", "other", "same-as-other", "all-unrecorded")],
+        [case("c")],
+        [record("ref", "c", n, shown(first)) for n, first in ((1, 1.0), (2, 1.5), (3, 1.0))]
+        + repeated("other", "c", shown(7.0))
+        + repeated("same-as-other", "c", shown(7.0))
+        + repeated("all-unrecorded", "c", [unrecordable_value("x"), unrecordable_value("x")]),
+    )
+    comparison = compare(res)
+    ref = comparison.cell("ref", "c")
+    x = ref.label("x")
+    assert x is not None
+    assert (ref.state, x.state) == (CellState.VARIES, LabelState.VARIES)
+    assert x.reason == "not recorded: occurrence 2 in repeat 1, 2, 3"
+    other = comparison.cell("other", "c")
+    assert other.state is CellState.STABLE
+    assert other.not_recorded == ("x",)
+    assert other.versus is Versus.NOT_COMPARED
+    groups = [comparison.cell(name, "c").group for name in comparison.environments]
+    # No letter where no value was left to compare (the reference's varies); A stays the reference's.
+    assert groups == [None, "B", "B", None]
+
+
+def test_an_unrecordable_value_never_makes_two_environments_share_a_letter() -> None:
+    """Before: two environments whose only label could not be recorded both read A, the reference's."""
+    res = results(
+        [environment("ref"), environment("a"), environment("b")],
+        [case("c")],
+        repeated("ref", "c", [unrecordable_value("x")])
+        + repeated("a", "c", [unrecordable_value("x")])
+        + repeated("b", "c", [Value(label="x", dtype="not-written", shape=(), bits=(), values=())]),
+    )
+    comparison = compare(res)
+    assert [comparison.cell(name, "c").group for name in ("ref", "a", "b")] == [None, None, None]
+    with_values = results(
+        [environment("ref"), environment("a")],
+        [case("c")],
+        repeated("ref", "c", [unrecordable_value("x")]) + repeated("a", "c", [float64_value("x", 1.0)]),
+    )
+    assert compare(with_values).cell("a", "c").group == "B"  # A stays the reference's
+
+
+def test_letters_stay_unique_past_zz() -> None:
+    """Before: the 703rd group's letter raised IndexError, and 677 and later repeated earlier ones."""
+    letters = [letter_for(index) for index in range(20_000)]
+    assert len(set(letters)) == len(letters)
+    assert [letters[0], letters[25], letters[26], letters[701], letters[702]] == ["A", "Z", "AA", "ZZ", "AAA"]
+    names = [f"e{n}" for n in range(704)]
+    res = results(
+        [environment(name) for name in names],
+        [case("c")],
+        [record(name, "c", 1, [float64_value("x", float(n))]) for n, name in enumerate(names)],
+        repeats=1,
+    )
+    groups = [cell.group for cell in compare(res).cells]
+    assert len(set(groups)) == 704
+    assert groups[-2:] == ["AAA", "AAB"]
+
+
+def test_a_label_never_recorded_and_shown_a_different_number_of_times_is_not_recorded() -> None:
+    records = [
+        record("e", "c", 1, [unrecordable_value("x")]),
+        record("e", "c", 2, [unrecordable_value("x"), unrecordable_value("x")]),
+    ]
+    res = results([environment("ref"), environment("e")], [case("c")], repeated("ref", "c", [], 2) + records)
+    cell = compare(dataclasses.replace(res, repeats=2)).cell("e", "c")
+    assert (cell.state, cell.not_recorded, cell.group) == (CellState.STABLE, ("x",), None)

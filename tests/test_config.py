@@ -396,3 +396,27 @@ def test_a_matrix_file_from_a_pipe_still_loads(tmp_path: Path) -> None:
     finally:
         os.close(pipe_read)
     assert [env.name for env in matrix.environments] == ["one", "two"]
+
+
+def test_a_published_nan_or_infinity_ends_in_one_message_not_a_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "matrix.yaml"
+    path.write_text(
+        "environments: [{name: e, debian: bookworm, python: '3.11'}]\n"
+        "cases:\n"
+        "  - name: c\n"
+        f"    script: {Path(__file__).resolve().parent.parent / 'seeds' / 'seed_random.py'}\n"
+        "    expected:\n"
+        "      digits: 8\n"
+        "      values: {loss: [0.5, .nan]}\n",
+        encoding="utf-8",
+    )
+    finished = subprocess.run(
+        [sys.executable, "-m", "seedmatrix", "matrix", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "NO_COLOR": "1", "COLUMNS": "200"},
+        check=False,
+    )
+    assert finished.returncode == 2
+    assert "Traceback" not in finished.stderr
+    assert "matrix.yaml:5: cases[0].expected: values.loss: 'nan' is not a finite number" in finished.stderr

@@ -301,3 +301,88 @@ def test_a_label_shown_only_in_a_later_repeat_keeps_its_place_in_program_order()
     assert [label.label for label in comparison.cell("e", "c").labels] == ["a", "b", "c"]
     found = one(divergences(comparison), Between.REPEATS)
     assert (found.label, found.position, found.missing) == ("b", 2, "missing in repeat 1")
+
+
+def epochs(losses: Sequence[float], grad_norms: Sequence[float]) -> list[Value]:
+    """A training loop's values as it shows them: each epoch's loss, then its grad norm."""
+    shown: list[Value] = []
+    for loss, grad_norm in zip(losses, grad_norms, strict=True):
+        shown += [float64_value("loss", loss), float64_value("grad norm", grad_norm)]
+    return shown
+
+
+def test_a_label_shown_every_epoch_that_differs_at_an_earlier_epoch_is_the_first_divergence() -> None:
+    records = [
+        record("e", "c", 1, epochs([0.9, 0.8, 0.7], [3.0, 2.0, 1.0])),
+        record("e", "c", 2, epochs([0.9, 0.8, 0.75], [3.0, 2.5, 1.0])),
+    ]
+    found = one(from_records(records), Between.REPEATS)
+    assert found.difference is not None
+    # `loss` comes first in program order but first differs at epoch 3; `grad norm` at epoch 2.
+    assert (found.label, found.position, found.difference.occurrence) == ("grad norm", 2, 2)
+    assert [row.label for row in found.profile] == ["loss", "grad norm"]  # still one row per label
+    assert found.differing_labels == 2
+
+
+def test_at_the_same_epoch_the_first_label_in_program_order_is_the_first_divergence() -> None:
+    records = [
+        record("e", "c", 1, epochs([0.9, 0.8], [3.0, 2.0])),
+        record("e", "c", 2, epochs([0.9, 0.85], [3.0, 2.5])),
+    ]
+    found = one(from_records(records), Between.REPEATS)
+    assert (found.label, found.position) == ("loss", 1)
+
+
+def test_from_the_reference_the_earliest_epoch_that_differs_is_the_first_divergence() -> None:
+    records = repeated("ref", "c", epochs([0.9, 0.8, 0.7], [3.0, 2.0, 1.0])) + repeated(
+        "other", "c", epochs([0.9, 0.8, 0.75], [3.0, 2.5, 1.0])
+    )
+    found = one(from_records(records, "ref", "other"), Between.REFERENCE)
+    assert found.difference is not None
+    assert (found.label, found.difference.occurrence) == ("grad norm", 2)
+
+
+def test_a_label_shown_more_times_on_one_side_diverges_where_the_shorter_side_ends() -> None:
+    shorter = [*epochs([0.9, 0.8], [3.0, 2.0]), float64_value("loss", 0.7)]
+    longer = [*shorter, float64_value("loss", 0.6), float64_value("grad norm", 1.0)]
+    records = repeated("ref", "c", longer) + repeated("other", "c", shorter)
+    found = one(from_records(records, "ref", "other"), Between.REFERENCE)
+    # grad norm is shown 2 times here and 3 in the reference: the runs part at its 3rd showing,
+    # after loss's 3rd (equal) and before loss's 4th (missing here).
+    assert found.label == "grad norm"
+
+
+def test_between_repeats_the_pair_that_parts_earliest_is_the_first_divergence() -> None:
+    records = [
+        record("e", "c", 1, epochs([0.9, 0.8, 0.7], [3.0, 2.0, 1.0])),
+        record("e", "c", 2, epochs([0.9, 0.8, 0.75], [3.0, 2.0, 1.0])),  # loss parts at epoch 3
+        record("e", "c", 3, epochs([0.9, 0.8, 0.7], [3.0, 2.5, 1.0])),  # grad norm at epoch 2
+    ]
+    found = one(from_records(records), Between.REPEATS)
+    assert (found.label, found.sides) == ("grad norm", "repeat 3 vs repeat 1")
+
+
+def test_a_label_not_compared_may_have_diverged_at_an_earlier_epoch_and_is_named() -> None:
+    unrecordable = Value(label="obj", dtype=UNRECORDABLE, shape=(), bits=(), values=(), note="cannot record")
+    records = [
+        record("e", "c", 1, [*epochs([0.9, 0.8], [3.0, 2.0]), unrecordable]),
+        record("e", "c", 2, [*epochs([0.9, 0.8], [3.0, 2.5]), unrecordable]),
+    ]
+    found = one(from_records(records), Between.REPEATS)
+    # `obj` comes later in program order, but its first showing is before grad norm's second.
+    assert (found.label, found.unchecked_before) == ("grad norm", ("obj",))
+
+
+def test_a_repeat_that_differs_only_where_a_value_was_not_recorded_is_not_the_divergence() -> None:
+    """Repeat 2 lacks occurrence 2 (not recorded) and agrees elsewhere; repeat 3 surely differs. Before:
+    repeat 2 was named, its 'difference' the value it could not record."""
+    lost = Value(label="step", dtype=UNRECORDABLE, shape=(), bits=(), values=(), note="cannot record a X")
+    records = [
+        record("e", "c", 1, [float64_value("step", 1.0), float64_value("step", 2.0)]),
+        record("e", "c", 2, [float64_value("step", 1.0), lost]),
+        record("e", "c", 3, [float64_value("step", 1.5), float64_value("step", 2.0)]),
+    ]
+    found = one(from_records(records), Between.REPEATS)
+    assert found.sides == "repeat 3 vs repeat 1"
+    assert found.difference is not None
+    assert (found.difference.occurrence, found.difference.max_abs) == (1, 0.5)

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import os
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,7 +20,7 @@ from seedmatrix.pipeline import report_job
 from seedmatrix.results import Results, SkippedCell, encode
 from seedmatrix.store import RunDirectory, load_results
 
-from builders import case, environment, float32_value, repeated, results
+from builders import case, environment, float32_value, record, repeated, results
 
 MATRIX = ("cpu-env", "gpu-env", "other-cpu")
 
@@ -112,3 +116,90 @@ def test_a_merged_run_keeps_every_parts_cell_keys_so_it_can_be_reused_from() -> 
     cpu = dataclasses.replace(CPU_RUN, cell_keys={"cpu-env/c": "key-cpu"})
     gpu = dataclasses.replace(GPU_RUN, cell_keys={"gpu-env/c": "key-gpu"})
     assert merge([gpu, cpu]).cell_keys == {"cpu-env/c": "key-cpu", "gpu-env/c": "key-gpu"}
+
+
+def with_case(part: Results, **changes: Any) -> Results:
+    return dataclasses.replace(part, cases=(dataclasses.replace(part.cases[0], **changes),))
+
+
+def saved(tmp_path: Path, part: Results) -> Path:
+    run = RunDirectory(tmp_path / part.run_id)
+    run.path.mkdir()
+    run.save_results(part)
+    return run.path
+
+
+def test_runs_with_other_claims_are_refused_naming_the_claim(tmp_path: Path) -> None:
+    """Before: the merge kept the first run's claims, and the other run's SURPRISE disappeared."""
+    cpu = with_case(CPU_RUN, claims={"stable": ["x"]})
+    gpu = with_case(GPU_RUN, claims={"stable": ["x"], "varies": ["x"]}, claims_on_gpu={"differs": ["x"]})
+    with pytest.raises(ResultsError) as refused:
+        merge([cpu, gpu])
+    message = str(refused.value)
+    assert message.startswith(f"case c differs between run {CPU_RUN.run_id} and run {GPU_RUN.run_id}:")
+    assert "claims.varies (not set vs ['x'])" in message
+    assert "claims_on_gpu.differs (not set vs ['x'])" in message
+    assert "stable" not in message  # the same in both
+    assert message.endswith("merge runs of one matrix file")
+    finished = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "seedmatrix",
+            "report",
+            str(saved(tmp_path, cpu)),
+            str(saved(tmp_path, gpu)),
+            "--into",
+            str(tmp_path / "merged"),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "NO_COLOR": "1", "COLUMNS": "300"},
+        check=False,
+    )
+    assert finished.returncode == ResultsError.exit_code
+    assert "Traceback" not in finished.stderr
+    assert "claims.varies (not set vs ['x'])" in finished.stderr
+    assert not (tmp_path / "merged").exists()
+
+
+def test_runs_with_other_published_values_or_cases_are_refused_naming_them() -> None:
+    published = {"source": "a paper", "digits": 2, "values": {"x": 0.5, "y": [1.0, 2.0]}}
+    cpu = with_case(CPU_RUN, expected=published)
+    other = {**published, "values": {"x": 0.25, "y": [1.0, 2.0]}}
+    with pytest.raises(
+        ResultsError, match=r"case c differs .*: expected\.values\.x \(0\.5 vs 0\.25\); merge"
+    ):
+        merge([cpu, with_case(GPU_RUN, expected=other)])
+    tolerance = {"close_to_reference": {"x": {"atol": 0.01}}}
+    with pytest.raises(ResultsError, match=r"claims\.close_to_reference\.x\.atol \(0\.01 vs 0\.02\)"):
+        merge(
+            [
+                with_case(CPU_RUN, claims=tolerance),
+                with_case(GPU_RUN, claims={"close_to_reference": {"x": {"atol": 0.02}}}),
+            ]
+        )
+    nans = [{"source": "", "digits": 1, "values": {"x": float("nan")}} for _ in range(2)]  # NaN != NaN
+    assert merge([with_case(CPU_RUN, expected=nans[0]), with_case(GPU_RUN, expected=nans[1])])
+    with pytest.raises(ResultsError, match=r"requires \(\(\) vs \('numpy',\)\)"):
+        merge([CPU_RUN, with_case(GPU_RUN, requires=("numpy",))])
+    more_cases = dataclasses.replace(GPU_RUN, matrix_cases=("c", "d"))
+    with pytest.raises(ResultsError, match=r"other cases than run .* \(only in run .*bbbbbb: d\)"):
+        merge([CPU_RUN, more_cases])
+
+
+def test_runs_with_other_gates_are_refused() -> None:
+    """Before: a part with `fail_on_surprise: false` made the merged run pass every SURPRISE."""
+    with pytest.raises(ResultsError, match="other fail_on_surprise"):
+        merge([CPU_RUN, dataclasses.replace(GPU_RUN, fail_on_surprise=False)])
+    with pytest.raises(ResultsError, match="other fail_on_change"):
+        merge([dataclasses.replace(CPU_RUN, fail_on_change=True), GPU_RUN])
+
+
+def test_a_surprise_in_one_part_survives_the_merge(tmp_path: Path) -> None:
+    cpu = with_case(CPU_RUN, claims={"stable": ["x"]})
+    varying = [record("gpu-env", "c", n, [float32_value("x", float(n))]) for n in (1, 2, 3)]
+    gpu = with_case(dataclasses.replace(GPU_RUN, records=tuple(varying)), claims={"stable": ["x"]})
+    into = tmp_path / "merged"
+    assert report_job([saved(tmp_path, cpu), saved(tmp_path, gpu)], Output(env={}), into=into) == 1
+    assert "SURPRISE" in (into / "MATRIX.md").read_text(encoding="utf-8")

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import struct
+import subprocess
 import sys
 import textwrap
+from collections.abc import Mapping
 from pathlib import Path
 
+import h5py  # type: ignore[import-untyped]
+import numpy as np
 import pytest
 
 from seedmatrix import hostrun
-from seedmatrix.channel import new_boundary
+from seedmatrix.channel import new_boundary, value_from_record
 from seedmatrix.compare import LabelState, compare
 from seedmatrix.execute import INSIDE, LAUNCHER, parsed_values, to_record
 from seedmatrix.limits import Limits
@@ -204,3 +209,114 @@ def test_patterns_match_files_in_subdirectories_too(tmp_path: Path, pattern: str
         """
     found = by_label(run_with_outputs(tmp_path, code, (pattern,)))
     assert any(label.startswith("outputs/") and value.dtype != NOT_WRITTEN for label, value in found.items())
+
+
+READ_UNDER_A_MEMORY_CAP = """
+import json, resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+import outputs
+json.dump(outputs.read_file(sys.argv[1], sys.argv[2]), sys.stdout)
+"""
+
+
+def read_output(path: Path) -> dict[str, Value]:
+    """One file as the launcher reads it (its reader, here under a 2 GiB memory cap), decoded as the
+    runner decodes records, by label without the file's name."""
+    done = subprocess.run(
+        [sys.executable, "-c", READ_UNDER_A_MEMORY_CAP, str(path), "outputs/file"],
+        env={**os.environ, "PYTHONPATH": str(INSIDE), "OPENBLAS_NUM_THREADS": "1"},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    records = [value_from_record(record) for record in json.loads(done.stdout)]
+    return {value.label.removeprefix("outputs/file"): value for value in records}
+
+
+def npy_bytes(array: np.ndarray, version: tuple[int, int] | None = None) -> bytes:
+    stream = io.BytesIO()
+    np.lib.format.write_array(stream, array, version=version)
+    return stream.getvalue()
+
+
+def safetensors_bytes(header: Mapping[str, object], body: bytes) -> bytes:
+    text = json.dumps(header).encode()
+    return len(text).to_bytes(8, "little") + text + body
+
+
+@pytest.mark.parametrize("name", ["f2", "f4", "f8", "c8", "c16", "i2", "i4", "u8", "b1"])
+def test_big_endian_output_files_record_the_bits_of_their_values(tmp_path: Path, name: str) -> None:
+    """Before: an HDF5 dataset stored big-endian was recorded byte-swapped (.npy was read right)."""
+    native = np.array([[1, 0], [2, 1000]], dtype="=" + name)
+    big = native.astype(">" + name)
+    (tmp_path / "native.npy").write_bytes(npy_bytes(native))
+    (tmp_path / "big.npy").write_bytes(npy_bytes(big))
+    np.savez(tmp_path / "both.npz", native=native, big=big)
+    with h5py.File(tmp_path / "both.h5", "w") as handle:
+        handle.create_dataset("native", data=native)
+        handle.create_dataset("big", data=big, dtype=big.dtype)
+        assert handle["big"].dtype == big.dtype
+    expected = read_output(tmp_path / "native.npy")[""]
+    assert expected.shape == (2, 2)
+    assert read_output(tmp_path / "big.npy")[""].key == expected.key
+    archive = read_output(tmp_path / "both.npz")
+    assert archive[":big"].key == archive[":native"].key == expected.key
+    hdf5 = read_output(tmp_path / "both.h5")
+    assert hdf5[":big"].key == hdf5[":native"].key == expected.key
+
+
+def test_empty_json_containers_are_values_of_their_own(tmp_path: Path) -> None:
+    """Before: an empty list or object recorded nothing, so {"warnings": []} equalled {}; and the
+    document `1` was labelled like the key "" (`:/`)."""
+    documents = {
+        "empty list": {"warnings": []},
+        "empty object": {"warnings": {}},
+        "no key": {},
+        "empty list document": [],
+        "a value": {"warnings": [1]},
+        "a document that is a number": 1,
+        "the number under the key ''": {"": 1},
+    }
+    recorded = {}
+    for name, document in documents.items():
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(document), encoding="utf-8")
+        recorded[name] = {label: value.key for label, value in read_output(path).items()}
+    assert all(recorded[name] for name in documents), recorded
+    distinct = {json.dumps(sorted(found.items())) for found in recorded.values()}
+    assert len(distinct) == len(documents), recorded
+
+
+def test_truncated_arrays_are_refused_never_read_as_zeros(tmp_path: Path) -> None:
+    whole = npy_bytes(np.array([1, 2, 3], dtype="<i4"))
+    (tmp_path / "short.npy").write_bytes(whole[:-4])
+    (tmp_path / "short float.npy").write_bytes(npy_bytes(np.array([1.0, 2.0], dtype="<f4"))[:-1])
+    header = {"w": {"dtype": "I32", "shape": [3], "data_offsets": [0, 12]}}
+    (tmp_path / "short.safetensors").write_bytes(safetensors_bytes(header, b"\x01\0\0\0\x02\0\0\0"))
+    for name in ("short.npy", "short float.npy", "short.safetensors"):
+        found = read_output(tmp_path / name)
+        assert list(found) == [""], (name, found)
+        assert found[""].dtype == SHA256, name
+        assert "truncated" in found[""].note, (name, found[""].note)
+
+
+def test_a_header_announcing_a_huge_shape_is_refused_before_anything_is_read(tmp_path: Path) -> None:
+    """Before: the reader built a list of 2**40 elements (here: out of memory under the cap)."""
+    small = npy_bytes(np.zeros(1, dtype="i1"))
+    huge = small.replace(b"(1,)", b"(1099511627776,)".ljust(4)).replace(b" \n", b"\n", 1)
+    (tmp_path / "huge.npy").write_bytes(huge)
+    header = {"w": {"dtype": "I8", "shape": [2**40], "data_offsets": [0, 1]}}
+    (tmp_path / "huge.safetensors").write_bytes(safetensors_bytes(header, b"\0"))
+    for name in ("huge.npy", "huge.safetensors"):
+        found = read_output(tmp_path / name)[""]
+        assert found.dtype == SHA256, name
+        assert "1,099,511,627,776" in found.note, (name, found.note)
+
+
+@pytest.mark.parametrize("version", [(1, 0), (2, 0), (3, 0)])
+def test_every_npy_format_version_is_read(tmp_path: Path, version: tuple[int, int]) -> None:
+    """Before: versions 2.0 and 3.0 (a 4-byte header length) were read from the wrong offset."""
+    (tmp_path / "v.npy").write_bytes(npy_bytes(np.array([1.5, -2.0], dtype="<f4"), version))
+    found = read_output(tmp_path / "v.npy")[""]
+    assert (found.dtype, found.bits) == ("float32", ("3fc00000", "c0000000"))

@@ -23,7 +23,7 @@ from seedmatrix.execute import INSIDE, LAUNCHER, to_record
 from seedmatrix.limits import Limits
 from seedmatrix.plan import Cell
 from seedmatrix.results import Record, RunStatus
-from seedmatrix.values import Value
+from seedmatrix.values import Value, difference, within
 
 
 def run_script(
@@ -408,3 +408,147 @@ def test_a_cupy_script_reports_the_gpu_cupy_sees_and_none_is_not_a_gpu(tmp_path:
     broken = run_script(tmp_path, FAKE_CUPY.format(count="1 / 0")).device
     assert broken["kind"] == "CPU fallback"
     assert "ZeroDivisionError" in broken["detail"]
+
+
+FAKE_TORCH_AND_JAX = """
+import sys, types
+torch = types.ModuleType("torch")
+torch.version = types.SimpleNamespace(cuda=None)
+torch.cuda = types.SimpleNamespace(is_available=lambda: False)
+sys.modules["torch"] = torch
+jax = types.ModuleType("jax")
+device = types.SimpleNamespace(platform="{platform}", device_kind="Stand-in GPU")
+jax.devices = lambda: [device]
+sys.modules["jax"] = jax
+from recording import show
+show("x", 1.0)
+"""
+
+
+def test_each_imported_framework_reports_its_own_device(tmp_path: Path) -> None:
+    """Before: the first imported framework's device was the report, so a JAX run on the GPU with
+    torch merely imported read "ran on CPU". Stand-in modules: this machine has neither."""
+    mixed = run_script(tmp_path, FAKE_TORCH_AND_JAX.format(platform="gpu")).device
+    kinds = {name: each["kind"] for name, each in mixed["frameworks"].items()}
+    assert kinds == {"torch": "CPU", "jax": "GPU"}
+    assert mixed["kind"] == "mixed"
+    assert mixed["framework"] == "torch, jax"
+    assert mixed["frameworks"]["jax"]["gpu_model"] == "Stand-in GPU"
+    assert "torch: CPU" in mixed["detail"]
+    assert "jax: GPU" in mixed["detail"]
+    agreeing = run_script(tmp_path, FAKE_TORCH_AND_JAX.format(platform="cpu")).device
+    assert (agreeing["kind"], set(agreeing["frameworks"])) == ("CPU", {"torch", "jax"})
+    cupy_alone = run_script(tmp_path, FAKE_CUPY.format(count=1)).device
+    assert (cupy_alone["kind"], list(cupy_alone["frameworks"])) == ("GPU", ["cupy"])
+
+
+def test_big_endian_arrays_record_the_bits_of_their_values_not_of_their_bytes(tmp_path: Path) -> None:
+    """Before: `>f4` [1, 2] was recorded byte-swapped, 32,767 ULP from [2, 1000], unequal to native."""
+    record = run_script(
+        tmp_path,
+        """
+        import numpy as np, ml_dtypes
+        from recording import show
+        for name in ("f2", "f4", "f8", "c8", "c16", "i2", "i4", "u8", "M8[s]", "m8[ms]"):
+            native = np.array([1, 2], dtype="=" + name)
+            show("native " + name, native)
+            show("big " + name, native.astype(">" + name))
+            show("little " + name, native.astype("<" + name))
+        bfloat16 = np.array([1.5, -2.0], dtype=ml_dtypes.bfloat16)
+        show("native bfloat16", bfloat16)
+        show("big bfloat16", bfloat16.astype(bfloat16.dtype.newbyteorder(">")))
+        show("big near", np.array([1, 2], dtype=">f4"))
+        show("big far", np.array([2, 1000], dtype=">f4"))
+        """,
+    )
+    assert record.status is RunStatus.OK, record.stderr_tail
+    found = values(record)
+    for name in ("f2", "f4", "f8", "c8", "c16", "i2", "i4", "u8", "M8[s]", "m8[ms]", "bfloat16"):
+        assert found[f"big {name}"].key == found[f"native {name}"].key, name
+        assert found.get(f"little {name}", found[f"native {name}"]).key == found[f"native {name}"].key
+    assert found["native f4"].bits == ("3f800000", "40000000")
+    assert found["native c8"].bits == ("3f80000000000000", "4000000000000000")
+    assert found["native bfloat16"].bits == ("3fc0", "c000")
+    far = difference(found["big far"], found["big near"])
+    assert (far.max_abs, far.first_index) == (998.0, (0,))
+    assert within(found["big far"], found["big near"], atol=1e-6) is not None
+
+
+def test_a_masked_array_never_records_the_data_under_its_mask(tmp_path: Path) -> None:
+    record = run_script(
+        tmp_path,
+        """
+        import numpy as np
+        from recording import show
+        show("masked", np.ma.masked_array([1.0, 2.0], mask=[False, True]))
+        show("masked in a list", [np.ma.masked_array([1.0, 2.0], mask=[False, True])] * 2)
+        show("nothing masked", np.ma.masked_array([1.0, 2.0], mask=[False, False]))
+        show("plain", np.array([1.0, 2.0]))
+        """,
+    )
+    assert record.status is RunStatus.OK, record.stderr_tail
+    found = values(record)
+    for label in ("masked", "masked in a list"):
+        assert found[label].dtype == "unrecordable", label
+        assert "masked" in found[label].note
+    assert found["nothing masked"].key == found["plain"].key
+
+
+def test_strided_complex_arrays_record_each_element(tmp_path: Path) -> None:
+    """Before: a strided complex array could not be viewed as its parts and was unrecordable."""
+    record = run_script(
+        tmp_path,
+        """
+        import numpy as np
+        from recording import show
+        whole = np.arange(8, dtype=np.complex64) * (1 + 1j)
+        show("every second", whole[::2])
+        show("transposed", whole.reshape(2, 4).T)
+        show("middle columns", whole.reshape(2, 4)[:, 1:3])
+        """,
+    )
+    assert record.status is RunStatus.OK, record.stderr_tail
+    found = values(record)
+    two = struct.pack(">ff", 2.0, 2.0).hex()
+    assert found["every second"].bits[1] == two
+    assert [number_of(bits) for bits in found["every second"].bits] == [0, 2, 4, 6]
+    assert found["transposed"].shape == (4, 2)
+    assert [number_of(bits) for bits in found["transposed"].bits] == [0, 4, 1, 5, 2, 6, 3, 7]
+    assert [number_of(bits) for bits in found["middle columns"].bits] == [1, 2, 5, 6]
+
+
+def number_of(complex64_bits: str) -> float:
+    """The real part of a complex64 whose imaginary part equals it (checked)."""
+    real, imaginary = struct.unpack(">ff", bytes.fromhex(complex64_bits))
+    assert real == imaginary
+    return float(real)
+
+
+def test_structured_arrays_compare_their_fields_never_their_padding(tmp_path: Path) -> None:
+    """Before: each element's raw bytes were recorded, padding and byte order included."""
+    record = run_script(
+        tmp_path,
+        """
+        import numpy as np
+        from recording import show
+        layout = np.dtype([("step", "u1"), ("loss", "f4")], align=True)  # 3 padding bytes
+        clean = np.zeros(2, dtype=layout)
+        clean["step"], clean["loss"] = [1, 2], [0.5, 0.25]
+        dirty = clean.copy()
+        dirty.view(np.uint8).reshape(2, -1)[:, 1:4] = 0xAB
+        other = clean.copy()
+        other["loss"][1] = 0.125
+        swapped = clean.astype(np.dtype([("step", "u1"), ("loss", ">f4")], align=True))
+        show("clean", clean)
+        show("dirty padding", dirty)
+        show("other loss", other)
+        show("big-endian field", swapped)
+        """,
+    )
+    assert record.status is RunStatus.OK, record.stderr_tail
+    found = values(record)
+    assert found["dirty padding"].key == found["clean"].key
+    assert found["big-endian field"].key == found["clean"].key
+    other = difference(found["other loss"], found["clean"])
+    assert (other.equal, other.differing, other.first_index) == (False, 1, (1,))
+    assert "0.25" in str(found["clean"].values[1])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import struct
+from pathlib import Path
 
 import pytest
 from markdown_it import MarkdownIt
@@ -12,11 +13,24 @@ from markdown_it.token import Token
 
 from seedmatrix.claims import check_claims
 from seedmatrix.compare import CellState, compare
-from seedmatrix.report import STATES, Verdicts, derive, format_value, legend, render
+from seedmatrix.log import Output
+from seedmatrix.pipeline import report_job
+from seedmatrix.report import STATES, WIDE, Verdicts, derive, format_value, legend, render
 from seedmatrix.results import BuildStatus, Record, Results, RunStatus
+from seedmatrix.store import RunDirectory
 from seedmatrix.values import Value
 
-from builders import case, environment, float32_value, float64_value, record, repeated, results
+from builders import (
+    case,
+    environment,
+    float32_value,
+    float64_value,
+    int64_value,
+    record,
+    repeated,
+    results,
+    unrecordable_value,
+)
 
 
 def sample() -> str:
@@ -442,3 +456,123 @@ def test_held_close_and_differ_claims_show_how_far_apart_the_pair_was() -> None:
         "- **e** · `close: gpu ≈ cpu within 8 ULP`: gpu vs cpu: 1 of 1 element(s), "
         "max \\|Δ\\| 1.11e-16, 1 ULP",
     ]
+
+
+def test_values_not_recorded_are_not_checked_in_the_matrix_and_the_details() -> None:
+    """Before: occurrence 1 varying beside an unrecordable occurrence 2 read "✅ A (1 not recorded)",
+    the same letter as an environment with other values; 1.0 then unrecordable read 🎲."""
+
+    def shown(first: float) -> list[Value]:
+        return [float64_value("x", first), unrecordable_value("x")]
+
+    res = results(
+        [environment("ref"), environment("other"), environment("once")],
+        [case("c", claims={"stable": ["x"], "varies": ["x"]})],
+        [record("ref", "c", n, shown(first)) for n, first in ((1, 1.0), (2, 1.5), (3, 1.0))]
+        + repeated("other", "c", shown(7.0))
+        + [record("once", "c", 1, shown(7.0))]
+        + [record("once", "c", n, [float64_value("x", 7.0), float64_value("x", 8.0)]) for n in (2, 3)],
+    )
+    markdown = render(res, derive(res))
+    assert table_row(markdown, "[`c`]")[1:] == [
+        "🎲 · 1 of 1 vary (1 not recorded) ❗ SURPRISE",
+        "✅ B (1 not recorded)",
+        "✅ B (1 not recorded)",
+    ]
+    assert table_row(markdown, "`x`")[1:] == [
+        "🎲 the recorded values vary; not recorded: occurrence 2 in repeat 1, 2, 3 (not checked)",
+        "⚠️ not checked: not recorded: occurrence 2 in repeat 1, 2, 3 (cannot record a Foo)",
+        "⚠️ not checked: not recorded: occurrence 2 in repeat 1 (cannot record a Foo)",
+    ]
+    assert "- **other** · `varies: x`: x: not recorded: occurrence 2 in repeat 1, 2, 3" in markdown
+
+
+def test_more_than_702_groups_render_with_letters_of_their_own() -> None:
+    """Before: the 703rd group raised IndexError, so the report of a run with that many did not render."""
+    names = [f"e{n}" for n in range(703)]
+    res = results(
+        [environment(name) for name in names],
+        [case("c")],
+        [record(name, "c", 1, [float64_value("x", float(n))]) for n, name in enumerate(names)],
+        repeats=1,
+    )
+    markdown = render(res, derive(res))
+    assert "- **AAA** (1): e702" in markdown
+    assert "- **ZZ** (1): e701" in markdown
+
+
+def test_integers_too_long_to_print_are_shortened_not_a_traceback() -> None:
+    """Python 3.11 refuses str() of an integer over 4,300 digits; a record from Python 3.9 can hold one."""
+    digits = 10**5000 - 1
+    as_number = Value(label="n", dtype="int", shape=(), bits=("9" * 5000,), values=(digits,))
+    as_text = dataclasses.replace(as_number, values=(as_number.bits[0],))
+    assert format_value(as_number) == "1.000000e+5000 (5,000 digits)"
+    res = results(
+        [environment("ref"), environment("same")],
+        [case("c", claims={"stable": ["n"], "same_across_environments": ["n"]})],
+        [dataclasses.replace(shown, values=(as_number,)) for shown in repeated("ref", "c", [as_text])]
+        + repeated("same", "c", [as_text]),
+    )
+    markdown = render(res, derive(res))
+    assert table_row(markdown, "`n`")[1:] == ["✅ `1.000000e+5000 (5,000 digits)`", "✅ = reference"]
+
+
+def test_integers_too_long_to_print_that_differ_are_compared_not_a_traceback() -> None:
+    nines = Value(label="n", dtype="int", shape=(), bits=("9" * 5000,), values=("9" * 5000,))
+    eights = Value(label="n", dtype="int", shape=(), bits=("8" * 5000,), values=("8" * 5000,))
+    res = results(
+        [environment("ref"), environment("other")],
+        [case("c", claims={"close_to_reference": {"n": {"atol": 1}}})],
+        repeated("ref", "c", [nines]) + repeated("other", "c", [eights]),
+    )
+    markdown = render(res, derive(res))
+    assert r"1 of 1 element(s), max \|Δ\| 1.11e+4999" in markdown
+    assert r"close_to_reference: n within atol 1, rtol 0`: n: repeat 1: \|Δ\| 1.11e+4999" in markdown
+
+
+def test_a_wide_matrix_shows_the_cells_without_a_letter_in_a_column_of_their_own() -> None:
+    names = [f"e{n}" for n in range(WIDE + 1)]
+    res = results(
+        [environment(name) for name in names],
+        [case("c")],
+        [*repeated("e0", "c", [unrecordable_value("x")]), *repeated("e1", "c", [unrecordable_value("x")])]
+        + [record(name, "c", n, [float64_value("x", 1.0)]) for name in names[2:] for n in (1, 2, 3)],
+    )
+    markdown = render(res, derive(res))
+    assert "| label | B: e2 +6 | no letter: e0 (reference) +1 |" in markdown
+    assert "- no letter, nothing compared (2): e0, e1" in markdown
+
+
+def test_a_stored_run_with_every_edge_reports_without_a_traceback(tmp_path: Path) -> None:
+    """What `seedmatrix report` (and the end of `seedmatrix matrix`) does, on results.json as stored."""
+
+    def integer(label: str, number: int) -> Value:  # a Python int: no range to keep to
+        return dataclasses.replace(int64_value(label, number), dtype="int", values=(str(number),))
+
+    def shown(first: float) -> list[Value]:
+        return [float64_value("x", first), unrecordable_value("x"), integer("big", 1 << 4000)]
+
+    claims = {
+        "stable": ["*"],
+        "varies": ["x"],
+        "differ": {"big": "one"},
+        "same_across_environments": ["*"],
+    }
+    res = results(
+        [environment("ref"), environment("other")],
+        [case("c", claims=claims)],
+        [
+            record("ref", "c", n, [*shown(first), integer("one", 1)])
+            for n, first in ((1, 1.0), (2, 1.5), (3, 1.0))
+        ]
+        + [
+            record("other", "c", n, [*shown(7.0)[:2], integer("big", n), integer("one", 1)])
+            for n in (1, 2, 3)
+        ],
+    )
+    run = RunDirectory.create(tmp_path)
+    run.save_results(res)
+    assert report_job([run.path], Output(env={})) == 1  # SURPRISES: `stable` does not hold
+    markdown = run.matrix_file.read_text(encoding="utf-8")
+    assert "big vs one: 1 of 1 element(s), max \\|Δ\\| 1.32e+1204" in markdown
+    assert 'failures="' in run.junit_file.read_text(encoding="utf-8")

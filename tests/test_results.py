@@ -89,6 +89,25 @@ def test_bits_that_do_not_fit_their_dtype_are_refused_when_read() -> None:
         decode(Record, encode(broken), source="record.json")
 
 
+@pytest.mark.parametrize(
+    ("shape", "bits", "message"),
+    [
+        ((-1,), ("3f800000",), r"negative shape \[-1\]"),
+        ((3,), ("3f800000",), r"shape \[3\] holds 3 element\(s\), not 1 bits"),
+        ((), ("3f80",), "'3f80' is not float32 bits"),
+    ],
+)
+def test_a_value_whose_shape_or_bits_do_not_match_is_refused_naming_its_record(
+    shape: tuple[int, ...], bits: tuple[str, ...], message: str
+) -> None:
+    broken = Value(label="x", dtype="float32", shape=shape, bits=bits, values=(1.0,) * len(bits))
+    stored = results([environment("a")], [case("c")], [record("a", "c", 2, [broken])])
+    with pytest.raises(ResultsError, match=f"results.json: record a/c repeat 2: 'x': {message}"):
+        decode(Results, encode(stored), source="results.json")
+    with pytest.raises(ResultsError, match=f"record.json: record a/c repeat 2: 'x': {message}"):
+        decode(Record, encode(stored.records[0]), source="record.json")
+
+
 @pytest.mark.parametrize("source", ["/dev/zero", "/dev/urandom"])
 def test_an_endless_results_file_is_refused_after_the_limit(source: str) -> None:
     code = (

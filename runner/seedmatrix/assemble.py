@@ -12,6 +12,7 @@ from typing import Any
 from .config import Case, Claims, Matrix
 from .cpu import host_cpu
 from .files import utc_now
+from .fingerprint import files_digest, tree_digest
 from .merge import sorted_records
 from .plan import Plan
 from .results import Build, CaseResult, EnvironmentResult, Record, Results, RunState
@@ -57,6 +58,9 @@ def assemble(
                 build=build,
                 host=socket.gethostname(),
                 dispatch=dict((dispatch or {}).get(name, {})),
+                projects_sha256=hashlib.sha256(
+                    "\0".join(tree_digest(project) for project in matrix.projects.get(name, ())).encode()
+                ).hexdigest(),
             )
         )
     return Results(
@@ -99,6 +103,7 @@ def case_result(matrix: Matrix, case: Case) -> CaseResult:
         variables=dict(case.env),
         cpus=case.cpus,
         timed_against=case.timed_against,
+        files_sha256=files_digest(matrix.workdir(case.name), matrix.data.get(case.name, {})),
     )
 
 

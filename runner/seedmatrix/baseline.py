@@ -3,14 +3,17 @@
 Environments and cases are matched by name, so keep an environment's name when you change its
 pins and the baseline tells you what the new pins did to each seeded stream. A cell is "unchanged"
 only when both runs recorded the same labels, no label went from stable to varying (or back), and
-every stable value is bitwise equal; anything else is named. A case whose script changed says so,
-so a difference is not blamed on the pins.
+every stable value is bitwise equal; anything else is named. Values that vanished are a change too: a
+cell with values in the baseline that now has none (it skips itself, is skipped, crashed, timed out,
+is not applicable) and a label recorded in the baseline that cannot be recorded now. A case whose
+script changed says so, and so does one whose project changed (its working directory, its `data:`
+files or the environment's `install:` projects), so a difference is not blamed on the pins.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from .compare import WITH_VALUES, CellResult, CellState, Comparison, LabelState, compare, series_difference
@@ -20,16 +23,17 @@ from .values import Difference
 
 class Change(StrEnum):
     UNCHANGED = "unchanged"  # same labels, same stability, every stable value bitwise equal
-    CHANGED = "changed"  # values differ, a label now varies (or no longer does), appeared or vanished
+    CHANGED = "changed"  # values differ or vanished, a label now varies (or no longer does) or appeared
     SCRIPT_CHANGED = "script changed"  # the case's script is not the one the baseline ran
+    PROJECT_CHANGED = "project changed"  # values moved, and the project's files are not the baseline's
     NEW = "new"  # not in the baseline
     MISSING = "missing"  # in the baseline, not in this run
     NOT_COMPARABLE = "not comparable"  # no values on one side (error, skipped, build failed …)
 
 
-#: Changes that a CI gate (`fail_on_change`) fails on. A cell that produced no values now fails the
-#: run by itself; one that varies on both sides did not change.
-GATED = frozenset({Change.CHANGED, Change.SCRIPT_CHANGED, Change.MISSING})
+#: Changes that a CI gate (`fail_on_change`) fails on. Values that vanished are CHANGED, so a cell
+#: that stops producing them cannot pass the gate; one that varies on both sides did not change.
+GATED = frozenset({Change.CHANGED, Change.SCRIPT_CHANGED, Change.PROJECT_CHANGED, Change.MISSING})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,7 +44,8 @@ class BaselineCell:
     changed: Mapping[str, Difference] = field(default_factory=dict)  # label → how its values moved
     now_varies: tuple[str, ...] = ()  # stable in the baseline, varying now
     now_stable: tuple[str, ...] = ()  # varying in the baseline, stable now
-    gone: tuple[str, ...] = ()  # recorded in the baseline, not now
+    gone: tuple[str, ...] = ()  # recorded in the baseline, not shown now
+    now_unrecorded: Mapping[str, str] = field(default_factory=dict)  # recorded in the baseline, not now → why
     new_labels: tuple[str, ...] = ()  # recorded now, not in the baseline
     still_varies: tuple[str, ...] = ()  # varying on both sides: nothing to compare
     note: str = ""
@@ -52,8 +57,16 @@ class BaselineCell:
         parts += [(label, "now varies") for label in self.now_varies]
         parts += [(label, "no longer varies") for label in self.now_stable]
         parts += [(label, "no longer recorded") for label in self.gone]
+        parts += [(label, f"now not recorded ({why})") for label, why in self.now_unrecorded.items()]
         parts += [(label, "newly recorded") for label in self.new_labels]
         return parts
+
+    @property
+    def described(self) -> str:
+        """What changed in one line, for the gate's message and junit.xml."""
+        return "; ".join(
+            [*(f"{label} {what}" for label, what in self.named), *([self.note] if self.note else [])]
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,7 +97,11 @@ def against_baseline(
         if cell.state is CellState.NOT_APPLICABLE and (old is None or old.state is CellState.NOT_APPLICABLE):
             continue
         script_changed = cell.case in scripts_then and scripts_then[cell.case] != scripts_now.get(cell.case)
-        cells.append(_versus(cell, old, script_changed=script_changed))
+        cells.append(
+            _blame_the_project(_versus(cell, old, script_changed=script_changed))
+            if not script_changed and _project_changed(current, baseline, cell.environment, cell.case)
+            else _versus(cell, old, script_changed=script_changed)
+        )
     # A cell this run left out by choice (--environment, --case, a shard) is not missing.
     selected_out = {
         (env, case)
@@ -100,16 +117,52 @@ def against_baseline(
     return BaselineComparison(baseline_run=baseline.run_id, baseline_source=source, cells=tuple(cells))
 
 
+def _project_changed(current: Results, baseline: Results, environment: str, case: str) -> bool:
+    """The case's files or the environment's installed projects differ from the baseline's (where
+    both runs recorded them: older results did not)."""
+
+    def fingerprint(results: Results) -> tuple[str | None, str | None]:
+        env = next((env for env in results.environments if env.name == environment), None)
+        found = next((each for each in results.cases if each.name == case), None)
+        return (env.projects_sha256 if env else None), (found.files_sha256 if found else None)
+
+    return any(
+        then is not None and now is not None and then != now
+        for then, now in zip(fingerprint(baseline), fingerprint(current), strict=True)
+    )
+
+
+def _blame_the_project(cell: BaselineCell) -> BaselineCell:
+    """A cell whose project changed: moved values are the project's change, not the pins'."""
+    note = "; ".join(filter(None, ["the project changed since the baseline", cell.note]))
+    change = Change.PROJECT_CHANGED if cell.change is Change.CHANGED else cell.change
+    return replace(cell, change=change, note=note)
+
+
 def _versus(cell: CellResult, old: CellResult | None, *, script_changed: bool) -> BaselineCell:
     if old is None:
         return BaselineCell(environment=cell.environment, case=cell.case, change=Change.NEW)
+    if cell.state not in WITH_VALUES and _had_values(old):
+        note = f"values vanished: now {cell.state.value}" + (f": {cell.detail}" if cell.detail else "")
+        change = Change.SCRIPT_CHANGED if script_changed else Change.CHANGED
+        return BaselineCell(environment=cell.environment, case=cell.case, change=change, note=note)
     if cell.state not in WITH_VALUES or old.state not in WITH_VALUES:
         note = f"now {cell.state.value}, baseline {old.state.value}"
         change = Change.SCRIPT_CHANGED if script_changed else Change.NOT_COMPARABLE
         return BaselineCell(environment=cell.environment, case=cell.case, change=change, note=note)
     moves = _label_moves(cell, old)
-    moved = moves.changed or moves.now_varies or moves.now_stable or moves.gone or moves.new_labels
-    compared = len(cell.labels) - len(moves.new_labels) - len(moves.still_varies) - len(moves.unrecorded)
+    moved = (
+        moves.changed
+        or moves.now_varies
+        or moves.now_stable
+        or moves.gone
+        or moves.now_unrecorded
+        or moves.new_labels
+    )
+    uncompared = (
+        len(moves.new_labels) + len(moves.still_varies) + len(moves.unrecorded) + len(moves.now_unrecorded)
+    )
+    compared = len(cell.labels) - uncompared
     if script_changed:
         change = Change.SCRIPT_CHANGED
     elif moved:
@@ -133,9 +186,17 @@ def _versus(cell: CellResult, old: CellResult | None, *, script_changed: bool) -
         now_varies=moves.now_varies,
         now_stable=moves.now_stable,
         gone=moves.gone,
+        now_unrecorded=moves.now_unrecorded,
         new_labels=moves.new_labels,
         still_varies=moves.still_varies,
         note="; ".join(notes),
+    )
+
+
+def _had_values(cell: CellResult) -> bool:
+    """The cell recorded something its labels can be compared on (not only unrecordable values)."""
+    return cell.state in WITH_VALUES and any(
+        label.state is not LabelState.NOT_RECORDED for label in cell.labels
     )
 
 
@@ -145,7 +206,8 @@ class _Moves:
     now_varies: tuple[str, ...]
     now_stable: tuple[str, ...]
     still_varies: tuple[str, ...]
-    unrecorded: tuple[str, ...]
+    unrecorded: tuple[str, ...]  # not recorded in the baseline (nor perhaps now): nothing vanished
+    now_unrecorded: dict[str, str]  # recorded in the baseline, not now → why
     gone: tuple[str, ...]
     new_labels: tuple[str, ...]
 
@@ -154,12 +216,15 @@ def _label_moves(cell: CellResult, old: CellResult) -> _Moves:
     """Each label of a cell against the same label in the baseline's cell."""
     theirs = {label.label: label for label in old.labels}
     changed: dict[str, Difference] = {}
+    now_unrecorded: dict[str, str] = {}
     kinds: dict[str, list[str]] = {"now_varies": [], "now_stable": [], "still_varies": [], "unrecorded": []}
     for label in cell.labels:
         other = theirs.get(label.label)
         if other is None:
             continue
-        if LabelState.NOT_RECORDED in {label.state, other.state}:
+        if label.state is LabelState.NOT_RECORDED and other.state is not LabelState.NOT_RECORDED:
+            now_unrecorded[label.label] = label.not_recorded_note or label.reason
+        elif LabelState.NOT_RECORDED in {label.state, other.state}:
             kinds["unrecorded"].append(label.label)
         elif label.single and other.single:
             found = series_difference(label.value, other.value)
@@ -174,6 +239,7 @@ def _label_moves(cell: CellResult, old: CellResult) -> _Moves:
     mine = {label.label for label in cell.labels}
     return _Moves(
         changed=changed,
+        now_unrecorded=now_unrecorded,
         **{kind: tuple(names) for kind, names in kinds.items()},
         gone=tuple(name for name in theirs if name not in mine),
         new_labels=tuple(label.label for label in cell.labels if label.label not in theirs),

@@ -4,8 +4,9 @@
 - builds/<image>.json: how long the image's cold build took;
 - dispatch/<key>.json: the oneDNN ISA an image (or interpreter) dispatched under some CPU switches
   on some CPU (the key covers all three);
-- cells.json: for each cell key (what it ran on, every file its container sees, the case's
-  settings), the run whose complete, successful records can be reused instead of running again.
+- cells.json: for each cell key (what it ran on: the image, the CPU and, for a GPU cell, the GPUs
+  and driver; every file its container sees; the case's settings), the run whose complete,
+  successful records can be reused instead of running again.
 
 Every file is written atomically. Losing the cache costs time, never results.
 """
@@ -23,6 +24,7 @@ from .compare import WITH_VALUES, Comparison
 from .errors import ResultsError
 from .files import MIB, atomic_write, read_bounded
 from .fingerprint import source_files, tree_digest
+from .gpu import GpuFacts
 from .plan import Cell
 from .results import Observed, Record, Results, RunStatus, decode, encode
 from .store import RunDirectory
@@ -83,13 +85,21 @@ class Cache:
             return None
 
 
-def cell_key(*, identity: str, cell: Cell, helpers: Path, machine: str = "") -> str:
-    """Everything a cell's outcome can depend on: what it runs on (the image and the CPU), every
-    source file of its working directory (the script, helpers it imports, data beside it), the
-    runner's in-container modules, the data it mounts (each file's path, size and modification
-    time: data can be large), and every setting of the case."""
+def cell_key(
+    *, identity: str, cell: Cell, helpers: Path, machine: str = "", gpus: GpuFacts | None = None
+) -> str:
+    """Everything a cell's outcome can depend on: what it runs on (the image, the CPU and, for a
+    GPU cell, the GPU models and driver), every source file of its working directory (the script,
+    helpers it imports, data beside it), the runner's in-container modules, the data it mounts
+    (each file's path, size and modification time: data can be large), and every setting of the
+    case. A GPU cell whose GPU is unknown has no key (`gpu_unknown`)."""
+    unknown = gpu_unknown(cell, gpus)
+    if unknown is not None:
+        raise ValueError(f"{cell.environment}/{cell.case} has no cell key: {unknown}")
     digest = hashlib.sha256()
     digest.update(identity.encode() + b"\0" + machine.encode() + b"\0")
+    if cell.gpu and gpus is not None:
+        digest.update(gpus.identity.encode() + b"\0")
     digest.update(tree_digest(cell.workdir).encode() + tree_digest(helpers).encode())
     for host_path, target in sorted(cell.data.items()):
         files = [host_path] if host_path.is_file() else source_files(host_path)
@@ -112,16 +122,35 @@ def cell_key(*, identity: str, cell: Cell, helpers: Path, machine: str = "") -> 
 
 
 def cell_keys(
-    cells: Iterable[Cell], identities: Mapping[str, str], *, helpers: Path, machine: str = ""
+    cells: Iterable[Cell],
+    identities: Mapping[str, str],
+    *,
+    helpers: Path,
+    machine: str = "",
+    gpus: GpuFacts | None = None,
 ) -> dict[tuple[str, str], str]:
-    """The key of every cell that has something to run on (`machine`: its CPU)."""
+    """The key of every cell that has something to run on (`machine`: its CPU; `gpus`: this host's
+    GPUs) and, for a GPU cell, whose GPU is known before it runs: the others are never reused."""
     return {
         (cell.environment, cell.case): cell_key(
-            identity=identities[cell.environment], cell=cell, helpers=helpers, machine=machine
+            identity=identities[cell.environment], cell=cell, helpers=helpers, machine=machine, gpus=gpus
         )
         for cell in cells
-        if cell.environment in identities
+        if cell.environment in identities and gpu_unknown(cell, gpus) is None
     }
+
+
+def gpu_unknown(cell: Cell, gpus: GpuFacts | None) -> str | None:
+    """Why what a GPU cell will run on cannot be known before it runs (then its records are never
+    reused: a reused GPU cell needs the GPU, driver, CUDA and cuDNN of the run that made it)."""
+    if not cell.gpu:
+        return None
+    if cell.host_python is not None:
+        # Its identity is its pip freeze; the CUDA and cuDNN it loads may come from elsewhere.
+        return "a host interpreter loads whichever CUDA and cuDNN libraries it finds when it runs"
+    if gpus is None:
+        return "this host's GPU model and driver are unknown (no /proc/driver/nvidia to read)"
+    return None
 
 
 def reusable_records(

@@ -1,10 +1,12 @@
 """What CI reads besides MATRIX.md: junit.xml, and GitHub annotations at the claims' lines.
 
 junit.xml has one test case per (case, environment) cell, named `<environment>` in class `<case>`:
-a failure is a SURPRISE (or, under fail_on_change, a change against the baseline); an error is a
-cell that did not run as it should (crashed, timed out, out of memory, build failed, no value, the
-wrong device); skipped is skipped or not applicable, with the reason; anything else passed. Pure:
-results and verdicts in, bytes and lines out.
+a failure is a SURPRISE or, under the gate (fail_on_change), a change against the baseline; an error
+is a cell that did not run as it should (crashed, timed out, out of memory, build failed, no value,
+the wrong device); skipped is skipped or not applicable, with the reason; anything else passed. The
+gate fails junit.xml wherever it fails the exit status: a skipped cell whose values vanished is a
+failure, and a cell only the baseline has gets a test case of its own. Pure: results and verdicts
+in, bytes and lines out.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 
+from .baseline import BaselineCell
 from .claims import ClaimCheck, Verdict
 from .compare import FAILED, CellState
 from .report import Verdicts
@@ -23,10 +26,13 @@ MOST_ANNOTATIONS = 10
 KeyPath = tuple[str | int, ...]
 
 
-def junit_xml(results: Results, verdicts: Verdicts) -> bytes:
+def junit_xml(results: Results, verdicts: Verdicts, *, fail_on_change: bool) -> bytes:
+    """`fail_on_change`: the gate as the exit status applies it (matrix.yaml's or --fail-on-change)."""
     comparison = verdicts.comparison
     gated = (
-        {(cell.environment, cell.case): cell for cell in verdicts.baseline.gated} if verdicts.baseline else {}
+        {(cell.environment, cell.case): cell for cell in verdicts.baseline.gated}
+        if fail_on_change and verdicts.baseline
+        else {}
     )
     suite = ET.Element("testsuite", name=f"seedmatrix {results.run_id}", timestamp=results.started)
     counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
@@ -45,25 +51,25 @@ def junit_xml(results: Results, verdicts: Verdicts) -> bytes:
             for check in verdicts.claims_of(cell.environment, cell.case)
             if check.verdict is Verdict.SURPRISE
         ]
-        change = gated.get((cell.environment, cell.case)) if results.fail_on_change else None
+        change = gated.pop((cell.environment, cell.case), None)
         if cell.state in FAILED:
             counts["errors"] += 1
             message = _xml(f"{cell.state.value}: {cell.detail}"[:1000])
             ET.SubElement(case, "error", message=message, type=cell.state.value)
+        elif surprises or change is not None:  # before skips: a cell that now skips lost its values
+            counts["failures"] += 1
+            _failure(case, surprises, change)
         elif cell.state in {CellState.SKIPPED, CellState.NOT_APPLICABLE}:
             counts["skipped"] += 1
             ET.SubElement(case, "skipped", message=_xml(cell.detail or cell.state.value))
-        elif surprises or change is not None:
-            counts["failures"] += 1
-            lines = [f"SURPRISE {check.claim_text}: {check.evidence}" for check in surprises]
-            if change is not None:
-                lines.append(f"changed against the baseline: {change.change.value}")
-            kind = "surprise" if surprises else "change"
-            failure = ET.SubElement(case, "failure", message=_xml(lines[0][:1000]), type=kind)
-            failure.text = _xml("\n".join(lines))
         ET.SubElement(case, "system-out").text = f"{cell.state.value}" + (
             f" ({cell.group})" if cell.group else ""
         )
+    for change in gated.values():  # cells only the baseline has: not in this run's comparison
+        case = ET.SubElement(suite, "testcase", classname=change.case, name=change.environment, time="0.000")
+        counts["tests"] += 1
+        counts["failures"] += 1
+        _failure(case, [], change)
     root = ET.Element("testsuites", name="seedmatrix")
     for key, value in counts.items():
         suite.set(key, str(value))
@@ -71,6 +77,18 @@ def junit_xml(results: Results, verdicts: Verdicts) -> bytes:
     root.append(suite)
     ET.indent(root)
     return bytes(ET.tostring(root, encoding="utf-8", xml_declaration=True)) + b"\n"
+
+
+def _failure(case: ET.Element, surprises: Sequence[ClaimCheck], change: BaselineCell | None) -> None:
+    lines = [f"SURPRISE {check.claim_text}: {check.evidence}" for check in surprises]
+    if change is not None:
+        lines.append(
+            f"changed against the baseline: {change.change.value}"
+            + (f" ({change.described})" if change.described else "")
+        )
+    kind = "surprise" if surprises else "change"
+    failure = ET.SubElement(case, "failure", message=_xml(lines[0][:1000]), type=kind)
+    failure.text = _xml("\n".join(lines))
 
 
 def github_annotations(

@@ -3,7 +3,9 @@
 Pure: reads `Results` and their `Comparison`; the claims travel in results.json, so a stored run can
 be re-checked without running anything. A claim is "held" only when every label it names was
 checked and held; a label that could not be checked (one repeat, not recorded, no reference values,
-an unknown device) makes it "not checked", never "held".
+an unknown device) makes it "not checked", never "held". A value that could not be recorded (or an
+output not written) is neither equal to nor distinct from anything: only what the other values show
+can decide a claim it takes part in.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from itertools import combinations
 from typing import Any
 
 from .compare import (
@@ -22,11 +25,13 @@ from .compare import (
     LabelState,
     Versus,
     device_kind,
+    known_difference,
+    same_series,
     series_difference,
 )
 from .labels import fill, matching
 from .results import Record, Results
-from .values import Difference, Value, describe, difference, within
+from .values import Difference, Value, describe, difference, long_double_platforms, within
 
 #: Every claim kind, in the order they are checked and shown.
 CLAIM_KINDS = (
@@ -111,7 +116,8 @@ def check_claims(results: Results, comparison: Comparison) -> tuple[ClaimCheck, 
 
 
 def ran_on(records: Sequence[Record]) -> str | None:
-    """ "GPU" or "CPU" when every repeat says so; None when any device report is missing or they differ."""
+    """ "GPU" or "CPU" when every repeat says so; None when any device report is missing, the
+    repeats differ, or a repeat's frameworks disagree (`device_kind`): never a guess at "GPU"."""
     kinds = {device_kind(record) for record in records}
     if kinds == {"GPU"}:
         return "GPU"
@@ -212,7 +218,7 @@ def _summed(outcomes: Sequence[tuple[str, Verdict, str]], held: str) -> Outcome:
 
 def _unchecked_state(label: LabelResult) -> str | None:
     if label.state is LabelState.NOT_RECORDED:
-        return f"could not be recorded ({label.not_recorded_note})"
+        return _not_recorded(label)
     if label.state is LabelState.RAN_ONCE:
         return "one repeat: stability cannot be checked"
     return None
@@ -225,6 +231,8 @@ def _stable(label: LabelResult) -> tuple[str, Verdict, str]:
     if label.state is LabelState.PARTIAL:
         return label.label, Verdict.SURPRISE, label.reason
     if label.state is LabelState.VARIES:
+        if label.partly_recorded:
+            return label.label, Verdict.SURPRISE, f"the recorded values vary; {_not_recorded(label)}"
         return (
             label.label,
             Verdict.SURPRISE,
@@ -233,19 +241,42 @@ def _stable(label: LabelResult) -> tuple[str, Verdict, str]:
     return label.label, Verdict.HELD, ""
 
 
+def _not_recorded(label: LabelResult) -> str:
+    where = label.unrecorded_where if label.partly_recorded else "could not be recorded"
+    return f"{where} ({label.not_recorded_note})"
+
+
 def _varies(label: LabelResult, *, every: bool) -> tuple[str, Verdict, str]:
-    unchecked = _unchecked_state(label)
-    if unchecked:
-        return label.label, Verdict.UNCHECKED, unchecked
-    present = sum(1 for series in label.series if series)
-    if present < 2:
-        return label.label, Verdict.UNCHECKED, f"recorded in {present} repeat(s): nothing to compare"
-    note = f" ({label.reason})" if label.reason else ""
-    if every and label.distinct < present:
-        return label.label, Verdict.SURPRISE, f"{label.distinct} distinct values in {present} repeats{note}"
-    if label.distinct == 1:
-        return label.label, Verdict.SURPRISE, f"identical in all {present} repeats that recorded it{note}"
-    return label.label, Verdict.HELD, ""
+    """Repeats are compared in pairs: a pair with a value not recorded is neither the same nor
+    different, so it can only leave the claim not checked."""
+    if label.state is LabelState.RAN_ONCE or not any(value.recorded for s in label.series for value in s):
+        return label.label, Verdict.UNCHECKED, _unchecked_state(label) or ""
+    present = [(repeat, series) for repeat, series in zip(label.repeats, label.series, strict=True) if series]
+    if len(present) < 2:
+        return label.label, Verdict.UNCHECKED, f"recorded in {len(present)} repeat(s): nothing to compare"
+    pairs = [(a[0], b[0], same_series(a[1], b[1])) for a, b in combinations(present, 2)]
+    absent = ", ".join(str(repeat) for repeat in label.missing_in)
+    missing = f" (missing in repeat {absent})" if absent else ""
+    unknown = any(same is None for _, _, same in pairs)
+    if every:
+        identical = next(((a, b) for a, b, same in pairs if same is True), None)
+        if identical is not None:
+            if label.partly_recorded:
+                return (
+                    label.label,
+                    Verdict.SURPRISE,
+                    f"repeats {identical[0]} and {identical[1]} are identical",
+                )
+            distinct = f"{label.distinct} distinct values in {len(present)} repeats{missing}"
+            return label.label, Verdict.SURPRISE, distinct
+        if unknown:
+            return label.label, Verdict.UNCHECKED, _not_recorded(label)
+        return label.label, Verdict.HELD, ""
+    if any(same is False for _, _, same in pairs):
+        return label.label, Verdict.HELD, ""
+    if unknown:
+        return label.label, Verdict.UNCHECKED, _not_recorded(label)
+    return label.label, Verdict.SURPRISE, f"identical in all {len(present)} repeats that recorded it{missing}"
 
 
 def _pairings(
@@ -263,8 +294,8 @@ def _pairings(
         if target not in labels:
             return Verdict.SURPRISE, f"{target!r} was not recorded"
         for label in (labels[name], labels[target]):
-            if label.state is LabelState.NOT_RECORDED:
-                return Verdict.UNCHECKED, f"{label.label}: could not be recorded ({label.not_recorded_note})"
+            if label.state is LabelState.NOT_RECORDED and not label.partly_recorded:
+                return Verdict.UNCHECKED, f"{label.label}: {_not_recorded(label)}"
     return pairs
 
 
@@ -278,11 +309,14 @@ def _pairs(
     tolerance: Mapping[str, Any] | None = None,
 ) -> Outcome:
     """`equal`, `differ` or `close` (within `tolerance`): in every repeat, each matched label against
-    the label the template names; held, the evidence says how far apart they were at most."""
+    the label the template names; held, the evidence says how far apart they were at most. A repeat
+    where a value of the pair was not recorded can only make the claim not checked (a SURPRISE seen
+    in another repeat still wins)."""
     pairs = _pairings(matched, pattern, template, labels)
     if not isinstance(pairs, list):
         return pairs
     distances: list[str] = []
+    unchecked: list[str] = []
     for name, target in pairs:
         widest: Difference | None = None
         for repeat, mine, theirs in zip(
@@ -291,24 +325,47 @@ def _pairs(
             if not mine or not theirs:
                 missing = name if not mine else target
                 return Verdict.SURPRISE, f"{missing!r} was not recorded in repeat {repeat}"
-            if tolerance is not None:
-                why = _close_series(mine, theirs, tolerance)
-                if why is not None:
-                    return Verdict.SURPRISE, f"{name} vs {target}, repeat {repeat}: {why}"
-            else:
-                found = series_difference(mine, theirs)
-                if found.equal != (kind == "equal"):
-                    if kind == "equal":
-                        return Verdict.SURPRISE, f"{name} ≠ {target} in repeat {repeat}: {describe(found)}"
-                    return Verdict.SURPRISE, f"{name} = {target} in repeat {repeat}"
+            surprise, unknown = _pair_in_repeat(kind, (name, target, repeat), mine, theirs, tolerance)
+            if surprise:
+                return Verdict.SURPRISE, surprise
+            if unknown:
+                unchecked.append(f"{name} vs {target}, repeat {repeat}: {unknown}")
+                continue
             widest = _wider(widest, _widest(mine, theirs))
-        assert widest is not None  # a label in a cell with values was recorded at least once
-        distances.append(f"{name} vs {target}: " + ("bitwise equal" if widest.equal else describe(widest)))
+        if widest is not None:
+            distances.append(
+                f"{name} vs {target}: " + ("bitwise equal" if widest.equal else describe(widest))
+            )
+    if unchecked:
+        return Verdict.UNCHECKED, "; ".join(unchecked)
     if kind == "equal":
         return Verdict.HELD, f"{len(pairs)} pair(s) bitwise equal in every repeat"
     if kind == "differ":  # how far apart at most: a reader wants the distance, not only "≠"
         return Verdict.HELD, f"{len(pairs)} pair(s) different in every repeat ({'; '.join(distances)})"
     return Verdict.HELD, "; ".join(distances)
+
+
+def _pair_in_repeat(
+    kind: str,
+    where: tuple[str, str, int],
+    mine: tuple[Value, ...],
+    theirs: tuple[Value, ...],
+    tolerance: Mapping[str, Any] | None,
+) -> tuple[str, str]:
+    """One repeat of a pair (label, the label paired with it, repeat): the SURPRISE's evidence, or what
+    could not be told there; both empty when the claim held in it."""
+    name, target, repeat = where
+    if tolerance is not None:
+        why, unknown = _close_series(mine, theirs, tolerance)
+        return (f"{name} vs {target}, repeat {repeat}: {why}" if why is not None else ""), unknown
+    found = known_difference(mine, theirs)
+    if found is None:
+        return "", _not_recorded_in(mine, theirs)
+    if found.equal == (kind == "equal"):
+        return "", ""
+    if kind == "equal":
+        return f"{name} ≠ {target} in repeat {repeat}: {describe(found)}", ""
+    return f"{name} = {target} in repeat {repeat}", ""
 
 
 def _widest(mine: tuple[Value, ...], theirs: tuple[Value, ...]) -> Difference:
@@ -330,25 +387,44 @@ def _widest(mine: tuple[Value, ...], theirs: tuple[Value, ...]) -> Difference:
 def _wider(found: Difference | None, other: Difference) -> Difference:
     """The farther apart of two differences: by ULPs, then by |Δ|, then by how many elements."""
 
-    def distance(item: Difference) -> tuple[float, float, int]:
-        magnitude = float(item.max_abs) if item.max_abs is not None else 0.0
-        return (float(item.max_ulps or 0), magnitude, item.differing)
+    # Compared as they are: an integer |Δ| can lie beyond any float.
+    def distance(item: Difference) -> tuple[int, float | int, int]:
+        magnitude = item.max_abs if item.max_abs is not None else 0
+        return (item.max_ulps or 0, magnitude, item.differing)
 
     if found is None or distance(other) > distance(found):
         return other
     return found
 
 
-def _close_series(mine: Sequence[Value], theirs: Sequence[Value], tolerance: Mapping[str, Any]) -> str | None:
+def _close_series(
+    mine: Sequence[Value], theirs: Sequence[Value], tolerance: Mapping[str, Any]
+) -> tuple[str | None, str]:
+    """Why `mine` is not within the tolerance of `theirs` (None: it is, as far as could be told), and
+    what could not be told: an occurrence not recorded on a side ('' when everything was)."""
     if len(mine) != len(theirs):
-        return f"shown {len(mine)} time(s) vs {len(theirs)}"
-    for occurrence, (value, other) in enumerate(zip(mine, theirs, strict=True)):
+        return f"shown {len(mine)} time(s) vs {len(theirs)}", ""
+    unknown = ""
+    for occurrence, (value, other) in enumerate(zip(mine, theirs, strict=True), start=1):
+        if not (value.recorded and other.recorded):
+            unknown = unknown or _not_recorded_in([value], [other])
+            continue
+        platforms = long_double_platforms(value, other)
+        if platforms:  # x87 against quad: no distance means nothing, so the claim is not checked
+            unknown = unknown or f"{platforms}: not comparable"
+            continue
         why = within(
             value, other, ulps=tolerance["ulps"], atol=tolerance["atol"] or 0.0, rtol=tolerance["rtol"] or 0.0
         )
         if why is not None:
-            return why if len(mine) == 1 else f"occurrence {occurrence + 1}: {why}"
-    return None
+            return (why if len(mine) == 1 else f"occurrence {occurrence}: {why}"), ""
+    return None, unknown
+
+
+def _not_recorded_in(mine: Sequence[Value], theirs: Sequence[Value]) -> str:
+    """'not recorded (why)' for the first value of either side that was not recorded."""
+    note = next((value.note for value in (*mine, *theirs) if not value.recorded), "")
+    return f"not recorded ({note})" if note else "not recorded"
 
 
 def _stable_within(label: LabelResult, tolerance: Mapping[str, Any]) -> tuple[str, Verdict, str]:
@@ -358,11 +434,15 @@ def _stable_within(label: LabelResult, tolerance: Mapping[str, Any]) -> tuple[st
     if label.state is LabelState.PARTIAL:
         return label.label, Verdict.SURPRISE, label.reason
     first = label.series[0]
+    unchecked = ""
     for repeat, series in zip(label.repeats[1:], label.series[1:], strict=True):
-        why = _close_series(series, first, tolerance)
+        why, unknown = _close_series(series, first, tolerance)
         if why is not None:
             return label.label, Verdict.SURPRISE, f"repeat {repeat} vs repeat {label.repeats[0]}: {why}"
-    return label.label, Verdict.HELD, ""
+        unchecked = unchecked or (
+            f"repeat {repeat} vs repeat {label.repeats[0]}: {unknown}" if unknown else ""
+        )
+    return label.label, (Verdict.UNCHECKED if unchecked else Verdict.HELD), unchecked
 
 
 def _close_to(
@@ -376,24 +456,32 @@ def _close_to(
     for item in (label, theirs):
         if item.state in {LabelState.NOT_RECORDED, LabelState.PARTIAL}:
             return label.label, Verdict.UNCHECKED, f"{item.state.value}: {item.reason}"
+    unchecked = ""
     for repeat, series in zip(label.repeats, label.series, strict=True):
-        why = _close_series(series, theirs.value, tolerance)
+        why, unknown = _close_series(series, theirs.value, tolerance)
         if why is not None:
             return label.label, Verdict.SURPRISE, f"repeat {repeat}: {why}"
-    return label.label, Verdict.HELD, ""
+        unchecked = unchecked or (f"repeat {repeat}: {unknown}" if unknown else "")
+    return label.label, (Verdict.UNCHECKED if unchecked else Verdict.HELD), unchecked
 
 
 def _same_across(chosen: Sequence[LabelResult], cell: CellResult, reference: str) -> Outcome:
-    if cell.versus is Versus.REFERENCE:
-        return Verdict.HELD, "this is the reference environment"
     outcomes = []
     for label in chosen:
-        if label.versus is Versus.EQUAL:
+        if cell.versus is Versus.REFERENCE:  # equal to itself, where it has a value to compare
+            if label.single:
+                outcomes.append((label.label, Verdict.HELD, ""))
+            else:
+                why = _unchecked_state(label) or "varies across repeats, so not comparable"
+                outcomes.append((label.label, Verdict.UNCHECKED, why))
+        elif label.versus is Versus.EQUAL:
             outcomes.append((label.label, Verdict.HELD, ""))
         elif label.versus is Versus.DIFFERENT:
             outcomes.append((label.label, Verdict.SURPRISE, _differs(label.vs_reference, reference)))
         else:
             outcomes.append((label.label, Verdict.UNCHECKED, label.reason or "not compared"))
+    if cell.versus is Versus.REFERENCE:
+        return _summed(outcomes, "stable in the reference environment itself")
     return _summed(outcomes, f"bitwise equal to {reference}")
 
 

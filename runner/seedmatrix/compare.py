@@ -2,7 +2,8 @@
 
 Pure functions over `Results`; nothing here touches Docker or the disk. The verdicts err on the
 side of "not checked": a label missing from a repeat is never stable, a value that could not be
-recorded is never equal, and when the reference has no values nothing is equal to it.
+recorded (or an output not written) is never equal, distinct or stable, and when the reference has
+no values nothing is equal to it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from functools import cached_property
+from itertools import combinations
 
 from .results import BuildStatus, Record, Results, RunStatus
 from .values import Difference, Value, difference
@@ -31,7 +33,7 @@ class CellState(StrEnum):
     NOT_APPLICABLE = "not-applicable"  # the environment lacks a framework the case requires
     SKIPPED = "skipped"  # this host cannot run it (reason in the detail); not a failure
     WRONG_DEVICE = "ran-on-cpu"  # a GPU was asked for, but the ops ran on the CPU
-    DEVICE_UNKNOWN = "device-unknown"  # a GPU was asked for, but a repeat sent no device report
+    DEVICE_UNKNOWN = "device-unknown"  # a GPU was asked for, but a repeat cannot say it ran on one
     MISSING = "missing"  # no complete set of records: the run was interrupted before this cell
 
 
@@ -60,10 +62,12 @@ _FROM_RUN = {
 
 class LabelState(StrEnum):
     STABLE = "stable"  # the same series of values in every repeat
-    VARIES = "varies"  # not the same in every repeat
+    VARIES = "varies"  # not the same in every repeat: recorded values that differ, or shown more often
     PARTIAL = "partial"  # missing from some repeats
     RAN_ONCE = "ran-once"
-    NOT_RECORDED = "not-recorded"  # the recorder could not record it (its type is named)
+    # Some value the recorder could not record (its type is named) or an output not written, and the
+    # recorded ones do not vary: whether it is stable is not checked.
+    NOT_RECORDED = "not-recorded"
 
 
 class Versus(StrEnum):
@@ -83,7 +87,7 @@ class LabelResult:
     state: LabelState
     series: tuple[Series, ...]  # one per repeat that ran, by repeat (empty where the label is missing)
     repeats: tuple[int, ...]  # the repeat numbers of `series`
-    distinct: int  # distinct series among the repeats that have the label
+    distinct: int  # distinct series among the repeats that have the label and recorded all of it
     versus: Versus = Versus.NOT_COMPARED
     vs_reference: Difference | None = None
     reason: str = ""  # why it was not compared, or what is odd about it
@@ -110,6 +114,34 @@ class LabelResult:
     def not_recorded_note(self) -> str:
         return next((value.note for series in self.series for value in series if not value.recorded), "")
 
+    @property
+    def partly_recorded(self) -> bool:
+        """Some of its values were recorded and some were not."""
+        if self.state in {LabelState.STABLE, LabelState.RAN_ONCE}:  # every value was recorded
+            return False
+        values = [value.recorded for series in self.series for value in series]
+        return any(values) and not all(values)
+
+    @property
+    def unrecorded_where(self) -> str:
+        """'not recorded in repeat 2' (by occurrence for a label shown several times); '' if none."""
+        return _unrecorded_where(self.repeats, self.series)
+
+    @property
+    def settled(self) -> tuple[Value | None, ...] | None:
+        """Per occurrence, its value where every repeat recorded the same one, None where some repeat
+        did not record it; None as a whole when the label varies, is missing from a repeat or ran once
+        without recording everything (nothing settled to compare with other environments)."""
+        if self.single:
+            return self.value
+        # Not recorded, and missing from a repeat or shown a different number of times: nothing settled.
+        if self.state is not LabelState.NOT_RECORDED or len({len(item) for item in self.series}) != 1:
+            return None
+        return tuple(
+            occurrence[0] if all(value.recorded for value in occurrence) else None
+            for occurrence in zip(*self.series, strict=True)
+        )
+
 
 @dataclass(frozen=True, kw_only=True)
 class CellResult:
@@ -129,7 +161,13 @@ class CellResult:
 
     @property
     def not_recorded(self) -> tuple[str, ...]:
-        return tuple(label.label for label in self.labels if label.state is LabelState.NOT_RECORDED)
+        """Labels with a value that could not be recorded (or an output not written)."""
+        return tuple(
+            label.label
+            for label in self.labels
+            if label.state is LabelState.NOT_RECORDED
+            or (label.state in {LabelState.VARIES, LabelState.PARTIAL} and label.partly_recorded)
+        )
 
     def label(self, name: str) -> LabelResult | None:
         return next((label for label in self.labels if label.label == name), None)
@@ -244,9 +282,28 @@ def _skipped_itself(records: Sequence[Record]) -> tuple[CellState, str] | None:
 
 
 def device_kind(record: Record) -> str | None:
-    """ "GPU", "CPU", "CPU fallback" as the record's device report says; None: no report arrived."""
-    kind = record.device.get("kind")
-    return kind if kind in {"GPU", "CPU", "CPU fallback"} else None
+    """ "GPU", "CPU", "CPU fallback" as the record's device report says; None: no report arrived,
+    or the frameworks it reports on disagree.
+
+    A report of several frameworks (`frameworks`: each one's own report) is read from those alone:
+    which of them computed a value cannot be told, so they must all say the same. Older records
+    have one report, the first imported framework's.
+    """
+    frameworks = record.device.get("frameworks")
+    if frameworks is None:
+        kind = record.device.get("kind")
+        return kind if kind in _DEVICE_KINDS else None
+    if not isinstance(frameworks, Mapping) or not frameworks:
+        return None
+    kinds = {each.get("kind") if isinstance(each, Mapping) else None for each in frameworks.values()}
+    if kinds == {"GPU"}:
+        return "GPU"
+    if kinds <= {"CPU", "CPU fallback"}:
+        return "CPU fallback" if "CPU fallback" in kinds else "CPU"
+    return None
+
+
+_DEVICE_KINDS = frozenset({"GPU", "CPU", "CPU fallback"})
 
 
 def _not_on_gpu(records: Sequence[Record]) -> tuple[CellState, str] | None:
@@ -254,10 +311,12 @@ def _not_on_gpu(records: Sequence[Record]) -> tuple[CellState, str] | None:
     for record in records:
         kind = device_kind(record)
         if kind is None:
-            return (
-                CellState.DEVICE_UNKNOWN,
-                f"asked for a GPU, but repeat {record.repeat} sent no device report",
+            why = (
+                f"the device repeat {record.repeat} ran on is unknown: {record.device.get('detail')}"
+                if record.device
+                else f"repeat {record.repeat} sent no device report"
             )
+            return CellState.DEVICE_UNKNOWN, f"asked for a GPU, but {why}"
         # Python and NumPy never use a GPU; only a GPU framework that did not is a wrong device.
         if kind != "GPU" and record.device.get("framework") != "python":
             where = f"{kind} ({record.device.get('detail')})"
@@ -305,17 +364,23 @@ def label_results(records: Sequence[Record]) -> tuple[LabelResult, ...]:
     for label in program_order([list(shown) for shown in per_repeat]):
         series = tuple(tuple(shown.get(label, ())) for shown in per_repeat)
         present = [item for item in series if item]
-        distinct = len({tuple(value.key for value in item) for item in present})
-        recorded = [item for item in present if all(value.recorded for value in item)]
-        if not recorded:
+        whole = [item for item in present if all(value.recorded for value in item)]
+        distinct = len({tuple(value.key for value in item) for item in whole})
+        unrecorded = _unrecorded_where(repeats, series)
+        if not any(value.recorded for item in present for value in item):
             state, reason = LabelState.NOT_RECORDED, "could not be recorded"
-        elif len(recorded) < len(series):  # missing, or not recorded, in some repeat: never stable
+        elif len(present) < len(series):  # missing in some repeat: never stable
             state, reason = LabelState.PARTIAL, _partial_reason(repeats, series)
-        elif len(series) == 1:
-            state, reason = LabelState.RAN_ONCE, "one repeat: stability not checked"
-        else:
-            state = LabelState.STABLE if distinct == 1 else LabelState.VARIES
-            reason = ""
+        elif not unrecorded:
+            if len(series) == 1:
+                state, reason = LabelState.RAN_ONCE, "one repeat: stability not checked"
+            else:
+                state = LabelState.STABLE if distinct == 1 else LabelState.VARIES
+                reason = ""
+        elif any(same_series(a, b) is False for a, b in combinations(present, 2)):
+            state, reason = LabelState.VARIES, unrecorded
+        else:  # what was recorded agrees, what was not cannot be told
+            state, reason = LabelState.NOT_RECORDED, unrecorded
         found.append(
             LabelResult(
                 label=label, state=state, series=series, repeats=repeats, distinct=distinct, reason=reason
@@ -326,29 +391,71 @@ def label_results(records: Sequence[Record]) -> tuple[LabelResult, ...]:
 
 def _partial_reason(repeats: Sequence[int], series: Sequence[Series]) -> str:
     missing = [str(r) for r, item in zip(repeats, series, strict=True) if not item]
-    unrecorded = [
-        str(r) for r, item in zip(repeats, series, strict=True) if item and not all(v.recorded for v in item)
-    ]
-    parts = [f"missing in repeat {', '.join(missing)}"] if missing else []
-    parts += [f"not recorded in repeat {', '.join(unrecorded)}"] if unrecorded else []
-    return "; ".join(parts)
+    unrecorded = _unrecorded_where(repeats, series)
+    return "; ".join([f"missing in repeat {', '.join(missing)}", *([unrecorded] if unrecorded else [])])
+
+
+def _unrecorded_where(repeats: Sequence[int], series: Sequence[Series]) -> str:
+    """'not recorded in repeat 2', or by occurrence for a label shown several times; '' if none."""
+    where: dict[int, list[str]] = {}
+    for repeat, item in zip(repeats, series, strict=True):
+        for occurrence, value in enumerate(item, start=1):
+            if not value.recorded:
+                where.setdefault(occurrence, []).append(str(repeat))
+    if not where:
+        return ""
+    if all(len(item) <= 1 for item in series):
+        return f"not recorded in repeat {', '.join(where[1])}"
+    return "not recorded: " + "; ".join(
+        f"occurrence {occurrence} in repeat {', '.join(found)}" for occurrence, found in sorted(where.items())
+    )
+
+
+def same_series(mine: Series, other: Series) -> bool | None:
+    """Whether a label was shown identically twice; None when that cannot be told: a value that was
+    not recorded (or an output not written) counts as neither equal nor distinct. Shown a different
+    number of times, or a recorded occurrence with other bits: False."""
+    if len(mine) != len(other):
+        return False
+    pairs = list(zip(mine, other, strict=True))
+    if any(a.recorded and b.recorded and a.key != b.key for a, b in pairs):
+        return False
+    return True if all(a.recorded and b.recorded for a, b in pairs) else None
 
 
 def series_difference(mine: Series, other: Series) -> Difference:
-    """A label's values in one run against another's, occurrence by occurrence (the first that differs)."""
+    """A label's values in one run against another's, occurrence by occurrence (the first that differs);
+    never equal where a value was not recorded."""
+    found = known_difference(mine, other)
+    if found is not None:
+        return found
+    note = next((value.note for value in (*mine, *other) if not value.recorded), "") or "not recorded"
+    return Difference(equal=False, notes=(note,))
+
+
+def known_difference(mine: Sequence[Value | None], other: Sequence[Value | None]) -> Difference | None:
+    """Like `series_difference`, over the occurrences recorded on both sides (None or a value not
+    recorded: unknown). The first recorded occurrence that differs; None when none differs but some
+    could not be compared."""
     if len(mine) != len(other):
         return Difference(equal=False, notes=(f"shown {len(mine)} time(s) vs {len(other)}",))
-    for occurrence, (value, reference) in enumerate(zip(mine, other, strict=True)):
+    unknown = False
+    for occurrence, (value, reference) in enumerate(zip(mine, other, strict=True), start=1):
+        if value is None or reference is None or not (value.recorded and reference.recorded):
+            unknown = True
+            continue
         found = difference(value, reference)
         if not found.equal:
             if len(mine) > 1:
                 return replace(
                     found,
-                    occurrence=occurrence + 1,
-                    notes=(f"occurrence {occurrence + 1} of {len(mine)}", *found.notes),
+                    occurrence=occurrence,
+                    notes=(f"occurrence {occurrence} of {len(mine)}", *found.notes),
                 )
             return found
-    return Difference(equal=True, elements=sum(len(value.bits) for value in mine))
+    if unknown:
+        return None
+    return Difference(equal=True, elements=sum(len(value.bits) for value in mine if value is not None))
 
 
 def _against_reference(cell: CellResult, reference: CellResult | None, absent: str) -> CellResult:
@@ -362,20 +469,7 @@ def _against_reference(cell: CellResult, reference: CellResult | None, absent: s
         unmatched = tuple(replace(label, versus=Versus.NO_REFERENCE, reason=why) for label in cell.labels)
         return replace(cell, labels=unmatched, versus=Versus.NO_REFERENCE, detail=cell.detail or why)
     theirs = {label.label: label for label in reference.labels}
-    labels: list[LabelResult] = []
-    for label in cell.labels:
-        other = theirs.get(label.label)
-        if other is None:
-            labels.append(replace(label, versus=Versus.DIFFERENT, reason="not recorded in the reference"))
-        elif label.state is LabelState.NOT_RECORDED or other.state is LabelState.NOT_RECORDED:
-            labels.append(replace(label, versus=Versus.NOT_COMPARED, reason="could not be recorded"))
-        elif not (label.single and other.single):
-            side = "here" if not label.single else "in the reference"
-            labels.append(replace(label, versus=Versus.NOT_COMPARED, reason=f"varies {side}"))
-        else:
-            found = series_difference(label.value, other.value)
-            verdict = Versus.EQUAL if found.equal else Versus.DIFFERENT
-            labels.append(replace(label, versus=verdict, vs_reference=found))
+    labels = [_label_versus(label, theirs.get(label.label)) for label in cell.labels]
     only_there = [name for name in theirs if cell.label(name) is None]
     verdicts = {label.versus for label in labels}
     if Versus.DIFFERENT in verdicts or only_there:
@@ -394,16 +488,35 @@ def _against_reference(cell: CellResult, reference: CellResult | None, absent: s
     return replace(cell, labels=tuple(labels), versus=versus, detail=detail)
 
 
+def _label_versus(label: LabelResult, other: LabelResult | None) -> LabelResult:
+    """A label against the reference's: its settled values, occurrence by occurrence."""
+    if other is None:
+        return replace(label, versus=Versus.DIFFERENT, reason="not recorded in the reference")
+    mine, reference_values = label.settled, other.settled
+    if mine is not None and reference_values is not None:
+        found = known_difference(mine, reference_values)
+        if found is None:  # what both recorded agrees; the rest cannot be told
+            return replace(label, versus=Versus.NOT_COMPARED, reason="could not be recorded")
+        verdict = Versus.EQUAL if found.equal else Versus.DIFFERENT
+        return replace(label, versus=verdict, vs_reference=found)
+    if LabelState.NOT_RECORDED in {label.state, other.state}:
+        return replace(label, versus=Versus.NOT_COMPARED, reason="could not be recorded")
+    side = "here" if mine is None else "in the reference"
+    return replace(label, versus=Versus.NOT_COMPARED, reason=f"varies {side}")
+
+
 def _groups(
     cells: Mapping[str, CellResult], *, order: Sequence[str], reference: str
 ) -> dict[str, CellResult]:
     """Letter the environments by their values; equal letters mean bitwise agreement.
 
-    A is the reference's letter; when the reference has no values, no other cell gets A.
+    Values that vary or were not recorded are set aside (the label itself still counts); a cell with
+    no value left to compare gets no letter. A is the reference's letter; when the reference has no
+    letter, no other cell gets A.
     """
     letters: dict[tuple[object, ...], str] = {}
-    reference_cell = cells.get(reference)
-    if reference_cell is None or reference_cell.state not in WITH_VALUES:
+    fingerprints = {name: _fingerprint(cell) for name, cell in cells.items() if cell.state in WITH_VALUES}
+    if fingerprints.get(reference) is None:
         letters[("no reference values",)] = "A"  # reserve A: no cell may look equal to the reference
     grouped = {}
     for name in order:
@@ -411,19 +524,34 @@ def _groups(
         if cell.state not in WITH_VALUES:
             grouped[name] = cell
             continue
-        fingerprint = tuple(
-            (label.label, tuple(value.key for value in label.value))
-            if label.single
-            else (label.label, label.state.value)
-            for label in cell.labels
-        )
-        letter = letters.setdefault(fingerprint, letter_for(len(letters)))
+        fingerprint = fingerprints[name]
+        letter = None if fingerprint is None else letters.setdefault(fingerprint, letter_for(len(letters)))
         grouped[name] = replace(
             cell, group=letter, versus=Versus.REFERENCE if name == reference else cell.versus
         )
     return grouped
 
 
+def _fingerprint(cell: CellResult) -> tuple[object, ...] | None:
+    """What two cells must share to share a letter; None when no value of the cell can be compared."""
+    compared = False
+    parts: list[object] = []
+    for label in cell.labels:
+        settled = label.settled
+        if settled is None:
+            parts.append((label.label, label.state.value))
+            continue
+        compared = compared or any(value is not None for value in settled)
+        parts.append((label.label, tuple(None if value is None else value.key for value in settled)))
+    return tuple(parts) if compared else None
+
+
 def letter_for(index: int) -> str:
+    """A, …, Z, AA, …, ZZ, AAA, …: a different letter for every index."""
     alphabet = string.ascii_uppercase
-    return alphabet[index] if index < len(alphabet) else f"{alphabet[index // 26 - 1]}{alphabet[index % 26]}"
+    letters = ""
+    index += 1
+    while index:
+        index, position = divmod(index - 1, len(alphabet))
+        letters = alphabet[position] + letters
+    return letters

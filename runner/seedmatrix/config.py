@@ -218,7 +218,14 @@ class Claims(_Model):
         return self
 
 
-PrintedNumber = Annotated[float | int | str, Field(union_mode="left_to_right")]
+# Strict, integers first: a quoted number keeps the digits it was printed with, and a long integer
+# all of its digits (lax validation made both the nearest double, a different number).
+PrintedNumber = Annotated[
+    Annotated[int, Field(strict=True)]
+    | Annotated[float, Field(strict=True)]
+    | Annotated[str, Field(strict=True)],
+    Field(union_mode="left_to_right"),
+]
 
 
 class Expected(_Model):
@@ -233,9 +240,17 @@ class Expected(_Model):
         for label, printed in self.printed.items():
             for text in printed:
                 try:
-                    Decimal(text)
+                    number = Decimal(text)
                 except InvalidOperation:
                     raise ValueError(f"values.{label}: {text!r} is not a number") from None
+                # A printer shows NaN and infinities as words, never to some digits: nothing to round.
+                if not number.is_finite():
+                    raise ValueError(f"values.{label}: {text!r} is not a finite number")
+                decimals = max(0, -int(number.as_tuple().exponent))
+                if decimals > self.digits:  # no printer rounding to `digits` decimals prints it
+                    raise ValueError(
+                        f"values.{label}: {text!r} has {decimals} decimals, more than digits: {self.digits}"
+                    )
         return self
 
     @property

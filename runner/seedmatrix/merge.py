@@ -1,14 +1,17 @@
 """One results set from runs on several machines (`report RUN... --into DIR`).
 
 Machines share a matrix by environment (`--shard`, `--device`), so each environment comes from one
-run; the runs must come from the same matrix file (same environments, reference, cases, repeats).
-The merge does not depend on the order the runs are given in.
+run; the runs must come from the same matrix file (same environments, reference, cases, repeats,
+gates, and each case's script, claims and published values). Anything else is refused with what
+differs: keeping one run's claims would drop the other run's SURPRISES. The merge does not depend on
+the order the runs are given in.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Mapping, Sequence
+from dataclasses import fields, replace
+from typing import Any
 
 from .errors import ResultsError
 from .results import CaseResult, EnvironmentResult, Record, Results, RunState
@@ -23,11 +26,22 @@ def merge(parts: Sequence[Results]) -> Results:
         for what, mine, theirs in (
             ("repeats", part.repeats, first.repeats),
             ("reference environment", part.reference, first.reference),
-            ("environments", part.matrix_environments, first.matrix_environments),
+            ("fail_on_surprise", part.fail_on_surprise, first.fail_on_surprise),
+            ("fail_on_change", part.fail_on_change, first.fail_on_change),
         ):
             if mine != theirs:
                 raise ResultsError(
                     f"run {part.run_id} has other {what} than run {first.run_id} ({mine} vs {theirs}); "
+                    "merge runs of one matrix file"
+                )
+        for what, listed, known_listed in (
+            ("environments", part.matrix_environments, first.matrix_environments),
+            ("cases", part.matrix_cases, first.matrix_cases),
+        ):
+            if listed != known_listed:
+                raise ResultsError(
+                    f"run {part.run_id} has other {what} than run {first.run_id} "
+                    f"({_names_differ(part.run_id, listed, first.run_id, known_listed)}); "
                     "merge runs of one matrix file"
                 )
     environments: dict[str, tuple[EnvironmentResult, str]] = {}
@@ -46,6 +60,12 @@ def merge(parts: Sequence[Results]) -> Results:
             if known is not None and known[0].script_sha256 != case.script_sha256:
                 raise ResultsError(
                     f"case {case.name} ran different scripts in run {known[1]} and run {part.run_id}"
+                )
+            differences = _case_differences(known[0], case) if known is not None else []
+            if known is not None and differences:
+                raise ResultsError(
+                    f"case {case.name} differs between run {known[1]} and run {part.run_id}: "
+                    f"{'; '.join(differences)}; merge runs of one matrix file"
                 )
             cases.setdefault(case.name, (case, part.run_id))
     order = {name: index for index, name in enumerate(first.matrix_environments)}
@@ -68,8 +88,8 @@ def merge(parts: Sequence[Results]) -> Results:
         cases=tuple(case for case, _ in cases.values()),
         records=sorted_records(records),
         skipped=tuple(skip for key, skip in sorted(skipped.items()) if key not in ran),
-        fail_on_surprise=all(part.fail_on_surprise for part in parts),
-        fail_on_change=any(part.fail_on_change for part in parts),
+        fail_on_surprise=first.fail_on_surprise,
+        fail_on_change=first.fail_on_change,
         # each part's cells (environments are in one part only), so a merged run can be reused from
         cell_keys=dict(sorted(item for part in parts for item in part.cell_keys.items())),
     )
@@ -77,3 +97,49 @@ def merge(parts: Sequence[Results]) -> Results:
 
 def sorted_records(records: Sequence[Record]) -> tuple[Record, ...]:
     return tuple(sorted(records, key=lambda record: (record.environment, record.case, record.repeat)))
+
+
+def _names_differ(run: str, names: Sequence[str], other_run: str, other_names: Sequence[str]) -> str:
+    only_here = [name for name in names if name not in other_names]
+    only_there = [name for name in other_names if name not in names]
+    if not (only_here or only_there):
+        return "the same ones in another order"
+    return "; ".join(
+        f"only in run {which}: {', '.join(found)}"
+        for which, found in ((run, only_here), (other_run, only_there))
+        if found
+    )
+
+
+#: How much of a differing setting an error shows.
+SHOWN_CHARACTERS = 80
+_NOT_SET = object()
+
+
+def _case_differences(first: CaseResult, other: CaseResult) -> list[str]:
+    """Each setting of a case that differs between two runs: a claim, a published value, a field."""
+    return [
+        found
+        for setting in fields(CaseResult)
+        for found in _differences(setting.name, getattr(first, setting.name), getattr(other, setting.name))
+    ]
+
+
+def _differences(path: str, mine: Any, theirs: Any) -> list[str]:
+    """Where two settings differ, key by key down nested mappings (`claims.close_to_reference.loss`)."""
+    if mine == theirs or repr(mine) == repr(theirs):  # repr: a NaN is not equal to itself
+        return []
+    if isinstance(mine, Mapping) and isinstance(theirs, Mapping):
+        return [
+            found
+            for key in dict.fromkeys([*mine, *theirs])
+            for found in _differences(f"{path}.{key}", mine.get(key, _NOT_SET), theirs.get(key, _NOT_SET))
+        ]
+    return [f"{path} ({_shown(mine)} vs {_shown(theirs)})"]
+
+
+def _shown(setting: Any) -> str:
+    if setting is _NOT_SET:
+        return "not set"
+    text = repr(setting)
+    return text if len(text) <= SHOWN_CHARACTERS else text[: SHOWN_CHARACTERS - 1] + "…"

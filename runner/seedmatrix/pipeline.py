@@ -25,7 +25,7 @@ import requests
 
 from . import container, hostrun, interrupts, yamldoc
 from .assemble import assemble
-from .cache import Cache, cell_keys, records_from, reusable_cells, reusable_records
+from .cache import Cache, cell_keys, gpu_unknown, records_from, reusable_cells, reusable_records
 from .ci import github_annotations, junit_xml
 from .config import Matrix, format_key_path, load_matrix, registry_option
 from .cpu import CpuFacts, host_cpu, machine_identity, switches
@@ -33,6 +33,7 @@ from .errors import ConfigError, EngineError, ResultsError
 from .execute import INSIDE, RunContext, Runs
 from .files import atomic_write
 from .fingerprint import digest
+from .gpu import GpuFacts, host_gpus
 from .hostrun import interpreter
 from .images import VENV_PYTHON, BuildSettings, build_order, ensure_environment_image
 from .interpreters import host_build
@@ -104,6 +105,7 @@ def matrix_job(options: Options, out: Output, host_environ: Mapping[str, str]) -
             owner=owner,
             cpu_ids=cpu_ids,
             cpu=host_cpu(),
+            gpus=host_gpus(),
             plan=empty_plan(matrix, options.selection),
             records=records,
             started=started,
@@ -147,7 +149,8 @@ def matrix_job(options: Options, out: Output, host_environ: Mapping[str, str]) -
                     "files and settings are the same here"
                 )
             results = book.results(RunState.STOPPED if stopped else RunState.FINISHED)
-            verdicts = _write_report(run, results, out, baseline=baseline, save=True)
+            gate = results.fail_on_change or options.fail_on_change
+            verdicts = _write_report(run, results, out, baseline=baseline, save=True, fail_on_change=gate)
             book.cache.save_cells(reusable_cells(book.keys, results, verdicts.comparison, run.run_id))
             if stopped is None:
                 interrupts.decided()  # every record is in and written: a late signal changes nothing
@@ -158,7 +161,7 @@ def matrix_job(options: Options, out: Output, host_environ: Mapping[str, str]) -
         verdicts,
         out,
         fail_on_surprise=results.fail_on_surprise and not options.report_only,
-        fail_on_change=results.fail_on_change or options.fail_on_change,
+        fail_on_change=gate,
     )
 
 
@@ -175,6 +178,7 @@ class _RunBook:
     owner: container.Owner
     cpu_ids: Sequence[int]
     cpu: CpuFacts | None
+    gpus: GpuFacts | None  # this host's GPUs and driver, for GPU cells' keys (None: unknown)
     plan: Plan
     records: list[Record]
     started: str
@@ -259,8 +263,13 @@ class _RunBook:
             self.run.save_results(self.results(RunState.RUNNING))  # a run killed outright keeps them
         if build.identity is None:
             return []
-        keys = cell_keys(cells, {name: build.identity}, helpers=INSIDE, machine=machine_identity(self.cpu))
+        keys = cell_keys(
+            cells, {name: build.identity}, helpers=INSIDE, machine=machine_identity(self.cpu), gpus=self.gpus
+        )
         self.keys.update(keys)
+        unknown = next(filter(None, (gpu_unknown(cell, self.gpus) for cell in cells)), None)
+        if unknown is not None and not self.options.fresh:
+            self.out.note(f"{name}: its GPU cells run again, none is reused: {unknown}")
         planned = {(cell.case, repeat) for cell in cells for repeat in range(1, cell.repeats + 1)}
         if resumed := len(planned & self._done(name)):
             self.out.note(f"{name}: {len(planned) - resumed} runs ({resumed} already done)")
@@ -630,12 +639,10 @@ def report_job(
         run.path.mkdir(parents=True, exist_ok=True)
         hosts = ", ".join(sorted({env.host for env in results.environments if env.host})) or "unknown hosts"
         out.step(f"merged {len(runs)} runs: {len(results.environments)} environments from {hosts}")
-    verdicts = _write_report(run, results, out, baseline=baseline_results, save=merging)
+    gate = results.fail_on_change or fail_on_change
+    verdicts = _write_report(run, results, out, baseline=baseline_results, save=merging, fail_on_change=gate)
     return _exit_status(
-        verdicts,
-        out,
-        fail_on_surprise=results.fail_on_surprise and not report_only,
-        fail_on_change=results.fail_on_change or fail_on_change,
+        verdicts, out, fail_on_surprise=results.fail_on_surprise and not report_only, fail_on_change=gate
     )
 
 
@@ -667,10 +674,9 @@ def _exit_status(verdicts: Verdicts, out: Output, *, fail_on_surprise: bool, fai
                 f"{len(verdicts.baseline.gated)} cell(s) changed against the baseline (fail_on_change):"
             )
             for cell in verdicts.baseline.gated:
-                named = "; ".join(f"{label} {what}" for label, what in cell.named) or cell.note
                 out.note(
                     f"{cell.environment} / {cell.case}: {cell.change.value}"
-                    + (f" ({named})" if named else "")
+                    + (f" ({cell.described})" if cell.described else "")
                 )
             status = 1
     return status
@@ -708,15 +714,17 @@ def _write_report(
     *,
     baseline: tuple[Results, str] | None,
     save: bool = False,
+    fail_on_change: bool,
 ) -> Verdicts:
-    """MATRIX.md (and the job summary) from `results`; with `save`, results.json first."""
+    """MATRIX.md (and the job summary) from `results`; with `save`, results.json first.
+    `fail_on_change`: the gate the exit status applies, which junit.xml applies too."""
     verdicts = derive(results, baseline)
     comparison = verdicts.comparison
     if save:
         run.save_results(replace(results, divergences=verdicts.divergences))
     markdown = render(results, verdicts)
     atomic_write(run.matrix_file, markdown)
-    atomic_write(run.junit_file, junit_xml(results, verdicts))
+    atomic_write(run.junit_file, junit_xml(results, verdicts, fail_on_change=fail_on_change))
     out.github_summary(markdown)
     out.github_annotations(
         github_annotations(

@@ -26,6 +26,7 @@ from .config import Environment, Matrix, load_matrix
 from .cpu import host_cpu, machine_identity
 from .execute import INSIDE
 from .fingerprint import digest, tree_digest
+from .gpu import host_gpus
 from .images import ENV_REPOSITORY, environment_tag, image_identity, wheel_plan
 from .log import Output
 from .plan import HostFacts, Selection, make_plan, select_environments
@@ -135,7 +136,7 @@ def show_plan(config: Path, selection: Selection, *, results: Path, out: Output)
     cpu = host_cpu()
     plan = make_plan(matrix, selection, HostFacts(cpus=cpus, cpu=cpu))
     identities = {name: item.image_id for name, item in forecasts.items() if item.image_id}
-    keys = cell_keys(plan.cells, identities, helpers=INSIDE, machine=machine_identity(cpu))
+    keys = cell_keys(plan.cells, identities, helpers=INSIDE, machine=machine_identity(cpu), gpus=host_gpus())
     cache = Cache(results / CACHE)
     print(f"cells ({len(plan.cells)} to run, {len(plan.skipped)} skipped):")
     for cell in plan.cells:

@@ -2,9 +2,15 @@
 
 A case's `expected:` maps labels to the numbers a person printed (an article, a paper, a team's
 notebook) and how many digits after the decimal point they printed. A value reproduces them when
-each element lies within half a unit of the last printed digit of the printed number, which is
-exactly what printing today's value with that many digits would give back. Where it does not, the
-check says by how much it misses, in absolute terms and in units of the last printed digit.
+each element, printed the way Python and NumPy print to a fixed number of decimals, gives back the
+printed number: its exact binary value (a float32 widens to a double exactly) rounded to `digits`
+decimals, a tie to the even digit. That is `'%.8f' % x`, `format(x, '.8f')`, `round(x, 8)` and
+NumPy before 1.14, which printed each array element with `'%.8f'` (trailing zeros left out, so
+0.4139019 is 0.41390190). The float 0.125 prints 0.12 at 2 decimals, not 0.13; the double nearest
+0.135 lies above the tie and prints 0.14. Printers of the shortest repr (NumPy 1.14 and later, for
+a float32) are not this rule: a float32 0.3 they print 0.3 reads missed. Where a value does not
+reproduce, the check says by how much it misses, in absolute terms and in units of the last printed
+digit.
 
 Pure: reads `Results` and their `Comparison`.
 """
@@ -13,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import MAX_EMAX, MIN_EMIN, ROUND_HALF_EVEN, Decimal, InvalidOperation, localcontext
 from enum import StrEnum
 
 from .compare import WITH_VALUES, Comparison, LabelResult
@@ -80,7 +86,6 @@ def _check(
     today = [(value, index) for value in values for index in range(len(value.bits))]
     if len(today) != len(numbers):
         return Reproduced.NO, f"{len(numbers)} number(s) printed, {len(today)} recorded", None
-    half_unit = Decimal(5).scaleb(-digits - 1)
     misses: list[tuple[int, Decimal | None]] = []
     for position, ((value, index), text) in enumerate(zip(today, numbers, strict=True)):
         now = exact(value, index)
@@ -88,9 +93,11 @@ def _check(
             then = Decimal(text)
         except InvalidOperation:
             return Reproduced.UNCHECKED, f"{text!r} is not a number", None
+        if not then.is_finite():  # matrix.yaml refuses these; a results file made elsewhere may not
+            return Reproduced.UNCHECKED, f"{text!r} is not a finite number", None
         if now is None:
             misses.append((position, None))
-        elif abs(now - then) > half_unit:
+        elif _printed_as(now, digits) != then:
             misses.append((position, abs(now - then)))
     if not misses:
         return Reproduced.YES, f"{len(numbers)} number(s) to {digits} decimals", None
@@ -104,6 +111,14 @@ def _check(
     if len(finite) < len(misses):
         evidence += "; some are not finite numbers today"
     return Reproduced.NO, evidence, largest
+
+
+def _printed_as(number: Decimal, digits: int) -> Decimal:
+    """`number` as Python and NumPy print it with `digits` decimals: from its exact value, a tie to
+    the even digit."""
+    # Room for every digit the result keeps (the default context keeps 28 and would round again).
+    with localcontext(prec=max(28, number.adjusted() + digits + 2), Emax=MAX_EMAX, Emin=MIN_EMIN):
+        return number.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_EVEN)
 
 
 def published_line(checks: Sequence[PublishedCheck]) -> str:

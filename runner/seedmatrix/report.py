@@ -11,6 +11,7 @@ import math
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import cached_property
 from typing import Any
 
@@ -40,7 +41,7 @@ from .results import (
     Results,
     RunStatus,
 )
-from .values import NOT_WRITTEN, PARSED, Difference, Value, combined, describe
+from .values import NOT_WRITTEN, PARSED, Difference, Shown, Value, combined, describe
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -110,7 +111,10 @@ STATES: dict[CellState, tuple[str, str]] = {
         "🔀",
         "ran on the CPU although the environment asked for a GPU: not a GPU result",
     ),
-    CellState.DEVICE_UNKNOWN: ("❔", "device unknown: a GPU was asked for, but no device report came back"),
+    CellState.DEVICE_UNKNOWN: (
+        "❔",
+        "device unknown: a GPU was asked for, but no device report came back or its frameworks disagree",
+    ),
     CellState.MISSING: ("⋯", "missing: no complete set of records (the run was interrupted)"),
 }
 HELD = "✔"
@@ -119,11 +123,13 @@ MEASURED_PAIRS = frozenset({"differ", "close"})
 SURPRISE = "❗"
 OTHER_MARKS = {
     "A, B, …": "cells with the same letter recorded bitwise identical values for the case (values that vary "
-    "aside); A is the reference environment's letter and no other cell gets it",
+    "or could not be recorded aside; a cell with no other value has no letter); A is the reference "
+    "environment's letter and no other cell gets it",
     HELD: "every claim the case makes held in this environment",
     SURPRISE: "SURPRISE: a claim did not hold (what was seen is listed under Surprises)",
     "(CPU fallback)": "a CUDA build that saw no GPU and ran on the CPU",
-    "(n not recorded)": "values the recorder could not record (their type is named in the details)",
+    "(n not recorded)": "labels with a value the recorder could not record, or an output not written "
+    "(named in the details): not checked, never counted equal, distinct or stable",
     "📭": "an output file the case declares that the script did not write",
     "(parsed)": "a value taken from what the script printed (`parse:`), compared as text, not recorded",
     "≈": "a claim with a tolerance (`close`, `stable_within`, `close_to_reference`), not a bitwise one",
@@ -132,6 +138,7 @@ CHANGE_TEXT = {
     Change.UNCHANGED: "= unchanged",
     Change.CHANGED: "Δ changed",
     Change.SCRIPT_CHANGED: "✎ script changed",
+    Change.PROJECT_CHANGED: "✎ project changed",
     Change.NEW: "🆕 new",
     Change.MISSING: "∅ missing",
     Change.NOT_COMPARABLE: "· not comparable",
@@ -406,7 +413,7 @@ def cell_text(cell: CellResult, checks: Sequence[ClaimCheck] = ()) -> str:
     symbol = STATES[cell.state][0]
     if cell.state not in WITH_VALUES:
         return f"{symbol} {cell.state.value}"
-    text = f"{symbol} {cell.group}"
+    text = f"{symbol} {cell.group}" if cell.group else symbol
     if cell.state is CellState.VARIES:
         text += f" · {len(cell.varying)} of {len(cell.labels)} vary"
     if cell.not_recorded:
@@ -921,7 +928,8 @@ def _cases(results: Results, verdicts: Verdicts) -> str:
 
 
 def _columns(cells: Sequence[CellResult], reference: str) -> list[tuple[str, CellResult]]:
-    """One column per environment, or (for wide matrices) one per group, shown by its first member."""
+    """One column per environment, or (for wide matrices) one per group, shown by its first member,
+    then one for the cells with values but no letter (nothing in them could be compared)."""
     if len(cells) <= WIDE:
         return [(_env_heading(cell.environment, reference), cell) for cell in cells]
     members: dict[str, list[CellResult]] = {}
@@ -936,7 +944,15 @@ def _columns(cells: Sequence[CellResult], reference: str) -> list[tuple[str, Cel
             group[0],
         )
         for letter, group in ordered
-    ]
+    ] + _letterless_column(cells, reference)
+
+
+def _letterless_column(cells: Sequence[CellResult], reference: str) -> list[tuple[str, CellResult]]:
+    letterless = [cell for cell in cells if cell.group is None and cell.state in WITH_VALUES]
+    if not letterless:
+        return []
+    more = f" +{len(letterless) - 1}" if len(letterless) > 1 else ""
+    return [(f"no letter: {_env_heading(letterless[0].environment, reference)}{more}", letterless[0])]
 
 
 def _group_members(cells: Sequence[CellResult]) -> list[str]:
@@ -948,6 +964,9 @@ def _group_members(cells: Sequence[CellResult]) -> list[str]:
         f"- **{letter}** ({len(names)}): {_cut(names)}"
         for letter, names in sorted(members.items(), key=lambda item: (len(item[0]), item[0]))
     ]
+    letterless = [cell.environment for cell in cells if cell.group is None and cell.state in WITH_VALUES]
+    if letterless:
+        body.append(f"- no letter, nothing compared ({len(letterless)}): {_cut(letterless)}")
     return ["", *details("Environments in each group", body)]
 
 
@@ -1031,12 +1050,18 @@ def label_cell(cell: CellResult, name: str, reference: str) -> str:
     if found is None:
         return STATES[cell.state][0] if cell.state not in WITH_VALUES else "(not recorded)"
     if found.state is LabelState.NOT_RECORDED:
-        if any(value.dtype == NOT_WRITTEN for series in found.series for value in series):
+        unwritten = any(value.dtype == NOT_WRITTEN for series in found.series for value in series)
+        if found.partly_recorded:  # the recorded values agree; the rest cannot be compared
+            what = "not written" if unwritten else plain(found.not_recorded_note, 120)
+            return f"⚠️ not checked: {plain(found.unrecorded_where)} ({what})"
+        if unwritten:
             return "📭 not written"
         return f"⚠️ not recorded: {plain(found.not_recorded_note, 120)}"
     if found.state is LabelState.PARTIAL:
         return f"🎲 {plain(found.reason)}"
     if found.state is LabelState.VARIES:
+        if found.partly_recorded:
+            return f"🎲 the recorded values vary; {plain(found.unrecorded_where)} (not checked)"
         return f"🎲 {found.distinct} distinct in {len(found.series)} repeats"
     symbol = STATES[CellState.RAN_ONCE][0] if found.state is LabelState.RAN_ONCE else "✅"
     if cell.environment == reference or found.versus is not Versus.DIFFERENT:
@@ -1060,14 +1085,25 @@ def format_value(value: Value, most: int = SHOWN_ELEMENTS) -> str:
     """Full precision of the first `most` elements (a float32 widened to a double is exact)."""
     if not value.recorded:
         return f"(not recorded: {value.note})"
-    items = [
-        repr(item) if not isinstance(item, str) or value.dtype in {"str", "bytes", "object"} else item
-        for item in value.values[:most]
-    ]
+    items = [_element_text(item, value.dtype) for item in value.values[:most]]
     if not value.shape and len(items) == 1:
         return items[0]
     more = f", … {len(value.values):,} values" if len(value.values) > most else ""
     return "[" + ", ".join(items) + more + "]"
+
+
+#: Integers longer than this are shown by their size: Python 3.11 refuses to print one of more than
+#: 4,300 digits (sys.get_int_max_str_digits()), and a record made on Python 3.9 can hold one.
+LONGEST_INTEGER_BITS = 4096
+
+
+def _element_text(item: Shown, dtype: str) -> str:
+    if isinstance(item, str):
+        return repr(item) if dtype in {"str", "bytes", "object"} else item
+    if isinstance(item, int) and item.bit_length() > LONGEST_INTEGER_BITS:
+        exact = Decimal(item)  # Decimal takes an integer of any length
+        return f"{exact:.6e} ({exact.adjusted() + 1:,} digits)"
+    return repr(item)
 
 
 def _outputs(results: Results, case: str, names: Sequence[str]) -> list[str]:

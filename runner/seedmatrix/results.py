@@ -114,6 +114,8 @@ class EnvironmentResult:
     # The oneDNN instruction set TensorFlow dispatched there under its CPU switches, as oneDNN said
     # ({"onednn_isa", "onednn_version"}; "error" when the probe failed); empty without TensorFlow.
     dispatch: Mapping[str, Any] = field(default_factory=dict)
+    # The `install:` projects' source trees (none: the digest of none); None in older results.
+    projects_sha256: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -130,6 +132,8 @@ class CaseResult:
     variables: Mapping[str, str] = field(default_factory=dict)  # `env:` in matrix.yaml
     cpus: int = 1
     timed_against: str | None = None  # its time is reported beside this case's
+    # Every source file of its working directory and every `data:` file, by content; None in older results.
+    files_sha256: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -174,7 +178,7 @@ class Divergence:
     case: str
     between: Between
     sides: str  # what was compared, for people: "repeat 2 vs repeat 1", "vs py3.11 (reference)"
-    label: str  # the first label, in program order, whose values differ
+    label: str  # where the values first part: the earliest occurrence, then program order
     position: int  # that label's place among the cell's labels (1-based)
     labels: int  # labels compared (the cell's, then any recorded only in the reference)
     differing_labels: int  # labels that differ between the two sides, the first included
@@ -256,12 +260,13 @@ def decode(kind: type[_T], data: bytes, *, source: str) -> _T:
     if isinstance(item, Results):
         _check_schema(item.schema, source)
     records = item.records if isinstance(item, Results) else (item,) if isinstance(item, Record) else ()
-    try:
-        for record in records:
+    for record in records:
+        try:
             for value in record.values:
                 check(value)
-    except ValueError as error:
-        raise ResultsError(f"{source}: {error}") from None
+        except ValueError as error:
+            where = f"record {record.environment}/{record.case} repeat {record.repeat}"
+            raise ResultsError(f"{source}: {where}: {error}") from None
     return item
 
 

@@ -12,13 +12,14 @@ from __future__ import annotations
 import math
 import re
 import struct
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 from typing import Annotated, NamedTuple
 
-from pydantic import PlainSerializer, WithJsonSchema
+from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 
 #: A value people read: a JSON scalar (non-finite floats and huge integers are written as text).
 Shown = float | int | str | bool | None
@@ -60,6 +61,11 @@ class _Format(NamedTuple):
     specials: str  # "ieee": max exponent is inf/NaN; "fn": only all-ones is NaN; "fnuz": 0x80 is NaN
     explicit_integer_bit: bool = False
 
+    @property
+    def width(self) -> int:
+        """Its bits: a 4- or 6-bit format is stored in a byte's low bits (its sign is not the top bit)."""
+        return 1 + self.exponent + self.mantissa + self.explicit_integer_bit
+
 
 _IEEE_STRUCT = {"float16": ">e", "float32": ">f", "float64": ">d"}
 _FORMATS = {
@@ -83,6 +89,9 @@ _LONG_DOUBLES = {
     20: _Format(15, 63, 16383, "ieee", explicit_integer_bit=True),
     32: _Format(15, 112, 16383, "ieee"),
 }
+_LONG_DOUBLE_NAMES = {20: "x87 80-bit", 32: "IEEE quadruple"}
+#: Formats narrower than their storage: the bits above the format must be 0.
+_PADDED = frozenset(name for name, fmt in _FORMATS.items() if fmt.width % 8)
 _COMPLEX = {"complex64": "float32", "complex128": "float64", "clongdouble": "longdouble"}
 _INTEGER_PREFIXES = ("int", "uint")
 
@@ -111,11 +120,17 @@ def number(dtype: str, bits: str) -> Number:
     """The exact number one element's bits stand for (NaN as float('nan')); floats only to 64 bits
     come back as `float` (exact), wider ones as `Fraction`."""
     if is_integer(dtype):
-        return int(bits)
+        # Through Decimal: int() refuses strings of over 4,300 digits (Python 3.11's limit), and a
+        # recorder on Python 3.9 writes them.
+        return int(Decimal(bits))
     if dtype in _IEEE_STRUCT:
         unpacked: float = struct.unpack(_IEEE_STRUCT[dtype], bytes.fromhex(bits))[0]
         return unpacked
-    return _decode(_LONG_DOUBLES[len(bits)] if dtype == "longdouble" else _FORMATS[dtype], int(bits, 16))
+    return _decode(_format(dtype, bits), int(bits, 16))
+
+
+def _format(dtype: str, bits: str) -> _Format:
+    return _LONG_DOUBLES[len(bits)] if dtype == "longdouble" else _FORMATS[dtype]
 
 
 def check(value: Value) -> Value:
@@ -123,18 +138,46 @@ def check(value: Value) -> Value:
 
     Everything read from disk passes through here, so arithmetic on bits never meets garbage.
     """
+    if any(size < 0 for size in value.shape):
+        raise ValueError(f"{value.label!r}: negative shape {list(value.shape)}")
+    elements = math.prod(value.shape)
+    if value.recorded and not elements == len(value.bits) == len(value.values):
+        raise ValueError(
+            f"{value.label!r}: shape {list(value.shape)} holds {elements} element(s), "
+            f"not {len(value.bits)} bits and {len(value.values)} values"
+        )
     if is_float(value.dtype) or is_complex(value.dtype):
-        real = _COMPLEX.get(value.dtype, value.dtype)
-        widths = set(_LONG_DOUBLES) if real == "longdouble" else {_hex_width(real)}
-        parts = 2 if is_complex(value.dtype) else 1
-        for bits in value.bits:
-            if len(bits) % parts or len(bits) // parts not in widths or not _HEX.fullmatch(bits):
-                raise ValueError(f"{value.label!r}: {bits!r} is not {value.dtype} bits")
+        _check_floats(value)
     elif is_integer(value.dtype):
+        bounds = _integer_range(value.dtype)
         for bits in value.bits:
             if not _INTEGER.fullmatch(bits) or len(bits) > 100_000:
                 raise ValueError(f"{value.label!r}: {bits!r} is not an integer")
+            if bounds and not (len(bits) <= 25 and bounds[0] <= int(bits) <= bounds[1]):
+                raise ValueError(f"{value.label!r}: {bits!r} is not {value.dtype}")
     return value
+
+
+def _check_floats(value: Value) -> None:
+    real = _COMPLEX.get(value.dtype, value.dtype)
+    widths = set(_LONG_DOUBLES) if real == "longdouble" else {_hex_width(real)}
+    parts = 2 if is_complex(value.dtype) else 1
+    for bits in value.bits:
+        if len(bits) % parts or len(bits) // parts not in widths or not _HEX.fullmatch(bits):
+            raise ValueError(f"{value.label!r}: {bits!r} is not {value.dtype} bits")
+        if real in _PADDED and int(bits, 16) >> _FORMATS[real].width:
+            raise ValueError(f"{value.label!r}: {bits!r} is not {value.dtype} bits (bits above the format)")
+    if real == "longdouble" and len({len(bits) for bits in value.bits}) > 1:
+        raise ValueError(f"{value.label!r}: mixes long double formats (x87 and IEEE quadruple)")
+
+
+def _integer_range(dtype: str) -> tuple[int, int] | None:
+    """The range of a sized integer dtype (int8, uint64, ml_dtypes' int4); Python's int has none."""
+    if dtype == "int":
+        return None
+    signed = not dtype.startswith("uint")
+    width = int(dtype.removeprefix("u").removeprefix("int"))
+    return (-(1 << (width - 1)), (1 << (width - 1)) - 1) if signed else (0, (1 << width) - 1)
 
 
 _HEX = re.compile(r"[0-9a-f]+")
@@ -148,12 +191,14 @@ def _hex_width(dtype: str) -> int:
 
 
 def _decode(fmt: _Format, raw: int) -> Number:
-    width = 1 + fmt.exponent + fmt.mantissa + (1 if fmt.explicit_integer_bit else 0)
+    width = fmt.width
     sign = -1 if raw >> (width - 1) & 1 else 1
     fraction_bits = fmt.mantissa + (1 if fmt.explicit_integer_bit else 0)
     exponent = (raw >> fraction_bits) & ((1 << fmt.exponent) - 1)
     fraction = raw & ((1 << fmt.mantissa) - 1)
     top = (1 << fmt.exponent) - 1
+    if fmt.explicit_integer_bit and exponent and not raw >> fmt.mantissa & 1:
+        return math.nan  # unnormal, pseudo-infinity, pseudo-NaN: invalid operands since the 80387
     if fmt.specials == "fnuz" and raw == 1 << (width - 1):
         return math.nan
     if fmt.specials == "fn" and exponent == top and fraction == (1 << fmt.mantissa) - 1:
@@ -162,44 +207,75 @@ def _decode(fmt: _Format, raw: int) -> Number:
         return math.nan if fraction else sign * math.inf
     if fmt.explicit_integer_bit:
         significand = raw & ((1 << fraction_bits) - 1)
-        value = Fraction(significand, 1 << fmt.mantissa) * Fraction(2) ** (max(exponent, 1) - fmt.bias)
-        return sign * value
-    if exponent == 0:
-        magnitude = math.ldexp(fraction, 1 - fmt.bias - fmt.mantissa)
     else:
-        magnitude = math.ldexp(fraction + (1 << fmt.mantissa), exponent - fmt.bias - fmt.mantissa)
-    return sign * magnitude
+        significand = fraction + (1 << fmt.mantissa if exponent else 0)
+    scale = max(exponent, 1) - fmt.bias - fmt.mantissa
+    if fmt.width > 64:  # long doubles exceed a float's precision and range
+        return sign * Fraction(significand) * Fraction(2) ** scale
+    return sign * math.ldexp(significand, scale)
 
 
 def is_nan(value: Number) -> bool:
     return isinstance(value, float) and math.isnan(value)
 
 
-def ulp_distance(bits_a: str, bits_b: str) -> int:
-    """Units in the last place between two floats of one sign-magnitude format, as big-endian hex.
+def ulp_distance(dtype: str, bits_a: str, bits_b: str) -> int | None:
+    """Units in the last place between two elements of float `dtype` (big-endian hex): how many
+    steps from one representable number to the next lead from one to the other. +0 and -0 are one
+    number (0 apart; their bits still differ, so they are not equal), infinities are one step
+    beyond the largest finite number. None when there is no such count: a NaN, or long doubles of
+    two platforms (x87 and IEEE quadruple precision are different formats)."""
+    fmt = _format(dtype, bits_a)
+    if fmt != _format(dtype, bits_b) or is_nan(number(dtype, bits_a)) or is_nan(number(dtype, bits_b)):
+        return None
+    return abs(_ordered(fmt, int(bits_a, 16)) - _ordered(fmt, int(bits_b, 16)))
 
-    Mapping negative floats below zero makes adjacent floats adjacent integers, so the distance is
-    a subtraction (and +0/-0 are 0 apart).
-    """
-    return abs(_ordered(bits_a) - _ordered(bits_b))
 
-
-def _ordered(bits: str) -> int:
-    width = len(bits) * 4
-    raw = int(bits, 16)
-    sign = 1 << (width - 1)
-    return -(raw & (sign - 1)) if raw & sign else raw
+def _ordered(fmt: _Format, raw: int) -> int:
+    """A non-NaN element's place among its format's numbers: neighbours are adjacent integers."""
+    sign = 1 << (fmt.width - 1)
+    magnitude = raw & (sign - 1)
+    if fmt.explicit_integer_bit:
+        # x87 stores the integer bit that other formats imply: 1 in every normal number, so counted
+        # as is it would put 2^63 empty places between binades. Below the smallest normal exponent
+        # (subnormals, and pseudo-denormals, which equal the normal with the same significand) the
+        # significand is the place; above it, each exponent adds 2^63 places.
+        exponent, significand = magnitude >> (fmt.mantissa + 1), magnitude & ((2 << fmt.mantissa) - 1)
+        magnitude = ((max(exponent, 1) - 1) << fmt.mantissa) + significand
+    return -magnitude if raw & sign else magnitude
 
 
 def _json_magnitude(amount: float | int | None) -> float | int | str | None:
-    return "Infinity" if isinstance(amount, float) and math.isinf(amount) else amount
+    if isinstance(amount, float) and math.isinf(amount):
+        return "Infinity"
+    if isinstance(amount, int) and amount > sys.float_info.max:
+        return f"{Decimal(amount):f}"  # Decimal: str() refuses integers over 4,300 digits
+    return amount
 
 
-# JSON has no infinity: written as the text "Infinity", read back as a float.
+def _read_magnitude(found: object) -> object:
+    return int(Decimal(found)) if isinstance(found, str) and _DIGITS.fullmatch(found) else found
+
+
+_DIGITS = re.compile(r"[0-9]+")
+
+# JSON has no infinity: written as the text "Infinity", read back as a float. An integer beyond
+# float range (|max - -max| of float64, long doubles, Python ints) is written as its digits, a
+# string: JSON readers take numbers as doubles, or refuse those with thousands of digits.
 _Magnitude = Annotated[
     float | int | None,
     PlainSerializer(_json_magnitude, when_used="json"),
-    WithJsonSchema({"anyOf": [{"type": "number"}, {"const": "Infinity"}, {"type": "null"}]}),
+    BeforeValidator(_read_magnitude),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number"},
+                {"const": "Infinity"},
+                {"type": "string", "pattern": "^[0-9]+$"},
+                {"type": "null"},
+            ]
+        }
+    ),
 ]
 
 
@@ -231,6 +307,9 @@ def difference(value: Value, other: Value) -> Difference:
     if value.shape != other.shape or len(value.bits) != len(other.bits):
         return Difference(equal=False, notes=(f"shape {list(value.shape)} vs {list(other.shape)}",))
     notes = [] if value.dtype == other.dtype else [f"dtype {value.dtype} vs {other.dtype}"]
+    platforms = long_double_platforms(value, other)
+    if platforms:
+        notes.append(f"{platforms}: no ULP distance")
     differing = [i for i, pair in enumerate(zip(value.bits, other.bits, strict=True)) if pair[0] != pair[1]]
     if not differing:  # same bits, different dtype
         return Difference(equal=False, elements=len(value.bits), notes=tuple(notes))
@@ -274,8 +353,12 @@ def _distances(value: Value, other: Value, differing: Sequence[int]) -> _Distanc
                 continue
             gap = math.inf if _infinite(a) or _infinite(b) else _gap(a, b)
             max_abs = gap if max_abs is None else max(max_abs, gap)
-            if same_float and not (_infinite(a) or _infinite(b)):
-                ulps = ulp_distance(part_a, part_b)
+            ulps = (
+                ulp_distance(dtype_a, part_a, part_b)
+                if same_float and not (_infinite(a) or _infinite(b))
+                else None
+            )
+            if ulps is not None:
                 max_ulps = ulps if max_ulps is None else max(max_ulps, ulps)
     notes = []
     if nan_pairs:
@@ -286,16 +369,39 @@ def _distances(value: Value, other: Value, differing: Sequence[int]) -> _Distanc
 
 
 def _gap(a: Number, b: Number) -> float | int:
-    """|a - b| exactly, as an int when integral (integers can exceed any float), else a float."""
+    """|a - b| of two finite numbers: a float, or an exact int when integral (integers can exceed
+    any float) or beyond float range (|max - -max| of float64)."""
     if isinstance(a, float) and isinstance(b, float):
-        return abs(a - b)
-    gap = abs(Fraction(a) - Fraction(b))
-    if gap.denominator == 1:
-        return gap.numerator
+        gap = abs(a - b)
+        return abs(int(a) - int(b)) if math.isinf(gap) else gap  # floats that large are integers
+    return _magnitude(abs(Fraction(a) - Fraction(b)))
+
+
+def _magnitude(amount: Fraction) -> float | int:
+    if amount.denominator == 1:
+        return amount.numerator
     try:
-        return float(gap)
+        return float(amount)
     except OverflowError:
-        return round(gap)
+        return round(amount)
+
+
+def _beyond(a: Number, b: Number, atol: float, rtol: float) -> Fraction | None:
+    """atol + rtol·|b| when |a - b| exceeds it, exactly: in floats a gap just over the tolerance
+    can round down onto it, and rtol·|b| of a long double can overflow."""
+    if math.isinf(atol) or (math.isinf(rtol) and b != 0):
+        return None  # what the matrix file asked for: every finite gap holds
+    if isinstance(a, float) and isinstance(b, float):
+        gap, allowed = abs(a - b), atol + rtol * abs(b)
+        # Each side is off by at most about one ulp: a wider margin decides in floats, fast.
+        if (
+            math.isfinite(gap)
+            and math.isfinite(allowed)
+            and abs(gap - allowed) > 4 * math.ulp(max(gap, allowed))
+        ):
+            return Fraction(allowed) if gap > allowed else None
+    exact = Fraction(atol) + (Fraction(rtol) * abs(Fraction(b)) if b else 0)
+    return exact if abs(Fraction(a) - Fraction(b)) > exact else None
 
 
 def _infinite(x: Number) -> bool:
@@ -328,30 +434,60 @@ def within(
         return f"{value.dtype} {list(value.shape)} vs {other.dtype} {list(other.shape)}"
     if not (is_float(value.dtype) or is_integer(value.dtype) or is_complex(value.dtype)):
         return "not numbers, and not equal"
+    platforms = long_double_platforms(value, other)
+    if platforms:
+        return f"{platforms}: not comparable"
     for index in range(len(value.bits)):
-        for part_a, part_b, dtype_a, dtype_b in _parts(value, other, index):
+        for part_a, part_b, dtype, _ in _parts(value, other, index):
             if part_a == part_b:
                 continue
-            a, b = number(dtype_a, part_a), number(dtype_b, part_b)
-            if is_nan(a) or is_nan(b) or _infinite(a) or _infinite(b):
-                return (
-                    f"element {list(unravel(index, value.shape))}: {_shown_number(a)} vs {_shown_number(b)}"
-                )
-            if ulps is not None and is_float(dtype_a):
-                distance: float | int = ulp_distance(part_a, part_b)
-                if distance > ulps:
-                    return f"{distance:,} ULP apart at {list(unravel(index, value.shape))} (more than {ulps})"
-            else:
-                gap = _gap(a, b)
-                allowed = (atol if ulps is None else 0) + (rtol if ulps is None else 0) * abs(float(b))
-                if gap > allowed:
-                    where = list(unravel(index, value.shape))
-                    return f"|Δ| {format_magnitude(gap)} at {where} (more than {allowed:.3g})"
+            where = list(unravel(index, value.shape))
+            why = _part_within(dtype, part_a, part_b, where=where, ulps=ulps, atol=atol, rtol=rtol)
+            if why is not None:
+                return why
     return None
 
 
+def _part_within(
+    dtype: str, bits_a: str, bits_b: str, *, where: list[int], ulps: int | None, atol: float, rtol: float
+) -> str | None:
+    a, b = number(dtype, bits_a), number(dtype, bits_b)
+    if is_nan(a) or is_nan(b) or _infinite(a) or _infinite(b):
+        return f"element {where}: {_shown_number(a)} vs {_shown_number(b)}"
+    if ulps is not None and is_float(dtype):
+        distance = ulp_distance(dtype, bits_a, bits_b)
+        if distance is None:
+            return f"element {where}: no ULP distance"
+        return f"{distance:,} ULP apart at {where} (more than {ulps})" if distance > ulps else None
+    allowed = _beyond(a, b, *((atol, rtol) if ulps is None else (0.0, 0.0)))
+    if allowed is None:
+        return None
+    shown = format_magnitude(_magnitude(allowed))
+    return f"|Δ| {format_magnitude(_gap(a, b))} at {where} (more than {shown})"
+
+
+def long_double_platforms(value: Value, other: Value) -> str:
+    """'longdouble x87 80-bit vs IEEE quadruple' when two long doubles come from two platforms
+    (results merged from two machines), else ''."""
+    if value.dtype != other.dtype or _COMPLEX.get(value.dtype, value.dtype) != "longdouble":
+        return ""
+    parts = 2 if is_complex(value.dtype) else 1
+    mine, theirs = ({len(bits) // parts for bits in side.bits} for side in (value, other))
+    if len(mine | theirs) < 2:
+        return ""
+    names = (
+        "/".join(_LONG_DOUBLE_NAMES.get(w, f"{4 * w}-bit") for w in sorted(side)) for side in (mine, theirs)
+    )
+    return "longdouble {} vs {}".format(*names)
+
+
 def _shown_number(x: Number) -> str:
-    return "NaN" if is_nan(x) else repr(float(x))
+    if is_nan(x):
+        return "NaN"
+    try:
+        return repr(float(x))
+    except OverflowError:  # a long double beyond float range
+        return format_magnitude(_magnitude(Fraction(x)))
 
 
 def combined(differences: Sequence[Difference]) -> Difference:

@@ -41,6 +41,8 @@ _SAFETENSORS = {
     "BOOL": ("bool", 1, "b"),
 }  # fmt: skip
 _FLOAT_FORMAT = {2: "e", 4: "f", 8: "d"}
+# .npy format version: how its header length is stored, and the header's encoding.
+_NPY_VERSIONS = {1: ("<H", "latin-1"), 2: ("<I", "latin-1"), 3: ("<I", "utf-8")}
 
 
 class Unreadable(Exception):
@@ -113,23 +115,23 @@ def _npy(data, label, _path):
 
 
 def _npy_array(data, label):
-    if not data.startswith(_NPY_MAGIC):
+    if not data.startswith(_NPY_MAGIC) or len(data) < 10:
         raise Unreadable("not a .npy file")
-    major = data[6]
-    size_format, start = ("<H", 8) if major == 1 else ("<I", 10)
-    (header_size,) = struct.unpack_from(size_format, data, start)
-    header = ast.literal_eval(
-        data[
-            start + struct.calcsize(size_format) : start + struct.calcsize(size_format) + header_size
-        ].decode("latin-1")
-    )
-    body = data[start + struct.calcsize(size_format) + header_size :]
+    if data[6] not in _NPY_VERSIONS:
+        raise Unreadable(f".npy format version {data[6]}.{data[7]}")
+    size_format, encoding = _NPY_VERSIONS[data[6]]
+    (header_size,) = struct.unpack_from(size_format, data, 8)
+    start = 8 + struct.calcsize(size_format)
+    header = ast.literal_eval(data[start : start + header_size].decode(encoding))
+    body = data[start + header_size :]
     descr = header["descr"]
     if not isinstance(descr, str) or descr[1:] not in _NPY_KINDS:
         raise Unreadable(f"dtype {descr!r}")
     dtype, size, kind = _NPY_KINDS[descr[1:]]
-    shape = [int(n) for n in header["shape"]]
+    shape = _shape(header["shape"])
     count = _product(shape)
+    if len(body) < count * size:  # checked before a single element is taken
+        raise Unreadable(_truncated(count, count * size, len(body)))
     little = descr[0] in "<|" or (descr[0] == "=" and sys.byteorder == "little")
     elements = [body[i * size : (i + 1) * size] for i in range(count)]
     if header.get("fortran_order") and len(shape) > 1:
@@ -149,6 +151,8 @@ def _npz(data, label, _path):
 
 def _safetensors(data, label, _path):
     (header_size,) = struct.unpack_from("<Q", data, 0)
+    if header_size > len(data) - 8:
+        raise Unreadable(f"truncated: a {header_size:,}-byte header in a {len(data):,}-byte file")
     header = json.loads(data[8 : 8 + header_size].decode("utf-8"))
     body = data[8 + header_size :]
     records = []
@@ -157,10 +161,17 @@ def _safetensors(data, label, _path):
         if entry["dtype"] not in _SAFETENSORS:
             raise Unreadable(f"tensor {name} has dtype {entry['dtype']}")
         dtype, size, kind = _SAFETENSORS[entry["dtype"]]
-        begin, end = entry["data_offsets"]
+        begin, end = _shape(entry["data_offsets"])
+        shape = _shape(entry["shape"])
+        count = _product(shape)
+        if end - begin != count * size:  # checked before a single element is taken
+            raise Unreadable(
+                f"tensor {name}: its shape needs {count * size:,} bytes, its offsets span {end - begin:,}"
+            )
+        if end > len(body):
+            raise Unreadable(f"tensor {name}: " + _truncated(count, count * size, max(0, len(body) - begin)))
         raw = body[begin:end]
-        shape = [int(n) for n in entry["shape"]]
-        elements = [raw[i * size : (i + 1) * size] for i in range(_product(shape))]
+        elements = [raw[i * size : (i + 1) * size] for i in range(count)]
         records.append(_elements(f"{label}:{name}", dtype, shape, kind, elements, little=True))
     return records
 
@@ -187,20 +198,24 @@ def _json(data, label, _path):
     records = []
 
     def walk(node, pointer):
-        if isinstance(node, dict):
+        # The whole document is the file's own label: "<file>:/" is the pointer to the key "".
+        where = f"{label}:{pointer}" if pointer else label
+        if isinstance(node, (dict, list)) and not node:
+            # an empty container is a value: {"warnings": []} is neither {} nor {"warnings": {}}
+            kind = "json-object" if isinstance(node, dict) else "json-array"
+            records.append(_record(where, kind, [0], [], []))
+        elif isinstance(node, dict):
             for key in node:
                 walk(node[key], f"{pointer}/{str(key).replace('~', '~0').replace('/', '~1')}")
         elif isinstance(node, list):
             for index, item in enumerate(node):
                 walk(item, f"{pointer}/{index}")
         elif isinstance(node, bool):
-            records.append(
-                _record(f"{label}:{pointer or '/'}", "bool", [], ["true" if node else "false"], [node])
-            )
+            records.append(_record(where, "bool", [], ["true" if node else "false"], [node]))
         elif isinstance(node, int):
             records.append(
                 _record(
-                    f"{label}:{pointer or '/'}",
+                    where,
                     "int",
                     [],
                     [str(node)],
@@ -213,13 +228,11 @@ def _json(data, label, _path):
                 if math.isfinite(node)
                 else ("NaN" if math.isnan(node) else ("Infinity" if node > 0 else "-Infinity"))
             )
-            records.append(
-                _record(f"{label}:{pointer or '/'}", "float64", [], [struct.pack(">d", node).hex()], [shown])
-            )
+            records.append(_record(where, "float64", [], [struct.pack(">d", node).hex()], [shown]))
         elif isinstance(node, str):
-            records.append(_record(f"{label}:{pointer or '/'}", "str", [], [node], [node]))
+            records.append(_record(where, "str", [], [node], [node]))
         elif node is None:
-            records.append(_record(f"{label}:{pointer or '/'}", "none", [], ["none"], [None]))
+            records.append(_record(where, "none", [], ["none"], [None]))
 
     walk(json.loads(data.decode("utf-8")), "")
     return records
@@ -265,6 +278,21 @@ def _shown(number):
     if math.isfinite(number):
         return number
     return "NaN" if math.isnan(number) else ("Infinity" if number > 0 else "-Infinity")
+
+
+def _shape(sizes):
+    """A header's list of sizes, each a non-negative integer (JSON and Python literals alike)."""
+    if not isinstance(sizes, (list, tuple)) or not all(
+        isinstance(size, int) and not isinstance(size, bool) and size >= 0 for size in sizes
+    ):
+        raise Unreadable(f"sizes {sizes!r}")
+    return list(sizes)
+
+
+def _truncated(count, needed, held):
+    return (
+        f"truncated: its header announces {count:,} element(s) in {needed:,} bytes, the file holds {held:,}"
+    )
 
 
 def _product(shape):

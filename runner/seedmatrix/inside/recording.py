@@ -120,7 +120,14 @@ def encode(value):
 
 
 def _unwrap(value):
-    """Framework tensors as NumPy arrays (or as raw bits where NumPy has no such dtype)."""
+    """Framework tensors as NumPy arrays (or as raw bits where NumPy has no such dtype); masked
+    arrays as their data when nothing is masked."""
+    masked = sys.modules.get("numpy.ma")
+    if masked is not None and isinstance(value, masked.MaskedArray):
+        if masked.getmaskarray(value).any():
+            # the data under a mask is whatever the buffer held: recording it would compare garbage
+            raise Unrecordable("a masked array with masked elements (show its .filled(…) data and its .mask)")
+        return value.data
     module = type(value).__module__.split(".")[0]
     if module == "torch" and hasattr(value, "detach"):
         tensor = value.detach().cpu()
@@ -141,8 +148,10 @@ class _RawFloats:
 
 
 def _numpy(numpy, array):
+    if not array.dtype.isnative:  # the bits of the values, whatever order the bytes are stored in
+        array = array.astype(array.dtype.newbyteorder("="))
     shape = [int(n) for n in array.shape]
-    flat = array.reshape(-1)
+    flat = numpy.ascontiguousarray(array.reshape(-1))  # a strided view cannot be viewed as its parts
     kind, name = array.dtype.kind, array.dtype.name
     if name in _SMALL_FLOATS:
         width = array.dtype.itemsize * 8
@@ -180,10 +189,31 @@ def _numpy(numpy, array):
         return _uniform(shape, encoded)
     if kind == "V" and not array.dtype.names:
         raise Unrecordable(f"no exact form for dtype {array.dtype}")
-    size = array.dtype.itemsize
-    raw = flat.tobytes()
-    pieces = [raw[i * size : (i + 1) * size].hex() for i in range(flat.size)]
-    return _result(str(array.dtype), shape, pieces, pieces)
+    return _structured(numpy, flat, shape)
+
+
+def _structured(numpy, flat, shape):
+    """Each element as its fields' exact forms: the padding bytes between fields hold no value, and
+    two arrays that differ only there are equal."""
+    fields = []
+    for name in flat.dtype.names:
+        encoded = _numpy(numpy, flat[name])
+        inner = encoded["shape"][1:]
+        count = 1
+        for size in inner:
+            count *= size
+        fields.append((name, encoded, inner, count))
+    dtype = ", ".join(f"{name}: {encoded['dtype']}{inner or ''}" for name, encoded, inner, _ in fields)
+    bits, shown = [], []
+    for index in range(flat.size):
+        element, people = [], {}
+        for name, encoded, inner, count in fields:
+            part = slice(index * count, (index + 1) * count)
+            element.append([name, encoded["bits"][part]])
+            people[name] = encoded["values"][part] if inner else encoded["values"][index]
+        bits.append(json.dumps(element, separators=(",", ":")))
+        shown.append(json.dumps(people, separators=(",", ":")))
+    return _result(f"struct{{{dtype}}}", shape, bits, shown)
 
 
 def _floats(numpy, flat, name):
@@ -312,19 +342,43 @@ def _leaves(items, depth):
 
 
 def _device():
-    """Which device ran the ops, and what the frameworks were built for.
+    """Which device each imported GPU framework ran its ops on, and what it was built for.
 
+    Each framework reports under "frameworks"; the report's kind is theirs when they all say the
+    same, and "mixed" when they do not: which of them computed a value cannot be told from here.
     Without a GPU framework the values came from Python or NumPy, which compute on the CPU.
     """
-    if "torch" in sys.modules:
-        return _torch_device(sys.modules["torch"])
-    if "jax" in sys.modules:
-        return _jax_device(sys.modules["jax"])
-    if "cupy" in sys.modules:
-        return _cupy_device(sys.modules["cupy"])
-    tf = sys.modules.get("tensorflow")
-    if tf is None:
+    reporters = {
+        "torch": _torch_device,
+        "jax": _jax_device,
+        "cupy": _cupy_device,
+        "tensorflow": _tensorflow_device,
+    }
+    frameworks = {}
+    for name, reporter in reporters.items():
+        if name in sys.modules:
+            try:
+                frameworks[name] = reporter(sys.modules[name])
+            except Exception as error:  # one framework's failure must not hide the others' reports
+                detail = f"its device report failed: {type(error).__name__}: {error}"
+                frameworks[name] = {"kind": "unknown", "detail": detail, "framework": name}
+    if not frameworks:
         return {"kind": "CPU", "detail": "Python/NumPy compute on the CPU", "framework": "python"}
+    if len(frameworks) == 1:
+        (only,) = frameworks.values()
+        return {**only, "frameworks": frameworks}
+    kinds = {each["kind"] for each in frameworks.values()}
+    if len(kinds) == 1:
+        kind = kinds.pop()
+    elif kinds <= {"CPU", "CPU fallback"}:
+        kind = "CPU fallback"  # none of them ran on a GPU, and a CUDA build among them saw none
+    else:
+        kind = "mixed"
+    detail = "; ".join(f"{name}: {each['kind']} ({each['detail']})" for name, each in frameworks.items())
+    return {"kind": kind, "detail": detail, "framework": ", ".join(frameworks), "frameworks": frameworks}
+
+
+def _tensorflow_device(tf):
     gpus = tf.config.list_physical_devices("GPU")
     info = {"framework": "tensorflow", "tensorflow_gpus": [gpu.name for gpu in gpus]}
     try:
