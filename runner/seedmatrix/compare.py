@@ -14,7 +14,7 @@ from enum import StrEnum
 from functools import cached_property
 
 from .results import BuildStatus, Record, Results, RunStatus
-from .values import Difference, Value, difference
+from .values import Difference, Value, difference, element_count
 
 Series = tuple[Value, ...]  # a label's values in one repeat, in the order shown
 
@@ -348,7 +348,7 @@ def series_difference(mine: Series, other: Series) -> Difference:
                     notes=(f"occurrence {occurrence + 1} of {len(mine)}", *found.notes),
                 )
             return found
-    return Difference(equal=True, elements=sum(len(value.bits) for value in mine))
+    return Difference(equal=True, elements=sum(element_count(value) for value in mine))
 
 
 def _against_reference(cell: CellResult, reference: CellResult | None, absent: str) -> CellResult:
