@@ -15,15 +15,15 @@ import pytest
 from seedmatrix import container, hostrun
 from seedmatrix.channel import new_boundary, read_report
 from seedmatrix.compare import compare
-from seedmatrix.execute import INSIDE, LAUNCHER, RunContext, run_repeat, to_record
+from seedmatrix.execute import INSIDE, LAUNCHER, RunContext, keep_side_files, run_repeat, to_record
 from seedmatrix.limits import Limits
 from seedmatrix.plan import Cell
 from seedmatrix.published import Reproduced, check_published
 from seedmatrix.results import Build, Record, RunStatus
-from seedmatrix.store import RunDirectory
+from seedmatrix.store import RunDirectory, load_results
 from seedmatrix.values import Packed, Value, check, difference, within
 
-from builders import case, environment, repeated, results
+from builders import case, environment, record, repeated, results
 
 
 def run_script(tmp_path: Path, code: str, outputs: tuple[str, ...], side_dir: Path | None = None) -> Record:
@@ -138,7 +138,7 @@ def test_a_corrupted_or_missing_side_file_leaves_the_distance_not_checked(tmp_pa
     assert any("distance not checked" in note for note in difference(mine, theirs).notes)
 
 
-def test_a_side_file_that_does_not_match_its_record_is_refused_on_arrival() -> None:
+def test_a_side_file_that_does_not_match_its_record_is_refused_on_arrival(tmp_path: Path) -> None:
     bits = b"\x3f\x80\x00\x00" * 70_000
     digest = hashlib.sha256(bits).hexdigest()
     records = (
@@ -152,9 +152,17 @@ def test_a_side_file_that_does_not_match_its_record_is_refused_on_arrival() -> N
         )
         return header.encode() + b"\n" + records + side + b"\n@@b end\n"
 
-    assert read_report(report(bits)).problems == ()
-    corrupted = read_report(report(bits[:-1] + b"\x01"))
-    assert any("does not match its size and SHA-256; refused" in problem for problem in corrupted.problems)
+    whole = read_report(report(bits))
+    assert whole.problems == ()
+    keep_side_files(whole, tmp_path / "whole")
+    assert (tmp_path / "whole" / digest).read_bytes() == bits
+    for side in (bits[:-1] + b"\x01", bits[:-4]):
+        corrupted = read_report(report(side))
+        assert any(
+            "does not match its size and SHA-256; refused" in problem for problem in corrupted.problems
+        )
+        keep_side_files(corrupted, tmp_path / "corrupted")
+        assert not (tmp_path / "corrupted").exists()
 
 
 @pytest.mark.parametrize("size", [70_000 * 4 - 1, 70_000 * 4 + 4])
@@ -204,26 +212,19 @@ def test_published_numbers_are_not_checked_against_a_packed_array(tmp_path: Path
     assert "side file" in found.evidence
 
 
-def test_a_record_reused_by_another_run_brings_its_side_file(tmp_path: Path) -> None:
-    earlier, later = RunDirectory.create(tmp_path / "one"), RunDirectory.create(tmp_path / "two")
+def test_a_record_reused_or_merged_into_another_run_brings_its_side_file(tmp_path: Path) -> None:
+    earlier, later, merged = (RunDirectory.create(tmp_path / name) for name in ("one", "two", "merged"))
     value = packed_value(earlier.side_dir, np.arange(70_000, dtype=np.int32))
-    earlier.save_record(
-        Record(
-            environment="e",
-            case="c",
-            repeat=1,
-            status=RunStatus.OK,
-            exit_code=0,
-            seconds=1.0,
-            values=(value,),
-        )
-    )
+    earlier.save_record(record("e", "c", 1, [value]))
     [reused] = earlier.load_records()
     later.save_record(reused)
-    [(kept,)] = [record.values for record in RunDirectory(later.path).load_records()]
-    assert kept.packed is not None
-    assert kept.packed.path == later.side_dir / kept.packed.sha256
-    assert kept.packed.path.read_bytes() == np.arange(70_000, dtype=">i4").tobytes()
+    merged.save_results(results([environment("e")], [case("c")], [reused], repeats=1))
+    from_records = RunDirectory(later.path).load_records()[0].values[0]
+    from_results = load_results(merged.results_file).records[0].values[0]
+    for run, kept in ((later, from_records), (merged, from_results)):
+        assert kept.packed is not None
+        assert kept.packed.path == run.side_dir / kept.packed.sha256
+        assert kept.packed.path.read_bytes() == np.arange(70_000, dtype=">i4").tobytes()
 
 
 @pytest.mark.docker

@@ -171,7 +171,8 @@ class Report:
     skipped: str | None = None  # why the script skipped itself (recording.skip)
     timed_seconds: float | None = None  # the script's own `timed()` blocks, summed
     problems: tuple[str, ...] = ()  # what makes the record untrustworthy, in words
-    side_files: Mapping[str, memoryview] = field(default_factory=dict)  # SHA-256 → a packed array's bits
+    # SHA-256 → a packed array's bits: only those the values name, each checked against its digest.
+    side_files: Mapping[str, memoryview] = field(default_factory=dict)
 
 
 def read_report(raw: bytes | bytearray | None, *, overflow: bool = False) -> Report:
@@ -203,7 +204,8 @@ def read_report(raw: bytes | bytearray | None, *, overflow: bool = False) -> Rep
         problems.append("the script wrote more outputs than their limit; they were not compared")
     parsed = _records(bytes(rest[:size]))
     problems += parsed.problems
-    problems += _unmatched_side_files(parsed.values, side_files)
+    side_files, refused = _verified_side_files(parsed.values, side_files)
+    problems += refused
     return Report(
         exit_code=header.get("exit_code"),
         script_seconds=header.get("script_seconds"),
@@ -229,18 +231,24 @@ def _side_files(header: Mapping[str, Any], rest: memoryview, start: int) -> tupl
     return found, start
 
 
-def _unmatched_side_files(values: Sequence[Value], side_files: Mapping[str, memoryview]) -> list[str]:
-    """Each packed value whose side file did not come whole: its bits are not what its record says."""
+def _verified_side_files(
+    values: Sequence[Value], side_files: Mapping[str, memoryview]
+) -> tuple[dict[str, memoryview], list[str]]:
+    """The side files the values name that match their size and SHA-256, and a problem for each
+    packed value whose side file did not come whole (its bits are not what its record says)."""
+    verified: dict[str, memoryview] = {}
     problems = []
     for value in values:
-        if value.packed is None:
+        if value.packed is None or value.packed.sha256 in verified:
             continue
         data = side_files.get(value.packed.sha256)
         if data is None:
             problems.append(f"{value.label!r}: its side file did not come back")
         elif len(data) != value.packed.size or hashlib.sha256(data).hexdigest() != value.packed.sha256:
             problems.append(f"{value.label!r}: its side file does not match its size and SHA-256; refused")
-    return problems
+        else:
+            verified[value.packed.sha256] = data
+    return verified, problems
 
 
 @dataclass(kw_only=True)

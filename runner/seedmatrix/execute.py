@@ -7,7 +7,6 @@ becomes one Record.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -168,14 +167,11 @@ def to_record(
 
 
 def keep_side_files(report: Report, side_dir: Path | None) -> None:
-    """Write the side files the report's values name, once each: equal arrays share one file.
-    A side file that does not match its name is not kept (read_report named it a problem)."""
-    for value in report.values:
-        if side_dir is None or value.packed is None or (side_dir / value.packed.sha256).exists():
-            continue
-        data = report.side_files.get(value.packed.sha256)
-        if data is not None and hashlib.sha256(data).hexdigest() == value.packed.sha256:
-            atomic_write(side_dir / value.packed.sha256, data)
+    """Write the report's side files (checked against their digests by read_report) into
+    `side_dir`, once each: equal arrays share one file."""
+    for digest, data in report.side_files.items():
+        if side_dir is not None and not (side_dir / digest).exists():
+            atomic_write(side_dir / digest, data)
 
 
 def parsed_values(pattern: str, text: str) -> list[Value]:

@@ -126,6 +126,8 @@ class RunDirectory:
         return _with_side_files(decode(Record, data, source=str(path)), path.parent.parent / SIDE_DIR)
 
     def save_results(self, results: Results) -> None:
+        for record in results.records:  # merged runs' side files come along
+            _copy_side_files(record, self.side_dir)
         atomic_write(self.results_file, encode(results))
         if results.state is RunState.FINISHED:
             (self.path / FINISHED_MARK).touch()

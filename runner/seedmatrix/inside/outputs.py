@@ -9,6 +9,9 @@ more records, labelled `outputs/<file>` or `outputs/<file>:<part>`:
 - `.json`: each number, string and boolean, labelled by its JSON pointer;
 - anything else, or a file a reader cannot read: its SHA-256 and size.
 
+An array of more than PACK_ABOVE elements in a `.npy` or `.safetensors` file is recorded packed
+(see `packed_records`): its bits go to a side file, not into the record.
+
 A declared output the script did not write is recorded as "not written". Standard library only
 (h5py and NumPy are used when the image has them): Python 3.9 and later.
 """
