@@ -227,6 +227,54 @@ def test_a_record_reused_or_merged_into_another_run_brings_its_side_file(tmp_pat
         assert kept.packed.path.read_bytes() == np.arange(70_000, dtype=">i4").tobytes()
 
 
+def test_npz_archives_pack_their_big_arrays_compressed_or_not(tmp_path: Path) -> None:
+    record = run_script(
+        tmp_path,
+        """
+        import os
+        import numpy as np
+        out = os.environ["SEEDMATRIX_OUTPUTS"]
+        np.savez(os.path.join(out, "plain.npz"), big=np.ones(70_000, bool), step=np.int64(7))
+        np.savez_compressed(os.path.join(out, "small.npz"), big=np.arange(70_000, dtype="<u2"))
+        """,
+        ("plain.npz", "small.npz"),
+        side_dir=tmp_path / "side",
+    )
+    assert record.status is RunStatus.OK, record.stderr_tail
+    big, step, compressed = record.values
+    assert (big.label, step.label, compressed.label) == (
+        "outputs/plain.npz:big",
+        "outputs/plain.npz:step",
+        "outputs/small.npz:big",
+    )
+    assert step.bits == ("7",)
+    assert big.packed is not None
+    assert compressed.packed is not None
+    assert (tmp_path / "side" / big.packed.sha256).read_bytes() == b"\1" * 70_000
+    assert (tmp_path / "side" / compressed.packed.sha256).read_bytes() == np.arange(
+        70_000, dtype=">u2"
+    ).tobytes()
+
+
+def test_a_big_array_cut_short_is_compared_by_its_digest_with_the_reason(tmp_path: Path) -> None:
+    record = run_script(
+        tmp_path,
+        """
+        import os
+        import numpy as np
+        path = os.path.join(os.environ["SEEDMATRIX_OUTPUTS"], "w.npy")
+        np.save(path, np.zeros(70_000, np.float32))
+        os.truncate(path, os.path.getsize(path) - 4)
+        """,
+        ("w.npy",),
+        side_dir=tmp_path / "side",
+    )
+    (value,) = record.values
+    assert value.dtype == "sha256"
+    assert "the file ends 4 bytes early" in value.note
+    assert not (tmp_path / "side").exists()
+
+
 @pytest.mark.docker
 def test_a_container_sends_a_big_checkpoint_back_through_its_records_space(
     docker_client: docker.DockerClient, small_image: Build, run_label: str, tmp_path: Path

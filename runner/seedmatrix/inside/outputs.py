@@ -9,7 +9,7 @@ more records, labelled `outputs/<file>` or `outputs/<file>:<part>`:
 - `.json`: each number, string and boolean, labelled by its JSON pointer;
 - anything else, or a file a reader cannot read: its SHA-256 and size.
 
-An array of more than PACK_ABOVE elements in a `.npy` or `.safetensors` file is recorded packed
+An array of more than PACK_ABOVE elements in a `.npy`, `.npz` or `.safetensors` file is recorded packed
 (see `packed_records`): its bits go to a side file, not into the record.
 
 A declared output the script did not write is recorded as "not written". Standard library only
@@ -304,12 +304,19 @@ _SWAP_CODES = {2: "H", 4: "I", 8: "Q"}  # array typecodes by width (byte-swappin
 _TRUTH = bytes([0] + [1] * 255)  # any nonzero byte is True
 
 
+_LAYOUT_ERRORS = (Unreadable, ValueError, KeyError, TypeError, SyntaxError, struct.error, UnicodeDecodeError)
+
+
 def packed_records(path, label, side_dir):
-    """The records of a `.npy` or `.safetensors` file holding an array of more than PACK_ABOVE
-    elements, its big arrays packed (dtype, shape, SHA-256 and size of the canonical bits, which
-    go to `side_dir/<sha256>`); None for any other file, which is read the usual way."""
+    """The records of a `.npy`, `.npz` or `.safetensors` file holding an array of more than
+    PACK_ABOVE elements, its big arrays packed (dtype, shape, SHA-256 and size of the canonical
+    bits, which go to `side_dir/<sha256>`); None for any other file, which is read the usual way.
+
+    A big file that cannot be read to its end is compared by its digest, with the reason."""
     extension = os.path.splitext(path)[1].lower()
     try:
+        if extension == ".npz":
+            return _packed_npz(path, label, side_dir)
         with open(path, "rb") as stream:
             if extension == ".npy":
                 arrays = [_npy_layout(stream, label)]
@@ -317,11 +324,47 @@ def packed_records(path, label, side_dir):
                 arrays = _safetensors_layout(stream, label)
             else:
                 return None
-            if not any(_product(shape) > PACK_ABOVE for _, _, shape, _, _, _ in arrays):
+            if not _any_big(arrays):
                 return None
             return [_packed_or_whole(stream, array, side_dir) for array in arrays]
-    except (Unreadable, ValueError, KeyError, TypeError, SyntaxError, struct.error, UnicodeDecodeError):
+    except _Unfinished as error:
+        return [_file_digest(path, label, note=f"read as bytes: {error}")]
+    except (*_LAYOUT_ERRORS, zipfile.BadZipFile):
         return None  # the usual reader says what is wrong with it
+
+
+class _Unfinished(Exception):
+    """A big array's data could not be read to its end."""
+
+
+def _any_big(arrays):
+    return any(_product(shape) > PACK_ABOVE for _, _, shape, _, _, _ in arrays)
+
+
+def _packed_npz(path, label, side_dir):
+    with zipfile.ZipFile(path) as archive:
+        names = sorted(archive.namelist())
+        layouts = {}
+        for name in names:
+            with archive.open(name) as member:
+                layouts[name] = _npy_layout(member, f"{label}:{name[:-4] if name.endswith('.npy') else name}")
+        if not _any_big(layouts.values()):
+            return None
+        records = []
+        for name in names:
+            with archive.open(name) as member:
+                records.append(_packed_or_whole(member, layouts[name], side_dir))
+        return records
+
+
+def _file_digest(path, label, note):
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as stream:
+        while chunk := stream.read(_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return _record(label, "sha256", [], [digest.hexdigest()], [size], note=note)
 
 
 def _npy_layout(stream, label):
@@ -377,13 +420,19 @@ def _packed_or_whole(stream, array, side_dir):
     digest = hashlib.sha256()
     temporary = os.path.join(side_dir, f".partial-{os.getpid()}")
     os.makedirs(side_dir, exist_ok=True)
-    with open(temporary, "wb") as side:
-        remaining = count * width
-        while remaining:
-            chunk = _canonical(_read_exactly(stream, min(remaining, _CHUNK)), width, kind, little)
-            digest.update(chunk)
-            side.write(chunk)
-            remaining -= len(chunk)
+    try:
+        with open(temporary, "wb") as side:
+            remaining = count * width
+            while remaining:
+                chunk = _canonical(_read_exactly(stream, min(remaining, _CHUNK)), width, kind, little)
+                digest.update(chunk)
+                side.write(chunk)
+                remaining -= len(chunk)
+    except BaseException as error:
+        os.remove(temporary)
+        if isinstance(error, (Unreadable, zipfile.BadZipFile, EOFError)):
+            raise _Unfinished(f"{type(error).__name__}: {error}") from error
+        raise
     name = digest.hexdigest()
     os.replace(temporary, os.path.join(side_dir, name))  # equal arrays share one side file
     record = _record(label, dtype, shape, [], [])
