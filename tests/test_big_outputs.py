@@ -6,6 +6,7 @@ import hashlib
 import os
 import sys
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import docker
@@ -136,6 +137,27 @@ def test_a_corrupted_or_missing_side_file_leaves_the_distance_not_checked(tmp_pa
     assert any("distance not checked" in note and "SHA-256" in note for note in found.notes)
     mine.packed.path.unlink()
     assert any("distance not checked" in note for note in difference(mine, theirs).notes)
+
+
+def test_a_side_file_missing_at_first_is_read_once_it_is_there(tmp_path: Path) -> None:
+    mine = packed_value(tmp_path / "a", np.zeros(70_000, np.float16))
+    theirs = packed_value(tmp_path / "b", np.ones(70_000, np.float16))
+    assert mine.packed is not None
+    assert mine.packed.path is not None
+    kept = mine.packed.path.read_bytes()
+    mine.packed.path.unlink()
+    assert any("distance not checked" in note for note in difference(mine, theirs).notes)
+    mine.packed.path.write_bytes(kept)
+    assert (difference(mine, theirs).differing, difference(mine, theirs).max_abs) == (70_000, 1.0)
+
+
+def test_a_packed_array_against_one_recorded_element_by_element_is_not_called_equal(tmp_path: Path) -> None:
+    mine = packed_value(tmp_path, np.zeros(70_000, np.float32))
+    theirs = replace(mine, packed=None, bits=("00000000",) * 70_000, values=(0.0,) * 70_000)
+    found = difference(mine, theirs)
+    assert not found.equal
+    assert found.notes == ("distance not checked: one is kept in a side file, the other element by element",)
+    assert "not checked" in str(within(mine, theirs, atol=1.0))
 
 
 def test_a_side_file_that_does_not_match_its_record_is_refused_on_arrival(tmp_path: Path) -> None:

@@ -321,6 +321,6 @@ def value_from_record(payload: Mapping[str, Any]) -> Value:
 def _packed(payload: Any) -> Packed | None:
     if payload is None:
         return None
-    if not isinstance(payload["size"], int):
+    if isinstance(payload["size"], bool) or not isinstance(payload["size"], int):
         raise TypeError(f"a side file size that is not an integer: {payload['size']!r}")
     return Packed(sha256=str(payload["sha256"]), size=payload["size"])

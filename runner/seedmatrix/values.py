@@ -509,10 +509,12 @@ def packed_difference(value: Value, other: Value) -> Difference:
     elements = element_count(value)
     if value.shape != other.shape:
         return Difference(equal=False, notes=(f"shape {list(value.shape)} vs {list(other.shape)}",))
-    if value.packed is None or other.packed is None or value.dtype != other.dtype:
-        why = "one is kept in a side file, the other is not" if value.dtype == other.dtype else ""
-        notes = [f"dtype {value.dtype} vs {other.dtype}"] if value.dtype != other.dtype else [why]
-        return Difference(equal=False, elements=elements, notes=(*notes, "distance not checked"))
+    if value.dtype != other.dtype:
+        return Difference(equal=False, elements=elements, notes=(f"dtype {value.dtype} vs {other.dtype}",))
+    if value.packed is None or other.packed is None:
+        # Recorded by seedmatrix versions on either side of packing: the bits are not side by side.
+        why = "distance not checked: one is kept in a side file, the other element by element"
+        return Difference(equal=False, elements=elements, notes=(why,))
     try:
         return _streamed_difference(value.dtype, value.shape, value.packed, other.packed)
     except (SideFileError, ValueError) as error:  # ValueError: one file ended before the other
