@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from seedmatrix import container, hostrun
-from seedmatrix.channel import new_boundary, read_report
+from seedmatrix.channel import Capture, Finished, new_boundary, read_report
 from seedmatrix.compare import compare
 from seedmatrix.execute import INSIDE, LAUNCHER, RunContext, keep_side_files, run_repeat, to_record
 from seedmatrix.limits import Limits
@@ -185,6 +185,19 @@ def test_a_side_file_that_does_not_match_its_record_is_refused_on_arrival(tmp_pa
         )
         keep_side_files(corrupted, tmp_path / "corrupted")
         assert not (tmp_path / "corrupted").exists()
+
+
+def test_a_late_chunk_cannot_resize_the_report_a_record_is_reading() -> None:
+    boundary = new_boundary()
+    capture = Capture(1 << 20, boundary=boundary, report_limit=1 << 20)
+    capture.add(
+        b"text\n" + boundary + b' {"exit_code": 0, "records_bytes": 0}\n' + boundary + b" end\n", None
+    )
+    finished = Finished.of(capture, exit_code=0, timed_out=False, oom_killed=False, seconds=1.0)
+    report = read_report(finished.report)  # its side files are views into the capture's buffer
+    capture.add(b"x" * 100, None)
+    assert report.problems == ()
+    assert finished.report == b'{"exit_code": 0, "records_bytes": 0}\n' + boundary + b" end\n"
 
 
 @pytest.mark.parametrize("size", [70_000 * 4 - 1, 70_000 * 4 + 4])

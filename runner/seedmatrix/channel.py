@@ -62,8 +62,11 @@ class Capture:
         self.total = 0  # bytes the process wrote, kept or not
         self.text_bytes = 0  # bytes of the script's own stdout
         self.stderr_bytes = 0
+        self.taken = False  # Finished holds the report buffer: it must not grow under its views
 
     def add(self, out: bytes | None, err: bytes | None) -> None:
+        if self.taken:  # a late chunk from a stream closing after the repeat ended
+            return
         if out:
             self.total += len(out)
             self._stdout(out)
@@ -144,6 +147,7 @@ class Finished:
     def of(
         cls, capture: Capture, *, exit_code: int | None, timed_out: bool, oom_killed: bool, seconds: float
     ) -> Finished:
+        capture.taken = True
         return cls(
             exit_code=exit_code,
             timed_out=timed_out,
