@@ -63,3 +63,10 @@ def bench(session: nox.Session) -> None:
     """Time the matrix against a naive `docker run` loop and the ideal; print a table, write JSON."""
     session.install(".")
     session.run("python", "benchmarks/bench.py", *session.posargs)
+
+
+@nox.session
+def checkpoint(session: nox.Session) -> None:
+    """Record and compare a 200 MB float32 checkpoint on this machine; print time and peak memory."""
+    session.install(".")
+    session.run("python", "benchmarks/checkpoint.py", *session.posargs)

@@ -54,7 +54,7 @@ def test_nox_matrix_writes_the_report_and_a_second_run_rebuilds_nothing(
     latest = results_root / "latest"
     assert latest.is_symlink()
     data = json.loads((latest / "results.json").read_text(encoding="utf-8"))
-    assert data["schema"] == "seedmatrix/results/2"
+    assert data["schema"] == "seedmatrix/results/3"
     assert [(r["case"], r["repeat"], r["status"]) for r in data["records"]] == [
         ("seed_numpy", 1, "ok"),
         ("seed_numpy", 2, "ok"),

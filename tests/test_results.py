@@ -66,7 +66,7 @@ def test_results_json_is_standard_json_even_with_non_finite_values() -> None:
         (b"{", "results.json: .*Invalid JSON"),
         (
             b'{"schema": "other/9"}',
-            "expected seedmatrix results of schema 'seedmatrix/results/2', found schema 'other/9'",
+            "expected seedmatrix results of schema 'seedmatrix/results/3', found schema 'other/9'",
         ),
         (b"[]", "results.json: .*"),
         (
@@ -240,3 +240,14 @@ def test_results_that_validate_but_carry_another_schema_are_refused() -> None:
     other = dataclasses.replace(results([environment("a")], [case("c")], []), schema="seedmatrix/results/1")
     with pytest.raises(ResultsError, match="found schema 'seedmatrix/results/1'"):
         decode(Results, encode(other), source="results.json")
+
+
+def test_schema_2_results_are_read_and_written_again_as_schema_3() -> None:
+    """Schema 3 adds packed arrays (no bits in the record): a schema 2 reader would take two of them
+    for equal, so new results carry 3; the committed schema 2 baselines are still read."""
+    assert SCHEMA == "seedmatrix/results/3"
+    example = Path(__file__).parent.parent / "examples" / "numpy-upgrade" / "baseline.json"
+    assert json.loads(example.read_bytes())["schema"] == "seedmatrix/results/2"
+    read = decode(Results, example.read_bytes(), source=str(example))
+    assert read.records
+    assert json.loads(encode(read))["schema"] == SCHEMA

@@ -13,6 +13,7 @@ anything.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from .limits import Limits
-from .values import NOT_WRITTEN, UNRECORDABLE, Value, check
+from .values import NOT_WRITTEN, UNRECORDABLE, Packed, Value, check
 
 END = b" end\n"
 
@@ -61,8 +62,11 @@ class Capture:
         self.total = 0  # bytes the process wrote, kept or not
         self.text_bytes = 0  # bytes of the script's own stdout
         self.stderr_bytes = 0
+        self.taken = False  # Finished holds the report buffer: it must not grow under its views
 
     def add(self, out: bytes | None, err: bytes | None) -> None:
+        if self.taken:  # a late chunk from a stream closing after the repeat ended
+            return
         if out:
             self.total += len(out)
             self._stdout(out)
@@ -134,13 +138,16 @@ class Finished:
     stderr: str  # the last `text_limit` bytes
     output_bytes: int = 0  # everything written, kept or not
     output_capped: bool = False
-    report: bytes | None = None  # what followed the boundary (None: no boundary came)
+    # What followed the boundary (None: no boundary came); Capture's own buffer, not a copy: with
+    # side files it is as big as the outputs.
+    report: bytes | bytearray | None = None
     report_overflow: bool = False
 
     @classmethod
     def of(
         cls, capture: Capture, *, exit_code: int | None, timed_out: bool, oom_killed: bool, seconds: float
     ) -> Finished:
+        capture.taken = True
         return cls(
             exit_code=exit_code,
             timed_out=timed_out,
@@ -150,7 +157,7 @@ class Finished:
             stderr=bytes(capture.stderr).decode("utf-8", "replace"),
             output_bytes=capture.total,
             output_capped=capture.capped,
-            report=bytes(capture.report) if capture.report is not None else None,
+            report=capture.report,
             report_overflow=capture.report_overflow,
         )
 
@@ -168,20 +175,30 @@ class Report:
     skipped: str | None = None  # why the script skipped itself (recording.skip)
     timed_seconds: float | None = None  # the script's own `timed()` blocks, summed
     problems: tuple[str, ...] = ()  # what makes the record untrustworthy, in words
+    # SHA-256 → a packed array's bits: only those the values name, each checked against its digest.
+    side_files: Mapping[str, memoryview] = field(default_factory=dict)
 
 
-def read_report(raw: bytes | None, *, overflow: bool = False) -> Report:
-    """Parse the bytes after the boundary; never raises (a broken report is its own finding)."""
+def read_report(raw: bytes | bytearray | None, *, overflow: bool = False) -> Report:
+    """Parse the bytes after the boundary; never raises (a broken report is its own finding).
+
+    Side files are views into `raw`, never copies: memory stays at one report's size."""
     if raw is None:
         return Report(problems=("no report from the launcher: the repeat was killed before it ended",))
-    header_line, _, rest = bytes(raw).partition(b"\n")
+    header_end = raw.find(b"\n")
+    header_line = bytes(raw[:header_end]) if header_end >= 0 else bytes(raw)
+    rest = memoryview(raw)[header_end + 1 :] if header_end >= 0 else memoryview(b"")
     try:
         header = json.loads(header_line)
         size = int(header["records_bytes"])
     except (ValueError, KeyError, TypeError):
         return Report(problems=("the launcher's report is unreadable",))
     problems = []
-    if overflow or not rest[size:].endswith(END):
+    try:
+        side_files, side_end = _side_files(header, rest, size)
+    except (ValueError, TypeError) as error:
+        return Report(problems=(f"the launcher's report is unreadable ({error})",))
+    if overflow or bytes(rest[side_end:][-len(END) :]) != END:
         problems.append("the launcher's report was cut short")
     if header.get("records_over_limit"):
         problems.append("the script recorded more than the records limit; later values were dropped")
@@ -189,8 +206,10 @@ def read_report(raw: bytes | None, *, overflow: bool = False) -> Report:
         problems.append("some values could not be written (no space left for records)")
     if header.get("outputs_over_limit"):
         problems.append("the script wrote more outputs than their limit; they were not compared")
-    parsed = _records(rest[:size])
+    parsed = _records(bytes(rest[:size]))
     problems += parsed.problems
+    side_files, refused = _verified_side_files(parsed.values, side_files)
+    problems += refused
     return Report(
         exit_code=header.get("exit_code"),
         script_seconds=header.get("script_seconds"),
@@ -201,7 +220,39 @@ def read_report(raw: bytes | None, *, overflow: bool = False) -> Report:
         skipped=parsed.skipped,
         timed_seconds=sum(parsed.timed) if parsed.timed else None,
         problems=tuple(problems),
+        side_files=side_files,
     )
+
+
+def _side_files(header: Mapping[str, Any], rest: memoryview, start: int) -> tuple[dict[str, memoryview], int]:
+    """The side files that follow the records, by the name the launcher gave each, and where they end."""
+    found: dict[str, memoryview] = {}
+    for name, length in header.get("side_files") or []:
+        if not isinstance(length, int) or length < 0:
+            raise ValueError(f"side file {name!r} of {length!r} bytes")
+        found[str(name)] = rest[start : start + length]
+        start += length
+    return found, start
+
+
+def _verified_side_files(
+    values: Sequence[Value], side_files: Mapping[str, memoryview]
+) -> tuple[dict[str, memoryview], list[str]]:
+    """The side files the values name that match their size and SHA-256, and a problem for each
+    packed value whose side file did not come whole (its bits are not what its record says)."""
+    verified: dict[str, memoryview] = {}
+    problems = []
+    for value in values:
+        if value.packed is None or value.packed.sha256 in verified:
+            continue
+        data = side_files.get(value.packed.sha256)
+        if data is None:
+            problems.append(f"{value.label!r}: its side file did not come back")
+        elif len(data) != value.packed.size or hashlib.sha256(data).hexdigest() != value.packed.sha256:
+            problems.append(f"{value.label!r}: its side file does not match its size and SHA-256; refused")
+        else:
+            verified[value.packed.sha256] = data
+    return verified, problems
 
 
 @dataclass(kw_only=True)
@@ -251,7 +302,8 @@ def value_from_record(payload: Mapping[str, Any]) -> Value:
     shape = tuple(int(n) for n in payload["shape"])
     bits = tuple(str(b) for b in payload["bits"])
     shown = tuple(payload["values"])
-    if dtype not in {UNRECORDABLE, NOT_WRITTEN}:
+    packed = _packed(payload.get("packed"))
+    if dtype not in {UNRECORDABLE, NOT_WRITTEN} and packed is None:
         expected = 1
         for n in shape:
             expected *= n
@@ -265,5 +317,14 @@ def value_from_record(payload: Mapping[str, Any]) -> Value:
             bits=bits,
             values=shown,
             note=str(payload.get("note", "")),
+            packed=packed,
         )
     )
+
+
+def _packed(payload: Any) -> Packed | None:
+    if payload is None:
+        return None
+    if isinstance(payload["size"], bool) or not isinstance(payload["size"], int):
+        raise TypeError(f"a side file size that is not an integer: {payload['size']!r}")
+    return Packed(sha256=str(payload["sha256"]), size=payload["size"])

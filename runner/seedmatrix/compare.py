@@ -16,7 +16,7 @@ from functools import cached_property
 from itertools import combinations
 
 from .results import BuildStatus, Record, Results, RunStatus
-from .values import Difference, Value, difference
+from .values import Difference, Value, difference, element_count
 
 Series = tuple[Value, ...]  # a label's values in one repeat, in the order shown
 
@@ -455,7 +455,7 @@ def known_difference(mine: Sequence[Value | None], other: Sequence[Value | None]
             return found
     if unknown:
         return None
-    return Difference(equal=True, elements=sum(len(value.bits) for value in mine if value is not None))
+    return Difference(equal=True, elements=sum(element_count(value) for value in mine if value is not None))
 
 
 def _against_reference(cell: CellResult, reference: CellResult | None, absent: str) -> CellResult:

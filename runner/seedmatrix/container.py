@@ -168,7 +168,7 @@ def exit_code_inside(container: Container, command: Sequence[str]) -> int | None
 
 
 def _report_limit(spec: ContainerSpec) -> int:
-    return spec.limits.records_bytes + 64 * 1024 if spec.boundary else 0
+    return spec.limits.records_space + 64 * 1024 if spec.boundary else 0
 
 
 def _wait(container: Container, seconds: float, started: float) -> int:

@@ -18,7 +18,8 @@ from pathlib import Path
 import docker
 
 from . import container, hostrun
-from .channel import Finished, launcher_variables, new_boundary, read_report
+from .channel import Finished, Report, launcher_variables, new_boundary, read_report
+from .files import atomic_write
 from .images import VENV_PYTHON
 from .plan import Cell
 from .results import Record, RunStatus
@@ -28,7 +29,7 @@ WORK_MOUNT = "/work"  # the case's working directory, read-only
 #: The launcher and the recorder (`from recording import show`), mounted read-only.
 INSIDE = Path(__file__).parent / "inside"
 INSIDE_MOUNT = "/seedmatrix-inside"
-RECORDS_MOUNT = "/seedmatrix-records"  # a tmpfs of `records_bytes` for the recorder's file
+RECORDS_MOUNT = "/seedmatrix-records"  # a tmpfs of `records_space`: the records file, side files
 OUTPUTS_MOUNT = "/outputs"  # a tmpfs of `outputs_mb` for the files the script writes to compare
 LAUNCHER = "launch.py"
 OUTPUT_CHARACTERS = 20_000  # of what the script printed, kept per record (the first); values are whole
@@ -44,6 +45,7 @@ class RunContext:
     identities: Mapping[str, str]  # environment → what its repeats run on (image id, interpreter)
     jobs: int  # repeats at once
     cpu_ids: Sequence[int]  # the CPUs repeats are pinned to
+    side_dir: Path | None = None  # where packed arrays' side files are kept (the run directory's)
 
 
 def run_repeat(context: RunContext, cell: Cell, repeat: int, *, cpu_ids: Sequence[int]) -> Record:
@@ -76,7 +78,7 @@ def run_repeat(context: RunContext, cell: Cell, repeat: int, *, cpu_ids: Sequenc
                 owner=context.owner,
                 limits=limits,
                 read_only_mounts={cell.workdir: WORK_MOUNT, INSIDE: INSIDE_MOUNT, **cell.data},
-                tmpfs={RECORDS_MOUNT: limits.records_bytes, OUTPUTS_MOUNT: limits.outputs_mb << 20},
+                tmpfs={RECORDS_MOUNT: limits.records_space, OUTPUTS_MOUNT: limits.outputs_mb << 20},
                 environment={
                     **variables,
                     **launcher_variables(
@@ -95,13 +97,18 @@ def run_repeat(context: RunContext, cell: Cell, repeat: int, *, cpu_ids: Sequenc
                 boundary=boundary,
             ),
         )
-    return to_record(cell, repeat, finished, ran_on=identity)
+    return to_record(cell, repeat, finished, ran_on=identity, side_dir=context.side_dir)
 
 
-def to_record(cell: Cell, repeat: int, finished: Finished, *, ran_on: str) -> Record:
-    """One repeat's record: its status decided from how it ended and what the launcher reported."""
+def to_record(
+    cell: Cell, repeat: int, finished: Finished, *, ran_on: str, side_dir: Path | None = None
+) -> Record:
+    """One repeat's record: its status decided from how it ended and what the launcher reported.
+
+    The side files of its packed arrays are kept in `side_dir`, each under its SHA-256."""
     limits = cell.limits
     report = read_report(finished.report, overflow=finished.report_overflow)
+    keep_side_files(report, side_dir)
     values = report.values
     problems = list(report.problems)
     if cell.parse is not None:
@@ -157,6 +164,14 @@ def to_record(cell: Cell, repeat: int, finished: Finished, *, ran_on: str) -> Re
         ran_on=ran_on,
         skipped=report.skipped,
     )
+
+
+def keep_side_files(report: Report, side_dir: Path | None) -> None:
+    """Write the report's side files (checked against their digests by read_report) into
+    `side_dir`, once each: equal arrays share one file."""
+    for digest, data in report.side_files.items():
+        if side_dir is not None and not (side_dir / digest).exists():
+            atomic_write(side_dir / digest, data)
 
 
 def parsed_values(pattern: str, text: str) -> list[Value]:

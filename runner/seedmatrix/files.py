@@ -42,7 +42,7 @@ def _size(limit: int) -> str:
     return f"{limit // MIB:,} MiB" if limit >= MIB and limit % MIB == 0 else f"{limit:,} bytes"
 
 
-def atomic_write(path: Path, text: str | bytes) -> None:
+def atomic_write(path: Path, text: str | bytes | memoryview) -> None:
     """Write via a temporary file in the same directory and rename, so readers never see half a file.
 
     A disk that is full or not writable is a ResultsError naming the file, not a traceback.

@@ -86,7 +86,7 @@ def run(
         capture = Capture(
             limits.output_bytes,
             boundary=boundary,
-            report_limit=limits.records_bytes + 64 * 1024 if boundary else 0,
+            report_limit=limits.records_space + 64 * 1024 if boundary else 0,
         )
         started = time.monotonic()
         process = subprocess.Popen(

@@ -17,3 +17,9 @@ class Limits:
     outputs_mb: int = 256  # the outputs directory
     output_bytes: int = 4 << 20  # stdout kept from the start, stderr from the end
     records_bytes: int = 64 << 20  # the records file of one repeat
+
+    @property
+    def records_space(self) -> int:
+        """The records file and the side files of packed arrays, whose bits are at most the
+        outputs directory's size: the records limit follows `outputs_mb`."""
+        return self.records_bytes + (self.outputs_mb << 20)

@@ -396,6 +396,7 @@ def _build_and_run(
         identities=identities,
         jobs=jobs,
         cpu_ids=book.cpu_ids,
+        side_dir=book.run.side_dir,
     )
     builder, building = _start_builds(
         book.client, book.matrix, environments, settings, jobs=build_jobs, out=out

@@ -1085,6 +1085,8 @@ def format_value(value: Value, most: int = SHOWN_ELEMENTS) -> str:
     """Full precision of the first `most` elements (a float32 widened to a double is exact)."""
     if not value.recorded:
         return f"(not recorded: {value.note})"
+    if value.packed is not None:
+        return f"({value.dtype} {list(value.shape)}, SHA-256 {value.packed.sha256[:12]}…)"
     items = [_element_text(item, value.dtype) for item in value.values[:most]]
     if not value.shape and len(items) == 1:
         return items[0]

@@ -10,17 +10,20 @@ anything malformed; `results_schema()` is the JSON Schema of results.json.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import cached_property
-from typing import Any, Literal, TypeVar, get_args
+from typing import Any, Literal, TypeVar, cast, get_args
 
 from pydantic import TypeAdapter, ValidationError
 
 from .errors import ResultsError
 from .values import Difference, Value, check
 
-SCHEMA = "seedmatrix/results/2"
+SCHEMA = "seedmatrix/results/3"
+# Schema 3 adds packed arrays (empty `bits`, kept in side files), which a reader of schema 2 would
+# take for equal; schema 2 results are schema 3 results without them, so they are still read.
+READABLE_SCHEMAS = frozenset({"seedmatrix/results/2", SCHEMA})
 
 #: Frameworks a case may require; an environment provides those it pins (or its interpreter has).
 Framework = Literal["numpy", "tensorflow", "torch", "jax"]
@@ -259,6 +262,8 @@ def decode(kind: type[_T], data: bytes, *, source: str) -> _T:
         raise
     if isinstance(item, Results):
         _check_schema(item.schema, source)
+        if item.schema != SCHEMA:  # read as, and written again as, the current schema
+            item = cast(_T, replace(item, schema=SCHEMA))
     records = item.records if isinstance(item, Results) else (item,) if isinstance(item, Record) else ()
     for record in records:
         try:
@@ -271,7 +276,7 @@ def decode(kind: type[_T], data: bytes, *, source: str) -> _T:
 
 
 def _check_schema(schema: str, source: str) -> None:
-    if schema != SCHEMA:
+    if schema not in READABLE_SCHEMAS:
         found = f"schema {schema!r}" if schema else "no schema"
         raise ResultsError(
             f"{source}: expected seedmatrix results of schema {SCHEMA!r}, found {found}; results "
@@ -297,6 +302,6 @@ def _validated(kind: type[_T], data: bytes, source: str) -> _T:
 def results_schema() -> dict[str, Any]:
     """JSON Schema of results.json, generated from the types above."""
     schema: dict[str, Any] = _adapter(Results).json_schema()
-    schema["$id"] = "urn:seedmatrix:schema:results:2"
+    schema["$id"] = "urn:seedmatrix:schema:results:3"
     schema["title"] = "seedmatrix results"
     return schema

@@ -2,6 +2,7 @@
 
     results/<run-id>/            <run-id> is the UTC start time to the microsecond and a random suffix
     results/<run-id>/records/   one JSON file per repeat, written atomically the moment it ends
+    results/<run-id>/side/      the bits of packed arrays, one file per SHA-256 (equal arrays: one file)
     results/<run-id>/results.json, MATRIX.md
     results/<run-id>/.lock      held (flock) by the process running it, for as long as it runs
     results/<run-id>/.finished  there once every planned repeat has a record
@@ -15,11 +16,12 @@ it, which is how any later run knows that the run is over: its containers can be
 from __future__ import annotations
 
 import fcntl
+import os
 import secrets
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -32,6 +34,7 @@ MATRIX_FILE = "MATRIX.md"
 LATEST = "latest"
 LOCK_FILE = ".lock"
 JOBS = ".jobs"
+SIDE_DIR = "side"
 FINISHED_MARK = ".finished"  # written with the results.json of a run that finished
 MAX_RESULTS_BYTES = 1024 * MIB
 MAX_RECORD_BYTES = 256 * MIB
@@ -95,9 +98,14 @@ class RunDirectory:
                 raise ResultsError(f"run {self.run_id} is still running in another process") from None
             yield
 
+    @property
+    def side_dir(self) -> Path:
+        return self.path / SIDE_DIR
+
     def save_record(self, record: Record) -> None:
         # '@' cannot appear in environment or case names, so no two cells share a file name.
         name = f"{record.environment}@{record.case}@{record.repeat}.json"
+        _copy_side_files(record, self.side_dir)
         atomic_write(self.path / "records" / name, encode(record))
 
     def records_of(self, environment: str, case: str) -> list[Record]:
@@ -115,9 +123,11 @@ class RunDirectory:
     @staticmethod
     def _record(path: Path) -> Record:
         data = read_bounded(path, limit=MAX_RECORD_BYTES, what="the record", error=ResultsError)
-        return decode(Record, data, source=str(path))
+        return _with_side_files(decode(Record, data, source=str(path)), path.parent.parent / SIDE_DIR)
 
     def save_results(self, results: Results) -> None:
+        for record in results.records:  # merged runs' side files come along
+            _copy_side_files(record, self.side_dir)
         atomic_write(self.results_file, encode(results))
         if results.state is RunState.FINISHED:
             (self.path / FINISHED_MARK).touch()
@@ -221,7 +231,37 @@ def resolve_run_directory(path: Path) -> RunDirectory:
 
 def read_results(path: Path) -> Results:
     data = read_bounded(path, limit=MAX_RESULTS_BYTES, what="results", error=ResultsError)
-    return decode(Results, data, source=str(path))
+    results = decode(Results, data, source=str(path))
+    side_dir = path.parent / SIDE_DIR
+    return replace(results, records=tuple(_with_side_files(record, side_dir) for record in results.records))
+
+
+def _with_side_files(record: Record, side_dir: Path) -> Record:
+    """The record with each packed array's side file located in `side_dir` (whatever the JSON said)."""
+    if not any(value.packed for value in record.values):
+        return record
+    return replace(
+        record,
+        values=tuple(
+            replace(value, packed=replace(value.packed, path=side_dir / value.packed.sha256))
+            if value.packed
+            else value
+            for value in record.values
+        ),
+    )
+
+
+def _copy_side_files(record: Record, side_dir: Path) -> None:
+    """Side files a record reused from another run names, linked (or copied) into this run's."""
+    for value in record.values:
+        source = value.packed.path if value.packed else None
+        if source is None or not source.exists() or (side_dir / source.name).exists():
+            continue
+        side_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(source, side_dir / source.name)
+        except OSError:
+            shutil.copyfile(source, side_dir / source.name)
 
 
 def load_results(path: Path) -> Results:

@@ -9,17 +9,21 @@ can never make a difference look smaller than it is.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import math
 import re
 import struct
 import sys
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
+from pathlib import Path
 from typing import Annotated, NamedTuple
 
-from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
+from pydantic import BeforeValidator, Field, PlainSerializer, WithJsonSchema
+from pydantic.json_schema import SkipJsonSchema
 
 #: A value people read: a JSON scalar (non-finite floats and huge integers are written as text).
 Shown = float | int | str | bool | None
@@ -35,15 +39,29 @@ class Value:
     bits: tuple[str, ...]
     values: tuple[Shown, ...]
     note: str = ""  # why it could not be recorded (dtype "unrecordable")
+    packed: Packed | None = None  # an array too big to record element by element (bits, values empty)
 
     @property
-    def key(self) -> tuple[str, tuple[int, ...], tuple[str, ...]]:
-        """What bitwise equality compares."""
-        return self.dtype, self.shape, self.bits
+    def key(self) -> tuple[str, tuple[int, ...], tuple[str, ...], str | None]:
+        """What bitwise equality compares (a packed array: the digest of all its bits)."""
+        return self.dtype, self.shape, self.bits, self.packed.sha256 if self.packed else None
 
     @property
     def recorded(self) -> bool:
         return self.dtype not in {UNRECORDABLE, NOT_WRITTEN}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Packed:
+    """The bits of a big array kept in a side file, not in the record: every element big-endian
+    (integers and booleans too), in row-major order, named by the SHA-256 of those bytes."""
+
+    sha256: str
+    size: int  # bytes: elements times the element width
+    # Where the side file is on this machine: set by the store when it loads a run, never read from JSON.
+    path: Annotated[Path | None, SkipJsonSchema(), Field(exclude=True)] = field(
+        default=None, compare=False, repr=False
+    )
 
 
 UNRECORDABLE = "unrecordable"  # the recorder could not record it (its note says why)
@@ -140,6 +158,8 @@ def check(value: Value) -> Value:
     """
     if any(size < 0 for size in value.shape):
         raise ValueError(f"{value.label!r}: negative shape {list(value.shape)}")
+    if value.packed is not None:
+        return _check_packed(value, value.packed)
     elements = math.prod(value.shape)
     if value.recorded and not elements == len(value.bits) == len(value.values):
         raise ValueError(
@@ -300,10 +320,12 @@ class Difference:
 def difference(value: Value, other: Value) -> Difference:
     """`value` against `other` (the reference, the baseline, the first repeat)."""
     if value.key == other.key:
-        return Difference(equal=True, elements=len(value.bits))
+        return Difference(equal=True, elements=element_count(value))
     if not (value.recorded and other.recorded):
         note = value.note or other.note or "not recorded"
         return Difference(equal=False, notes=(note,))
+    if value.packed is not None or other.packed is not None:
+        return packed_difference(value, other)
     if value.shape != other.shape or len(value.bits) != len(other.bits):
         return Difference(equal=False, notes=(f"shape {list(value.shape)} vs {list(other.shape)}",))
     notes = [] if value.dtype == other.dtype else [f"dtype {value.dtype} vs {other.dtype}"]
@@ -430,8 +452,8 @@ def within(
         return None
     if not (value.recorded and other.recorded):
         return value.note or other.note or "not recorded"
-    if value.dtype != other.dtype or value.shape != other.shape:
-        return f"{value.dtype} {list(value.shape)} vs {other.dtype} {list(other.shape)}"
+    if value.dtype != other.dtype or value.shape != other.shape or value.packed or other.packed:
+        return _not_within(value, other)
     if not (is_float(value.dtype) or is_integer(value.dtype) or is_complex(value.dtype)):
         return "not numbers, and not equal"
     platforms = long_double_platforms(value, other)
@@ -479,6 +501,12 @@ def long_double_platforms(value: Value, other: Value) -> str:
         "/".join(_LONG_DOUBLE_NAMES.get(w, f"{4 * w}-bit") for w in sorted(side)) for side in (mine, theirs)
     )
     return "longdouble {} vs {}".format(*names)
+
+
+def _not_within(value: Value, other: Value) -> str:
+    if value.dtype != other.dtype or value.shape != other.shape:
+        return f"{value.dtype} {list(value.shape)} vs {other.dtype} {list(other.shape)}"
+    return "not checked: tolerances are not checked on arrays kept in side files, and these bits differ"
 
 
 def _shown_number(x: Number) -> str:
@@ -547,3 +575,126 @@ def format_magnitude(amount: float | int) -> str:
     if isinstance(amount, float):
         return "∞" if math.isinf(amount) else f"{amount:.3g}"
     return f"{amount:,}" if abs(amount) < 10**6 else f"{Decimal(amount):.3g}"
+
+
+#: Element widths in bytes of the dtypes an array kept in a side file may have.
+PACKED_WIDTHS = {
+    "float16": 2, "float32": 4, "float64": 8, "bfloat16": 2, "complex64": 8, "complex128": 16,
+    "float8_e4m3fn": 1, "float8_e5m2": 1, "bool": 1,
+    "int8": 1, "int16": 2, "int32": 4, "int64": 8, "uint8": 1, "uint16": 2, "uint32": 4, "uint64": 8,
+}  # fmt: skip
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+SIDE_CHUNK = 1 << 20  # bytes of each side file read at a time: memory stays bounded whatever the size
+
+
+def element_count(value: Value) -> int:
+    if value.packed is None:
+        return len(value.bits)
+    return math.prod(value.shape)
+
+
+def _check_packed(value: Value, packed: Packed) -> Value:
+    width = PACKED_WIDTHS.get(value.dtype)
+    if width is None:
+        raise ValueError(f"{value.label!r}: dtype {value.dtype} is never kept in a side file")
+    if not _SHA256.fullmatch(packed.sha256):
+        raise ValueError(f"{value.label!r}: {packed.sha256!r} is not a SHA-256 digest")
+    if any(n < 0 for n in value.shape) or packed.size != math.prod(value.shape) * width:
+        raise ValueError(
+            f"{value.label!r}: {packed.size} bytes is not {value.dtype} of shape {list(value.shape)}"
+        )
+    if value.bits or value.values:
+        raise ValueError(f"{value.label!r}: an array kept in a side file has no bits in its record")
+    return value
+
+
+class SideFileError(Exception):
+    """A side file is missing, or its bytes are not those its record names (size or digest)."""
+
+
+def side_chunks(packed: Packed) -> Iterator[bytes]:
+    """The side file's bytes in chunks of SIDE_CHUNK; SideFileError, after the last chunk at the
+    latest, when the file is missing or its size or digest is not the record's."""
+    if packed.path is None:
+        raise SideFileError(f"the side file of {packed.sha256[:12]}… is not at hand")
+    digest = hashlib.sha256()
+    seen = 0
+    try:
+        with packed.path.open("rb") as stream:
+            while chunk := stream.read(SIDE_CHUNK):
+                seen += len(chunk)
+                if seen > packed.size:
+                    break
+                digest.update(chunk)
+                yield chunk
+    except OSError as error:
+        raise SideFileError(f"side file {packed.path}: {error.strerror or error}") from None
+    if seen != packed.size or digest.hexdigest() != packed.sha256:
+        raise SideFileError(
+            f"side file {packed.path} does not hold the bits its record names (size or SHA-256)"
+        )
+
+
+def packed_difference(value: Value, other: Value) -> Difference:
+    """Like `difference`, for arrays kept in side files: both files are read in step, chunk by
+    chunk, so memory is bounded; only chunks that differ are looked at element by element.
+
+    Digests that differ mean bits that differ, so the result is never "equal"; when a side file
+    cannot be read whole and intact the distance is "not checked", with the reason.
+    """
+    elements = element_count(value)
+    if value.shape != other.shape:
+        return Difference(equal=False, notes=(f"shape {list(value.shape)} vs {list(other.shape)}",))
+    if value.dtype != other.dtype:
+        return Difference(equal=False, elements=elements, notes=(f"dtype {value.dtype} vs {other.dtype}",))
+    if value.packed is None or other.packed is None:
+        # Recorded by seedmatrix versions on either side of packing: the bits are not side by side.
+        why = "distance not checked: one is kept in a side file, the other element by element"
+        return Difference(equal=False, elements=elements, notes=(why,))
+    try:
+        return _streamed_difference(value.dtype, value.shape, value.packed, other.packed)
+    except (SideFileError, ValueError) as error:  # ValueError: one file ended before the other
+        return Difference(equal=False, elements=elements, notes=(f"distance not checked: {error}",))
+
+
+@functools.lru_cache(maxsize=256)
+def _streamed_difference(dtype: str, shape: tuple[int, ...], mine: Packed, theirs: Packed) -> Difference:
+    """Both side files read in step. Once per pair of digests (a report asks several times): the
+    bits a digest names never change; a failure (SideFileError) is not kept, so a later call retries."""
+    elements = math.prod(shape)
+    width = PACKED_WIDTHS[dtype]
+    differing, first, distances, offset = 0, None, [], 0
+    for chunk_a, chunk_b in zip(side_chunks(mine), side_chunks(theirs), strict=True):
+        if chunk_a != chunk_b:
+            positions = [
+                i for i in range(0, len(chunk_a), width) if chunk_a[i : i + width] != chunk_b[i : i + width]
+            ]
+            differing += len(positions)
+            if first is None:
+                first = (offset + positions[0]) // width
+            bits_a = tuple(_element_bits(dtype, chunk_a[i : i + width]) for i in positions)
+            bits_b = tuple(_element_bits(dtype, chunk_b[i : i + width]) for i in positions)
+            batch_a = Value(label="a", dtype=dtype, shape=(len(positions),), bits=bits_a, values=())
+            batch_b = Value(label="b", dtype=dtype, shape=(len(positions),), bits=bits_b, values=())
+            distances.append(_distances(batch_a, batch_b, range(len(positions))))
+        offset += len(chunk_a)
+    largest = [found.max_abs for found in distances if found.max_abs is not None]
+    ulps = [found.max_ulps for found in distances if found.max_ulps is not None]
+    return Difference(
+        equal=False,
+        elements=elements,
+        differing=differing,
+        first_index=unravel(first, shape) if first is not None else None,
+        max_abs=max(largest) if largest else None,
+        max_ulps=max(ulps) if ulps else None,
+        notes=tuple(dict.fromkeys(note for found in distances for note in found.notes)),
+    )
+
+
+def _element_bits(dtype: str, raw: bytes) -> str:
+    """One element's big-endian bytes in the form `Value.bits` holds them."""
+    if dtype == "bool":
+        return "true" if any(raw) else "false"
+    if is_integer(dtype):
+        return str(int.from_bytes(raw, "big", signed=dtype.startswith("int")))
+    return raw.hex()

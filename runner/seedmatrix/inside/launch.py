@@ -27,6 +27,7 @@ import time
 
 _PR_SET_CHILD_SUBREAPER = 36
 _RECORDS_FILE = "records.jsonl"
+_SIDE_DIR = "side"  # the bits of big arrays, one file each, named by their SHA-256 (outputs.py)
 
 
 def main():
@@ -68,8 +69,9 @@ def main():
     }
     if declared and outputs_dir:
         header["outputs_over_limit"] = not _read_outputs(outputs_dir, declared, outputs_limit, records)
+    side_dir = os.path.join(records_dir, _SIDE_DIR)
     header["records_lost"] = os.path.exists(records + ".lost")
-    _report(boundary, header, records, records_limit)
+    _report(boundary, header, records, records_limit, _side_files(side_dir))
     sys.stdout.flush()
     os._exit(status if status >= 0 else 128 - status)
 
@@ -82,7 +84,8 @@ def _read_outputs(directory, declared, limit, records):
         return False
     try:
         with open(records, "a", encoding="ascii") as stream:
-            for record in outputs.collect(directory, declared):
+            side_dir = os.path.join(os.path.dirname(records), _SIDE_DIR)
+            for record in outputs.collect(directory, declared, side_dir):
                 stream.write(json.dumps(record, allow_nan=False) + "\n")
     except OSError:  # the records' own space is full: the report says values were lost
         open(records + ".lost", "a").close()
@@ -147,24 +150,42 @@ def _reap():
             return
 
 
-def _report(boundary, header, records, limit):
+def _report(boundary, header, records, limit, side_files):
     try:
         size = os.path.getsize(records)
     except OSError:
         size = 0
     header["records_over_limit"] = size > limit
     header["records_bytes"] = min(size, limit)
+    header["side_files"] = [[os.path.basename(path), length] for path, length in side_files]
     _write(b"\n" + boundary + b" " + json.dumps(header).encode() + b"\n")
-    remaining = header["records_bytes"]
+    _send(records, header["records_bytes"], pad=b"\n")
+    for path, length in side_files:
+        _send(path, length, pad=b"\0")  # a side file changed meanwhile fails its digest: refused
+    _write(b"\n" + boundary + b" end\n")
+
+
+def _side_files(directory):
+    """(path, size) of each side file, by name."""
+    try:
+        names = sorted(name for name in os.listdir(directory) if not name.startswith("."))
+    except OSError:
+        return []
+    return [(os.path.join(directory, name), os.path.getsize(os.path.join(directory, name))) for name in names]
+
+
+def _send(path, size, *, pad):
+    """Exactly `size` bytes of the file, padded with `pad` if it shrank meanwhile."""
+    remaining = size
     if remaining:
-        with open(records, "rb") as stream:
+        with open(path, "rb") as stream:
             while remaining:
                 chunk = stream.read(min(remaining, 1 << 20))
                 if not chunk:
                     break
                 _write(chunk)
                 remaining -= len(chunk)
-    _write(b"\n" * (1 + remaining) + boundary + b" end\n")  # pads a file that shrank meanwhile
+    _write(pad * remaining)
 
 
 def _write(data):

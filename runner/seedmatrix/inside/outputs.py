@@ -9,10 +9,14 @@ more records, labelled `outputs/<file>` or `outputs/<file>:<part>`:
 - `.json`: each number, string and boolean, labelled by its JSON pointer;
 - anything else, or a file a reader cannot read: its SHA-256 and size.
 
+An array of more than PACK_ABOVE elements in a `.npy`, `.npz` or `.safetensors` file is recorded packed
+(see `packed_records`): its bits go to a side file, not into the record.
+
 A declared output the script did not write is recorded as "not written". Standard library only
 (h5py and NumPy are used when the image has them): Python 3.9 and later.
 """
 
+import array
 import ast
 import fnmatch
 import hashlib
@@ -43,14 +47,18 @@ _SAFETENSORS = {
 _FLOAT_FORMAT = {2: "e", 4: "f", 8: "d"}
 # .npy format version: how its header length is stored, and the header's encoding.
 _NPY_VERSIONS = {1: ("<H", "latin-1"), 2: ("<I", "latin-1"), 3: ("<I", "utf-8")}
+_VALUE_WIDTHS = {dtype: size for dtype, size, _ in [*_NPY_KINDS.values(), *_SAFETENSORS.values()]}
 
 
 class Unreadable(Exception):
     """The file is not what its name says; it is compared by its digest instead."""
 
 
-def collect(directory, patterns):
-    """The records for every declared output, in the order declared, then by file name."""
+def collect(directory, patterns, side_dir=None):
+    """The records for every declared output, in the order declared, then by file name.
+
+    With `side_dir`, arrays of more than PACK_ABOVE elements in `.npy` and `.safetensors` files
+    are recorded packed: their bits go to a side file there (see `packed_records`)."""
     written = sorted(_files(directory))
     records = []
     for pattern in patterns:
@@ -59,7 +67,9 @@ def collect(directory, patterns):
             note = "the script did not write it"
             records.append(_record(f"outputs/{pattern}", "not-written", [], [], [], note=note))
         for name in matched:
-            records.extend(read_file(os.path.join(directory, name), f"outputs/{name}"))
+            path = os.path.join(directory, name)
+            packed = packed_records(path, f"outputs/{name}", side_dir) if side_dir else None
+            records.extend(packed if packed is not None else read_file(path, f"outputs/{name}"))
     return records
 
 
@@ -313,3 +323,166 @@ def _fortran_offset(flat, shape):
         offset += position * stride
         stride *= size
     return offset
+
+
+# Arrays larger than this are recorded packed: per-element JSON would be tens of bytes an element.
+PACK_ABOVE = 1 << 16  # elements
+_CHUNK = 1 << 20  # bytes read and written at a time: memory stays bounded whatever the file's size
+_SWAP_CODES = {2: "H", 4: "I", 8: "Q"}  # array typecodes by width (byte-swapping only)
+_TRUTH = bytes([0] + [1] * 255)  # any nonzero byte is True
+
+
+_LAYOUT_ERRORS = (Unreadable, ValueError, KeyError, TypeError, SyntaxError, struct.error, UnicodeDecodeError)
+
+
+def packed_records(path, label, side_dir):
+    """The records of a `.npy`, `.npz` or `.safetensors` file holding an array of more than
+    PACK_ABOVE elements, its big arrays packed (dtype, shape, SHA-256 and size of the canonical
+    bits, which go to `side_dir/<sha256>`); None for any other file, which is read the usual way.
+
+    A big file that cannot be read to its end is compared by its digest, with the reason."""
+    extension = os.path.splitext(path)[1].lower()
+    try:
+        if extension == ".npz":
+            return _packed_npz(path, label, side_dir)
+        with open(path, "rb") as stream:
+            if extension == ".npy":
+                arrays = [_npy_layout(stream, label)]
+            elif extension == ".safetensors":
+                arrays = _safetensors_layout(stream, label)
+            else:
+                return None
+            if not _any_big(arrays):
+                return None
+            return [_packed_or_whole(stream, array, side_dir) for array in arrays]
+    except _Unfinished as error:
+        return [_file_digest(path, label, note=f"read as bytes: {error}")]
+    except (*_LAYOUT_ERRORS, zipfile.BadZipFile):
+        return None  # the usual reader says what is wrong with it
+
+
+class _Unfinished(Exception):
+    """A big array's data could not be read to its end."""
+
+
+def _any_big(arrays):
+    return any(_product(shape) > PACK_ABOVE for _, _, shape, _, _, _ in arrays)
+
+
+def _packed_npz(path, label, side_dir):
+    with zipfile.ZipFile(path) as archive:
+        names = sorted(archive.namelist())
+        layouts = {}
+        for name in names:
+            with archive.open(name) as member:
+                layouts[name] = _npy_layout(member, f"{label}:{name[:-4] if name.endswith('.npy') else name}")
+        if not _any_big(layouts.values()):
+            return None
+        records = []
+        for name in names:
+            with archive.open(name) as member:
+                records.append(_packed_or_whole(member, layouts[name], side_dir))
+        return records
+
+
+def _file_digest(path, label, note):
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as stream:
+        while chunk := stream.read(_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return _record(label, "sha256", [], [digest.hexdigest()], [size], note=note)
+
+
+def _npy_layout(stream, label):
+    """(label, dtype, shape, kind, little-endian, where the data starts) of a .npy file."""
+    start = stream.read(10)
+    if not start.startswith(_NPY_MAGIC):
+        raise Unreadable("not a .npy file")
+    if start[6] == 1:
+        (header_size,) = struct.unpack_from("<H", start, 8)
+        offset = 10
+    else:
+        (header_size,) = struct.unpack("<I", start[8:10] + stream.read(2))
+        offset = 12
+    stream.seek(offset)
+    header = ast.literal_eval(stream.read(header_size).decode("latin-1"))
+    descr = header["descr"]
+    if not isinstance(descr, str) or descr[1:] not in _NPY_KINDS:
+        raise Unreadable(f"dtype {descr!r}")
+    dtype, _, kind = _NPY_KINDS[descr[1:]]
+    shape = [int(n) for n in header["shape"]]
+    little = descr[0] in "<|" or (descr[0] == "=" and sys.byteorder == "little")
+    if header.get("fortran_order") and len(shape) > 1 and _product(shape) > PACK_ABOVE:
+        raise Unreadable("a big array in Fortran order")  # the usual reader records it, or refuses
+    return (label, dtype, shape, kind, little, offset + header_size)
+
+
+def _safetensors_layout(stream, label):
+    (header_size,) = struct.unpack("<Q", stream.read(8))
+    header = json.loads(stream.read(header_size).decode("utf-8"))
+    arrays = []
+    for name in sorted(key for key in header if key != "__metadata__"):
+        entry = header[name]
+        if entry["dtype"] not in _SAFETENSORS:
+            raise Unreadable(f"tensor {name} has dtype {entry['dtype']}")
+        dtype, size, kind = _SAFETENSORS[entry["dtype"]]
+        begin, end = entry["data_offsets"]
+        shape = [int(n) for n in entry["shape"]]
+        if end - begin != _product(shape) * size:
+            raise Unreadable(f"tensor {name}: {end - begin} bytes for shape {shape}")
+        arrays.append((f"{label}:{name}", dtype, shape, kind, True, 8 + header_size + begin))
+    return arrays
+
+
+def _packed_or_whole(stream, array, side_dir):
+    label, dtype, shape, kind, little, start = array
+    width = _VALUE_WIDTHS[dtype]
+    count = _product(shape)
+    stream.seek(start)
+    if count <= PACK_ABOVE:
+        data = _read_exactly(stream, count * width)
+        elements = [data[i * width : (i + 1) * width] for i in range(count)]
+        return _elements(label, dtype, shape, kind, elements, little=little)
+    digest = hashlib.sha256()
+    temporary = os.path.join(side_dir, f".partial-{os.getpid()}")
+    os.makedirs(side_dir, exist_ok=True)
+    try:
+        with open(temporary, "wb") as side:
+            remaining = count * width
+            while remaining:
+                chunk = _canonical(_read_exactly(stream, min(remaining, _CHUNK)), width, kind, little)
+                digest.update(chunk)
+                side.write(chunk)
+                remaining -= len(chunk)
+    except BaseException as error:
+        os.remove(temporary)
+        if isinstance(error, (Unreadable, zipfile.BadZipFile, EOFError)):
+            raise _Unfinished(f"{type(error).__name__}: {error}") from error
+        raise
+    name = digest.hexdigest()
+    os.replace(temporary, os.path.join(side_dir, name))  # equal arrays share one side file
+    record = _record(label, dtype, shape, [], [])
+    record["packed"] = {"sha256": name, "size": count * width}
+    return record
+
+
+def _read_exactly(stream, size):
+    data = stream.read(size)
+    if len(data) != size:
+        raise Unreadable(f"the file ends {size - len(data)} bytes early")
+    return data
+
+
+def _canonical(chunk, width, kind, little):
+    """Elements big-endian (each part of a complex number alone), booleans as 0 or 1."""
+    if kind == "b":
+        return chunk.translate(_TRUTH)
+    part = width // 2 if kind == "c" else width
+    if not little or part == 1:
+        return chunk
+    swapped = array.array(_SWAP_CODES[part])
+    swapped.frombytes(chunk)
+    swapped.byteswap()
+    return swapped.tobytes()
