@@ -1,4 +1,5 @@
-"""Sessions named for what a user wants: `matrix` (the main job), `images`, `report`, `tests`, `lint`.
+"""Sessions named for what a user wants: `matrix` (the main job), `images`, `plan`, `report`, `tests`,
+`lint`, and the benchmarks `bench` and `checkpoint`.
 
 Arguments after `--` go to the command, e.g. `nox -s matrix -- --environment py3.11-np2.0-tf2.18`.
 """

@@ -59,7 +59,8 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument(
             "--ca-bundle",
             type=Path,
-            help="extra CA bundle pip trusts while fetching wheels (default: $PIP_CERT); kept in no image",
+            help="extra CA bundle pip trusts while fetching wheels (default: the first set of $PIP_CERT, "
+            "$REQUESTS_CA_BUNDLE, $SSL_CERT_FILE); kept in no image",
         )
         command.add_argument("--debian-mirror", help="Debian archive for base images (default: the recipe's)")
         command.add_argument(
