@@ -10,7 +10,7 @@ can decide a claim it takes part in.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from itertools import combinations
@@ -32,22 +32,6 @@ from .compare import (
 from .labels import fill, matching
 from .results import Record, Results
 from .values import Difference, Value, describe, difference, long_double_platforms, within
-
-#: Every claim kind, in the order they are checked and shown.
-CLAIM_KINDS = (
-    "stable",
-    "varies",
-    "varies_every_repeat",
-    "equal",
-    "differ",
-    "close",
-    "same_across_environments",
-    "same_as_case",
-    "stable_within",
-    "close_to_reference",
-)
-#: Claims that allow a tolerance: shown apart from the bitwise ones.
-TOLERANT = frozenset({"close", "stable_within", "close_to_reference"})
 
 
 class Verdict(StrEnum):
@@ -74,8 +58,11 @@ class ClaimCheck:
 def check_claims(results: Results, comparison: Comparison) -> tuple[ClaimCheck, ...]:
     checks: list[ClaimCheck] = []
     for case in results.cases:
-        everywhere = list(_entries(case.claims))
-        on_device = {"CPU": list(_entries(case.claims_on_cpu)), "GPU": list(_entries(case.claims_on_gpu))}
+        everywhere = list(written_claims(case.claims))
+        on_device = {
+            "CPU": list(written_claims(case.claims_on_cpu)),
+            "GPU": list(written_claims(case.claims_on_gpu)),
+        }
         if not (everywhere or on_device["CPU"] or on_device["GPU"]):
             continue
         for environment in comparison.environments:
@@ -84,9 +71,7 @@ def check_claims(results: Results, comparison: Comparison) -> tuple[ClaimCheck, 
                 continue  # nothing was meant to run here
             records = results.records_of(environment, case.name)
             device = ran_on(records)
-            entries: list[tuple[tuple[str, str, Template], str | None, str]] = [
-                (entry, None, "claims") for entry in everywhere
-            ]
+            entries: list[tuple[Claim, str | None, str]] = [(entry, None, "claims") for entry in everywhere]
             for kind, listed in on_device.items():
                 block = f"claims_on_{kind.lower()}"
                 if device == kind:
@@ -94,19 +79,19 @@ def check_claims(results: Results, comparison: Comparison) -> tuple[ClaimCheck, 
                 elif device is None and cell.state in WITH_VALUES:
                     unknown = f"claims on the {kind}: the device that ran is unknown"
                     entries += [(entry, unknown, block) for entry in listed]
-            for (kind, pattern, template), unknown_device, block in entries:
+            for claim, unknown_device, block in entries:
                 if unknown_device is not None:
                     verdict, evidence = Verdict.UNCHECKED, unknown_device
                 elif cell.state in WITH_VALUES:
-                    verdict, evidence = _evaluate(kind, pattern, template, cell=cell, comparison=comparison)
+                    verdict, evidence = _evaluate(claim, cell=cell, comparison=comparison)
                 else:
                     verdict, evidence = Verdict.UNCHECKED, f"cell is {cell.state.value}"
                 checks.append(
                     ClaimCheck(
                         environment=environment,
                         case=case.name,
-                        kind=kind,
-                        pattern=shown_claim(kind, pattern, template),
+                        kind=claim.kind.name,
+                        pattern=claim.shown,
                         verdict=verdict,
                         evidence=evidence,
                         block=block,
@@ -126,85 +111,155 @@ def ran_on(records: Sequence[Record]) -> str | None:
     return None
 
 
-Template = str | Mapping[str, Any] | None  # another label, another case, or a tolerance
+@dataclass(frozen=True, kw_only=True)
+class Tolerance:
+    """How far apart two values may be and still count as close: in ULPs, or |a - b| <= atol + rtol * |b|."""
+
+    ulps: int | None = None
+    atol: float | None = None
+    rtol: float | None = None
+
+    @property
+    def text(self) -> str:
+        if self.ulps is not None:
+            return f"within {self.ulps} ULP"
+        return f"within atol {self.atol or 0:g}, rtol {self.rtol or 0:g}"
 
 
-def _entries(claims: Mapping[str, Any]) -> Iterator[tuple[str, str, Template]]:
-    """(kind, label pattern, template, other case or tolerance) for every claim, in a fixed order."""
-    for kind in CLAIM_KINDS:
-        value = claims.get(kind)
+@dataclass(frozen=True, kw_only=True)
+class Claim:
+    """One claim of a case, typed from the form results.json keeps it in (as matrix.yaml wrote it)."""
+
+    kind: ClaimKind
+    pattern: str  # the labels it is about
+    other: str | None = None  # the label template (equal, differ, close), or the other case (same_as_case)
+    tolerance: Tolerance | None = None  # close, stable_within, close_to_reference
+
+    @property
+    def shown(self) -> str:
+        return self.kind.shown(self)
+
+
+def written_claims(claims: Mapping[str, Any]) -> Iterator[Claim]:
+    """Every claim of one block (`claims`, `claims_on_cpu`, `claims_on_gpu`), in the registry's order."""
+    for kind in KINDS:
+        value = claims.get(kind.name)
         if not value:
             continue
         if isinstance(value, Mapping):
-            yield from ((kind, pattern, template) for pattern, template in value.items())
+            yield from (_claim(kind, pattern, template) for pattern, template in value.items())
         elif isinstance(value, str):
-            yield kind, "*", value  # same_as_case: every label, against that case
+            yield Claim(kind=kind, pattern="*", other=value)  # same_as_case: every label, against that case
         else:
-            yield from ((kind, pattern, None) for pattern in value)
+            yield from (Claim(kind=kind, pattern=pattern) for pattern in value)
 
 
-def shown_claim(kind: str, pattern: str, template: Template) -> str:
-    if kind == "close" and isinstance(template, Mapping):
-        return f"{pattern} ≈ {template['to']} {tolerance_text(template)}"
+def _claim(kind: ClaimKind, pattern: str, template: Any) -> Claim:
     if isinstance(template, Mapping):
-        return f"{pattern} {tolerance_text(template)}"
-    if kind == "same_as_case":
-        return f"{template}"
-    if kind in {"equal", "differ"}:
-        return f"{pattern} {'=' if kind == 'equal' else '≠'} {template}"
-    return pattern
+        tolerance = Tolerance(ulps=template.get("ulps"), atol=template.get("atol"), rtol=template.get("rtol"))
+        return Claim(kind=kind, pattern=pattern, other=template.get("to"), tolerance=tolerance)
+    return Claim(kind=kind, pattern=pattern, other=template)
 
 
 Matched = list[tuple[str, Mapping[str, str]]]
 Outcome = tuple[Verdict, str]
 
 
-def tolerance_text(tolerance: Mapping[str, Any]) -> str:
-    if tolerance.get("ulps") is not None:
-        return f"within {tolerance['ulps']} ULP"
-    return f"within atol {tolerance.get('atol') or 0:g}, rtol {tolerance.get('rtol') or 0:g}"
+@dataclass(frozen=True, kw_only=True)
+class Subject:
+    """What one claim is checked on in one cell: the labels its pattern matched, in the cell's order."""
+
+    claim: Claim
+    cell: CellResult
+    comparison: Comparison
+    labels: Mapping[str, LabelResult]
+    matched: Matched
+
+    @property
+    def chosen(self) -> list[LabelResult]:
+        return [self.labels[name] for name, _ in self.matched]
 
 
-def _evaluate(
-    kind: str,
-    pattern: str,
-    template: Template,
-    *,
-    cell: CellResult,
-    comparison: Comparison,
-) -> Outcome:
+def _evaluate(claim: Claim, *, cell: CellResult, comparison: Comparison) -> Outcome:
     labels = {label.label: label for label in cell.labels}
-    matched = matching(pattern, labels)
+    matched = matching(claim.pattern, labels)
     if not matched:
-        return Verdict.SURPRISE, f"no recorded label matches {pattern!r}"
-    chosen = [labels[name] for name, _ in matched]
-    if kind == "stable":
-        return _summed([_stable(label) for label in chosen], "bitwise stable")
-    if kind in {"varies", "varies_every_repeat"}:
-        every = kind == "varies_every_repeat"
-        return _summed([_varies(label, every=every) for label in chosen], "differ between repeats")
-    if isinstance(template, Mapping):
-        tolerance = {key: template.get(key) for key in ("ulps", "atol", "rtol")}
-        if kind == "close":
-            return _pairs(kind, matched, pattern, template["to"], labels, tolerance=tolerance)
-        if kind == "stable_within":
-            return _summed([_stable_within(label, tolerance) for label in chosen], tolerance_text(template))
-        reference = (
-            comparison.cell(comparison.reference, cell.case)
-            if (comparison.reference, cell.case) in comparison.keys
-            else None
-        )
-        outcomes = [_close_to(label, reference, tolerance) for label in chosen]
-        return _summed(outcomes, f"{tolerance_text(template)} of {comparison.reference}")
-    if kind in {"equal", "differ"}:
-        assert template is not None
-        return _pairs(kind, matched, pattern, template, labels)
-    if kind == "same_across_environments":
-        return _same_across(chosen, cell, comparison.reference)
-    assert template is not None
-    if (cell.environment, template) not in comparison.keys:
-        return Verdict.UNCHECKED, f"{template} was not in this run"
-    return _same_as_case(chosen, comparison.cell(cell.environment, template), template)
+        return Verdict.SURPRISE, f"no recorded label matches {claim.pattern!r}"
+    return claim.kind.evaluate(
+        Subject(claim=claim, cell=cell, comparison=comparison, labels=labels, matched=matched)
+    )
+
+
+def _malformed(claim: Claim) -> Outcome:
+    """A claim results.json holds in a form its kind does not take (matrix.yaml's validation refuses
+    it): nothing it says can be checked."""
+    return Verdict.UNCHECKED, f"{claim.kind.name}: not a claim of this kind's form"
+
+
+def _check_stable(subject: Subject) -> Outcome:
+    return _summed([_stable(label) for label in subject.chosen], "bitwise stable")
+
+
+def _check_varies(subject: Subject) -> Outcome:
+    return _summed([_varies(label, every=False) for label in subject.chosen], "differ between repeats")
+
+
+def _check_varies_every_repeat(subject: Subject) -> Outcome:
+    return _summed([_varies(label, every=True) for label in subject.chosen], "differ between repeats")
+
+
+def _check_pairs(subject: Subject) -> Outcome:
+    claim = subject.claim
+    if not isinstance(claim.other, str) or claim.tolerance is not None:
+        return _malformed(claim)
+    return _pairs(claim.kind.name, subject.matched, claim.pattern, claim.other, subject.labels)
+
+
+def _check_close(subject: Subject) -> Outcome:
+    claim = subject.claim
+    if not isinstance(claim.other, str) or claim.tolerance is None:
+        return _malformed(claim)
+    return _pairs(
+        claim.kind.name,
+        subject.matched,
+        claim.pattern,
+        claim.other,
+        subject.labels,
+        tolerance=claim.tolerance,
+    )
+
+
+def _check_stable_within(subject: Subject) -> Outcome:
+    tolerance = subject.claim.tolerance
+    if tolerance is None:
+        return _malformed(subject.claim)
+    return _summed([_stable_within(label, tolerance) for label in subject.chosen], tolerance.text)
+
+
+def _check_close_to_reference(subject: Subject) -> Outcome:
+    tolerance, cell, comparison = subject.claim.tolerance, subject.cell, subject.comparison
+    if tolerance is None:
+        return _malformed(subject.claim)
+    reference = (
+        comparison.cell(comparison.reference, cell.case)
+        if (comparison.reference, cell.case) in comparison.keys
+        else None
+    )
+    outcomes = [_close_to(label, reference, tolerance) for label in subject.chosen]
+    return _summed(outcomes, f"{tolerance.text} of {comparison.reference}")
+
+
+def _check_same_across(subject: Subject) -> Outcome:
+    return _same_across(subject.chosen, subject.cell, subject.comparison.reference)
+
+
+def _check_same_as_case(subject: Subject) -> Outcome:
+    other, cell, comparison = subject.claim.other, subject.cell, subject.comparison
+    if not isinstance(other, str):
+        return _malformed(subject.claim)
+    if (cell.environment, other) not in comparison.keys:
+        return Verdict.UNCHECKED, f"{other} was not in this run"
+    return _same_as_case(subject.chosen, comparison.cell(cell.environment, other), other)
 
 
 def _summed(outcomes: Sequence[tuple[str, Verdict, str]], held: str) -> Outcome:
@@ -306,7 +361,7 @@ def _pairs(
     template: str,
     labels: Mapping[str, LabelResult],
     *,
-    tolerance: Mapping[str, Any] | None = None,
+    tolerance: Tolerance | None = None,
 ) -> Outcome:
     """`equal`, `differ` or `close` (within `tolerance`): in every repeat, each matched label against
     the label the template names; held, the evidence says how far apart they were at most. A repeat
@@ -350,7 +405,7 @@ def _pair_in_repeat(
     where: tuple[str, str, int],
     mine: tuple[Value, ...],
     theirs: tuple[Value, ...],
-    tolerance: Mapping[str, Any] | None,
+    tolerance: Tolerance | None,
 ) -> tuple[str, str]:
     """One repeat of a pair (label, the label paired with it, repeat): the SURPRISE's evidence, or what
     could not be told there; both empty when the claim held in it."""
@@ -398,7 +453,7 @@ def _wider(found: Difference | None, other: Difference) -> Difference:
 
 
 def _close_series(
-    mine: Sequence[Value], theirs: Sequence[Value], tolerance: Mapping[str, Any]
+    mine: Sequence[Value], theirs: Sequence[Value], tolerance: Tolerance
 ) -> tuple[str | None, str]:
     """Why `mine` is not within the tolerance of `theirs` (None: it is, as far as could be told), and
     what could not be told: an occurrence not recorded on a side ('' when everything was)."""
@@ -414,7 +469,7 @@ def _close_series(
             unknown = unknown or f"{platforms}: not comparable"
             continue
         why = within(
-            value, other, ulps=tolerance["ulps"], atol=tolerance["atol"] or 0.0, rtol=tolerance["rtol"] or 0.0
+            value, other, ulps=tolerance.ulps, atol=tolerance.atol or 0.0, rtol=tolerance.rtol or 0.0
         )
         if why is not None:
             return (why if len(mine) == 1 else f"occurrence {occurrence}: {why}"), ""
@@ -427,7 +482,7 @@ def _not_recorded_in(mine: Sequence[Value], theirs: Sequence[Value]) -> str:
     return f"not recorded ({note})" if note else "not recorded"
 
 
-def _stable_within(label: LabelResult, tolerance: Mapping[str, Any]) -> tuple[str, Verdict, str]:
+def _stable_within(label: LabelResult, tolerance: Tolerance) -> tuple[str, Verdict, str]:
     unchecked = _unchecked_state(label)
     if unchecked:
         return label.label, Verdict.UNCHECKED, unchecked
@@ -446,7 +501,7 @@ def _stable_within(label: LabelResult, tolerance: Mapping[str, Any]) -> tuple[st
 
 
 def _close_to(
-    label: LabelResult, reference: CellResult | None, tolerance: Mapping[str, Any]
+    label: LabelResult, reference: CellResult | None, tolerance: Tolerance
 ) -> tuple[str, Verdict, str]:
     if reference is None or reference.state not in WITH_VALUES:
         return label.label, Verdict.UNCHECKED, "the reference has no values for this case"
@@ -516,5 +571,72 @@ def _differs(found: Difference | None, against: str) -> str:
     return f"differs from {against}" + (f": {describe(found)}" if found is not None else "")
 
 
-def surprises(checks: Sequence[ClaimCheck]) -> list[ClaimCheck]:
-    return [check for check in checks if check.verdict is Verdict.SURPRISE]
+def _shown_pattern(claim: Claim) -> str:
+    return claim.pattern
+
+
+def _shown_pair(claim: Claim) -> str:
+    return f"{claim.pattern} {'=' if claim.kind.name == 'equal' else '≠'} {claim.other}"
+
+
+def _shown_close(claim: Claim) -> str:
+    return f"{claim.pattern} ≈ {claim.other} {_tolerance_text(claim)}"
+
+
+def _shown_tolerance(claim: Claim) -> str:
+    return f"{claim.pattern} {_tolerance_text(claim)}"
+
+
+def _shown_case(claim: Claim) -> str:
+    return f"{claim.other}"
+
+
+def _tolerance_text(claim: Claim) -> str:
+    return (claim.tolerance or Tolerance()).text
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClaimKind:
+    """A kind of claim, declared once: adding one is an entry in KINDS (and a row in
+    docs/configuration.md's table, which a test checks against KINDS)."""
+
+    name: str  # its key in matrix.yaml and results.json
+    evaluate: Callable[[Subject], Outcome]
+    shown: Callable[[Claim], str]  # how the report writes one claim of this kind
+    # Allows a tolerance: counted apart from the bitwise claims and marked with TOLERANT_MARK, so that
+    # it is never mistaken for a bitwise one.
+    tolerant: bool = False
+    measured: bool = False  # held, its evidence is a measured distance, listed under the case's claims
+
+    @property
+    def mark(self) -> str:
+        return TOLERANT_MARK if self.tolerant else ""
+
+    @property
+    def title(self) -> str:
+        return self.name.replace("_", " ")
+
+
+TOLERANT_MARK = "≈"
+
+#: Every claim kind, in the order they are checked and shown.
+KINDS = (
+    ClaimKind(name="stable", evaluate=_check_stable, shown=_shown_pattern),
+    ClaimKind(name="varies", evaluate=_check_varies, shown=_shown_pattern),
+    ClaimKind(name="varies_every_repeat", evaluate=_check_varies_every_repeat, shown=_shown_pattern),
+    ClaimKind(name="equal", evaluate=_check_pairs, shown=_shown_pair),
+    ClaimKind(name="differ", evaluate=_check_pairs, shown=_shown_pair, measured=True),
+    ClaimKind(name="close", evaluate=_check_close, shown=_shown_close, tolerant=True, measured=True),
+    ClaimKind(name="same_across_environments", evaluate=_check_same_across, shown=_shown_pattern),
+    ClaimKind(name="same_as_case", evaluate=_check_same_as_case, shown=_shown_case),
+    ClaimKind(name="stable_within", evaluate=_check_stable_within, shown=_shown_tolerance, tolerant=True),
+    ClaimKind(
+        name="close_to_reference", evaluate=_check_close_to_reference, shown=_shown_tolerance, tolerant=True
+    ),
+)
+KIND = {kind.name: kind for kind in KINDS}
+CLAIM_KINDS = tuple(KIND)
+#: Claims that allow a tolerance: shown apart from the bitwise ones.
+TOLERANT = frozenset(kind.name for kind in KINDS if kind.tolerant)
+#: Held claims whose evidence is a measured distance, listed under the case's claims.
+MEASURED = frozenset(kind.name for kind in KINDS if kind.measured)
