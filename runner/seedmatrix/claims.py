@@ -612,10 +612,6 @@ class ClaimKind:
     def mark(self) -> str:
         return TOLERANT_MARK if self.tolerant else ""
 
-    @property
-    def title(self) -> str:
-        return self.name.replace("_", " ")
-
 
 TOLERANT_MARK = "≈"
 
