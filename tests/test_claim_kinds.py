@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
-from seedmatrix.claims import KINDS, TOLERANT, Tolerance, written_claims
+from seedmatrix.claims import KINDS, TOLERANT, Tolerance, Verdict, check_claims, written_claims
+from seedmatrix.compare import compare
 from seedmatrix.config import Claims
+
+from builders import case, environment, float64_value, repeated, results
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLE_HEADER = "| kind | form | holds when |"
@@ -65,3 +69,20 @@ def test_claims_are_read_typed_from_their_written_form_in_the_registry_order() -
         "loss within atol 1e-06, rtol 0",
     ]
     assert [claim.kind.mark for claim in claims] == ["", "", "≈", "", "≈"]
+
+
+def test_a_claim_results_json_holds_in_another_kinds_form_is_never_held() -> None:
+    # matrix.yaml refuses these; a hand-edited results.json may still hold them.
+    values = [float64_value("a", 1.0), float64_value("b", 1.0)]
+    malformed: list[dict[str, Any]] = [
+        {"equal": {"a": {"to": "b", "ulps": 0}}},  # a tolerance where a label template belongs
+        {"close": {"a": "b"}},  # no tolerance
+        {"stable_within": {"a": "b"}},
+        {"close_to_reference": {"a": "b"}},
+        {"same_as_case": ["a"]},  # patterns where a case name belongs
+    ]
+    for claims in malformed:
+        res = results([environment("ref")], [case("c", claims=claims)], repeated("ref", "c", values))
+        [check] = check_claims(res, compare(res))
+        assert check.verdict is Verdict.UNCHECKED, claims
+        assert "not a claim of this kind's form" in check.evidence
