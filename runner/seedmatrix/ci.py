@@ -18,8 +18,8 @@ from collections.abc import Mapping, Sequence
 from .baseline import BaselineCell
 from .claims import ClaimCheck, Verdict
 from .compare import FAILED, CellState
-from .report import Verdicts
 from .results import Results
+from .verdicts import Verdicts
 
 #: GitHub shows at most ten error annotations per step; the rest are summed up in one notice.
 MOST_ANNOTATIONS = 10

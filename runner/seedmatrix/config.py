@@ -153,11 +153,6 @@ class Tolerance(_Model):
             raise ValueError("give either ulps, or atol and/or rtol")
         return self
 
-    def __str__(self) -> str:
-        if self.ulps is not None:
-            return f"within {self.ulps} ULP"
-        return f"within atol {self.atol or 0:g}, rtol {self.rtol or 0:g}"
-
 
 class CloseTo(Tolerance):
     """Another label of the same run, and how far from it a label may be (a CPU and a GPU result)."""

@@ -16,22 +16,20 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import docker
 import requests
 
-from . import container, hostrun, interrupts, yamldoc
+from . import container, hostrun, interrupts
 from .assemble import assemble
 from .cache import Cache, cell_keys, gpu_unknown, records_from, reusable_cells, reusable_records
-from .ci import github_annotations, junit_xml
-from .config import Matrix, format_key_path, load_matrix, registry_option
+from .config import Matrix, load_matrix, registry_option
 from .cpu import CpuFacts, host_cpu, machine_identity, switches
-from .errors import ConfigError, EngineError, ResultsError
+from .errors import EngineError, ResultsError
 from .execute import INSIDE, RunContext, Runs
-from .files import atomic_write
 from .fingerprint import digest
 from .gpu import GpuFacts, host_gpus
 from .hostrun import interpreter
@@ -42,7 +40,7 @@ from .log import Bar, Output
 from .merge import merge
 from .plan import Cell, HostFacts, Plan, Selection, empty_plan, plan_environment, select_environments
 from .probes import DISPATCH_PROBE, probe_dispatch
-from .report import Verdicts, baseline_line, claims_line, derive, render, summary_line
+from .report import Verdicts, baseline_line, claims_line, derive, summary_line
 from .results import Build, Record, Results, RunState
 from .store import (
     RunDirectory,
@@ -53,6 +51,7 @@ from .store import (
     resolve_run_directory,
 )
 from .wheels import Fetching
+from .writers import RunReport, write_run
 
 BUILD_LOGS = "build-logs"
 RESUME_LATEST = Path("@latest")  # --resume without a directory: the newest run that did not finish
@@ -689,16 +688,6 @@ def _load_baseline(path: Path | None) -> tuple[Results, str] | None:
     return load_results(path), os.path.relpath(path)
 
 
-def _matrix_lines(matrix_file: str) -> dict[tuple[str | int, ...], int]:
-    """The line of each key of the matrix file, for annotations; none when it is not here."""
-    path = Path(matrix_file)
-    try:
-        _, lines = yamldoc.load(path.read_text(encoding="utf-8"), path, key_path=format_key_path)
-    except (OSError, UnicodeDecodeError, ConfigError):
-        return {}
-    return lines
-
-
 def _engine_version(client: docker.DockerClient | None) -> str:
     if client is None:
         return "not used (host environments only)"
@@ -721,20 +710,10 @@ def _write_report(
     `fail_on_change`: the gate the exit status applies, which junit.xml applies too."""
     verdicts = derive(results, baseline)
     comparison = verdicts.comparison
-    if save:
-        run.save_results(replace(results, divergences=verdicts.divergences))
-    markdown = render(results, verdicts)
-    atomic_write(run.matrix_file, markdown)
-    atomic_write(run.junit_file, junit_xml(results, verdicts, fail_on_change=fail_on_change))
-    out.github_summary(markdown)
-    out.github_annotations(
-        github_annotations(
-            verdicts.surprises,
-            matrix_file=os.path.relpath(results.matrix_file),  # GitHub wants it relative to the checkout
-            cases=results.matrix_cases,
-            lines=_matrix_lines(results.matrix_file),
-        )
+    report = RunReport(
+        run=run, results=results, verdicts=verdicts, out=out, save=save, fail_on_change=fail_on_change
     )
+    write_run(report)
     out.step(summary_line(comparison))
     if verdicts.claims:
         out.step("claims: " + claims_line(verdicts.claims))

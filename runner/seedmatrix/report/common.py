@@ -1,0 +1,30 @@
+"""What every section of MATRIX.md shares: how long lists and tables may grow, environment headings."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+#: Above this many environments, tables show one column per group of identical environments.
+WIDE = 8
+
+
+#: Lists longer than this are cut, saying how many more there are.
+LONGEST_LIST = 30
+
+
+def env_heading(name: str, reference: str) -> str:
+    return f"{name} (reference)" if name == reference else name
+
+
+def cut(names: Sequence[str]) -> str:
+    shown = ", ".join(names[:LONGEST_LIST])
+    return shown + (f", … and {len(names) - LONGEST_LIST} more" if len(names) > LONGEST_LIST else "")
+
+
+def listed(lines: Sequence[str]) -> list[str]:
+    if not lines:
+        return []
+    kept = ["", *lines[:LONGEST_LIST]]
+    if len(lines) > LONGEST_LIST:
+        kept.append(f"- … and {len(lines) - LONGEST_LIST} more (see results.json)")
+    return kept
