@@ -15,6 +15,7 @@ import pytest
 
 from seedmatrix import container, hostrun
 from seedmatrix.channel import Capture, Finished, new_boundary, read_report
+from seedmatrix.claims import Verdict, check_claims
 from seedmatrix.compare import compare
 from seedmatrix.execute import INSIDE, LAUNCHER, RunContext, keep_side_files, run_repeat, to_record
 from seedmatrix.limits import Limits
@@ -352,3 +353,30 @@ def test_a_container_sends_a_big_checkpoint_back_through_its_records_space(
     expected = np.arange(16 << 20, dtype=">f4").tobytes()
     assert value.packed == Packed(sha256=hashlib.sha256(expected).hexdigest(), size=len(expected))
     assert (tmp_path / "side" / value.packed.sha256).read_bytes() == expected
+
+
+@pytest.mark.parametrize("kind", ["stable_within", "close_to_reference"])
+def test_a_tolerance_claim_on_differing_packed_arrays_is_not_checked_not_a_surprise(
+    tmp_path: Path, kind: str
+) -> None:
+    """Before: within()'s 'not checked' answer was taken for 'not within': a SURPRISE for 1 ULP under 4."""
+    weights = np.arange(70_000, dtype=np.float32)
+    nudged = weights.copy()
+    nudged[5] = np.nextafter(nudged[5], np.float32(np.inf))
+    first, second = packed_value(tmp_path / "a", weights), packed_value(tmp_path / "b", nudged)
+    tolerance = {"outputs/w.npy": {"ulps": 4, "atol": None, "rtol": None}}
+    if kind == "stable_within":
+        records = [record("a", "c", 1, [first]), record("a", "c", 2, [second]), record("a", "c", 3, [first])]
+        envs = [environment("a")]
+    else:
+        records = [*repeated("a", "c", [first]), *repeated("b", "c", [second])]
+        envs = [environment("a"), environment("b")]
+    run = results(envs, [case("c", claims={kind: tolerance})], records)
+    checks = [found for found in check_claims(run, compare(run)) if found.kind == kind]
+    assert checks
+    assert {found.verdict for found in checks} <= {Verdict.HELD, Verdict.UNCHECKED}
+    assert any(
+        found.verdict is Verdict.UNCHECKED
+        and "tolerances are not checked on arrays kept in side files" in found.evidence
+        for found in checks
+    )

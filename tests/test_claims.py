@@ -525,3 +525,14 @@ def test_integers_beyond_float_range_in_differ_and_close_claims() -> None:
     assert [(c.kind, c.verdict) for c in checks] == [("differ", Verdict.HELD), ("close", Verdict.SURPRISE)]
     assert "max |Δ| 1.04e+1233" in checks[0].evidence
     assert "1.04e+1233" in render(res, derive(res))
+
+
+def test_close_to_reference_is_not_checked_against_a_reference_that_varies() -> None:
+    """The reference shows 1.0, 5.0, 5.0; 'other' shows 1.0 every time. Before: held (atol 0.1), as
+    only the reference's first repeat was looked at."""
+    reference = [record("ref", "c", n, [float64_value("x", v)]) for n, v in ((1, 1.0), (2, 5.0), (3, 5.0))]
+    [_, (_, verdict, evidence)] = verdicts_for(
+        {"close_to_reference": {"x": {"atol": 0.1}}}, reference + steady({"x": 1.0}, "other"), 2
+    )
+    assert verdict is Verdict.UNCHECKED
+    assert evidence.startswith("x: varies in the reference")
