@@ -24,7 +24,7 @@ from hypothesis.extra import numpy as hnp
 
 from seedmatrix.channel import value_from_record
 from seedmatrix.execute import INSIDE
-from seedmatrix.values import Value, difference, number
+from seedmatrix.values import Value, difference, number, within
 
 
 def load_recorder() -> ModuleType:
@@ -193,3 +193,45 @@ def exact_gap(changed: list[Any], original: list[Any]) -> Fraction | float | Non
         if a != b or math.copysign(1, a) != math.copysign(1, b):  # +0.0 and -0.0: 0 apart
             gaps.append(abs(Fraction(a) - Fraction(b)))
     return max(gaps) if gaps else None
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    array=arrays().filter(lambda array: array.size > 0),
+    orders=st.tuples(st.sampled_from(["<", ">"]), st.sampled_from(["<", ">"])),
+    data=st.data(),
+)
+def test_a_masked_array_keeps_its_mask_and_never_the_data_under_it(
+    array: np.ndarray[Any, Any], orders: tuple[str, str], data: st.DataObject
+) -> None:
+    flags = np.array(data.draw(st.lists(st.booleans(), min_size=array.size, max_size=array.size)))
+    flags = flags.reshape(array.shape)
+    used = USED_BITS.get(array.dtype.name, 0xFF)
+    fill = st.binary(min_size=array.nbytes, max_size=array.nbytes).map(lambda b: bytes(x & used for x in b))
+    raw = data.draw(fill)
+    refilled = np.where(flags, np.frombuffer(raw, dtype=array.dtype).reshape(array.shape), array)
+
+    value = decoded(np.ma.masked_array(stored(array, orders[0]), mask=flags))
+    other_fill = decoded(np.ma.masked_array(stored(refilled, orders[1]), mask=flags))
+
+    assert (value.dtype, value.shape) == (array.dtype.name, array.shape)
+    assert value.mask == (tuple(flags.reshape(-1).tolist()) if flags.any() else None)
+    for index, (element, masked) in enumerate(zip(array.reshape(-1), flags.reshape(-1), strict=True)):
+        if masked:
+            assert (value.bits[index], value.values[index]) == ("", "--")
+        else:
+            found, shown = numbers_of(value, index), parts(element)
+            assert all(same_number(a, b) for a, b in zip(found, shown, strict=True)), (index, found, shown)
+    assert value.key == other_fill.key
+    assert difference(value, other_fill).equal
+
+    position = data.draw(st.integers(0, array.size - 1))
+    moved = flags.copy().reshape(-1)
+    moved[position] = not moved[position]
+    remasked = decoded(np.ma.masked_array(array, mask=moved.reshape(array.shape)))
+    moved_mask = difference(remasked, value)
+    where = [int(i) for i in np.unravel_index(position, array.shape)]
+    assert not moved_mask.equal
+    assert (moved_mask.differing, moved_mask.first_index) == (1, tuple(where))
+    assert f"mask differs at {where}" in moved_mask.notes
+    assert within(remasked, value, atol=math.inf) == f"mask differs at {where}"

@@ -7,6 +7,7 @@ interpreter, through the host backend) and reads back the record.
 from __future__ import annotations
 
 import json
+import math
 import os
 import struct
 import subprocess
@@ -475,23 +476,48 @@ def test_big_endian_arrays_record_the_bits_of_their_values_not_of_their_bytes(tm
 
 
 def test_a_masked_array_never_records_the_data_under_its_mask(tmp_path: Path) -> None:
+    """Before: a masked array with masked elements was unrecordable, so never checked. Now it keeps
+    its mask; the data under the mask is no part of it, so it never counts."""
     record = run_script(
         tmp_path,
         """
         import numpy as np
         from recording import show
-        show("masked", np.ma.masked_array([1.0, 2.0], mask=[False, True]))
+        show("masked", np.ma.masked_array([1.0, 2.0, 3.0], mask=[False, True, False]))
+        show("other data under the mask", np.ma.masked_array([1.0, -7.5, 3.0], mask=[False, True, False]))
+        show("other mask", np.ma.masked_array([1.0, 2.0, 3.0], mask=[False, False, True]))
         show("masked in a list", [np.ma.masked_array([1.0, 2.0], mask=[False, True])] * 2)
+        show("other data in a list", [np.ma.masked_array([1.0, 9.0], mask=[False, True])] * 2)
+        show("objects", np.ma.masked_array([1, "anything"], dtype=object, mask=[False, True]))
+        show("integers as objects", np.ma.masked_array([1, 2], dtype=object, mask=[False, True]))
+        show("all masked", np.ma.masked_array(np.arange(4, dtype=">i4").reshape(2, 2), mask=True))
+        fields = np.zeros(2, dtype=[("a", "f4"), ("b", "i4")])
+        show("masked field", np.ma.masked_array(fields, mask=[(False, True), (False, False)]))
         show("nothing masked", np.ma.masked_array([1.0, 2.0], mask=[False, False]))
         show("plain", np.array([1.0, 2.0]))
         """,
     )
     assert record.status is RunStatus.OK, record.stderr_tail
     found = values(record)
-    for label in ("masked", "masked in a list"):
-        assert found[label].dtype == "unrecordable", label
-        assert "masked" in found[label].note
+    masked = found["masked"]
+    assert (masked.dtype, masked.shape, masked.mask) == ("float64", (3,), (False, True, False))
+    assert masked.bits == (struct.pack(">d", 1.0).hex(), "", struct.pack(">d", 3.0).hex())
+    assert masked.values == (1.0, "--", 3.0)
+    assert found["other data under the mask"].key == masked.key
+    assert difference(found["other data under the mask"], masked).equal
+    moved = difference(found["other mask"], masked)
+    assert (moved.equal, moved.differing, moved.first_index) == (False, 2, (1,))
+    assert "mask differs at 2 element(s), first at [1]" in moved.notes
+    assert within(found["other mask"], masked, atol=math.inf) == "mask differs at 2 element(s), first at [1]"
+    assert found["other data in a list"].key == found["masked in a list"].key
+    assert found["objects"].key == found["integers as objects"].key  # the fill's type is no part of it
+    assert found["objects"].dtype == "int"
+    assert found["all masked"].mask == (True,) * 4
+    assert found["all masked"].dtype == "int32"
+    assert found["masked field"].dtype == "unrecordable"
+    assert "structured masked array" in found["masked field"].note
     assert found["nothing masked"].key == found["plain"].key
+    assert found["nothing masked"].mask is None
 
 
 def test_strided_complex_arrays_record_each_element(tmp_path: Path) -> None:

@@ -14,11 +14,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import TypeAdapter
 
+from seedmatrix.channel import value_from_record
 from seedmatrix.values import (
     Difference,
     Value,
     check,
     difference,
+    exact,
     format_magnitude,
     number,
     ulp_distance,
@@ -352,3 +354,98 @@ def test_an_infinite_tolerance_holds_every_finite_gap() -> None:
     assert within(f64(-sys.float_info.max), f64(sys.float_info.max), atol=math.inf) is None
     assert within(f64(0.0), f64(1.0), rtol=math.inf) is None
     assert within(f64(1.0), f64(0.0), rtol=math.inf) is not None  # rtol·|0| is 0
+
+
+def masked_f32(*numbers: float | None) -> Value:
+    """float32 elements, None where masked."""
+    bits = tuple("" if n is None else struct.pack(">f", n).hex() for n in numbers)
+    shown = tuple("--" if n is None else n for n in numbers)
+    mask = tuple(n is None for n in numbers)
+    return Value(label="x", dtype="float32", shape=(len(bits),), bits=bits, values=shown, mask=mask)
+
+
+def test_masked_arrays_are_equal_when_their_masks_and_unmasked_bits_are() -> None:
+    assert difference(masked_f32(1.0, None, 3.0), masked_f32(1.0, None, 3.0)).equal
+    assert within(masked_f32(1.0, None, 3.0), masked_f32(1.0, None, 3.0)) is None
+    assert not difference(masked_f32(1.0, None, 3.0), f32("x", 1.0, 0.0, 3.0)).equal
+
+
+def test_a_different_mask_is_a_difference_said_where_and_never_within_a_tolerance() -> None:
+    found = difference(masked_f32(1.0, None, 3.0), masked_f32(1.0, 2.0, None))
+    assert (found.equal, found.elements, found.differing, found.first_index) == (False, 3, 2, (1,))
+    assert found.notes == ("mask differs at 2 element(s), first at [1]",)
+    assert (found.max_abs, found.max_ulps) == (None, None)  # no two numbers differ
+    one = difference(
+        masked_f32(1.0, None),
+        Value(
+            label="x",
+            dtype="float32",
+            shape=(2,),
+            bits=(struct.pack(">f", 1.0).hex(), struct.pack(">f", 2.0).hex()),
+            values=(1.0, 2.0),
+        ),
+    )
+    assert one.notes == ("mask differs at [1]",)
+    for tolerance in ({"atol": math.inf}, {"rtol": math.inf}, {"ulps": 10**9}):
+        assert within(masked_f32(1.0, None, 3.0), masked_f32(1.0, 2.0, None), **tolerance) == (
+            "mask differs at 2 element(s), first at [1]"
+        )
+    assert within(masked_f32(None, 2.0), masked_f32(1.0, 2.0), atol=math.inf) == "mask differs at [0]"
+
+
+def test_distances_are_between_elements_unmasked_on_both_sides() -> None:
+    found = difference(masked_f32(1.0, None, 3.0, 4.0), masked_f32(1.5, None, None, 4.0))
+    assert (found.differing, found.first_index, found.max_abs) == (2, (0,), 0.5)
+    assert found.max_ulps == 1 << 22
+    assert within(masked_f32(1.0, None), masked_f32(1.5, None), atol=0.5) is None
+    why = within(masked_f32(1.0, None), masked_f32(1.5, None), atol=0.25)
+    assert why == "|Δ| 0.5 at [0] (more than 0.25)"
+
+
+def test_a_masked_element_holds_no_number() -> None:
+    assert exact(masked_f32(1.0, None), 1) is None
+    assert exact(masked_f32(1.0, None), 0) == 1
+    bits, shown = (QUAD_THIRD, ""), (0.3, "--")
+    quad = Value(label="x", dtype="longdouble", shape=(2,), bits=bits, values=shown, mask=(False, True))
+    assert check(quad) is quad  # a masked element is no long double of another platform
+    other = replace(quad, bits=("3ffd5555555555555555555555555556", ""))
+    assert difference(other, quad).max_ulps == 1
+
+
+@pytest.mark.parametrize(
+    ("bits", "mask", "message"),
+    [
+        (("3f800000", ""), (True,), r"'x': a mask of 1 flag\(s\) for 2 element\(s\)"),
+        (("3f800000", ""), (False, True, False), r"'x': a mask of 3 flag\(s\) for 2 element\(s\)"),
+        (("3f800000", "3f800000"), (False, False), "'x': a mask that masks nothing"),
+        (("3f800000", "40000000"), (False, True), "'x': a masked element with bits '40000000'"),
+        (("", ""), (False, True), "is not float32 bits"),  # an unmasked element holds a number
+    ],
+)
+def test_a_mask_that_does_not_fit_its_value_is_refused(
+    bits: tuple[str, ...], mask: tuple[bool, ...], message: str
+) -> None:
+    value = Value(label="x", dtype="float32", shape=(2,), bits=bits, values=(1.0, "--"), mask=mask)
+    with pytest.raises(ValueError, match=message):
+        check(value)
+
+
+def test_a_mask_survives_json_strictly_and_values_without_one_read_as_before() -> None:
+    adapter = TypeAdapter(Value)
+    plain = f32("x", 1.0)
+    assert adapter.validate_json(adapter.dump_json(plain)) == plain
+    assert adapter.validate_json(adapter.dump_json(masked_f32(1.0, None))) == masked_f32(1.0, None)
+    old = b'{"label": "x", "dtype": "float32", "shape": [1], "bits": ["3f800000"], "values": [0.0]}'
+    assert adapter.validate_json(old) == plain  # results written before masks read as before
+    with pytest.raises(ValueError, match="mask"):
+        adapter.validate_json(old[:-1] + b', "mask": [1]}')
+
+
+def test_a_record_line_with_a_mask_that_is_not_flags_is_refused() -> None:
+    line = {"label": "x", "dtype": "float32", "shape": [2], "bits": ["3f800000", ""], "values": [1.0, "--"]}
+    assert value_from_record({**line, "mask": [False, True]}).mask == (False, True)
+    for mask in ([0, 1], "01", [False, "true"]):
+        with pytest.raises(TypeError, match="mask"):
+            value_from_record({**line, "mask": mask})
+    with pytest.raises(ValueError, match="masked element with bits"):
+        value_from_record({**line, "bits": ["3f800000", "3f800000"], "mask": [False, True]})

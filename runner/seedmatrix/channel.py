@@ -318,8 +318,17 @@ def value_from_record(payload: Mapping[str, Any]) -> Value:
             values=shown,
             note=str(payload.get("note", "")),
             packed=packed,
+            mask=_mask(payload.get("mask")),
         )
     )
+
+
+def _mask(payload: Any) -> tuple[bool, ...] | None:
+    if payload is None:
+        return None
+    if not isinstance(payload, list) or not all(isinstance(flag, bool) for flag in payload):
+        raise TypeError("a mask that is not a list of true/false")
+    return tuple(payload)
 
 
 def _packed(payload: Any) -> Packed | None:

@@ -22,7 +22,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Annotated, NamedTuple
 
-from pydantic import BeforeValidator, Field, PlainSerializer, WithJsonSchema
+from pydantic import BeforeValidator, Field, PlainSerializer, StrictBool, WithJsonSchema
 from pydantic.json_schema import SkipJsonSchema
 
 #: A value people read: a JSON scalar (non-finite floats and huge integers are written as text).
@@ -40,11 +40,18 @@ class Value:
     values: tuple[Shown, ...]
     note: str = ""  # why it could not be recorded (dtype "unrecordable")
     packed: Packed | None = None  # an array too big to record element by element (bits, values empty)
+    # A masked array's mask, one flag per element (True: masked); None when nothing is masked. A
+    # masked element's bits are MASKED_BITS: the data under a mask is whatever the buffer held.
+    mask: tuple[StrictBool, ...] | None = None
 
     @property
-    def key(self) -> tuple[str, tuple[int, ...], tuple[str, ...], str | None]:
+    def key(self) -> tuple[str, tuple[int, ...], tuple[str, ...], str | None, tuple[bool, ...] | None]:
         """What bitwise equality compares (a packed array: the digest of all its bits)."""
-        return self.dtype, self.shape, self.bits, self.packed.sha256 if self.packed else None
+        return self.dtype, self.shape, self.bits, self.packed.sha256 if self.packed else None, self.mask
+
+    def masked(self, index: int) -> bool:
+        """Whether element `index` is under the mask (it holds no number)."""
+        return self.mask is not None and self.mask[index]
 
     @property
     def recorded(self) -> bool:
@@ -68,6 +75,9 @@ UNRECORDABLE = "unrecordable"  # the recorder could not record it (its note says
 NOT_WRITTEN = "not-written"  # an output file the case expects that the script did not write
 PARSED = "text"  # taken from what the script printed (`parse:`), compared as text
 SHA256 = "sha256"  # an output file seedmatrix does not read: its digest (bits) and size (values)
+# The bits of a masked element, whatever its dtype (an empty str's too: the mask, part of the key,
+# tells them apart).
+MASKED_BITS = ""
 
 
 class _Format(NamedTuple):
@@ -159,6 +169,8 @@ def check(value: Value) -> Value:
     if any(size < 0 for size in value.shape):
         raise ValueError(f"{value.label!r}: negative shape {list(value.shape)}")
     if value.packed is not None:
+        if value.mask is not None:
+            raise ValueError(f"{value.label!r}: an array kept in a side file has no mask")
         return _check_packed(value, value.packed)
     elements = math.prod(value.shape)
     if value.recorded and not elements == len(value.bits) == len(value.values):
@@ -166,11 +178,13 @@ def check(value: Value) -> Value:
             f"{value.label!r}: shape {list(value.shape)} holds {elements} element(s), "
             f"not {len(value.bits)} bits and {len(value.values)} values"
         )
+    if value.mask is not None:
+        _check_mask(value, value.mask)
     if is_float(value.dtype) or is_complex(value.dtype):
         _check_floats(value)
     elif is_integer(value.dtype):
         bounds = _integer_range(value.dtype)
-        for bits in value.bits:
+        for bits in _unmasked_bits(value):
             if not _INTEGER.fullmatch(bits) or len(bits) > 100_000:
                 raise ValueError(f"{value.label!r}: {bits!r} is not an integer")
             if bounds and not (len(bits) <= 25 and bounds[0] <= int(bits) <= bounds[1]):
@@ -178,16 +192,35 @@ def check(value: Value) -> Value:
     return value
 
 
+def _check_mask(value: Value, mask: tuple[bool, ...]) -> None:
+    """One flag per element, at least one of them set (nothing masked is written as no mask, so
+    one array has one key), and no bits under it: the data there must never count."""
+    if not value.recorded:
+        raise ValueError(f"{value.label!r}: a value that was not recorded has no mask")
+    if len(mask) != len(value.bits):
+        raise ValueError(f"{value.label!r}: a mask of {len(mask)} flag(s) for {len(value.bits)} element(s)")
+    if not any(mask):
+        raise ValueError(f"{value.label!r}: a mask that masks nothing (written as no mask)")
+    for index, bits in enumerate(value.bits):
+        if mask[index] and bits != MASKED_BITS:
+            raise ValueError(f"{value.label!r}: a masked element with bits {bits[:40]!r}")
+
+
+def _unmasked_bits(value: Value) -> Iterator[str]:
+    """The bits of the elements that hold a number (all of them unless some are masked)."""
+    return (bits for index, bits in enumerate(value.bits) if not value.masked(index))
+
+
 def _check_floats(value: Value) -> None:
     real = _COMPLEX.get(value.dtype, value.dtype)
     widths = set(_LONG_DOUBLES) if real == "longdouble" else {_hex_width(real)}
     parts = 2 if is_complex(value.dtype) else 1
-    for bits in value.bits:
+    for bits in _unmasked_bits(value):
         if len(bits) % parts or len(bits) // parts not in widths or not _HEX.fullmatch(bits):
             raise ValueError(f"{value.label!r}: {bits!r} is not {value.dtype} bits")
         if real in _PADDED and int(bits, 16) >> _FORMATS[real].width:
             raise ValueError(f"{value.label!r}: {bits!r} is not {value.dtype} bits (bits above the format)")
-    if real == "longdouble" and len({len(bits) for bits in value.bits}) > 1:
+    if real == "longdouble" and len({len(bits) for bits in _unmasked_bits(value)}) > 1:
         raise ValueError(f"{value.label!r}: mixes long double formats (x87 and IEEE quadruple)")
 
 
@@ -332,10 +365,19 @@ def difference(value: Value, other: Value) -> Difference:
     platforms = long_double_platforms(value, other)
     if platforms:
         notes.append(f"{platforms}: no ULP distance")
-    differing = [i for i, pair in enumerate(zip(value.bits, other.bits, strict=True)) if pair[0] != pair[1]]
+    remasked = _mask_differences(value, other)
+    if remasked:
+        notes.append(_mask_note(remasked, value.shape))
+    # An element masked on one side only differs whatever its bits; distances are between numbers,
+    # so only elements masked on neither side have one.
+    differing = [
+        i
+        for i, pair in enumerate(zip(value.bits, other.bits, strict=True))
+        if pair[0] != pair[1] or value.masked(i) != other.masked(i)
+    ]
     if not differing:  # same bits, different dtype
         return Difference(equal=False, elements=len(value.bits), notes=tuple(notes))
-    stats = _distances(value, other, differing)
+    stats = _distances(value, other, [i for i in differing if not (value.masked(i) or other.masked(i))])
     return Difference(
         equal=False,
         elements=len(value.bits),
@@ -345,6 +387,20 @@ def difference(value: Value, other: Value) -> Difference:
         max_ulps=stats.max_ulps,
         notes=(*notes, *stats.notes),
     )
+
+
+def _mask_differences(value: Value, other: Value) -> list[int]:
+    """The elements masked on one side only (a value without a mask masks none)."""
+    if value.mask == other.mask:
+        return []
+    return [i for i in range(len(value.bits)) if value.masked(i) != other.masked(i)]
+
+
+def _mask_note(remasked: Sequence[int], shape: tuple[int, ...]) -> str:
+    where = list(unravel(remasked[0], shape))
+    if len(remasked) == 1:
+        return f"mask differs at {where}"
+    return f"mask differs at {len(remasked):,} element(s), first at {where}"
 
 
 class _Distances(NamedTuple):
@@ -447,19 +503,24 @@ def within(
 ) -> str | None:
     """None when `value` is close to `other` (every element within `ulps`, or within atol + rtol·|other|);
     otherwise why not, in words. Bitwise-equal elements are always close; NaN is close only to the
-    same NaN bits; a different dtype or shape is never close."""
+    same NaN bits; a different dtype, shape or mask is never close."""
     if value.key == other.key:
         return None
     if not (value.recorded and other.recorded):
         return value.note or other.note or "not recorded"
     if value.dtype != other.dtype or value.shape != other.shape or value.packed or other.packed:
         return _not_within(value, other)
+    remasked = _mask_differences(value, other)
+    if remasked:  # a number against no number is never close
+        return _mask_note(remasked, value.shape)
     if not (is_float(value.dtype) or is_integer(value.dtype) or is_complex(value.dtype)):
         return "not numbers, and not equal"
     platforms = long_double_platforms(value, other)
     if platforms:
         return f"{platforms}: not comparable"
     for index in range(len(value.bits)):
+        if value.masked(index):  # masked on both sides: nothing to compare
+            continue
         for part_a, part_b, dtype, _ in _parts(value, other, index):
             if part_a == part_b:
                 continue
@@ -494,7 +555,7 @@ def long_double_platforms(value: Value, other: Value) -> str:
     if value.dtype != other.dtype or _COMPLEX.get(value.dtype, value.dtype) != "longdouble":
         return ""
     parts = 2 if is_complex(value.dtype) else 1
-    mine, theirs = ({len(bits) // parts for bits in side.bits} for side in (value, other))
+    mine, theirs = ({len(bits) // parts for bits in _unmasked_bits(side)} for side in (value, other))
     if len(mine | theirs) < 2:
         return ""
     names = (
@@ -559,8 +620,9 @@ def unravel(flat: int, shape: Sequence[int]) -> tuple[int, ...]:
 
 
 def exact(value: Value, position: int) -> Decimal | None:
-    """The exact decimal of a real numeric element (None for NaN, infinities and non-numbers)."""
-    if not (is_float(value.dtype) or is_integer(value.dtype)):
+    """The exact decimal of a real numeric element (None for NaN, infinities, masked elements and
+    non-numbers)."""
+    if not (is_float(value.dtype) or is_integer(value.dtype)) or value.masked(position):
         return None
     found = number(value.dtype, value.bits[position])
     if is_nan(found) or _infinite(found):

@@ -100,8 +100,11 @@ def _append(line, label):
 
 
 def encode(value):
-    """{dtype, shape, bits, values}: exact `bits` per element (compared), `values` for people."""
+    """{dtype, shape, bits, values}: exact `bits` per element (compared), `values` for people; a
+    masked array with masked elements also has its `mask`."""
     value = _unwrap(value)
+    if isinstance(value, _Masked):
+        return _with_mask(sys.modules["numpy"], value)
     if isinstance(value, _RawFloats):
         width = value.raw.dtype.itemsize * 8
         raw = value.raw.reshape(-1).view(f"uint{width}").tolist()
@@ -124,10 +127,12 @@ def _unwrap(value):
     arrays as their data when nothing is masked."""
     masked = sys.modules.get("numpy.ma")
     if masked is not None and isinstance(value, masked.MaskedArray):
-        if masked.getmaskarray(value).any():
-            # the data under a mask is whatever the buffer held: recording it would compare garbage
-            raise Unrecordable("a masked array with masked elements (show its .filled(…) data and its .mask)")
-        return value.data
+        flags = masked.getmaskarray(value)
+        if flags.dtype.names:  # a flag per field: one per element would hide which fields hold data
+            if any(flags.tobytes()):
+                raise Unrecordable("a structured masked array with masked fields (show each field)")
+            return value.data
+        return _Masked(value.data, flags) if flags.any() else value.data
     module = type(value).__module__.split(".")[0]
     if module == "torch" and hasattr(value, "detach"):
         tensor = value.detach().cpu()
@@ -145,6 +150,24 @@ def _unwrap(value):
 class _RawFloats:
     def __init__(self, dtype, raw, shown):
         self.dtype, self.raw, self.shown = dtype, raw, shown
+
+
+class _Masked:
+    def __init__(self, data, flags):
+        self.data, self.flags = data, flags
+
+
+def _with_mask(numpy, value):
+    """The unmasked elements' encoding, a placeholder at each masked one ("" bits, "--" as NumPy
+    prints it) and the mask: the data under a mask is whatever the buffer held, so neither the
+    bits nor the dtype (of an object array) may depend on it."""
+    flags = value.flags.reshape(-1)
+    kept = _numpy(numpy, numpy.asarray(value.data).reshape(-1)[~flags])
+    unmasked = zip(kept["bits"], kept["values"])
+    elements = [("", "--") if flag else next(unmasked) for flag in flags.tolist()]
+    shape = [int(n) for n in value.flags.shape]
+    encoded = _result(kept["dtype"], shape, [bits for bits, _ in elements], [shown for _, shown in elements])
+    return {**encoded, "mask": flags.tolist()}
 
 
 def _numpy(numpy, array):
@@ -301,7 +324,9 @@ def _element(leaf, numpy):
     """A leaf of a list: a scalar as itself, anything bigger as its whole encoding."""
     if numpy is not None and isinstance(leaf, numpy.ndarray) and leaf.ndim == 0:
         leaf = leaf[()]
-    if isinstance(leaf, (list, tuple, _RawFloats)) or (numpy is not None and isinstance(leaf, numpy.ndarray)):
+    if isinstance(leaf, (list, tuple, _RawFloats, _Masked)) or (
+        numpy is not None and isinstance(leaf, numpy.ndarray)
+    ):
         encoded = encode(leaf)
         text = json.dumps(encoded, sort_keys=True, separators=(",", ":"))
         return "object", text, text
