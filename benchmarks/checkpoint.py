@@ -44,7 +44,7 @@ def write_checkpoint(path: Path, *, change: bool) -> None:
 RECORD = """
 import json, os, resource, sys, time
 from pathlib import Path
-from seedmatrix import hostrun
+from seedmatrix.backends.host import hostrun
 from seedmatrix.channel import new_boundary
 from seedmatrix.execute import INSIDE, LAUNCHER, to_record
 from seedmatrix.limits import Limits

@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from seedmatrix import execute, interpreters, pipeline
-from seedmatrix.container import Owner
+from seedmatrix import execute, pipeline
+from seedmatrix.backends.docker.container import Owner
+from seedmatrix.backends.host import interpreters
 from seedmatrix.execute import CpuPool, RunContext, Runs
 from seedmatrix.limits import Limits
 from seedmatrix.log import Output

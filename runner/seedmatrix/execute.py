@@ -17,17 +17,17 @@ from pathlib import Path
 
 import docker
 
-from . import container, hostrun
+from .backends.docker import container
+from .backends.docker.images import VENV_PYTHON
+from .backends.host import hostrun
 from .channel import Finished, Report, launcher_variables, new_boundary, read_report
+from .config import INSIDE
 from .files import atomic_write
-from .images import VENV_PYTHON
 from .plan import Cell
 from .results import Record, RunStatus
 from .values import PARSED, Value
 
 WORK_MOUNT = "/work"  # the case's working directory, read-only
-#: The launcher and the recorder (`from recording import show`), mounted read-only.
-INSIDE = Path(__file__).parent / "inside"
 INSIDE_MOUNT = "/seedmatrix-inside"
 RECORDS_MOUNT = "/seedmatrix-records"  # a tmpfs of `records_space`: the records file, side files
 OUTPUTS_MOUNT = "/outputs"  # a tmpfs of `outputs_mb` for the files the script writes to compare

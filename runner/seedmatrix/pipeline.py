@@ -23,25 +23,28 @@ from typing import Any
 import docker
 import requests
 
-from . import container, hostrun, interrupts, yamldoc
+from . import interrupts, yamldoc
 from .assemble import assemble
+from .backends.docker import container
+from .backends.docker.images import VENV_PYTHON, BuildSettings, build_order, ensure_environment_image
+from .backends.docker.probes import DISPATCH_PROBE, probe_dispatch
+from .backends.docker.wheels import Fetching
+from .backends.host import hostrun
+from .backends.host.hostrun import interpreter
+from .backends.host.interpreters import host_build
 from .cache import Cache, cell_keys, gpu_unknown, records_from, reusable_cells, reusable_records
 from .ci import github_annotations, junit_xml
-from .config import Matrix, format_key_path, load_matrix, registry_option
+from .config import INSIDE, Matrix, format_key_path, load_matrix, registry_option
 from .cpu import CpuFacts, host_cpu, machine_identity, switches
 from .errors import ConfigError, EngineError, ResultsError
-from .execute import INSIDE, RunContext, Runs
+from .execute import RunContext, Runs
 from .files import atomic_write
 from .fingerprint import digest
 from .gpu import GpuFacts, host_gpus
-from .hostrun import interpreter
-from .images import VENV_PYTHON, BuildSettings, build_order, ensure_environment_image
-from .interpreters import host_build
 from .limits import DEFAULT_MEMORY
 from .log import Bar, Output
 from .merge import merge
 from .plan import Cell, HostFacts, Plan, Selection, empty_plan, plan_environment, select_environments
-from .probes import DISPATCH_PROBE, probe_dispatch
 from .report import Verdicts, baseline_line, claims_line, derive, render, summary_line
 from .results import Build, Record, Results, RunState
 from .store import (
@@ -52,7 +55,6 @@ from .store import (
     remove_dead_jobs,
     resolve_run_directory,
 )
-from .wheels import Fetching
 
 BUILD_LOGS = "build-logs"
 RESUME_LATEST = Path("@latest")  # --resume without a directory: the newest run that did not finish

@@ -12,10 +12,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from .backends.host.hostrun import interpreter
 from .config import Matrix
 from .cpu import CpuFacts, lacking, switches
 from .errors import ConfigError
-from .hostrun import interpreter
 from .limits import DEFAULT_MEMORY, Limits
 from .results import SkippedCell
 

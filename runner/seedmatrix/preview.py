@@ -20,17 +20,16 @@ from typing import Any
 import docker
 import requests
 
-from . import debian
+from .backends.docker import debian
+from .backends.docker.images import ENV_REPOSITORY, environment_tag, image_identity, wheel_plan
+from .backends.docker.wheels import COMPLETE, Fetching
 from .cache import Cache, cell_keys
-from .config import Environment, Matrix, load_matrix
+from .config import INSIDE, Environment, Matrix, load_matrix
 from .cpu import host_cpu, machine_identity
-from .execute import INSIDE
 from .fingerprint import digest, tree_digest
 from .gpu import host_gpus
-from .images import ENV_REPOSITORY, environment_tag, image_identity, wheel_plan
 from .log import Output
 from .plan import HostFacts, Selection, make_plan, select_environments
-from .wheels import COMPLETE, Fetching
 
 CACHE = ".cache"
 _CACHE_NAME = re.compile(r"[0-9a-f]{12}")

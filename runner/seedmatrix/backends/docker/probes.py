@@ -6,17 +6,17 @@ import json
 import os
 import subprocess
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import docker
 
+from ...config import INSIDE
+from ...errors import ImageError, ResultsError
+from ...limits import Limits
+from ...results import FRAMEWORKS, Build, Observed, decode
 from . import container
-from .errors import ImageError, ResultsError
-from .limits import Limits
-from .results import FRAMEWORKS, Build, Observed, decode
 
-PROBE = Path(__file__).parent / "inside" / "probe.py"
+PROBE = INSIDE / "probe.py"
 DISPATCH_PROBE = PROBE.parent / "dispatch.py"
 PROBE_MOUNT = "/seedmatrix-probe"
 #: The distributions that provide each framework; the first installed one is reported.

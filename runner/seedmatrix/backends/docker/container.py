@@ -24,10 +24,10 @@ from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.models.containers import Container
 from docker.types import CancellableStream, DeviceRequest, LogConfig
 
-from .channel import Capture, Finished
-from .errors import EngineError
-from .limits import Limits
-from .store import is_alive
+from ...channel import Capture, Finished
+from ...errors import EngineError
+from ...limits import Limits
+from ...store import is_alive
 
 #: Every container seedmatrix starts carries these labels.
 RUN_LABEL = "org.seedmatrix.run"  # the run id (or what the container is for: images, gpu-check)

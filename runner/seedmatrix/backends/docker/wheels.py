@@ -26,16 +26,17 @@ from typing import Any
 import docker
 import requests
 
+from ...config import INSIDE
+from ...errors import EngineError, ImageError
+from ...fingerprint import digest, tree_digest
+from ...limits import Limits
+from ...lockfile import LockFile
 from . import container
-from .errors import EngineError, ImageError
-from .fingerprint import digest, tree_digest
-from .limits import Limits
-from .lockfile import LockFile
 
 COMPLETE = ".complete"
 PROJECTS = "projects.txt"  # the local projects' wheels, as name==version
 FETCH_TIMEOUT_SECONDS = 1800
-FETCHER = Path(__file__).parent / "inside" / "fetch_wheels.py"
+FETCHER = INSIDE / "fetch_wheels.py"
 CA_BUNDLE_VARIABLES = ("PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy")
 _CA_INSIDE = "/seedmatrix-ca/ca.crt"
