@@ -27,11 +27,11 @@ from pathlib import Path
 from typing import Any
 
 from seedmatrix.backends.docker import container, images
+from seedmatrix.backends.docker.execute import INSIDE_MOUNT, OUTPUTS_MOUNT, RECORDS_MOUNT, WORK_MOUNT
 from seedmatrix.backends.docker.wheels import Fetching
 from seedmatrix.cache import Cache
 from seedmatrix.channel import launcher_variables, new_boundary
-from seedmatrix.config import INSIDE, load_matrix
-from seedmatrix.execute import INSIDE_MOUNT, LAUNCHER, OUTPUTS_MOUNT, RECORDS_MOUNT, WORK_MOUNT
+from seedmatrix.config import INSIDE, LAUNCHER, load_matrix
 from seedmatrix.limits import Limits
 from seedmatrix.store import RunDirectory, load_results
 

@@ -15,6 +15,7 @@ from collections.abc import Sequence  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from . import __version__  # noqa: E402
+from .backends.docker.forecast import prune  # noqa: E402
 from .config import matrix_schema  # noqa: E402
 from .errors import SeedmatrixError  # noqa: E402
 from .limits import DEFAULT_MEMORY  # noqa: E402
@@ -29,7 +30,7 @@ from .pipeline import (  # noqa: E402
     report_job,
 )
 from .plan import Selection, parse_shard  # noqa: E402
-from .preview import prune, show_plan  # noqa: E402
+from .preview import show_plan  # noqa: E402
 from .results import results_schema  # noqa: E402
 from .starter import write_starter  # noqa: E402
 

@@ -77,12 +77,12 @@ def probe_dispatch(
     python: str,
     *,
     variables: Mapping[str, str],
-    owner: container.Owner,
+    owner: container.Owner | None,
     timeout_seconds: int,
 ) -> dict[str, Any]:
     """The oneDNN ISA TensorFlow dispatches in an image or interpreter under `variables` (the
     environment's CPU switches): {"onednn_isa", "onednn_version"}, and "error" when it failed."""
-    if build.image_id is not None and client is not None:
+    if build.image_id is not None and client is not None and owner is not None:
         finished = container.run(
             client,
             container.ContainerSpec(
