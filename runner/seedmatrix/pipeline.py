@@ -1,4 +1,5 @@
-"""The jobs a user asks for, as small steps: load → select → images → plan → runs → results → report.
+"""The jobs a user asks for, as small steps: load → select → images → plan → runs → results → report
+(the images job and the steps it shares with the matrix job: `builds`).
 
 Each step takes what the previous ones produced, one environment at a time: the moment an
 environment's image is ready its cells are planned (from facts about this host) and its runs
@@ -14,7 +15,7 @@ import json
 import os
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -23,59 +24,36 @@ from typing import Any
 from . import interrupts, yamldoc
 from .assemble import assemble
 from .backends.docker.container import Owner
-from .backends.docker.images import BuildSettings, build_order
+from .backends.docker.images import BuildSettings
 from .backends.docker.probes import DISPATCH_PROBE
-from .backends.docker.wheels import Fetching
 from .backends.machine import Machine, engine_for
+from .builds import build_settings, say_built, start_builds, sweep
 from .cache import CACHE, Cache, cell_keys, gpu_unknown, records_from, reusable_cells, reusable_records
 from .ci import github_annotations, junit_xml
-from .config import INSIDE, Matrix, format_key_path, load_matrix, registry_option
+from .config import INSIDE, Matrix, format_key_path, load_matrix
 from .cpu import machine_identity, switches
 from .errors import ConfigError, EngineError, ResultsError
 from .files import atomic_write
 from .fingerprint import digest
 from .gpu import GpuFacts, host_gpus
-from .limits import DEFAULT_MEMORY
-from .log import Bar, Output
+from .log import Output
 from .merge import merge
-from .plan import Cell, Plan, Selection, empty_plan, plan_environment, select_environments
+from .options import DEFAULT_BUILD_JOBS, Options
+from .plan import Cell, Plan, empty_plan, plan_environment, select_environments
 from .report import Verdicts, baseline_line, claims_line, derive, render, summary_line
 from .results import Build, Record, Results, RunState
 from .store import (
     RunDirectory,
-    job_directory,
     latest_unfinished,
     load_results,
-    remove_dead_jobs,
     resolve_run_directory,
 )
 
-BUILD_LOGS = "build-logs"
+# Options is re-exported: the jobs are called with it, and it lives in options.py with its defaults.
+__all__ = ["EXIT_INTERRUPTED", "RESUME_LATEST", "Options", "matrix_job", "report_job"]
+
 RESUME_LATEST = Path("@latest")  # --resume without a directory: the newest run that did not finish
 EXIT_INTERRUPTED = 130
-#: Images built at once by default: a build waits on the network and the disk more than on the CPU,
-#: so more than the cores (the longest need not wait for a free one); each holds a wheel set on disk.
-DEFAULT_BUILD_JOBS = 4
-
-
-@dataclass(frozen=True, kw_only=True)
-class Options:
-    config: Path
-    results: Path
-    selection: Selection = field(default_factory=Selection)
-    ca_bundle: Path | None = None
-    debian_mirror: str | None = None
-    memory: str = DEFAULT_MEMORY
-    jobs: int | None = None  # containers at once; default: the engine's CPU count
-    baseline: Path | None = None  # overrides matrix.yaml's `baseline:`
-    report_only: bool = False  # a SURPRISE does not make the exit status non-zero
-    resume: Path | None = None  # a run directory whose missing records are to be run
-    fresh: bool = False  # run every cell, even where an earlier run's records could be reused
-    fail_on_change: bool = False  # a change against the baseline exits 1 (also `fail_on_change:`)
-    reuse_from: Path | None = None  # another run (results.json or its directory) whose cells may be reused
-    registry: str | None = None  # overrides matrix.yaml's registry:
-    push: bool = False  # push images to the registry after building (or finding) them
-    build_jobs: int | None = None  # images built at once (default DEFAULT_BUILD_JOBS)
 
 
 def matrix_job(options: Options, out: Output, host_environ: Mapping[str, str]) -> int:
@@ -91,7 +69,7 @@ def matrix_job(options: Options, out: Output, host_environ: Mapping[str, str]) -
     run, records, started = _open_run(options)
     with run.held():
         owner = Owner(run_id=run.run_id, run_dir=run.path)
-        settings = _build_settings(matrix, options=options, host_environ=host_environ, owner=owner)
+        settings = build_settings(matrix, options=options, host_environ=host_environ, owner=owner)
         machine = Machine.open(matrix, engine, settings=settings, out=out)
         book = _RunBook(
             matrix=matrix,
@@ -108,7 +86,7 @@ def matrix_job(options: Options, out: Output, host_environ: Mapping[str, str]) -
         )
         jobs = options.jobs or len(engine.cpu_ids)
         try:
-            _sweep(machine, options.results, out, resumed=run.run_id if records or options.resume else None)
+            sweep(machine, options.results, out, resumed=run.run_id if records or options.resume else None)
             out.step(
                 f"run {run.run_id}: {len(environments)} environments × {len(book.plan.cases)} cases × "
                 f"{matrix.repeats} repeats, up to {jobs} runs at once, an environment's as soon as its "
@@ -350,7 +328,7 @@ def _build_and_run(
     as soon as its image is ready; returns why it stopped early, if it did."""
     out = book.out
     environments = book.plan.environments
-    builder, building = _start_builds(book.machine, book.matrix, environments, jobs=build_jobs)
+    builder, building = start_builds(book.machine, book.matrix, environments, jobs=build_jobs)
     stopped: str | None = None
     with out.progress(("images", len(environments)), ("runs", 0)) as (images, runs_bar):
 
@@ -373,7 +351,7 @@ def _build_and_run(
                         future.result()  # a run's own failure (a lost engine) ends the job
                         continue
                     name, built = building[future], future.result()
-                    _say_built(name, built, images, out)
+                    say_built(name, built, images, out)
                     work = book.join(name, built)
                     runs_bar.grow(len(work))
                     pending.update(runs.submit(work))
@@ -408,117 +386,6 @@ def _open_run(options: Options) -> tuple[RunDirectory, list[Record], str]:
     if run.finished:
         raise ResultsError(f"run {run.run_id} finished; there is nothing to resume (start a new run)")
     return run, run.load_records(), run.started
-
-
-def _sweep(machine: Machine, results_root: Path, out: Output, *, resumed: str | None = None) -> None:
-    """Remove what runs killed outright left behind; runs still alive keep theirs.
-
-    A resumed run's own leftovers (from the process that was stopped) go too.
-    """
-    remove_dead_jobs(results_root)
-    removed = machine.sweep(resumed=resumed)
-    if removed:
-        listed = ", ".join(f"{count} of {run}" for run, count in sorted(removed.items()))
-        out.note(f"removed containers that stopped runs left behind: {listed}")
-
-
-def _build_settings(
-    matrix: Matrix, *, options: Options, host_environ: Mapping[str, str], owner: Owner
-) -> BuildSettings:
-    return BuildSettings(
-        logs_dir=options.results / BUILD_LOGS,
-        cache=Cache(options.results / CACHE),
-        fetching=Fetching.from_environment(host_environ, ca_bundle=options.ca_bundle),
-        owner=owner,
-        debian_mirror=options.debian_mirror or host_environ.get("SEEDMATRIX_DEBIAN_MIRROR") or None,
-        registry=registry_option(options.registry) if options.registry else matrix.registry,
-        push=options.push,
-    )
-
-
-def _start_builds(
-    machine: Machine, matrix: Matrix, environments: Sequence[str], *, jobs: int
-) -> tuple[ThreadPoolExecutor, dict[Future[Build], str]]:
-    """Every environment's image (an interpreter for a host environment) built, found or pulled,
-    `jobs` at once in build order; the caller shuts the executor down.
-
-    Side by side: a base from Debian's archive, wheels from PyPI and an image's install step each
-    wait on the network or the disk more than on the CPU.
-    """
-
-    def build(name: str) -> Build:
-        return machine.prepare(matrix.environment(name))
-
-    executor = ThreadPoolExecutor(
-        max_workers=max(1, min(len(environments), jobs)), thread_name_prefix="seedmatrix-build"
-    )
-    return executor, {executor.submit(build, name): name for name in build_order(matrix, environments)}
-
-
-def _say_built(name: str, built: Build, bar: Bar, out: Output) -> None:
-    bar.advance(f"{name}: {built.status.value} in {built.seconds:.1f} s")
-    if built.error:
-        out.error(built.error)
-
-
-def _builds(
-    machine: Machine,
-    matrix: Matrix,
-    environments: Sequence[str],
-    *,
-    settings: BuildSettings,
-    jobs: int,
-    out: Output,
-) -> dict[str, Build]:
-    """Every environment's image, `jobs` at once, in matrix order."""
-    builds = {}
-    with out.progress(("images", len(environments))) as (bar,):
-        executor, futures = _start_builds(machine, matrix, environments, jobs=jobs)
-        try:
-            for future in as_completed(futures):
-                name, built = futures[future], future.result()
-                builds[name] = built
-                _say_built(name, built, bar, out)
-        except BaseException:
-            settings.stopping.set()  # see _build_and_run
-            machine.close()
-            raise
-        finally:
-            executor.shutdown(wait=False, cancel_futures=True)
-    return {name: builds[name] for name in environments}
-
-
-def images_job(options: Options, out: Output, host_environ: Mapping[str, str]) -> int:
-    """Build (or find) the images of the selected environments and show what they contain."""
-    matrix = load_matrix(options.config)
-    environments = select_environments(matrix, options.selection)
-    engine = engine_for(matrix, environments)
-    with job_directory(options.results, "images") as job:
-        owner = Owner(run_id=job.name, run_dir=job)
-        settings = _build_settings(matrix, options=options, host_environ=host_environ, owner=owner)
-        machine = Machine.open(matrix, engine, settings=settings, out=out)
-        _sweep(machine, options.results, out)
-        builds = _builds(
-            machine,
-            matrix,
-            environments,
-            settings=settings,
-            jobs=options.build_jobs or DEFAULT_BUILD_JOBS,
-            out=out,
-        )
-    for name, build in builds.items():
-        observed = build.observed
-        if observed is None:
-            out.error(f"{name}: {build.error}")
-            continue
-        versions = " · ".join(
-            f"{framework} {version}" for framework, version in observed.frameworks.items() if version
-        )
-        out.note(
-            f"{name}: {build.status.value} {build.tag} · Python {observed.python} · "
-            f"{versions or 'no frameworks'}"
-        )
-    return 1 if any(build.observed is None for build in builds.values()) else 0
 
 
 def report_job(
