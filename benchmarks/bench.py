@@ -26,14 +26,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from seedmatrix import container, images
+from seedmatrix.backends.docker import container, images
+from seedmatrix.backends.docker.execute import INSIDE_MOUNT, OUTPUTS_MOUNT, RECORDS_MOUNT, WORK_MOUNT
+from seedmatrix.backends.docker.wheels import Fetching
 from seedmatrix.cache import Cache
 from seedmatrix.channel import launcher_variables, new_boundary
-from seedmatrix.config import load_matrix
-from seedmatrix.execute import INSIDE, INSIDE_MOUNT, LAUNCHER, OUTPUTS_MOUNT, RECORDS_MOUNT, WORK_MOUNT
+from seedmatrix.config import INSIDE, LAUNCHER, load_matrix
 from seedmatrix.limits import Limits
 from seedmatrix.store import RunDirectory, load_results
-from seedmatrix.wheels import Fetching
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGETS = {"matrix / ideal": ("≤", 1.10), "naive / matrix": ("≥", 1.6), "cached run (s)": ("<", 3.0)}

@@ -44,9 +44,10 @@ def write_checkpoint(path: Path, *, change: bool) -> None:
 RECORD = """
 import json, os, resource, sys, time
 from pathlib import Path
-from seedmatrix import hostrun
+from seedmatrix.backends.host import hostrun
 from seedmatrix.channel import new_boundary
-from seedmatrix.execute import INSIDE, LAUNCHER, to_record
+from seedmatrix.backends.execute import to_record
+from seedmatrix.config import INSIDE, LAUNCHER
 from seedmatrix.limits import Limits
 from seedmatrix.plan import Cell
 from seedmatrix.store import RunDirectory

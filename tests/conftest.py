@@ -16,11 +16,11 @@ import docker
 import pytest
 from hypothesis import settings
 
-from seedmatrix import container, images
+from seedmatrix.backends.docker import container, images
+from seedmatrix.backends.docker.wheels import Fetching
 from seedmatrix.cache import Cache
 from seedmatrix.config import Matrix, load_matrix
 from seedmatrix.results import Build
-from seedmatrix.wheels import Fetching
 
 # In CI the generated examples are the same on every run, so a red CI is never a new random
 # example that nobody has seen; locally every run explores new ones.

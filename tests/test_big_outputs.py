@@ -13,11 +13,13 @@ import docker
 import numpy as np
 import pytest
 
-from seedmatrix import container, hostrun
+from seedmatrix.backends.docker import container
+from seedmatrix.backends.execute import RunContext, keep_side_files, run_repeat, to_record
+from seedmatrix.backends.host import hostrun
 from seedmatrix.channel import Capture, Finished, new_boundary, read_report
 from seedmatrix.claims import Verdict, check_claims
 from seedmatrix.compare import compare
-from seedmatrix.execute import INSIDE, LAUNCHER, RunContext, keep_side_files, run_repeat, to_record
+from seedmatrix.config import INSIDE, LAUNCHER
 from seedmatrix.limits import Limits
 from seedmatrix.plan import Cell
 from seedmatrix.published import Reproduced, check_published

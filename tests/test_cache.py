@@ -6,9 +6,9 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+from seedmatrix.backends.execute import CpuPool
 from seedmatrix.cache import cell_key, cell_keys, gpu_unknown, records_from, reusable_cells
 from seedmatrix.compare import compare
-from seedmatrix.execute import CpuPool
 from seedmatrix.gpu import GpuFacts, host_gpus
 from seedmatrix.limits import Limits
 from seedmatrix.plan import Cell

@@ -7,8 +7,8 @@ import json
 import docker
 import pytest
 
-from seedmatrix import container
-from seedmatrix.images import VENV_PYTHON
+from seedmatrix.backends.docker import container
+from seedmatrix.backends.docker.images import VENV_PYTHON
 from seedmatrix.limits import Limits
 from seedmatrix.results import Build
 

@@ -12,8 +12,9 @@ from typing import Any
 import docker
 import pytest
 
-from seedmatrix import container, images
-from seedmatrix.config import load_matrix
+from seedmatrix.backends.docker import container, images
+from seedmatrix.backends.docker.probes import probe_dispatch
+from seedmatrix.config import INSIDE, load_matrix
 from seedmatrix.cpu import (
     LEVELS,
     SWITCHES,
@@ -27,9 +28,7 @@ from seedmatrix.cpu import (
     summary,
     switches,
 )
-from seedmatrix.execute import INSIDE
 from seedmatrix.plan import HostFacts, Selection, make_plan
-from seedmatrix.probes import probe_dispatch
 from seedmatrix.results import Build
 
 from conftest import build_settings

@@ -11,8 +11,11 @@ from pathlib import Path
 import pytest
 from markdown_it import MarkdownIt
 
-from seedmatrix import config, container, errors, execute, files, hostrun, store, yamldoc
+from seedmatrix import config, errors, files, store, yamldoc
 from seedmatrix.__main__ import _parser
+from seedmatrix.backends import execute
+from seedmatrix.backends.docker import container
+from seedmatrix.backends.host import hostrun
 from seedmatrix.limits import DEFAULT_MEMORY, Limits
 from seedmatrix.pipeline import EXIT_INTERRUPTED
 

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from seedmatrix.channel import value_from_record
-from seedmatrix.execute import INSIDE
+from seedmatrix.config import INSIDE
 from seedmatrix.values import Value, difference, number, within
 
 

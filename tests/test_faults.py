@@ -22,7 +22,7 @@ from typing import Any
 import docker
 import pytest
 
-from seedmatrix.container import RUN_LABEL
+from seedmatrix.backends.docker.container import RUN_LABEL
 from seedmatrix.results import Build
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]

@@ -13,13 +13,14 @@ import docker
 import pytest
 from docker.errors import NotFound
 
-from seedmatrix import container, debian, images
+from seedmatrix.backends.docker import container, debian, images
+from seedmatrix.backends.docker.wheels import WHEEL_SERVER_PORT, Fetching, WheelPlan, Wheels, served
+from seedmatrix.builds import images_job
 from seedmatrix.config import Matrix, load_matrix
 from seedmatrix.errors import ImageError
 from seedmatrix.log import Output
-from seedmatrix.pipeline import Options, images_job
+from seedmatrix.options import Options
 from seedmatrix.results import Build, BuildStatus
-from seedmatrix.wheels import WHEEL_SERVER_PORT, Fetching, WheelPlan, Wheels, served
 
 from conftest import build_settings, new_identity_matrix
 

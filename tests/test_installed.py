@@ -18,8 +18,8 @@ from pathlib import Path
 import docker
 import pytest
 
+from seedmatrix.backends.docker.wheels import CA_BUNDLE_VARIABLES
 from seedmatrix.results import Build
-from seedmatrix.wheels import CA_BUNDLE_VARIABLES
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 

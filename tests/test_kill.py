@@ -16,7 +16,7 @@ from typing import Any
 import docker
 import pytest
 
-from seedmatrix.container import RUN_LABEL
+from seedmatrix.backends.docker.container import RUN_LABEL
 from seedmatrix.results import Build
 
 from conftest import new_identity_matrix

@@ -11,7 +11,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from seedmatrix.container import RUN_LABEL
+from seedmatrix.backends.docker.container import RUN_LABEL
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 

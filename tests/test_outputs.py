@@ -17,10 +17,11 @@ import h5py  # type: ignore[import-untyped]
 import numpy as np
 import pytest
 
-from seedmatrix import hostrun
+from seedmatrix.backends.execute import parsed_values, to_record
+from seedmatrix.backends.host import hostrun
 from seedmatrix.channel import new_boundary, value_from_record
 from seedmatrix.compare import LabelState, compare
-from seedmatrix.execute import INSIDE, LAUNCHER, parsed_values, to_record
+from seedmatrix.config import INSIDE, LAUNCHER
 from seedmatrix.limits import Limits
 from seedmatrix.plan import Cell
 from seedmatrix.report import Verdicts, render

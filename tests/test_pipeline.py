@@ -12,9 +12,12 @@ from typing import Any
 
 import pytest
 
-from seedmatrix import execute, interpreters, pipeline
-from seedmatrix.container import Owner
-from seedmatrix.execute import CpuPool, RunContext, Runs
+from seedmatrix import pipeline
+from seedmatrix.backends import execute
+from seedmatrix.backends.docker.container import Owner
+from seedmatrix.backends.execute import CpuPool, RunContext, Runs
+from seedmatrix.backends.host import backend as host_backend
+from seedmatrix.backends.host import interpreters
 from seedmatrix.limits import Limits
 from seedmatrix.log import Output
 from seedmatrix.plan import Cell
@@ -62,7 +65,7 @@ def test_an_environments_runs_start_while_another_image_is_still_being_made(
         if record.environment == "first":
             first_recorded.set()
 
-    monkeypatch.setattr(pipeline, "host_build", host_build)
+    monkeypatch.setattr(host_backend, "host_build", host_build)
     monkeypatch.setattr(pipeline._RunBook, "keep", keep)
     options = pipeline.Options(config=two_host_environments(tmp_path), results=tmp_path / "results")
     status = pipeline.matrix_job(options, Output(env=NO_ENGINE), {**os.environ, **NO_ENGINE})

@@ -13,7 +13,7 @@ from typing import Any
 import docker
 import pytest
 
-from seedmatrix import images
+from seedmatrix.backends.docker import images
 from seedmatrix.config import load_matrix
 from seedmatrix.results import Build, BuildStatus
 

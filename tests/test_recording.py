@@ -18,9 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from seedmatrix import hostrun
+from seedmatrix.backends.execute import to_record
+from seedmatrix.backends.host import hostrun
 from seedmatrix.channel import new_boundary
-from seedmatrix.execute import INSIDE, LAUNCHER, to_record
+from seedmatrix.config import INSIDE, LAUNCHER
 from seedmatrix.limits import Limits
 from seedmatrix.plan import Cell
 from seedmatrix.results import Record, RunStatus

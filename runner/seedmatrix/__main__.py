@@ -15,21 +15,16 @@ from collections.abc import Sequence  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from . import __version__  # noqa: E402
+from .backends.docker.forecast import prune  # noqa: E402
+from .builds import images_job  # noqa: E402
 from .config import matrix_schema  # noqa: E402
 from .errors import SeedmatrixError  # noqa: E402
 from .limits import DEFAULT_MEMORY  # noqa: E402
 from .log import Output  # noqa: E402
-from .pipeline import (  # noqa: E402
-    DEFAULT_BUILD_JOBS,
-    EXIT_INTERRUPTED,
-    RESUME_LATEST,
-    Options,
-    images_job,
-    matrix_job,
-    report_job,
-)
+from .options import DEFAULT_BUILD_JOBS, Options  # noqa: E402
+from .pipeline import EXIT_INTERRUPTED, RESUME_LATEST, matrix_job, report_job  # noqa: E402
 from .plan import Selection, parse_shard  # noqa: E402
-from .preview import prune, show_plan  # noqa: E402
+from .preview import show_plan  # noqa: E402
 from .results import results_schema  # noqa: E402
 from .starter import write_starter  # noqa: E402
 

@@ -9,6 +9,7 @@ import socket
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .backends import placement
 from .config import Case, Claims, Matrix
 from .cpu import host_cpu
 from .files import utc_now
@@ -49,7 +50,8 @@ def assemble(
         requested.update({key: value for key, value in origin.items() if value})
         kernels = {"cpu_isa": spec.cpu_isa, "onednn": spec.onednn}
         requested.update({key: value for key, value in kernels.items() if value is not None})
-        provides = build.observed.provides if spec.host_python and build.observed else spec.frameworks
+        probed = placement(spec, matrix_dir=matrix.source.parent).probed_frameworks
+        provides = build.observed.provides if probed and build.observed else spec.frameworks
         environments.append(
             EnvironmentResult(
                 name=spec.name,

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from .backends import runs_on_host
 from .compare import WITH_VALUES, Comparison
 from .errors import ResultsError
 from .files import MIB, atomic_write, read_bounded
@@ -28,6 +29,8 @@ from .gpu import GpuFacts
 from .plan import Cell
 from .results import Observed, Record, Results, RunStatus, decode, encode
 from .store import RunDirectory
+
+CACHE = ".cache"  # under the results directory
 
 _MAX_INDEX_BYTES = 64 * MIB
 
@@ -145,7 +148,7 @@ def gpu_unknown(cell: Cell, gpus: GpuFacts | None) -> str | None:
     reused: a reused GPU cell needs the GPU, driver, CUDA and cuDNN of the run that made it)."""
     if not cell.gpu:
         return None
-    if cell.host_python is not None:
+    if runs_on_host(cell):
         # Its identity is its pip freeze; the CUDA and cuDNN it loads may come from elsewhere.
         return "a host interpreter loads whichever CUDA and cuDNN libraries it finds when it runs"
     if gpus is None:

@@ -33,6 +33,9 @@ DEBIAN_PYTHON: Mapping[str, str] = {"bullseye": "3.9", "bookworm": "3.11", "trix
 
 #: The Dockerfile and the Debian base recipe seedmatrix ships; `images_dir:` may name others.
 ASSETS = Path(__file__).parent / "assets"
+#: What runs inside images and interpreters (the launcher, the recorder, the probes, the wheel fetcher).
+INSIDE = Path(__file__).parent / "inside"
+LAUNCHER = "launch.py"  # in INSIDE: runs one repeat
 
 _EXACT_VERSION = r"^\d+(\.\d+)*((a|b|rc)\d+)?(\.post\d+)?$"
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"

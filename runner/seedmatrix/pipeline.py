@@ -1,4 +1,5 @@
-"""The jobs a user asks for, as small steps: load → select → images → plan → runs → results → report.
+"""The jobs a user asks for, as small steps: load → select → images → plan → runs → results → report
+(the images job and the steps it shares with the matrix job: `builds`).
 
 Each step takes what the previous ones produced, one environment at a time: the moment an
 environment's image is ready its cells are planned (from facts about this host) and its runs
@@ -14,72 +15,44 @@ import json
 import os
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import docker
-import requests
-
-from . import container, hostrun, interrupts
+from . import interrupts
 from .assemble import assemble
-from .cache import Cache, cell_keys, gpu_unknown, records_from, reusable_cells, reusable_records
-from .config import Matrix, load_matrix, registry_option
-from .cpu import CpuFacts, host_cpu, machine_identity, switches
+from .backends.docker.container import Owner
+from .backends.docker.images import BuildSettings
+from .backends.docker.probes import DISPATCH_PROBE
+from .backends.machine import Machine, engine_for
+from .builds import build_settings, say_built, start_builds, sweep
+from .cache import CACHE, Cache, cell_keys, gpu_unknown, records_from, reusable_cells, reusable_records
+from .config import INSIDE, Matrix, load_matrix
+from .cpu import machine_identity, switches
 from .errors import EngineError, ResultsError
-from .execute import INSIDE, RunContext, Runs
 from .fingerprint import digest
 from .gpu import GpuFacts, host_gpus
-from .hostrun import interpreter
-from .images import VENV_PYTHON, BuildSettings, build_order, ensure_environment_image
-from .interpreters import host_build
-from .limits import DEFAULT_MEMORY
-from .log import Bar, Output
+from .log import Output
 from .merge import merge
-from .plan import Cell, HostFacts, Plan, Selection, empty_plan, plan_environment, select_environments
-from .probes import DISPATCH_PROBE, probe_dispatch
+from .options import DEFAULT_BUILD_JOBS, Options
+from .plan import Cell, Plan, empty_plan, plan_environment, select_environments
 from .report import Verdicts, baseline_line, claims_line, derive, summary_line
 from .results import Build, Record, Results, RunState
 from .store import (
     RunDirectory,
-    job_directory,
     latest_unfinished,
     load_results,
-    remove_dead_jobs,
     resolve_run_directory,
 )
-from .wheels import Fetching
 from .writers import RunReport, write_run
 
-BUILD_LOGS = "build-logs"
+# Options is re-exported: the jobs are called with it, and it lives in options.py with its defaults.
+__all__ = ["EXIT_INTERRUPTED", "RESUME_LATEST", "Options", "matrix_job", "report_job"]
+
 RESUME_LATEST = Path("@latest")  # --resume without a directory: the newest run that did not finish
-CACHE = ".cache"
 EXIT_INTERRUPTED = 130
-#: Images built at once by default: a build waits on the network and the disk more than on the CPU,
-#: so more than the cores (the longest need not wait for a free one); each holds a wheel set on disk.
-DEFAULT_BUILD_JOBS = 4
-
-
-@dataclass(frozen=True, kw_only=True)
-class Options:
-    config: Path
-    results: Path
-    selection: Selection = field(default_factory=Selection)
-    ca_bundle: Path | None = None
-    debian_mirror: str | None = None
-    memory: str = DEFAULT_MEMORY
-    jobs: int | None = None  # containers at once; default: the engine's CPU count
-    baseline: Path | None = None  # overrides matrix.yaml's `baseline:`
-    report_only: bool = False  # a SURPRISE does not make the exit status non-zero
-    resume: Path | None = None  # a run directory whose missing records are to be run
-    fresh: bool = False  # run every cell, even where an earlier run's records could be reused
-    fail_on_change: bool = False  # a change against the baseline exits 1 (also `fail_on_change:`)
-    reuse_from: Path | None = None  # another run (results.json or its directory) whose cells may be reused
-    registry: str | None = None  # overrides matrix.yaml's registry:
-    push: bool = False  # push images to the registry after building (or finding) them
-    build_jobs: int | None = None  # images built at once (default DEFAULT_BUILD_JOBS)
 
 
 def matrix_job(options: Options, out: Output, host_environ: Mapping[str, str]) -> int:
@@ -89,32 +62,30 @@ def matrix_job(options: Options, out: Output, host_environ: Mapping[str, str]) -
     """
     matrix = load_matrix(options.config)
     environments = select_environments(matrix, options.selection)
-    client, cpu_ids = _engine_for(matrix, environments)
+    engine = engine_for(matrix, environments)
     baseline = _load_baseline(options.baseline or matrix.baseline)
     earlier = load_results(options.reuse_from) if options.reuse_from and not options.fresh else None
     run, records, started = _open_run(options)
     with run.held():
-        owner = container.Owner(run_id=run.run_id, run_dir=run.path)
+        owner = Owner(run_id=run.run_id, run_dir=run.path)
+        settings = build_settings(matrix, options=options, host_environ=host_environ, owner=owner)
+        machine = Machine.open(matrix, engine, settings=settings, out=out)
         book = _RunBook(
             matrix=matrix,
             options=options,
             out=out,
             run=run,
-            client=client,
-            owner=owner,
-            cpu_ids=cpu_ids,
-            cpu=host_cpu(),
+            machine=machine,
             gpus=host_gpus(),
             plan=empty_plan(matrix, options.selection),
             records=records,
             started=started,
-            engine=_engine_version(client),
+            engine=machine.engine,
             earlier=earlier,
         )
-        settings = _build_settings(matrix, options=options, host_environ=host_environ, owner=owner)
-        jobs = options.jobs or len(cpu_ids)
+        jobs = options.jobs or len(engine.cpu_ids)
         try:
-            _sweep(client, options.results, out, resumed=run.run_id if records or options.resume else None)
+            sweep(machine, options.results, out, resumed=run.run_id if records or options.resume else None)
             out.step(
                 f"run {run.run_id}: {len(environments)} environments × {len(book.plan.cases)} cases × "
                 f"{matrix.repeats} repeats, up to {jobs} runs at once, an environment's as soon as its "
@@ -131,7 +102,7 @@ def matrix_job(options: Options, out: Output, host_environ: Mapping[str, str]) -
             stopped = "interrupted"
             out.warn("interrupted: removing this run's containers and writing what completed")
             with interrupts.shielded():
-                _remove_containers(client, run.run_id, out)
+                machine.close(interrupted=True)
         with interrupts.shielded():
             if not book.builds or book.resumed_waiting:
                 # Nothing new is written: a resumed run keeps the results.json it stopped with.
@@ -173,10 +144,7 @@ class _RunBook:
     options: Options
     out: Output
     run: RunDirectory
-    client: docker.DockerClient | None
-    owner: container.Owner
-    cpu_ids: Sequence[int]
-    cpu: CpuFacts | None
+    machine: Machine
     gpus: GpuFacts | None  # this host's GPUs and driver, for GPU cells' keys (None: unknown)
     plan: Plan
     records: list[Record]
@@ -186,8 +154,6 @@ class _RunBook:
     builds: dict[str, Build] = field(default_factory=dict)
     dispatch: dict[str, dict[str, Any]] = field(default_factory=dict)
     keys: dict[tuple[str, str], str] = field(default_factory=dict)
-    gpu_unavailable: str | None = None
-    gpu_asked: bool = False
     reused_from_earlier: int = 0  # records taken from --reuse-from
     lock: threading.Lock = field(default_factory=threading.Lock)  # records, shared with run threads
 
@@ -237,16 +203,7 @@ class _RunBook:
         self._check_same_image(name, build)
         self.resumed_waiting.discard(name)
         self.builds[name] = build
-        spec = self.matrix.environment(name)
-        facts = HostFacts(
-            cpus=len(self.cpu_ids),
-            cpu=self.cpu,
-            # A failed build's cells are its own failure, whatever the GPU: not asked.
-            gpu_unavailable=self._gpu_unavailable(build)
-            if spec.device == "gpu" and not spec.host_python and build.image_id
-            else None,
-            provides={name: build.observed.provides} if spec.host_python and build.observed else {},
-        )
+        facts = self.machine.facts(self.matrix.environment(name), build)
         cells, skipped = plan_environment(
             self.matrix, name, self.plan.cases, facts, memory=self.options.memory
         )
@@ -263,7 +220,11 @@ class _RunBook:
         if build.identity is None:
             return []
         keys = cell_keys(
-            cells, {name: build.identity}, helpers=INSIDE, machine=machine_identity(self.cpu), gpus=self.gpus
+            cells,
+            {name: build.identity},
+            helpers=INSIDE,
+            machine=machine_identity(self.machine.cpu),
+            gpus=self.gpus,
         )
         self.keys.update(keys)
         unknown = next(filter(None, (gpu_unknown(cell, self.gpus) for cell in cells)), None)
@@ -303,18 +264,6 @@ class _RunBook:
             )
             raise ResultsError(f"cannot resume run {self.run.run_id}: {name} ran on {old} and {now}")
 
-    def _gpu_unavailable(self, build: Build) -> str | None:
-        """Ask the engine once whether it can give a container a GPU; if not, GPU runs are skipped."""
-        if self.gpu_asked or self.client is None or not build.image_id:
-            return self.gpu_unavailable
-        self.gpu_asked = True
-        self.gpu_unavailable = container.gpu_unavailable(self.client, build.image_id, self.owner)
-        if self.gpu_unavailable is None:
-            self.out.note("the engine gives containers GPUs: GPU environments run on them")
-        else:
-            self.out.warn(f"skipping the GPU environments: {self.gpu_unavailable}")
-        return self.gpu_unavailable
-
     def _dispatch(self, name: str, build: Build) -> None:
         """The oneDNN ISA a TensorFlow environment dispatches under its CPU switches on this CPU
         (probed once per image, switches and CPU; kept in the cache)."""
@@ -325,22 +274,13 @@ class _RunBook:
         key = digest(
             build.identity,
             json.dumps(variables, sort_keys=True),
-            machine_identity(self.cpu),
+            machine_identity(self.machine.cpu),
             DISPATCH_PROBE.read_bytes(),
         )
         known = self.cache.dispatch(key)
         if known is None:
             self.out.note(f"{name}: asking oneDNN which instruction set it uses")
-            known = probe_dispatch(
-                self.client,
-                build,
-                interpreter(spec.host_python, relative_to=self.matrix.source.parent)
-                if spec.host_python
-                else VENV_PYTHON,
-                variables=variables,
-                owner=self.owner,
-                timeout_seconds=self.matrix.timeout_seconds,
-            )
+            known = self.machine.dispatch(spec, build, variables)
             if "error" not in known:
                 self.cache.save_dispatch(key, known)
             else:
@@ -387,19 +327,7 @@ def _build_and_run(
     as soon as its image is ready; returns why it stopped early, if it did."""
     out = book.out
     environments = book.plan.environments
-    identities: dict[str, str] = {}  # filled in as the images are ready, before their runs are queued
-    context = RunContext(
-        client=book.client,
-        owner=book.owner,
-        host_environ=host_environ,
-        identities=identities,
-        jobs=jobs,
-        cpu_ids=book.cpu_ids,
-        side_dir=book.run.side_dir,
-    )
-    builder, building = _start_builds(
-        book.client, book.matrix, environments, settings, jobs=build_jobs, out=out
-    )
+    builder, building = start_builds(book.machine, book.matrix, environments, jobs=build_jobs)
     stopped: str | None = None
     with out.progress(("images", len(environments)), ("runs", 0)) as (images, runs_bar):
 
@@ -409,7 +337,9 @@ def _build_and_run(
             book.keep(record)
             runs_bar.advance(f"{record.environment} / {record.case} #{record.repeat}: {record.status.value}")
 
-        runs = Runs(context, on_record=keep)
+        runs = book.machine.runs(
+            jobs=jobs, side_dir=book.run.side_dir, host_environ=host_environ, on_record=keep
+        )
         pending: set[Future[Any]] = set()
         try:
             pending.update(building)
@@ -420,9 +350,7 @@ def _build_and_run(
                         future.result()  # a run's own failure (a lost engine) ends the job
                         continue
                     name, built = building[future], future.result()
-                    _say_built(name, built, images, out)
-                    if built.identity is not None:
-                        identities[name] = built.identity
+                    say_built(name, built, images, out)
                     work = book.join(name, built)
                     runs_bar.grow(len(work))
                     pending.update(runs.submit(work))
@@ -441,22 +369,8 @@ def _build_and_run(
                     settings.stopping.set()
                 builder.shutdown(wait=False, cancel_futures=True)
                 runs.close()
-                if stopped is not None:
-                    hostrun.stop_all()  # host processes run in sessions of their own: no Ctrl-C reached them
-                _remove_containers(book.client, book.run.run_id, out)
+                book.machine.close(interrupted=stopped is not None)
     return stopped
-
-
-def _engine_for(matrix: Matrix, environments: Sequence[str]) -> tuple[docker.DockerClient | None, list[int]]:
-    """The engine and the CPUs runs may be pinned to; host environments alone need no engine.
-
-    Containers get cpusets numbered on the engine's host (0 … n-1); host processes get CPUs this
-    process may use (under taskset or a batch scheduler's cpuset, not always 0 … n-1).
-    """
-    if all(matrix.environment(name).host_python for name in environments):
-        return None, sorted(os.sched_getaffinity(0))
-    client = container.connect()
-    return client, list(range(container.engine_cpus(client)))
 
 
 def _open_run(options: Options) -> tuple[RunDirectory, list[Record], str]:
@@ -471,146 +385,6 @@ def _open_run(options: Options) -> tuple[RunDirectory, list[Record], str]:
     if run.finished:
         raise ResultsError(f"run {run.run_id} finished; there is nothing to resume (start a new run)")
     return run, run.load_records(), run.started
-
-
-def _sweep(
-    client: docker.DockerClient | None, results_root: Path, out: Output, *, resumed: str | None = None
-) -> None:
-    """Remove what runs killed outright left on the engine; runs still alive keep theirs.
-
-    A resumed run's own leftovers (from the process that was stopped) go too.
-    """
-    remove_dead_jobs(results_root)
-    if client is None:
-        return
-    removed = container.sweep_dead_runs(client)
-    if resumed is not None and (count := container.remove_run_containers(client, resumed)):
-        removed[resumed] = removed.get(resumed, 0) + count
-    if removed:
-        listed = ", ".join(f"{count} of {run}" for run, count in sorted(removed.items()))
-        out.note(f"removed containers that stopped runs left behind: {listed}")
-
-
-def _build_settings(
-    matrix: Matrix, *, options: Options, host_environ: Mapping[str, str], owner: container.Owner
-) -> BuildSettings:
-    return BuildSettings(
-        logs_dir=options.results / BUILD_LOGS,
-        cache=Cache(options.results / CACHE),
-        fetching=Fetching.from_environment(host_environ, ca_bundle=options.ca_bundle),
-        owner=owner,
-        debian_mirror=options.debian_mirror or host_environ.get("SEEDMATRIX_DEBIAN_MIRROR") or None,
-        registry=registry_option(options.registry) if options.registry else matrix.registry,
-        push=options.push,
-    )
-
-
-def _start_builds(
-    client: docker.DockerClient | None,
-    matrix: Matrix,
-    environments: Sequence[str],
-    settings: BuildSettings,
-    *,
-    jobs: int,
-    out: Output,
-) -> tuple[ThreadPoolExecutor, dict[Future[Build], str]]:
-    """Every environment's image (an interpreter for a host environment) built, found or pulled,
-    `jobs` at once in build order; the caller shuts the executor down.
-
-    Side by side: a base from Debian's archive, wheels from PyPI and an image's install step each
-    wait on the network or the disk more than on the CPU.
-    """
-
-    def build(name: str) -> Build:
-        environment = matrix.environment(name)
-        if environment.host_python is not None:
-            return host_build(
-                environment, matrix_dir=matrix.source.parent, timeout_seconds=matrix.timeout_seconds
-            )
-        assert client is not None  # _engine_for connects when any environment needs it
-        return ensure_environment_image(client, matrix, environment, settings, progress=out.note)
-
-    executor = ThreadPoolExecutor(
-        max_workers=max(1, min(len(environments), jobs)), thread_name_prefix="seedmatrix-build"
-    )
-    return executor, {executor.submit(build, name): name for name in build_order(matrix, environments)}
-
-
-def _say_built(name: str, built: Build, bar: Bar, out: Output) -> None:
-    bar.advance(f"{name}: {built.status.value} in {built.seconds:.1f} s")
-    if built.error:
-        out.error(built.error)
-
-
-def _builds(
-    client: docker.DockerClient | None,
-    matrix: Matrix,
-    environments: Sequence[str],
-    *,
-    settings: BuildSettings,
-    jobs: int,
-    out: Output,
-) -> dict[str, Build]:
-    """Every environment's image, `jobs` at once, in matrix order."""
-    builds = {}
-    with out.progress(("images", len(environments))) as (bar,):
-        executor, futures = _start_builds(client, matrix, environments, settings, jobs=jobs, out=out)
-        try:
-            for future in as_completed(futures):
-                name, built = futures[future], future.result()
-                builds[name] = built
-                _say_built(name, built, bar, out)
-        except BaseException:
-            settings.stopping.set()  # see _build_and_run
-            _remove_containers(client, settings.owner.run_id, out)
-            raise
-        finally:
-            executor.shutdown(wait=False, cancel_futures=True)
-    return {name: builds[name] for name in environments}
-
-
-def _remove_containers(client: docker.DockerClient | None, run_id: str, out: Output) -> None:
-    if client is None:
-        return
-    try:
-        container.remove_run_containers(client, run_id)
-    except EngineError as error:
-        selector = f"label={container.RUN_LABEL}={run_id}"
-        out.warn(
-            f"{error}: the next run removes them, or now: `docker rm -f $(docker ps -aq --filter {selector})`"
-        )
-
-
-def images_job(options: Options, out: Output, host_environ: Mapping[str, str]) -> int:
-    """Build (or find) the images of the selected environments and show what they contain."""
-    matrix = load_matrix(options.config)
-    environments = select_environments(matrix, options.selection)
-    client, _ = _engine_for(matrix, environments)
-    with job_directory(options.results, "images") as job:
-        owner = container.Owner(run_id=job.name, run_dir=job)
-        _sweep(client, options.results, out)
-        settings = _build_settings(matrix, options=options, host_environ=host_environ, owner=owner)
-        builds = _builds(
-            client,
-            matrix,
-            environments,
-            settings=settings,
-            jobs=options.build_jobs or DEFAULT_BUILD_JOBS,
-            out=out,
-        )
-    for name, build in builds.items():
-        observed = build.observed
-        if observed is None:
-            out.error(f"{name}: {build.error}")
-            continue
-        versions = " · ".join(
-            f"{framework} {version}" for framework, version in observed.frameworks.items() if version
-        )
-        out.note(
-            f"{name}: {build.status.value} {build.tag} · Python {observed.python} · "
-            f"{versions or 'no frameworks'}"
-        )
-    return 1 if any(build.observed is None for build in builds.values()) else 0
 
 
 def report_job(
@@ -688,13 +462,6 @@ def _load_baseline(path: Path | None) -> tuple[Results, str] | None:
     return load_results(path), os.path.relpath(path)
 
 
-def _engine_version(client: docker.DockerClient | None) -> str:
-    if client is None:
-        return "not used (host environments only)"
-    try:
-        return str(client.version().get("Version", "?"))
-    except (docker.errors.DockerException, requests.exceptions.RequestException):
-        return "unreachable"
 
 
 def _write_report(

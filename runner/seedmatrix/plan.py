@@ -12,10 +12,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from .backends import placement
 from .config import Matrix
 from .cpu import CpuFacts, lacking, switches
 from .errors import ConfigError
-from .hostrun import interpreter
 from .limits import DEFAULT_MEMORY, Limits
 from .results import SkippedCell
 
@@ -136,17 +136,18 @@ def plan_environment(
     cells = []
     skipped = []
     env = matrix.environment(env_name)
+    where = placement(env, matrix_dir=matrix.source.parent)
     provided = facts.provides.get(env.name, env.frameworks)
     for case in matrix.cases:
         if case.name not in cases or not set(case.requires) <= provided:
             continue
         reason = None
-        if env.device == "gpu" and env.host_python is None and facts.gpu_unavailable is not None:
+        if env.device == "gpu" and where.gpu_asked and facts.gpu_unavailable is not None:
             reason = facts.gpu_unavailable
         elif case.cpus > facts.cpus:
             reason = f"needs {case.cpus} CPUs, this host has {facts.cpus}"
-        elif case.data and env.host_python is not None:
-            reason = "its data: mounts need a container; the host backend cannot remap paths"
+        elif case.data and where.data_refused is not None:
+            reason = where.data_refused
         elif env.cpu_isa is not None:
             reason = lacking(env.cpu_isa, facts.cpu)
         if reason is not None:
@@ -174,9 +175,7 @@ def plan_environment(
                 # The case's own variables win: the read-back then shows the request ignored.
                 variables={**switches(env.cpu_isa, env.onednn), **case.env},
                 gpu=env.device == "gpu",
-                host_python=interpreter(env.host_python, relative_to=matrix.source.parent)
-                if env.host_python
-                else None,
+                host_python=where.interpreter,
             )
         )
     return cells, skipped

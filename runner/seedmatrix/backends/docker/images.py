@@ -21,14 +21,14 @@ from typing import Any
 import docker
 from docker.errors import APIError, BuildError, ImageNotFound, NotFound
 
+from ...cache import Cache
+from ...config import Environment, Matrix
+from ...errors import ImageError
+from ...fingerprint import digest
+from ...results import Build, BuildStatus, Observed
 from . import container, debian
-from .cache import Cache
-from .config import Environment, Matrix
-from .errors import ImageError
-from .fingerprint import digest
 from .probes import probe_image
 from .registry import pull, push
-from .results import Build, BuildStatus, Observed
 from .wheels import Fetching, WheelIndex, WheelPlan, Wheels, ensure_wheels, served
 
 ENV_REPOSITORY = "seedmatrix-env"

@@ -24,9 +24,9 @@ from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from pathlib import Path
 
-from .channel import Capture, Finished, launcher_variables
-from .container import STOP_GRACE_SECONDS
-from .limits import Limits
+from ...channel import Capture, Finished, launcher_variables
+from ...limits import Limits
+from ..docker.container import STOP_GRACE_SECONDS
 
 _RUNNING: set[subprocess.Popen[bytes]] = set()
 _RUNNING_LOCK = threading.Lock()

@@ -19,9 +19,9 @@ from typing import Any
 import docker
 from docker.errors import APIError, ImageNotFound
 
-from .config import DebianRecipe
-from .errors import ImageError
-from .fingerprint import digest
+from ...config import DebianRecipe
+from ...errors import ImageError
+from ...fingerprint import digest
 from .registry import pull
 
 BASE_REPOSITORY = "seedmatrix-base"

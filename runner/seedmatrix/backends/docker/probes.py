@@ -6,17 +6,17 @@ import json
 import os
 import subprocess
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import docker
 
+from ...config import INSIDE
+from ...errors import ImageError, ResultsError
+from ...limits import Limits
+from ...results import FRAMEWORKS, Build, Observed, decode
 from . import container
-from .errors import ImageError, ResultsError
-from .limits import Limits
-from .results import FRAMEWORKS, Build, Observed, decode
 
-PROBE = Path(__file__).parent / "inside" / "probe.py"
+PROBE = INSIDE / "probe.py"
 DISPATCH_PROBE = PROBE.parent / "dispatch.py"
 PROBE_MOUNT = "/seedmatrix-probe"
 #: The distributions that provide each framework; the first installed one is reported.
@@ -77,12 +77,12 @@ def probe_dispatch(
     python: str,
     *,
     variables: Mapping[str, str],
-    owner: container.Owner,
+    owner: container.Owner | None,
     timeout_seconds: int,
 ) -> dict[str, Any]:
     """The oneDNN ISA TensorFlow dispatches in an image or interpreter under `variables` (the
     environment's CPU switches): {"onednn_isa", "onednn_version"}, and "error" when it failed."""
-    if build.image_id is not None and client is not None:
+    if build.image_id is not None and client is not None and owner is not None:
         finished = container.run(
             client,
             container.ContainerSpec(

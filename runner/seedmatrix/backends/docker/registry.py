@@ -15,7 +15,7 @@ from typing import Any
 import docker
 from docker.errors import APIError, NotFound
 
-from .errors import ImageError
+from ...errors import ImageError
 
 Progress = Callable[[str], None]
 

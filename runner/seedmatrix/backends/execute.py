@@ -1,4 +1,5 @@
-"""Run the planned repeats: each a fresh container (or host process) with the launcher, no network.
+"""Run the planned repeats: each a fresh container (or host process) with the launcher, no network
+(each backend's half: `docker/execute.py`, `host/execute.py`).
 
 Every repeat runs `inside/launch.py SCRIPT`; the launcher's report (values, device, stray
 processes, the script's own time) comes back on stdout behind a boundary chosen per repeat, and
@@ -17,21 +18,15 @@ from pathlib import Path
 
 import docker
 
-from . import container, hostrun
-from .channel import Finished, Report, launcher_variables, new_boundary, read_report
-from .files import atomic_write
-from .images import VENV_PYTHON
-from .plan import Cell
-from .results import Record, RunStatus
-from .values import PARSED, Value
+from ..channel import Finished, Report, new_boundary, read_report
+from ..files import atomic_write
+from ..plan import Cell
+from ..results import Record, RunStatus
+from ..values import PARSED, Value
+from .docker import container
+from .docker.execute import run_in_container
+from .host.execute import run_on_host
 
-WORK_MOUNT = "/work"  # the case's working directory, read-only
-#: The launcher and the recorder (`from recording import show`), mounted read-only.
-INSIDE = Path(__file__).parent / "inside"
-INSIDE_MOUNT = "/seedmatrix-inside"
-RECORDS_MOUNT = "/seedmatrix-records"  # a tmpfs of `records_space`: the records file, side files
-OUTPUTS_MOUNT = "/outputs"  # a tmpfs of `outputs_mb` for the files the script writes to compare
-LAUNCHER = "launch.py"
 OUTPUT_CHARACTERS = 20_000  # of what the script printed, kept per record (the first); values are whole
 
 
@@ -52,50 +47,14 @@ def run_repeat(context: RunContext, cell: Cell, repeat: int, *, cpu_ids: Sequenc
     """One repeat, pinned to `cpu_ids`."""
     identity = context.identities[cell.environment]
     boundary = new_boundary()
-    variables = dict(cell.variables)
-    limits = cell.limits
     if cell.host_python is not None:
-        # No container to hide the GPUs: a CPU environment hides them from CUDA and JAX instead.
-        hidden = {} if cell.gpu else {"CUDA_VISIBLE_DEVICES": "", "JAX_PLATFORMS": "cpu"}
-        finished = hostrun.run(
-            [cell.host_python, str(INSIDE / LAUNCHER), str(cell.script), *cell.args],
-            environment={**hidden, **variables, "PYTHONPATH": str(INSIDE)},
-            host_environ=context.host_environ,
-            limits=limits,
-            cpu_ids=cpu_ids,
-            boundary=boundary,
-            outputs=cell.outputs,
-            cwd=cell.workdir,
+        finished = run_on_host(
+            cell, cell.host_python, host_environ=context.host_environ, cpu_ids=cpu_ids, boundary=boundary
         )
     else:
         assert context.client is not None  # a plan with container cells connects to the engine
-        script = f"{WORK_MOUNT}/{cell.script.relative_to(cell.workdir).as_posix()}"
-        finished = container.run(
-            context.client,
-            container.ContainerSpec(
-                image=identity,
-                command=[VENV_PYTHON, f"{INSIDE_MOUNT}/{LAUNCHER}", script, *cell.args],
-                owner=context.owner,
-                limits=limits,
-                read_only_mounts={cell.workdir: WORK_MOUNT, INSIDE: INSIDE_MOUNT, **cell.data},
-                tmpfs={RECORDS_MOUNT: limits.records_space, OUTPUTS_MOUNT: limits.outputs_mb << 20},
-                environment={
-                    **variables,
-                    **launcher_variables(
-                        boundary,
-                        records_dir=RECORDS_MOUNT,
-                        outputs_dir=OUTPUTS_MOUNT,
-                        limits=limits,
-                        outputs=cell.outputs,
-                    ),
-                    "HOME": "/tmp",
-                    "PYTHONPATH": INSIDE_MOUNT,
-                },
-                working_dir=WORK_MOUNT,
-                cpuset=",".join(str(cpu) for cpu in cpu_ids),
-                gpus=cell.gpu,
-                boundary=boundary,
-            ),
+        finished = run_in_container(
+            context.client, context.owner, cell, image=identity, cpu_ids=cpu_ids, boundary=boundary
         )
     return to_record(cell, repeat, finished, ran_on=identity, side_dir=context.side_dir)
 

@@ -26,16 +26,17 @@ from typing import Any
 import docker
 import requests
 
+from ...config import INSIDE
+from ...errors import EngineError, ImageError
+from ...fingerprint import digest, tree_digest
+from ...limits import Limits
+from ...lockfile import LockFile
 from . import container
-from .errors import EngineError, ImageError
-from .fingerprint import digest, tree_digest
-from .limits import Limits
-from .lockfile import LockFile
 
 COMPLETE = ".complete"
 PROJECTS = "projects.txt"  # the local projects' wheels, as name==version
 FETCH_TIMEOUT_SECONDS = 1800
-FETCHER = Path(__file__).parent / "inside" / "fetch_wheels.py"
+FETCHER = INSIDE / "fetch_wheels.py"
 CA_BUNDLE_VARIABLES = ("PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy")
 _CA_INSIDE = "/seedmatrix-ca/ca.crt"
@@ -81,6 +82,14 @@ class Fetching:
         return cls(
             cache=wheels, ca_bundle=bundle, proxies={key: env[key] for key in PROXY_VARIABLES if env.get(key)}
         )
+
+    def pins_directory(self, plan: WheelPlan, base_id: str) -> Path:
+        """Where the wheels of `plan`'s pins (and lock file) for this base are kept."""
+        return self.cache / digest(plan.pinned, base_id)
+
+    def project_directory(self, project: Path, base_id: str) -> Path:
+        """Where the wheel of a local project (as its tree is now) for this base is kept."""
+        return self.cache / "projects" / digest(tree_digest(project), base_id)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -144,11 +153,11 @@ def ensure_wheels(
     if plan.lock is not None:
         requirements.append(("lock.txt", plan.lock.text))
     if requirements:
-        target = fetching.cache / digest(plan.pinned, str(base.id))
+        target = fetching.pins_directory(plan, str(base.id))
         directories.append(ensure(target, {"requirements": requirements}, f"fetching wheels for {name}"))
     projects = b""
     for project in plan.projects:
-        target = fetching.cache / "projects" / digest(tree_digest(project), str(base.id))
+        target = fetching.project_directory(project, str(base.id))
         directories.append(ensure(target, {"project": project}, f"building a wheel of {project}"))
         projects += (target / PROJECTS).read_bytes()
     pins = [*plan.pins, *(plan.lock.pins if plan.lock else ())]

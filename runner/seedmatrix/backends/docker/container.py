@@ -24,10 +24,10 @@ from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.models.containers import Container
 from docker.types import CancellableStream, DeviceRequest, LogConfig
 
-from .channel import Capture, Finished
-from .errors import EngineError
-from .limits import Limits
-from .store import is_alive
+from ...channel import Capture, Finished
+from ...errors import EngineError
+from ...limits import Limits
+from ...store import is_alive
 
 #: Every container seedmatrix starts carries these labels.
 RUN_LABEL = "org.seedmatrix.run"  # the run id (or what the container is for: images, gpu-check)
@@ -74,8 +74,7 @@ class ContainerSpec:
 def connect() -> docker.DockerClient:
     """A client for the engine named by DOCKER_HOST (or the default socket), checked with a ping."""
     try:
-        client = docker.from_env(timeout=120)
-        client.ping()
+        client = _pinged(timeout=120)
     except DockerException as error:
         raise EngineError(
             "cannot reach the Docker engine "
@@ -83,6 +82,20 @@ def connect() -> docker.DockerClient:
             "Start it and try again, e.g. `bash scripts/engine start` (installs docker.io and runs "
             "dockerd on Debian), `sudo systemctl start docker`, or set DOCKER_HOST."
         ) from None
+    return client
+
+
+def reachable() -> tuple[docker.DockerClient | None, str]:
+    """The engine, or None and why not: for the jobs that go on without one (`plan`, `prune`)."""
+    try:
+        return _pinged(timeout=30), ""
+    except (DockerException, requests.exceptions.RequestException) as error:
+        return None, f"no Docker engine reachable ({_first_line(error)})"
+
+
+def _pinged(*, timeout: int) -> docker.DockerClient:
+    client = docker.from_env(timeout=timeout)
+    client.ping()
     return client
 
 

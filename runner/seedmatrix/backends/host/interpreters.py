@@ -10,13 +10,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .config import Environment
-from .errors import ImageError
-from .fingerprint import digest
+from ...config import Environment
+from ...errors import ImageError
+from ...fingerprint import digest
+from ...results import Build, BuildStatus, Observed
+from ..docker.images import check_python
+from ..docker.probes import probe_interpreter
 from .hostrun import interpreter
-from .images import check_python
-from .probes import probe_interpreter
-from .results import Build, BuildStatus, Observed
 
 
 def host_build(environment: Environment, *, matrix_dir: Path, timeout_seconds: int) -> Build:

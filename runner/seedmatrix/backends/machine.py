@@ -1,0 +1,159 @@
+"""This machine's backends behind one `Backend`: each environment goes to the backend that runs it
+(the Docker engine, connected only when an environment needs it, or the host's interpreters)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docker
+
+from ..config import Environment, Matrix
+from ..cpu import CpuFacts, host_cpu
+from ..log import Output
+from ..plan import HostFacts
+from ..results import Build, Record
+from . import Backend, Forecast
+from .docker import container
+from .docker.backend import DockerBackend
+from .docker.images import BuildSettings
+from .docker.wheels import Fetching
+from .execute import RunContext, Runs
+from .host.backend import HostBackend
+
+
+@dataclass(frozen=True, kw_only=True)
+class Engine:
+    """The engine when an environment needs one, and the CPUs repeats are pinned to."""
+
+    client: docker.DockerClient | None
+    cpu_ids: tuple[int, ...]
+
+
+def engine_for(matrix: Matrix, environments: Sequence[str]) -> Engine:
+    """Containers get cpusets numbered on the engine's host (0 … n-1); host processes get CPUs
+    this process may use (under taskset or a batch scheduler's cpuset, not always 0 … n-1).
+    Host environments alone need no engine."""
+    if all(matrix.environment(name).host_python for name in environments):
+        return Engine(client=None, cpu_ids=tuple(sorted(os.sched_getaffinity(0))))
+    client = container.connect()
+    return Engine(client=client, cpu_ids=tuple(range(container.engine_cpus(client))))
+
+
+class Machine:
+    """Routes each environment to its backend, and owns the run's cleanup (`close`)."""
+
+    def __init__(
+        self,
+        *,
+        docker: DockerBackend | None,
+        host: HostBackend,
+        cpu_ids: Sequence[int],
+        cpu: CpuFacts | None,
+        client: docker.DockerClient | None = None,
+        owner: container.Owner | None = None,
+    ) -> None:
+        self._docker = docker
+        self._host = host
+        self.cpu_ids = cpu_ids
+        self.cpu = cpu  # the CPU runs use (None: unknown)
+        self._client = client
+        self._owner = owner  # None: a machine that only forecasts
+        self._identities: dict[str, str] = {}  # filled in as the images are ready, before their runs
+
+    @classmethod
+    def open(cls, matrix: Matrix, engine: Engine, *, settings: BuildSettings, out: Output) -> Machine:
+        cpu = host_cpu()
+        docker = None
+        if engine.client is not None:
+            docker = DockerBackend(
+                engine.client,
+                matrix,
+                settings=settings,
+                fetching=settings.fetching,
+                out=out,
+                cpu_ids=engine.cpu_ids,
+                cpu=cpu,
+            )
+        return cls(
+            docker=docker,
+            host=HostBackend(matrix, cpu_ids=engine.cpu_ids, cpu=cpu),
+            cpu_ids=engine.cpu_ids,
+            cpu=cpu,
+            client=engine.client,
+            owner=settings.owner,
+        )
+
+    @classmethod
+    def forecasting(cls, matrix: Matrix, *, out: Output) -> Machine:
+        """For `seedmatrix plan`: the engine when one answers (else it says what is not checked)."""
+        client, why = container.reachable()
+        if client is None:
+            out.warn(f"{why}: images and reuse are not checked")
+        cpu_ids = list(range(container.engine_cpus(client) if client is not None else (os.cpu_count() or 1)))
+        fetching = Fetching.from_environment(os.environ, ca_bundle=None)
+        cpu = host_cpu()
+        docker = DockerBackend(
+            client, matrix, settings=None, fetching=fetching, out=out, cpu_ids=cpu_ids, cpu=cpu
+        )
+        host = HostBackend(matrix, cpu_ids=cpu_ids, cpu=cpu)
+        return cls(docker=docker, host=host, cpu_ids=cpu_ids, cpu=cpu)
+
+    @property
+    def engine(self) -> str:
+        return (self._docker or self._host).engine
+
+    def sweep(self, *, resumed: str | None) -> Mapping[str, int]:
+        return {} if self._docker is None else self._docker.sweep(resumed=resumed)
+
+    def prepare(self, environment: Environment) -> Build:
+        build = self._of(environment).prepare(environment)
+        if build.identity is not None:
+            self._identities[environment.name] = build.identity
+        return build
+
+    def facts(self, environment: Environment, build: Build) -> HostFacts:
+        return self._of(environment).facts(environment, build)
+
+    def dispatch(
+        self, environment: Environment, build: Build, variables: Mapping[str, str]
+    ) -> dict[str, Any]:
+        return self._of(environment).dispatch(environment, build, variables)
+
+    def forecast(self, environment: Environment) -> Forecast:
+        return self._of(environment).forecast(environment)
+
+    def runs(
+        self,
+        *,
+        jobs: int,
+        side_dir: Path | None,
+        host_environ: Mapping[str, str],
+        on_record: Callable[[Record], None],
+    ) -> Runs:
+        """Repeats of environments whose images are ready, `jobs` at once (see `Runs`)."""
+        assert self._owner is not None  # `open` made this machine, not `forecasting`
+        context = RunContext(
+            client=self._client,
+            owner=self._owner,
+            host_environ=host_environ,
+            identities=self._identities,
+            jobs=jobs,
+            cpu_ids=self.cpu_ids,
+            side_dir=side_dir,
+        )
+        return Runs(context, on_record=on_record)
+
+    def close(self, *, interrupted: bool = False) -> None:
+        self._host.close(interrupted=interrupted)
+        if self._docker is not None:
+            self._docker.close(interrupted=interrupted)
+
+    def _of(self, environment: Environment) -> Backend:
+        if environment.host_python is not None:
+            return self._host
+        assert self._docker is not None  # `open` connects when any environment needs the engine
+        return self._docker

@@ -1,0 +1,134 @@
+"""The images of a job, built, found or pulled side by side as the machine prepares them (an
+interpreter for a host environment), and what stopped runs left behind swept first; the images job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from pathlib import Path
+
+from .backends.docker.container import Owner
+from .backends.docker.images import BuildSettings, build_order
+from .backends.docker.wheels import Fetching
+from .backends.machine import Machine, engine_for
+from .cache import CACHE, Cache
+from .config import Matrix, load_matrix, registry_option
+from .log import Bar, Output
+from .options import DEFAULT_BUILD_JOBS, Options
+from .plan import select_environments
+from .results import Build
+from .store import job_directory, remove_dead_jobs
+
+BUILD_LOGS = "build-logs"
+
+
+def sweep(machine: Machine, results_root: Path, out: Output, *, resumed: str | None = None) -> None:
+    """Remove what runs killed outright left behind; runs still alive keep theirs.
+
+    A resumed run's own leftovers (from the process that was stopped) go too.
+    """
+    remove_dead_jobs(results_root)
+    removed = machine.sweep(resumed=resumed)
+    if removed:
+        listed = ", ".join(f"{count} of {run}" for run, count in sorted(removed.items()))
+        out.note(f"removed containers that stopped runs left behind: {listed}")
+
+
+def build_settings(
+    matrix: Matrix, *, options: Options, host_environ: Mapping[str, str], owner: Owner
+) -> BuildSettings:
+    return BuildSettings(
+        logs_dir=options.results / BUILD_LOGS,
+        cache=Cache(options.results / CACHE),
+        fetching=Fetching.from_environment(host_environ, ca_bundle=options.ca_bundle),
+        owner=owner,
+        debian_mirror=options.debian_mirror or host_environ.get("SEEDMATRIX_DEBIAN_MIRROR") or None,
+        registry=registry_option(options.registry) if options.registry else matrix.registry,
+        push=options.push,
+    )
+
+
+def start_builds(
+    machine: Machine, matrix: Matrix, environments: Sequence[str], *, jobs: int
+) -> tuple[ThreadPoolExecutor, dict[Future[Build], str]]:
+    """Every environment's image (an interpreter for a host environment) built, found or pulled,
+    `jobs` at once in build order; the caller shuts the executor down.
+
+    Side by side: a base from Debian's archive, wheels from PyPI and an image's install step each
+    wait on the network or the disk more than on the CPU.
+    """
+
+    def build(name: str) -> Build:
+        return machine.prepare(matrix.environment(name))
+
+    executor = ThreadPoolExecutor(
+        max_workers=max(1, min(len(environments), jobs)), thread_name_prefix="seedmatrix-build"
+    )
+    return executor, {executor.submit(build, name): name for name in build_order(matrix, environments)}
+
+
+def say_built(name: str, built: Build, bar: Bar, out: Output) -> None:
+    bar.advance(f"{name}: {built.status.value} in {built.seconds:.1f} s")
+    if built.error:
+        out.error(built.error)
+
+
+def build_all(
+    machine: Machine,
+    matrix: Matrix,
+    environments: Sequence[str],
+    *,
+    settings: BuildSettings,
+    jobs: int,
+    out: Output,
+) -> dict[str, Build]:
+    """Every environment's image, `jobs` at once, in matrix order."""
+    builds = {}
+    with out.progress(("images", len(environments))) as (bar,):
+        executor, futures = start_builds(machine, matrix, environments, jobs=jobs)
+        try:
+            for future in as_completed(futures):
+                name, built = futures[future], future.result()
+                builds[name] = built
+                say_built(name, built, bar, out)
+        except BaseException:
+            settings.stopping.set()  # see pipeline._build_and_run
+            machine.close()
+            raise
+        finally:
+            executor.shutdown(wait=False, cancel_futures=True)
+    return {name: builds[name] for name in environments}
+
+
+def images_job(options: Options, out: Output, host_environ: Mapping[str, str]) -> int:
+    """Build (or find) the images of the selected environments and show what they contain."""
+    matrix = load_matrix(options.config)
+    environments = select_environments(matrix, options.selection)
+    engine = engine_for(matrix, environments)
+    with job_directory(options.results, "images") as job:
+        owner = Owner(run_id=job.name, run_dir=job)
+        settings = build_settings(matrix, options=options, host_environ=host_environ, owner=owner)
+        machine = Machine.open(matrix, engine, settings=settings, out=out)
+        sweep(machine, options.results, out)
+        builds = build_all(
+            machine,
+            matrix,
+            environments,
+            settings=settings,
+            jobs=options.build_jobs or DEFAULT_BUILD_JOBS,
+            out=out,
+        )
+    for name, build in builds.items():
+        observed = build.observed
+        if observed is None:
+            out.error(f"{name}: {build.error}")
+            continue
+        versions = " · ".join(
+            f"{framework} {version}" for framework, version in observed.frameworks.items() if version
+        )
+        out.note(
+            f"{name}: {build.status.value} {build.tag} · Python {observed.python} · "
+            f"{versions or 'no frameworks'}"
+        )
+    return 1 if any(build.observed is None for build in builds.values()) else 0
