@@ -454,13 +454,21 @@ def within(
         return None
     if not (value.recorded and other.recorded):
         return value.note or other.note or "not recorded"
-    if value.dtype != other.dtype or value.shape != other.shape or value.packed or other.packed:
+    if value.dtype != other.dtype or value.shape != other.shape:
         return _not_within(value, other)
+    if value.packed or other.packed:
+        # One packed, one element by element: the same bits may stand in two forms.
+        return None if packed_difference(value, other).equal else _not_within(value, other)
     if not (is_float(value.dtype) or is_integer(value.dtype) or is_complex(value.dtype)):
         return "not numbers, and not equal"
     platforms = long_double_platforms(value, other)
     if platforms:
         return f"{platforms}: not comparable"
+    return _elements_within(value, other, ulps=ulps, atol=atol, rtol=rtol)
+
+
+def _elements_within(value: Value, other: Value, *, ulps: int | None, atol: float, rtol: float) -> str | None:
+    """`within` for two arrays of one numeric dtype and shape, element by element."""
     for index in range(len(value.bits)):
         if value.bits[index] == other.bits[index]:
             continue
