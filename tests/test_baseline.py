@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import struct
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from seedmatrix.assemble import assemble
@@ -20,7 +22,7 @@ from seedmatrix.plan import HostFacts, Selection, make_plan
 from seedmatrix.report import Verdicts, render
 from seedmatrix.results import Build, BuildStatus, Record, Results, RunState, RunStatus, SkippedCell
 from seedmatrix.store import RunDirectory
-from seedmatrix.values import NOT_WRITTEN, Value
+from seedmatrix.values import NOT_WRITTEN, Packed, Value, check
 
 from builders import case, environment, float32_value, record, repeated, results, unrecordable_value
 
@@ -117,6 +119,37 @@ def test_identical_runs_are_unchanged_where_anything_was_compared() -> None:
         ("gone", "moved", Change.NOT_COMPARABLE),  # no records on either side
         ("gone", "noisy", Change.NOT_COMPARABLE),
     }
+
+
+def test_the_same_array_packed_now_and_element_by_element_in_the_baseline_is_unchanged(
+    tmp_path: Path,
+) -> None:
+    """Before: a schema-2 baseline (the array recorded element by element) against the bit-identical
+    array packed now read "changed" (gated, exit 1): the two forms were never compared by content."""
+    array = np.arange(70_000, dtype=np.float32)
+    big_endian = array.astype(">f4").tobytes()
+    digest = hashlib.sha256(big_endian).hexdigest()
+    (tmp_path / digest).write_bytes(big_endian)
+    packed = Packed(sha256=digest, size=len(big_endian), path=tmp_path / digest)
+    label, shape = "outputs/w.npy", (70_000,)
+    now_value = Value(label=label, dtype="float32", shape=shape, bits=(), values=(), packed=packed)
+    bits = tuple(big_endian[i : i + 4].hex() for i in range(0, len(big_endian), 4))
+    then_value = Value(label=label, dtype="float32", shape=shape, bits=bits, values=("v",) * len(bits))
+    now = results([environment("a")], [case("c")], repeated("a", "c", [check(now_value)]))
+    then = results(
+        [environment("a")],
+        [case("c")],
+        repeated("a", "c", [check(then_value)]),
+        run_id="20261101T000000Z-000000",
+    )
+    (cell,) = against_baseline(now, then, source="baseline").cells
+    assert cell.change is Change.UNCHANGED, cell.described
+    changed = dataclasses.replace(then_value, bits=("3f800000", *bits[1:]))
+    then = dataclasses.replace(then, records=tuple(repeated("a", "c", [check(changed)])))
+    (cell,) = against_baseline(now, then, source="baseline").cells
+    assert cell.change is Change.CHANGED, cell.described
+    found = cell.changed["outputs/w.npy"]
+    assert (found.differing, found.first_index, found.max_abs) == (1, (0,), 1.0)
 
 
 def test_report_has_a_baseline_section() -> None:

@@ -154,13 +154,52 @@ def test_a_side_file_missing_at_first_is_read_once_it_is_there(tmp_path: Path) -
     assert (difference(mine, theirs).differing, difference(mine, theirs).max_abs) == (70_000, 1.0)
 
 
-def test_a_packed_array_against_one_recorded_element_by_element_is_not_called_equal(tmp_path: Path) -> None:
-    mine = packed_value(tmp_path, np.zeros(70_000, np.float32))
-    theirs = replace(mine, packed=None, bits=("00000000",) * 70_000, values=(0.0,) * 70_000)
+def element_by_element(packed: Value, array: np.ndarray) -> Value:
+    """`array` as a schema-2 run recorded it: each element's bits in the record (big-endian hex)."""
+    if array.dtype == np.bool_:
+        bits = tuple("true" if x else "false" for x in array.tolist())
+    elif array.dtype.kind in "iu":
+        bits = tuple(str(x) for x in array.tolist())
+    else:
+        raw = array.astype(array.dtype.newbyteorder(">")).tobytes()
+        width = array.dtype.itemsize
+        bits = tuple(raw[i : i + width].hex() for i in range(0, len(raw), width))
+    return check(replace(packed, packed=None, bits=bits, values=("v",) * len(bits)))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.int16, np.uint8, np.bool_, np.complex64])
+def test_a_packed_array_against_one_recorded_element_by_element_is_compared_by_content(
+    tmp_path: Path, dtype: type[np.generic]
+) -> None:
+    """Before: never equal ("distance not checked: one is kept in a side file, the other element by
+    element"), so the same array in a schema-2 baseline and packed today read "changed"."""
+    array = (np.arange(70_000) % 7 - 3).astype(dtype)
+    mine = packed_value(tmp_path, array)
+    theirs = element_by_element(mine, array)
+    for found in (difference(mine, theirs), difference(theirs, mine)):
+        assert (found.equal, found.elements, found.notes) == (True, 70_000, ())
+    assert mine.packed is not None
+    assert mine.packed.path is not None
+    mine.packed.path.unlink()  # equal by digest: the side file is not needed
+    assert difference(mine, theirs).equal
+    assert within(mine, theirs) is None  # the same bits: within any tolerance
+
+
+def test_a_packed_array_unlike_the_one_recorded_element_by_element_has_its_distance(tmp_path: Path) -> None:
+    array = np.arange(70_000, dtype=np.float32)
+    nudged = array.copy()
+    nudged[69_999] += 0.5
+    mine = packed_value(tmp_path, nudged)
+    theirs = element_by_element(mine, array)
     found = difference(mine, theirs)
-    assert not found.equal
-    assert found.notes == ("distance not checked: one is kept in a side file, the other element by element",)
-    assert "not checked" in str(within(mine, theirs, atol=1.0))
+    assert (found.equal, found.differing, found.first_index, found.max_abs) == (False, 1, (69_999,), 0.5)
+    assert mine.packed is not None
+    assert mine.packed.path is not None
+    mine.packed.path.unlink()
+    assert "not checked" in str(within(mine, theirs, atol=1.0))  # tolerances on side files: not checked
+    missing = difference(theirs, mine)
+    assert (missing.equal, missing.differing) == (False, 0)
+    assert any(note.startswith("distance not checked: side file") for note in missing.notes), missing
 
 
 def test_a_side_file_that_does_not_match_its_record_is_refused_on_arrival(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import struct
 import pytest
 
 from seedmatrix.compare import CellState, LabelState, Versus, compare, letter_for
+from seedmatrix.report import derive, render
 from seedmatrix.results import BuildStatus, Record, RunStatus, SkippedCell
 from seedmatrix.values import Value
 
@@ -392,4 +393,47 @@ def test_a_label_never_recorded_and_shown_a_different_number_of_times_is_not_rec
     ]
     res = results([environment("ref"), environment("e")], [case("c")], repeated("ref", "c", [], 2) + records)
     cell = compare(dataclasses.replace(res, repeats=2)).cell("e", "c")
-    assert (cell.state, cell.not_recorded, cell.group) == (CellState.STABLE, ("x",), None)
+    # Nothing in the cell was recorded: ❓ bad output (it read ✅ stable before issue 25's review, item 6).
+    assert (cell.state, cell.not_recorded, cell.group) == (CellState.BAD_OUTPUT, ("x",), None)
+
+
+def test_a_label_missing_from_a_repeat_is_never_stable_even_when_it_could_not_be_recorded() -> None:
+    """Before: x, unrecordable in repeats 1 and 3 and not shown at all in repeat 2, was NOT_RECORDED
+    ("nothing recorded" was tested before "missing in some repeat") and the cell read ✅ stable."""
+    y = float32_value("y", 1.0)
+    records = [
+        record("a", "c", 1, [unrecordable_value("x"), y]),
+        record("a", "c", 2, [y]),
+        record("a", "c", 3, [unrecordable_value("x"), y]),
+    ]
+    cell = compare(results([environment("a")], [case("c")], records)).cell("a", "c")
+    label = cell.label("x")
+    assert label is not None
+    assert (label.state, label.reason) == (
+        LabelState.PARTIAL,
+        "missing in repeat 2; not recorded in repeat 1, 3",
+    )
+    assert (cell.state, cell.varying, cell.not_recorded) == (CellState.VARIES, ("x",), ())
+
+
+@pytest.mark.parametrize("repeats", [1, 3])
+def test_a_cell_where_no_value_could_be_recorded_is_not_stable(repeats: int) -> None:
+    """Before: every label unrecordable, nothing compared, and the cell read ✅ stable."""
+    res = results(
+        [environment("a")],
+        [case("c")],
+        repeated(
+            "a", "c", [unrecordable_value("x"), unrecordable_value("y", "cannot record a Bar")], repeats
+        ),
+        repeats=repeats,
+    )
+    cell = compare(res).cell("a", "c")
+    assert cell.state is CellState.BAD_OUTPUT
+    assert cell.detail == (
+        "exited 0, but no value could be recorded (x: cannot record a Foo; y: cannot record a Bar)"
+    )
+    assert cell.not_recorded == ("x", "y")
+    markdown = render(res, derive(res))
+    assert "| [`c`](#case-c) | ❓ bad-output |" in markdown
+    assert "- ❓ **a**: exited 0, but no value could be recorded (x: cannot record a Foo; y: " in markdown
+    assert "1 did not complete (1 bad-output)" in markdown

@@ -144,6 +144,44 @@ def test_a_float32_tie_rounds_half_to_even_as_numpy_before_1_14_printed_arrays()
     assert checks([float32_value("x", 2**-9)], {"x": ["0.00195313"]})[0][1] is Reproduced.NO
 
 
+def _quad(exponent_field: int, mantissa: int) -> str:
+    return f"{(exponent_field << 112) | mantissa:032x}"
+
+
+@pytest.mark.parametrize(
+    ("bits", "digits", "above", "below"),
+    [
+        # IEEE quadruple 0.125 + 2**-115: above the tie, '%.2Lf' prints 0.13.
+        (_quad(16380, 1), 2, "0.13", "0.12"),
+        # x87 (x86's long double) just above the tie at 12 decimals: '%.12Lf' prints 1.000209913501.
+        ("3fff8006e0e1cf503eb1", 12, "1.000209913501", "1.000209913500"),
+    ],
+)
+def test_a_long_double_just_above_a_tie_rounds_up_from_its_exact_value(
+    bits: str, digits: int, above: str, below: str
+) -> None:
+    """Before: the exact value was first rounded to 28 digits (Decimal's default context), onto the
+    tie, which then rounded to even: the rounded-down number read reproduced."""
+    value = Value(label="x", dtype="longdouble", shape=(), bits=(bits,), values=("v",))
+    assert checks([value], {"x": [above]}, digits=digits)[0][1] is Reproduced.YES
+    assert checks([value], {"x": [below]}, digits=digits)[0][1] is Reproduced.NO
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        Value(label="x", dtype="text", shape=(), bits=("0.12",), values=("0.12",)),
+        Value(label="x", dtype="complex128", shape=(), bits=("3fbeb851eb851eb8" + "0" * 16,), values=("z",)),
+        Value(label="x", dtype="bool", shape=(), bits=("true",), values=(True,)),
+    ],
+)
+def test_values_that_are_not_real_numbers_are_not_checked_not_missed(value: Value) -> None:
+    """Before: text (`parse:`), complex and bool values read "missed ... not finite numbers today"."""
+    [(_, verdict, evidence)] = checks([value], {"x": ["0.12"]}, digits=2)
+    assert verdict is Reproduced.UNCHECKED
+    assert evidence == f"{value.dtype} values are not compared with printed decimals"
+
+
 def test_trailing_zeros_the_printer_left_out_still_reproduce() -> None:
     # NumPy 1.11 printed 0.41390190 as 0.4139019 (trailing zeros replaced by spaces).
     assert checks([float32_value("x", 0.4139019)], {"x": ["0.4139019"]})[0][1] is Reproduced.YES

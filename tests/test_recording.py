@@ -6,6 +6,7 @@ interpreter, through the host backend) and reads back the record.
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import os
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import types
 from pathlib import Path
 
 import pytest
@@ -442,6 +444,124 @@ def test_each_imported_framework_reports_its_own_device(tmp_path: Path) -> None:
     assert (agreeing["kind"], set(agreeing["frameworks"])) == ("CPU", {"torch", "jax"})
     cupy_alone = run_script(tmp_path, FAKE_CUPY.format(count=1)).device
     assert (cupy_alone["kind"], list(cupy_alone["frameworks"])) == ("GPU", ["cupy"])
+
+
+@pytest.fixture
+def recording_module(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
+    """The recorder imported in this process, with no GPU framework imported beside it."""
+    monkeypatch.syspath_prepend(str(INSIDE))
+    monkeypatch.setitem(sys.modules, "recording", sys.modules.get("recording"))  # restored at the end
+    del sys.modules["recording"]
+    for name in ("torch", "jax", "cupy", "tensorflow"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    return importlib.import_module("recording")
+
+
+def _fake_tensorflow(placed_on: str, visible: list[str]) -> types.ModuleType:
+    tf = types.ModuleType("tensorflow")
+    gpu = types.SimpleNamespace(name="/physical_device:GPU:0")
+
+    class Tensor:
+        device = placed_on
+
+        def __add__(self, other: object) -> Tensor:
+            return self
+
+    tf.config = types.SimpleNamespace(  # type: ignore[attr-defined]
+        list_physical_devices=lambda kind: [gpu] if kind == "GPU" else [],
+        list_logical_devices=lambda kind: [types.SimpleNamespace(name=name) for name in visible],
+        experimental=types.SimpleNamespace(get_device_details=lambda device: {"device_name": "Stand-in GPU"}),
+    )
+    tf.sysconfig = types.SimpleNamespace(  # type: ignore[attr-defined]
+        get_build_info=lambda: {"is_cuda_build": True, "cuda_version": "12.5", "cudnn_version": "9"}
+    )
+    tf.constant = lambda values: Tensor()  # type: ignore[attr-defined]
+    return tf
+
+
+CPU_OP = "/job:localhost/replica:0/task:0/device:CPU:0"
+GPU_OP = "/job:localhost/replica:0/task:0/device:GPU:0"
+
+
+@pytest.mark.parametrize(
+    ("placed_on", "visible", "kind"),
+    [
+        (CPU_OP, [], "CPU"),  # set_visible_devices([], "GPU"): the physical GPU is still listed
+        (CPU_OP, ["/device:GPU:0"], "CPU"),  # ops pinned to the CPU
+        (GPU_OP, [], "unknown"),  # the two disagree: never GPU
+        ("", ["/device:GPU:0"], "unknown"),  # no placement read
+        (GPU_OP, ["/device:GPU:0"], "GPU"),
+    ],
+)
+def test_tensorflow_reports_a_gpu_only_where_its_probe_op_ran_on_one(
+    recording_module: types.ModuleType,
+    monkeypatch: pytest.MonkeyPatch,
+    placed_on: str,
+    visible: list[str],
+    kind: str,
+) -> None:
+    """Before: the kind came from list_physical_devices("GPU") alone, which still lists a GPU the
+    script hid, and the report's own probe op placed on the CPU was ignored: "GPU" for CPU work."""
+    monkeypatch.setitem(sys.modules, "tensorflow", _fake_tensorflow(placed_on, visible))
+    report = recording_module._device()
+    assert report["kind"] == kind, report
+
+
+def _fake_torch(*, initialized: bool, peak_bytes: int) -> types.ModuleType:
+    torch = types.ModuleType("torch")
+    torch.version = types.SimpleNamespace(cuda="12.4")  # type: ignore[attr-defined]
+    torch.backends = types.SimpleNamespace(cudnn=types.SimpleNamespace(version=lambda: 90100))  # type: ignore[attr-defined]
+    state = {"initialized": initialized}
+
+    def get_device_name(index: int) -> str:
+        state["initialized"] = True  # as in PyTorch: asking for a device's name initializes CUDA
+        return "Stand-in GPU"
+
+    torch.cuda = types.SimpleNamespace(  # type: ignore[attr-defined]
+        is_available=lambda: True,
+        is_initialized=lambda: state["initialized"],
+        device_count=lambda: 1,
+        max_memory_allocated=lambda index: peak_bytes if state["initialized"] else 0,
+        get_device_name=get_device_name,
+    )
+    return torch
+
+
+@pytest.mark.parametrize(
+    ("initialized", "peak_bytes", "kind"), [(False, 0, "CPU"), (True, 0, "CPU"), (True, 4096, "GPU")]
+)
+def test_pytorch_reports_a_gpu_only_where_it_allocated_memory_on_one(
+    recording_module: types.ModuleType,
+    monkeypatch: pytest.MonkeyPatch,
+    initialized: bool,
+    peak_bytes: int,
+    kind: str,
+) -> None:
+    """Before: "GPU" whenever torch.cuda.is_available(), wherever the script's tensors were."""
+    monkeypatch.setitem(sys.modules, "torch", _fake_torch(initialized=initialized, peak_bytes=peak_bytes))
+    report = recording_module._device()
+    assert report["kind"] == kind, report
+
+
+def _fake_jax(default_platform: str) -> types.ModuleType:
+    jax = types.ModuleType("jax")
+    gpu = types.SimpleNamespace(platform="gpu", device_kind="Stand-in GPU")
+    cpu = types.SimpleNamespace(platform="cpu", device_kind="cpu")
+    placed = gpu if default_platform == "gpu" else cpu
+    jax.devices = lambda: [gpu]  # type: ignore[attr-defined]
+    jax.device_put = lambda value: types.SimpleNamespace(devices=lambda: [placed])  # type: ignore[attr-defined]
+    return jax
+
+
+@pytest.mark.parametrize(("default_platform", "kind"), [("cpu", "CPU"), ("gpu", "GPU")])
+def test_jax_reports_a_gpu_only_where_it_puts_new_arrays_on_one(
+    recording_module: types.ModuleType, monkeypatch: pytest.MonkeyPatch, default_platform: str, kind: str
+) -> None:
+    """Before: "GPU" whenever jax.devices() listed one, also under a default device set to the CPU
+    (`jax.config.update("jax_default_device", cpu)`), where every array of the script lived."""
+    monkeypatch.setitem(sys.modules, "jax", _fake_jax(default_platform))
+    report = recording_module._device()
+    assert report["kind"] == kind, report
 
 
 def test_big_endian_arrays_record_the_bits_of_their_values_not_of_their_bytes(tmp_path: Path) -> None:

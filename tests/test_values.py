@@ -157,6 +157,38 @@ def test_a_relative_tolerance_of_a_long_double_beyond_float_range_does_not_overf
     assert within(long_double(huge), long_double(next_up), rtol=1e-20) is not None
 
 
+def c128(real: float, imaginary: float) -> Value:
+    bits = struct.pack(">d", real).hex() + struct.pack(">d", imaginary).hex()
+    return Value(label="z", dtype="complex128", shape=(1,), bits=(bits,), values=("z",))
+
+
+def test_complex_values_are_within_atol_and_rtol_by_their_modulus() -> None:
+    """Before: each part was checked on its own, so 0 and 0.9+0.9j (1.27 apart) were within atol 1,
+    and 1+1e-6j against 1 was beyond rtol 1e-3 (rtol·|0|, the imaginary part of 1, is 0)."""
+    why = within(c128(0.0, 0.0), c128(0.9, 0.9), atol=1.0)
+    assert why == "|Δ| 1.27 at [0] (more than 1)"
+    assert within(c128(0.0, 0.0), c128(0.7, 0.7), atol=1.0) is None  # 0.99 apart
+    assert within(c128(1.0, 1e-6), c128(1.0, 0.0), rtol=1e-3) is None
+    assert within(c128(1.0, 2e-3), c128(1.0, 0.0), rtol=1e-3) is not None
+
+
+def test_a_complex_tolerance_is_decided_exactly_at_its_edge() -> None:
+    # 3+4j against 0 is exactly 5 apart: within atol 5, not within the float just below 5; with
+    # atol and rtol together the bound is A + R·|b| = 1 + 1·5.
+    assert within(c128(3.0, 4.0), c128(0.0, 0.0), atol=5.0) is None
+    assert within(c128(3.0, 4.0), c128(0.0, 0.0), atol=math.nextafter(5.0, 0.0)) is not None
+    assert within(c128(6.0, 8.0), c128(3.0, 4.0), atol=1.0, rtol=0.8) is None  # 5 <= 1 + 0.8·5
+    assert within(c128(6.0, 8.0), c128(3.0, 4.0), atol=0.99, rtol=0.8) is not None
+    assert within(c128(0.0, 0.0), c128(math.nan, 0.0), atol=math.inf) is not None
+    assert within(c128(1.0, 0.0), c128(0.0, 0.0), rtol=math.inf) is not None  # rtol·|0| is 0
+
+
+def test_a_complex_ulp_tolerance_is_per_part() -> None:
+    after = math.nextafter(1.0, 2.0)
+    assert within(c128(1.0, 1.0), c128(after, after), ulps=1) is None
+    assert within(c128(1.0, 1.0), c128(after, math.nextafter(after, 2.0)), ulps=1) is not None
+
+
 @pytest.mark.parametrize(
     ("value", "other", "tolerance"),
     [

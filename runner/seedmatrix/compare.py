@@ -22,7 +22,7 @@ Series = tuple[Value, ...]  # a label's values in one repeat, in the order shown
 
 
 class CellState(StrEnum):
-    STABLE = "stable"  # every recorded label bitwise identical across the repeats
+    STABLE = "stable"  # every recorded label bitwise identical across the repeats (one at least recorded)
     VARIES = "varies"  # some label differs between repeats, or is missing from one
     RAN_ONCE = "ran-once"  # one repeat: nothing to say about stability
     ERROR = "error"
@@ -260,13 +260,24 @@ def _cell(
     if len(records) < results.repeats:
         return cell(CellState.MISSING, f"{len(records)} of {results.repeats} repeats recorded")
     labels = label_results(records)
+    state, detail = _state_of_values(records, labels)
+    return CellResult(environment=environment, case=case, state=state, labels=labels, detail=detail)
+
+
+def _state_of_values(records: Sequence[Record], labels: Sequence[LabelResult]) -> tuple[CellState, str]:
+    """A whole set of repeats by its values: stable, varies, ran once, or nothing recorded at all."""
+    shown = [value for record in records for value in record.values]
+    # Values shown, none recorded: nothing was compared, never "stable". The labels stay, each saying
+    # why. (Repeats that showed nothing at all are bad output already, when they arrive.)
+    if shown and not any(value.recorded for value in shown):
+        notes = {value.label: value.note or value.dtype for value in shown}
+        named = "; ".join(f"{label}: {note}" for label, note in list(notes.items())[:3])
+        return CellState.BAD_OUTPUT, f"exited 0, but no value could be recorded ({named})"
     if len(records) == 1:
-        state = CellState.RAN_ONCE
-    elif all(label.state in {LabelState.STABLE, LabelState.NOT_RECORDED} for label in labels):
-        state = CellState.STABLE
-    else:
-        state = CellState.VARIES
-    return CellResult(environment=environment, case=case, state=state, labels=labels)
+        return CellState.RAN_ONCE, ""
+    if all(label.state in {LabelState.STABLE, LabelState.NOT_RECORDED} for label in labels):
+        return CellState.STABLE, ""
+    return CellState.VARIES, ""
 
 
 def _skipped_itself(records: Sequence[Record]) -> tuple[CellState, str] | None:
@@ -367,10 +378,12 @@ def label_results(records: Sequence[Record]) -> tuple[LabelResult, ...]:
         whole = [item for item in present if all(value.recorded for value in item)]
         distinct = len({tuple(value.key for value in item) for item in whole})
         unrecorded = _unrecorded_where(repeats, series)
-        if not any(value.recorded for item in present for value in item):
-            state, reason = LabelState.NOT_RECORDED, "could not be recorded"
-        elif len(present) < len(series):  # missing in some repeat: never stable
+        # Missing from a repeat comes first: the script did something else there, whatever was
+        # or was not recorded where it showed the label.
+        if len(present) < len(series):  # missing in some repeat: never stable
             state, reason = LabelState.PARTIAL, _partial_reason(repeats, series)
+        elif not any(value.recorded for item in present for value in item):
+            state, reason = LabelState.NOT_RECORDED, "could not be recorded"
         elif not unrecorded:
             if len(series) == 1:
                 state, reason = LabelState.RAN_ONCE, "one repeat: stability not checked"

@@ -24,7 +24,7 @@ from enum import StrEnum
 
 from .compare import WITH_VALUES, Comparison, LabelResult
 from .results import Results
-from .values import exact
+from .values import Value, exact, is_float, is_integer
 
 
 class Reproduced(StrEnum):
@@ -83,8 +83,9 @@ def _check(
             None,
         )
     values = label.value
-    if any(value.packed for value in values):
-        return Reproduced.UNCHECKED, "an array kept in a side file: its numbers are not read here", None
+    unread = _not_read(values)
+    if unread:
+        return Reproduced.UNCHECKED, unread, None
     today = [(value, index) for value in values for index in range(len(value.bits))]
     if len(today) != len(numbers):
         return Reproduced.NO, f"{len(numbers)} number(s) printed, {len(today)} recorded", None
@@ -113,6 +114,17 @@ def _check(
     if len(finite) < len(misses):
         evidence += "; some are not finite numbers today"
     return Reproduced.NO, evidence, largest
+
+
+def _not_read(values: Sequence[Value]) -> str:
+    """Why today's values are not compared with printed decimals, if they are not."""
+    if any(value.packed for value in values):
+        return "an array kept in a side file: its numbers are not read here"
+    # Text (`parse:`), complex numbers, booleans: not numbers a printed decimal stands for.
+    other = next(
+        (value.dtype for value in values if not (is_float(value.dtype) or is_integer(value.dtype))), ""
+    )
+    return f"{other} values are not compared with printed decimals" if other else ""
 
 
 def _printed_as(number: Decimal, digits: int) -> Decimal:

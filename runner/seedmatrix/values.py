@@ -17,7 +17,7 @@ import struct
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, localcontext
 from fractions import Fraction
 from pathlib import Path
 from typing import Annotated, NamedTuple
@@ -503,32 +503,87 @@ def within(
 ) -> str | None:
     """None when `value` is close to `other` (every element within `ulps`, or within atol + rtol·|other|);
     otherwise why not, in words. Bitwise-equal elements are always close; NaN is close only to the
-    same NaN bits; a different dtype, shape or mask is never close."""
+    same NaN bits; a different dtype, shape or mask is never close. A complex element is within
+    atol and rtol by its modulus, |a - b| <= atol + rtol·|b|; within `ulps` part by part (real,
+    imaginary), the only meaning ULPs have for a complex number."""
     if value.key == other.key:
         return None
     if not (value.recorded and other.recorded):
         return value.note or other.note or "not recorded"
-    if value.dtype != other.dtype or value.shape != other.shape or value.packed or other.packed:
+    if value.dtype != other.dtype or value.shape != other.shape:
         return _not_within(value, other)
     remasked = _mask_differences(value, other)
     if remasked:  # a number against no number is never close
         return _mask_note(remasked, value.shape)
+    if value.packed or other.packed:
+        # One packed, one element by element: the same bits may stand in two forms.
+        return None if packed_difference(value, other).equal else _not_within(value, other)
     if not (is_float(value.dtype) or is_integer(value.dtype) or is_complex(value.dtype)):
         return "not numbers, and not equal"
     platforms = long_double_platforms(value, other)
     if platforms:
         return f"{platforms}: not comparable"
+    return _elements_within(value, other, ulps=ulps, atol=atol, rtol=rtol)
+
+
+def _elements_within(value: Value, other: Value, *, ulps: int | None, atol: float, rtol: float) -> str | None:
+    """`within` for two arrays of one numeric dtype and shape, element by element."""
     for index in range(len(value.bits)):
-        if value.masked(index):  # masked on both sides: nothing to compare
+        if value.masked(index) or value.bits[index] == other.bits[index]:  # masked: on both sides
+            continue
+        where = list(unravel(index, value.shape))
+        if is_complex(value.dtype) and ulps is None:
+            why = _complex_within(value, other, index, where=where, atol=atol, rtol=rtol)
+            if why is not None:
+                return why
             continue
         for part_a, part_b, dtype, _ in _parts(value, other, index):
             if part_a == part_b:
                 continue
-            where = list(unravel(index, value.shape))
             why = _part_within(dtype, part_a, part_b, where=where, ulps=ulps, atol=atol, rtol=rtol)
             if why is not None:
                 return why
     return None
+
+
+def _complex_within(
+    value: Value, other: Value, index: int, *, where: list[int], atol: float, rtol: float
+) -> str | None:
+    """|a - b| <= atol + rtol·|b| with the complex modulus, decided exactly: part by part, two
+    numbers each within atol can be atol·√2 apart, and rtol·|part of b| is 0 for a part that is 0."""
+    (real_a, real_b, dtype, _), (imag_a, imag_b, _, _) = _parts(value, other, index)
+    a = (number(dtype, real_a), number(dtype, imag_a))
+    b = (number(dtype, real_b), number(dtype, imag_b))
+    if any(is_nan(x) or _infinite(x) for x in (*a, *b)):
+        return f"element {where}: {_shown_complex(*a)} vs {_shown_complex(*b)}"
+    gap_squared = sum(((Fraction(x) - Fraction(y)) ** 2 for x, y in zip(a, b, strict=True)), Fraction(0))
+    b_squared = sum((Fraction(y) ** 2 for y in b), Fraction(0))
+    if math.isinf(atol) or (math.isinf(rtol) and b_squared):
+        return None  # what the matrix file asked for: every finite gap holds
+    allowed_atol, allowed_rtol = Fraction(atol), Fraction(rtol) if b_squared else Fraction(0)
+    # gap <= A + R·√B, squared: gap² - A² - R²·B <= 2·A·R·√B, squared again where both sides are >= 0.
+    excess = gap_squared - allowed_atol**2 - allowed_rtol**2 * b_squared
+    if excess <= 0 or excess**2 <= 4 * allowed_atol**2 * allowed_rtol**2 * b_squared:
+        return None
+    with localcontext(prec=10, Emax=MAX_EMAX, Emin=MIN_EMIN):
+        gap = _decimal(gap_squared).sqrt()
+        allowed = Decimal(atol) + _decimal(allowed_rtol) * _decimal(b_squared).sqrt()
+    return f"|Δ| {_shown_decimal(gap)} at {where} (more than {_shown_decimal(allowed)})"
+
+
+def _decimal(amount: Fraction) -> Decimal:
+    return Decimal(amount.numerator) / Decimal(amount.denominator)
+
+
+def _shown_decimal(amount: Decimal) -> str:
+    """Like `format_magnitude`, for a Decimal that may be beyond float range (a long double's)."""
+    as_float = float(amount)
+    return format_magnitude(as_float) if math.isfinite(as_float) else f"{amount:.3g}"
+
+
+def _shown_complex(real: Number, imaginary: Number) -> str:
+    shown = _shown_number(imaginary)
+    return f"{_shown_number(real)}{'' if shown.startswith('-') else '+'}{shown}j"
 
 
 def _part_within(
@@ -628,8 +683,17 @@ def exact(value: Value, position: int) -> Decimal | None:
     if is_nan(found) or _infinite(found):
         return None
     if isinstance(found, Fraction):
-        return Decimal(found.numerator) / Decimal(found.denominator)
+        # n / 2^k is n·5^k / 10^k: the digits of an integer and an exponent, exact. Dividing in a
+        # context would round to its precision (28 digits by default), onto or past a printing tie.
+        twos = found.denominator.bit_length() - 1
+        if found.denominator != 1 << twos:
+            raise ValueError(f"{found} is not a binary floating-point number")
+        return Decimal(found.numerator * 5**twos).scaleb(-twos, _EXACT)
     return Decimal(found)
+
+
+#: A context that rounds nothing here: scaleb of an integer keeps all its digits.
+_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
 
 
 def format_magnitude(amount: float | int) -> str:
@@ -709,24 +773,64 @@ def packed_difference(value: Value, other: Value) -> Difference:
         return Difference(equal=False, notes=(f"shape {list(value.shape)} vs {list(other.shape)}",))
     if value.dtype != other.dtype:
         return Difference(equal=False, elements=elements, notes=(f"dtype {value.dtype} vs {other.dtype}",))
-    if value.packed is None or other.packed is None:
-        # Recorded by seedmatrix versions on either side of packing: the bits are not side by side.
-        why = "distance not checked: one is kept in a side file, the other element by element"
-        return Difference(equal=False, elements=elements, notes=(why,))
     try:
-        return _streamed_difference(value.dtype, value.shape, value.packed, other.packed)
+        if value.packed is not None and other.packed is not None:
+            return _streamed_difference(value.dtype, value.shape, value.packed, other.packed)
+        # Recorded by seedmatrix versions on either side of packing (a schema-2 baseline): the
+        # elements' bits, laid out as a side file holds them, are compared by digest, then by content.
+        mine, theirs = (_canonical(side) for side in (value, other))
+        if mine.sha256 == theirs.sha256 and mine.size == theirs.size:
+            return Difference(equal=True, elements=elements)
+        return _difference_in_chunks(
+            value.dtype, value.shape, _chunks_of(value, mine), _chunks_of(other, theirs)
+        )
     except (SideFileError, ValueError) as error:  # ValueError: one file ended before the other
         return Difference(equal=False, elements=elements, notes=(f"distance not checked: {error}",))
+
+
+def _canonical(value: Value) -> Packed:
+    """`value.packed`, or the Packed an array recorded element by element would have been (no path:
+    its bytes are `_element_bytes`)."""
+    if value.packed is not None:
+        return value.packed
+    data = _element_bytes(value)
+    return Packed(sha256=hashlib.sha256(data).hexdigest(), size=len(data))
+
+
+def _chunks_of(value: Value, packed: Packed) -> Iterator[bytes]:
+    if value.packed is not None:
+        return side_chunks(packed)
+    data = _element_bytes(value)
+    return (data[start : start + SIDE_CHUNK] for start in range(0, len(data), SIDE_CHUNK))
+
+
+def _element_bytes(value: Value) -> bytes:
+    """An array recorded element by element, as a side file would hold it: each element big-endian,
+    integers and booleans too (the inverse of `_element_bits`)."""
+    width = PACKED_WIDTHS[value.dtype]
+    if value.dtype == "bool":
+        return bytes(bits == "true" for bits in value.bits)
+    if is_integer(value.dtype):
+        signed = value.dtype.startswith("int")
+        return b"".join(int(bits).to_bytes(width, "big", signed=signed) for bits in value.bits)
+    return b"".join(bytes.fromhex(bits) for bits in value.bits)
 
 
 @functools.lru_cache(maxsize=256)
 def _streamed_difference(dtype: str, shape: tuple[int, ...], mine: Packed, theirs: Packed) -> Difference:
     """Both side files read in step. Once per pair of digests (a report asks several times): the
     bits a digest names never change; a failure (SideFileError) is not kept, so a later call retries."""
+    return _difference_in_chunks(dtype, shape, side_chunks(mine), side_chunks(theirs))
+
+
+def _difference_in_chunks(
+    dtype: str, shape: tuple[int, ...], mine: Iterator[bytes], theirs: Iterator[bytes]
+) -> Difference:
+    """Two arrays' canonical bytes in step: only chunks that differ are looked at element by element."""
     elements = math.prod(shape)
     width = PACKED_WIDTHS[dtype]
     differing, first, distances, offset = 0, None, [], 0
-    for chunk_a, chunk_b in zip(side_chunks(mine), side_chunks(theirs), strict=True):
+    for chunk_a, chunk_b in zip(mine, theirs, strict=True):
         if chunk_a != chunk_b:
             positions = [
                 i for i in range(0, len(chunk_a), width) if chunk_a[i : i + width] != chunk_b[i : i + width]

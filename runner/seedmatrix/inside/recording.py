@@ -404,6 +404,8 @@ def _device():
 
 
 def _tensorflow_device(tf):
+    """GPU only where TensorFlow put its probe op on one: the physical list still names a GPU that
+    the script hid (`set_visible_devices([], "GPU")`), and ops pinned to the CPU never reach it."""
     gpus = tf.config.list_physical_devices("GPU")
     info = {"framework": "tensorflow", "tensorflow_gpus": [gpu.name for gpu in gpus]}
     try:
@@ -414,12 +416,26 @@ def _tensorflow_device(tf):
         info["placed_on"] = (tf.constant([1.0]) + 1.0).device  # where TensorFlow puts an op
     except Exception as error:
         info["error"] = f"{type(error).__name__}: {error}"
+    try:
+        info["tensorflow_visible_gpus"] = [gpu.name for gpu in tf.config.list_logical_devices("GPU")]
+    except Exception as error:
+        info["tensorflow_visible_gpus"] = f"{type(error).__name__}: {error}"
     if gpus:
         try:
             info["gpu_model"] = tf.config.experimental.get_device_details(gpus[0]).get("device_name")
         except Exception:
             info["gpu_model"] = None
         info["driver"] = _nvidia_driver()
+        placed = str(info.get("placed_on") or "")
+        if ":GPU:" not in placed.upper():
+            if ":CPU:" in placed.upper():
+                detail = f"a GPU is installed, but TensorFlow placed its ops on the CPU ({placed})"
+                return {"kind": "CPU", "detail": detail, **info}
+            why = info.get("error", "no op placement")
+            return {"kind": "unknown", "detail": f"a GPU is installed; where ops ran: {why}", **info}
+        if info["tensorflow_visible_gpus"] == []:
+            detail = f"the probe op ran on {placed}, but TensorFlow lists no visible GPU"
+            return {"kind": "unknown", "detail": detail, **info}
         versions = f"CUDA {info.get('cuda_version')}, cuDNN {info.get('cudnn_version')}"
         detail = f"{len(gpus)} × {info['gpu_model']}, driver {info['driver']}, built with {versions}"
         return {"kind": "GPU", "detail": detail, **info}
@@ -429,14 +445,23 @@ def _tensorflow_device(tf):
 
 
 def _torch_device(torch):
+    """GPU only where PyTorch allocated memory on one: a visible GPU says nothing of where the
+    script's tensors were."""
     info = {"framework": "torch", "torch_cuda_build": torch.version.cuda, "cudnn_version": None}
     if not torch.cuda.is_available():
         kind = "CPU fallback" if torch.version.cuda else "CPU"
         detail = "CUDA build of PyTorch, no GPU visible" if torch.version.cuda else "PyTorch sees no GPU"
         return {"kind": kind, "detail": detail, **info}
+    # Read before anything below initializes CUDA itself (get_device_name does).
+    used = torch.cuda.is_initialized() and any(
+        torch.cuda.max_memory_allocated(index) for index in range(torch.cuda.device_count())
+    )
     info["cudnn_version"] = torch.backends.cudnn.version()
     info["gpu_model"] = torch.cuda.get_device_name(0)
     info["driver"] = _nvidia_driver()
+    if not used:
+        detail = f"a GPU is visible ({info['gpu_model']}), but PyTorch never allocated memory on it"
+        return {"kind": "CPU", "detail": detail, **info}
     detail = (
         f"{torch.cuda.device_count()} × {info['gpu_model']}, driver {info['driver']}, "
         f"PyTorch built with CUDA {torch.version.cuda}, cuDNN {info['cudnn_version']}"
@@ -462,6 +487,8 @@ def _cupy_device(cupy):
 
 
 def _jax_device(jax):
+    """GPU only where JAX puts a new array on one: a GPU it lists is not used under a default
+    device set to the CPU (`jax.config.update("jax_default_device", cpu)`)."""
     devices = jax.devices()
     info = {"framework": "jax", "jax_devices": [str(device) for device in devices]}
     gpus = [device for device in devices if device.platform == "gpu"]
@@ -469,6 +496,13 @@ def _jax_device(jax):
         return {"kind": "CPU", "detail": "JAX sees no GPU", **info}
     info["gpu_model"] = gpus[0].device_kind
     info["driver"] = _nvidia_driver()
+    if hasattr(jax, "device_put"):  # every JAX has it; a stand-in module may not
+        probe = jax.device_put(0.0)
+        placed = probe.devices() if hasattr(probe, "devices") else {probe.device()}
+        info["placed_on"] = [str(device) for device in placed]
+        if {device.platform for device in placed} != {"gpu"}:
+            detail = f"JAX lists a GPU, but puts new arrays on {', '.join(info['placed_on'])}"
+            return {"kind": "CPU", "detail": detail, **info}
     return {"kind": "GPU", "detail": f"{len(gpus)} × {info['gpu_model']}, driver {info['driver']}", **info}
 
 
