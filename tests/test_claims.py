@@ -537,3 +537,17 @@ def test_close_to_reference_is_not_checked_against_a_reference_that_varies() -> 
     )
     assert verdict is Verdict.UNCHECKED
     assert evidence.startswith("x: varies in the reference")
+
+
+def test_varies_every_repeat_does_not_hold_for_a_label_missing_from_a_repeat() -> None:
+    """Before: x differs between repeats 1 and 3 and is not shown in repeat 2; the pairs are built
+    from the repeats that showed x only, so the claim held although repeat 2 gave no value."""
+    y = float32_value("y", 1.0)
+    records = [
+        record("a", "c", 1, [float32_value("x", 1.0), y]),
+        record("a", "c", 2, [y]),
+        record("a", "c", 3, [float32_value("x", 2.0), y]),
+    ]
+    run = results([environment("a")], [case("c", claims={"varies_every_repeat": ["x"]})], records)
+    (found,) = check_claims(run, compare(run))
+    assert (found.verdict, found.evidence) == (Verdict.SURPRISE, "x: missing in repeat 2")

@@ -24,10 +24,10 @@ import pytest
 import yaml
 
 from seedmatrix.__main__ import _parser
+from seedmatrix.backends.docker.wheels import CA_BUNDLE_VARIABLES
 from seedmatrix.errors import ResultsError
 from seedmatrix.merge import merge
 from seedmatrix.results import BuildStatus, CaseResult, Results, RunState, RunStatus
-from seedmatrix.wheels import CA_BUNDLE_VARIABLES
 
 from builders import case, environment, float32_value, repeated, results
 

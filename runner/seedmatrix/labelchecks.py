@@ -116,6 +116,8 @@ def varies(label: LabelResult, *, every: bool) -> tuple[str, Verdict, str]:
                 )
             distinct = f"{label.distinct} distinct values in {len(present)} repeats{missing}"
             return label.label, Verdict.SURPRISE, distinct
+        if absent:  # a repeat that showed no value did not give one unlike the others'
+            return label.label, Verdict.SURPRISE, f"missing in repeat {absent}"
         if unknown:
             return label.label, Verdict.UNCHECKED, _not_recorded(label)
         return label.label, Verdict.HELD, ""

@@ -462,8 +462,6 @@ def _load_baseline(path: Path | None) -> tuple[Results, str] | None:
     return load_results(path), os.path.relpath(path)
 
 
-
-
 def _write_report(
     run: RunDirectory,
     results: Results,

@@ -112,7 +112,7 @@ def _check(
         units = largest.scaleb(digits)
         evidence += f", by up to {float(largest):.3g} ({units:,.0f} in the last printed digit)"
     if len(finite) < len(misses):
-        evidence += "; some are not finite numbers today"
+        evidence += "; some are masked or not finite numbers today"
     return Reproduced.NO, evidence, largest
 
 
