@@ -350,3 +350,37 @@ def test_the_layout_names_every_file_of_the_folders_it_describes_file_by_file(fo
     assert files
     for name in files:
         assert re.search(rf"\b{re.escape(name.rpartition('/')[2])}\b", block), f"the layout leaves out {name}"
+
+
+# CONTRIBUTING.md's module table
+
+
+def package_modules() -> set[str]:
+    """Every module of the package by its dotted name under seedmatrix (inside/ runs in the images,
+    not in the runner; a package's __init__ counts when it holds code, not just a docstring)."""
+    package = ROOT / "runner" / "seedmatrix"
+    names = set()
+    for path in package.rglob("*.py"):
+        relative = path.relative_to(package)
+        if relative.parts[0] == "inside":
+            continue
+        if relative.name == "__init__.py":
+            holds_code = len(path.read_text(encoding="utf-8").splitlines()) > 3
+            if len(relative.parts) == 1 or not holds_code:
+                continue
+            relative = relative.parent
+        names.add(".".join(relative.with_suffix("").parts))
+    return names
+
+
+def module_table() -> set[str]:
+    contributing = text(ROOT / "CONTRIBUTING.md")
+    table = paragraph(contributing, "| module | concept |")
+    return {name for row in table.splitlines()[2:] for name in re.findall(r"`([a-z_.]+)`", row.split("|")[1])}
+
+
+def test_the_module_table_names_every_module_and_nothing_else() -> None:
+    documented, present = module_table(), package_modules()
+    assert "backends.docker.images" in present  # the walk finds subpackage modules
+    assert documented - present == set(), "CONTRIBUTING.md names modules that do not exist"
+    assert present - documented == set(), "modules CONTRIBUTING.md's table does not name"

@@ -4,6 +4,9 @@ Pure functions over `Results`; nothing here touches Docker or the disk. The verd
 side of "not checked": a label missing from a repeat is never stable, a value that could not be
 recorded (or an output not written) is never equal, distinct or stable, and when the reference has
 no values nothing is equal to it.
+
+Slightly over 500 lines: labels, cells, groups and the reference comparison are one pass over the
+records, and the "not checked" rules above apply across all of them.
 """
 
 from __future__ import annotations
