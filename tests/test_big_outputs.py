@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import sys
 import textwrap
 from dataclasses import replace
 from pathlib import Path
@@ -14,46 +12,19 @@ import numpy as np
 import pytest
 
 from seedmatrix.backends.docker import container
-from seedmatrix.backends.execute import RunContext, keep_side_files, run_repeat, to_record
-from seedmatrix.backends.host import hostrun
+from seedmatrix.backends.execute import RunContext, keep_side_files, run_repeat
 from seedmatrix.channel import Capture, Finished, new_boundary, read_report
 from seedmatrix.claims import Verdict, check_claims
 from seedmatrix.compare import compare
-from seedmatrix.config import INSIDE, LAUNCHER
 from seedmatrix.limits import Limits
 from seedmatrix.plan import Cell
 from seedmatrix.published import Reproduced, check_published
-from seedmatrix.results import Build, Record, RunStatus
+from seedmatrix.results import Build, RunStatus
 from seedmatrix.store import RunDirectory, load_results
 from seedmatrix.values import Packed, Value, check, difference, within
 
 from builders import case, environment, record, repeated, results
-
-
-def run_script(tmp_path: Path, code: str, outputs: tuple[str, ...], side_dir: Path | None = None) -> Record:
-    script = tmp_path / "script.py"
-    script.write_text(textwrap.dedent(code), encoding="utf-8")
-    limits = Limits(timeout_seconds=120)
-    finished = hostrun.run(
-        [sys.executable, str(INSIDE / LAUNCHER), str(script)],
-        environment={"PYTHONPATH": str(INSIDE)},
-        host_environ=os.environ,
-        limits=limits,
-        cpu_ids=sorted(os.sched_getaffinity(0)),
-        boundary=new_boundary(),
-        outputs=outputs,
-        cwd=tmp_path,
-    )
-    cell = Cell(
-        environment="host",
-        case="c",
-        script=script,
-        workdir=tmp_path,
-        repeats=1,
-        limits=limits,
-        outputs=outputs,
-    )
-    return to_record(cell, 1, finished, ran_on="host:test", side_dir=side_dir)
+from test_outputs import run_with_outputs
 
 
 def packed_value(side_dir: Path, array: np.ndarray, label: str = "outputs/w.npy") -> Value:
@@ -70,7 +41,7 @@ def packed_value(side_dir: Path, array: np.ndarray, label: str = "outputs/w.npy"
 
 def test_a_float32_output_of_two_million_elements_is_recorded(tmp_path: Path) -> None:
     # 8 MiB of float32: as per-element JSON it overflowed the 64 MiB records file (bad output).
-    record = run_script(
+    record = run_with_outputs(
         tmp_path,
         """
         import os
@@ -96,7 +67,7 @@ def test_side_files_reach_the_run_directory_once_and_equal_arrays_compare_equal(
         np.save(os.path.join(out, "a.npy"), np.arange(100_000, dtype="<i8"))
         np.save(os.path.join(out, "b.npy"), np.arange(100_000, dtype=">i8"))  # same numbers, other order
         """
-    first = run_script(tmp_path, code, ("*.npy",), side_dir=run.side_dir)
+    first = run_with_outputs(tmp_path, code, ("*.npy",), side_dir=run.side_dir)
     assert first.status is RunStatus.OK, first.stderr_tail
     run.save_record(first)
     a, b = RunDirectory(run.path).load_records()[0].values
@@ -250,7 +221,7 @@ def test_a_packed_value_whose_size_is_not_its_shape_is_refused(size: int) -> Non
 
 
 def test_safetensors_checkpoints_pack_big_tensors_and_keep_small_ones_whole(tmp_path: Path) -> None:
-    record = run_script(
+    record = run_with_outputs(
         tmp_path,
         """
         import os
@@ -305,7 +276,7 @@ def test_a_record_reused_or_merged_into_another_run_brings_its_side_file(tmp_pat
 
 
 def test_npz_archives_pack_their_big_arrays_compressed_or_not(tmp_path: Path) -> None:
-    record = run_script(
+    record = run_with_outputs(
         tmp_path,
         """
         import os
@@ -334,7 +305,7 @@ def test_npz_archives_pack_their_big_arrays_compressed_or_not(tmp_path: Path) ->
 
 
 def test_a_big_array_cut_short_is_compared_by_its_digest_with_the_reason(tmp_path: Path) -> None:
-    record = run_script(
+    record = run_with_outputs(
         tmp_path,
         """
         import os

@@ -40,19 +40,7 @@ def load_recorder() -> ModuleType:
 
 RECORDER = load_recorder()
 STANDARD = ["f2", "f4", "f8", "c8", "c16", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "b1"]
-SMALL_FLOATS = [
-    "bfloat16",
-    "float8_e3m4",
-    "float8_e4m3",
-    "float8_e4m3fn",
-    "float8_e4m3fnuz",
-    "float8_e4m3b11fnuz",
-    "float8_e5m2",
-    "float8_e5m2fnuz",
-    "float6_e2m3fn",
-    "float6_e3m2fn",
-    "float4_e2m1fn",
-]
+SMALL_FLOATS = sorted(RECORDER._SMALL_FLOATS)  # every narrow format the recorder records
 # The bits a narrow format uses of its byte: other bit patterns are not values of the format.
 USED_BITS = {"float6_e2m3fn": 0x3F, "float6_e3m2fn": 0x3F, "float4_e2m1fn": 0x0F, "bool": 0x01}
 

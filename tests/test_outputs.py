@@ -32,7 +32,13 @@ from builders import case, environment, results
 
 
 def run_with_outputs(
-    tmp_path: Path, code: str, outputs: tuple[str, ...], *, outputs_mb: int = 256, parse: str | None = None
+    tmp_path: Path,
+    code: str,
+    outputs: tuple[str, ...],
+    *,
+    outputs_mb: int = 256,
+    parse: str | None = None,
+    side_dir: Path | None = None,
 ) -> Record:
     script = tmp_path / "script.py"
     script.write_text(textwrap.dedent(code), encoding="utf-8")
@@ -57,7 +63,7 @@ def run_with_outputs(
         outputs=outputs,
         parse=parse,
     )
-    return to_record(cell, 1, finished, ran_on="host:test")
+    return to_record(cell, 1, finished, ran_on="host:test", side_dir=side_dir)
 
 
 def by_label(record: Record) -> dict[str, Value]:
