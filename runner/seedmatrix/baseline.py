@@ -62,6 +62,11 @@ class BaselineCell:
         return parts
 
     @property
+    def gate_line(self) -> str:
+        """The change and what changed, as the gate's message and junit.xml say it."""
+        return self.change.value + (f" ({self.described})" if self.described else "")
+
+    @property
     def described(self) -> str:
         """What changed in one line, for the gate's message and junit.xml."""
         return "; ".join(
@@ -91,17 +96,17 @@ def against_baseline(
     before_cells = {(c.environment, c.case): c for c in before.cells}
     scripts_then = {case.name: case.script_sha256 for case in baseline.cases}
     scripts_now = {case.name: case.script_sha256 for case in current.cases}
+    projects = _Projects.of(baseline), _Projects.of(current)
     cells = []
     for cell in now.cells:
         old = before_cells.pop((cell.environment, cell.case), None)
         if cell.state is CellState.NOT_APPLICABLE and (old is None or old.state is CellState.NOT_APPLICABLE):
             continue
         script_changed = cell.case in scripts_then and scripts_then[cell.case] != scripts_now.get(cell.case)
-        cells.append(
-            _blame_the_project(_versus(cell, old, script_changed=script_changed))
-            if not script_changed and _project_changed(current, baseline, cell.environment, cell.case)
-            else _versus(cell, old, script_changed=script_changed)
-        )
+        found = _versus(cell, old, script_changed=script_changed)
+        if not script_changed and _project_changed(*projects, cell.environment, cell.case):
+            found = _blame_the_project(found)
+        cells.append(found)
     # A cell this run left out by choice (--environment, --case, a shard) is not missing.
     selected_out = {
         (env, case)
@@ -117,19 +122,29 @@ def against_baseline(
     return BaselineComparison(baseline_run=baseline.run_id, baseline_source=source, cells=tuple(cells))
 
 
-def _project_changed(current: Results, baseline: Results, environment: str, case: str) -> bool:
+@dataclass(frozen=True, kw_only=True)
+class _Projects:
+    """A run's project digests: installed projects by environment, case files by case."""
+
+    installed: Mapping[str, str | None]
+    files: Mapping[str, str | None]
+
+    @classmethod
+    def of(cls, results: Results) -> _Projects:
+        return cls(
+            installed={env.name: env.projects_sha256 for env in results.environments},
+            files={case.name: case.files_sha256 for case in results.cases},
+        )
+
+
+def _project_changed(then: _Projects, now: _Projects, environment: str, case: str) -> bool:
     """The case's files or the environment's installed projects differ from the baseline's (where
     both runs recorded them: older results did not)."""
-
-    def fingerprint(results: Results) -> tuple[str | None, str | None]:
-        env = next((env for env in results.environments if env.name == environment), None)
-        found = next((each for each in results.cases if each.name == case), None)
-        return (env.projects_sha256 if env else None), (found.files_sha256 if found else None)
-
-    return any(
-        then is not None and now is not None and then != now
-        for then, now in zip(fingerprint(baseline), fingerprint(current), strict=True)
+    pairs = (
+        (then.installed.get(environment), now.installed.get(environment)),
+        (then.files.get(case), now.files.get(case)),
     )
+    return any(before is not None and after is not None and before != after for before, after in pairs)
 
 
 def _blame_the_project(cell: BaselineCell) -> BaselineCell:

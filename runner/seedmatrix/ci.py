@@ -82,10 +82,7 @@ def junit_xml(results: Results, verdicts: Verdicts, *, fail_on_change: bool) -> 
 def _failure(case: ET.Element, surprises: Sequence[ClaimCheck], change: BaselineCell | None) -> None:
     lines = [f"SURPRISE {check.claim_text}: {check.evidence}" for check in surprises]
     if change is not None:
-        lines.append(
-            f"changed against the baseline: {change.change.value}"
-            + (f" ({change.described})" if change.described else "")
-        )
+        lines.append(f"changed against the baseline: {change.gate_line}")
     kind = "surprise" if surprises else "change"
     failure = ET.SubElement(case, "failure", message=_xml(lines[0][:1000]), type=kind)
     failure.text = _xml("\n".join(lines))

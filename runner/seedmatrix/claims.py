@@ -212,15 +212,10 @@ def _check_varies_every_repeat(subject: Subject) -> Outcome:
 
 
 def _check_pairs(subject: Subject) -> Outcome:
+    """equal, differ (bitwise) and close (within its tolerance): a tolerance exactly where the kind
+    takes one."""
     claim = subject.claim
-    if not isinstance(claim.other, str) or claim.tolerance is not None:
-        return _malformed(claim)
-    return pairs(claim.kind.name, subject.matched, claim.pattern, claim.other, subject.labels)
-
-
-def _check_close(subject: Subject) -> Outcome:
-    claim = subject.claim
-    if not isinstance(claim.other, str) or claim.tolerance is None:
+    if not isinstance(claim.other, str) or (claim.tolerance is not None) != claim.kind.tolerant:
         return _malformed(claim)
     return pairs(
         claim.kind.name,
@@ -316,7 +311,7 @@ KINDS = (
     ClaimKind(name="varies_every_repeat", evaluate=_check_varies_every_repeat, shown=_shown_pattern),
     ClaimKind(name="equal", evaluate=_check_pairs, shown=_shown_pair),
     ClaimKind(name="differ", evaluate=_check_pairs, shown=_shown_pair, measured=True),
-    ClaimKind(name="close", evaluate=_check_close, shown=_shown_close, tolerant=True, measured=True),
+    ClaimKind(name="close", evaluate=_check_pairs, shown=_shown_close, tolerant=True, measured=True),
     ClaimKind(name="same_across_environments", evaluate=_check_same_across, shown=_shown_pattern),
     ClaimKind(name="same_as_case", evaluate=_check_same_as_case, shown=_shown_case),
     ClaimKind(name="stable_within", evaluate=_check_stable_within, shown=_shown_tolerance, tolerant=True),

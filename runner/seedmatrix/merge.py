@@ -57,16 +57,8 @@ def merge(parts: Sequence[Results]) -> Results:
             environments[env.name] = (replace(env, host=host), part.run_id)
         for case in part.cases:
             known = cases.get(case.name)
-            if known is not None and known[0].script_sha256 != case.script_sha256:
-                raise ResultsError(
-                    f"case {case.name} ran different scripts in run {known[1]} and run {part.run_id}"
-                )
-            differences = _case_differences(known[0], case) if known is not None else []
-            if known is not None and differences:
-                raise ResultsError(
-                    f"case {case.name} differs between run {known[1]} and run {part.run_id}: "
-                    f"{'; '.join(differences)}; merge runs of one matrix file"
-                )
+            if known is not None:
+                _same_case(known[0], case, runs=(known[1], part.run_id))
             cases.setdefault(case.name, (case, part.run_id))
     order = {name: index for index, name in enumerate(first.matrix_environments)}
     names = sorted(environments, key=lambda name: (order.get(name, len(order)), name))
@@ -114,6 +106,18 @@ def _names_differ(run: str, names: Sequence[str], other_run: str, other_names: S
 #: How much of a differing setting an error shows.
 SHOWN_CHARACTERS = 80
 _NOT_SET = object()
+
+
+def _same_case(known: CaseResult, case: CaseResult, *, runs: tuple[str, str]) -> None:
+    """A ResultsError naming what differs when two runs ran one case differently."""
+    if known.script_sha256 != case.script_sha256:
+        raise ResultsError(f"case {case.name} ran different scripts in run {runs[0]} and run {runs[1]}")
+    differences = _case_differences(known, case)
+    if differences:
+        raise ResultsError(
+            f"case {case.name} differs between run {runs[0]} and run {runs[1]}: "
+            f"{'; '.join(differences)}; merge runs of one matrix file"
+        )
 
 
 def _case_differences(first: CaseResult, other: CaseResult) -> list[str]:

@@ -448,10 +448,7 @@ def _exit_status(verdicts: Verdicts, out: Output, *, fail_on_surprise: bool, fai
                 f"{len(verdicts.baseline.gated)} cell(s) changed against the baseline (fail_on_change):"
             )
             for cell in verdicts.baseline.gated:
-                out.note(
-                    f"{cell.environment} / {cell.case}: {cell.change.value}"
-                    + (f" ({cell.described})" if cell.described else "")
-                )
+                out.note(f"{cell.environment} / {cell.case}: {cell.gate_line}")
             status = 1
     return status
 
