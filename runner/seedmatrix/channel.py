@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from .limits import Limits
-from .values import NOT_WRITTEN, UNRECORDABLE, Packed, Value, check
+from .values import Packed, Value, check
 
 END = b" end\n"
 
@@ -303,13 +303,7 @@ def value_from_record(payload: Mapping[str, Any]) -> Value:
     bits = tuple(str(b) for b in payload["bits"])
     shown = tuple(payload["values"])
     packed = _packed(payload.get("packed"))
-    if dtype not in {UNRECORDABLE, NOT_WRITTEN} and packed is None:
-        expected = 1
-        for n in shape:
-            expected *= n
-        if expected != len(bits) or len(shown) != len(bits):
-            raise ValueError(f"shape {list(shape)} does not match {len(bits)} element(s)")
-    return check(
+    return check(  # refuses a shape that does not match the bits
         Value(
             label=str(payload["label"]),
             dtype=dtype,

@@ -12,7 +12,7 @@ from pathlib import Path
 from .backends.machine import Machine
 from .cache import CACHE, Cache, cell_keys
 from .config import INSIDE, load_matrix
-from .cpu import host_cpu, machine_identity
+from .cpu import machine_identity
 from .gpu import host_gpus
 from .log import Output
 from .plan import HostFacts, Selection, make_plan, select_environments
@@ -26,7 +26,7 @@ def show_plan(config: Path, selection: Selection, *, results: Path, out: Output)
     print("images:")
     for item in forecasts.values():
         print(f"  {item.environment}: {item.action}" + (f" ({item.detail})" if item.detail else ""))
-    cpu = host_cpu()
+    cpu = machine.cpu
     plan = make_plan(matrix, selection, HostFacts(cpus=len(machine.cpu_ids), cpu=cpu))
     identities = {name: item.image_id for name, item in forecasts.items() if item.image_id}
     keys = cell_keys(plan.cells, identities, helpers=INSIDE, machine=machine_identity(cpu), gpus=host_gpus())

@@ -47,7 +47,6 @@ _SAFETENSORS = {
 _FLOAT_FORMAT = {2: "e", 4: "f", 8: "d"}
 # .npy format version: how its header length is stored, and the header's encoding.
 _NPY_VERSIONS = {1: ("<H", "latin-1"), 2: ("<I", "latin-1"), 3: ("<I", "utf-8")}
-_VALUE_WIDTHS = {dtype: size for dtype, size, _ in [*_NPY_KINDS.values(), *_SAFETENSORS.values()]}
 
 
 class Unreadable(Exception):
@@ -366,7 +365,7 @@ class _Unfinished(Exception):
 
 
 def _any_big(arrays):
-    return any(_product(shape) > PACK_ABOVE for _, _, shape, _, _, _ in arrays)
+    return any(_product(shape) > PACK_ABOVE for _, _, _, shape, _, _, _ in arrays)
 
 
 def _packed_npz(path, label, side_dir):
@@ -396,7 +395,7 @@ def _file_digest(path, label, note):
 
 
 def _npy_layout(stream, label):
-    """(label, dtype, shape, kind, little-endian, where the data starts) of a .npy file."""
+    """(label, dtype, element size, shape, kind, little-endian, where the data starts) of a .npy file."""
     start = stream.read(10)
     if not start.startswith(_NPY_MAGIC):
         raise Unreadable("not a .npy file")
@@ -411,12 +410,12 @@ def _npy_layout(stream, label):
     descr = header["descr"]
     if not isinstance(descr, str) or descr[1:] not in _NPY_KINDS:
         raise Unreadable(f"dtype {descr!r}")
-    dtype, _, kind = _NPY_KINDS[descr[1:]]
+    dtype, size, kind = _NPY_KINDS[descr[1:]]
     shape = [int(n) for n in header["shape"]]
     little = descr[0] in "<|" or (descr[0] == "=" and sys.byteorder == "little")
     if header.get("fortran_order") and len(shape) > 1 and _product(shape) > PACK_ABOVE:
         raise Unreadable("a big array in Fortran order")  # the usual reader records it, or refuses
-    return (label, dtype, shape, kind, little, offset + header_size)
+    return (label, dtype, size, shape, kind, little, offset + header_size)
 
 
 def _safetensors_layout(stream, label):
@@ -432,13 +431,12 @@ def _safetensors_layout(stream, label):
         shape = [int(n) for n in entry["shape"]]
         if end - begin != _product(shape) * size:
             raise Unreadable(f"tensor {name}: {end - begin} bytes for shape {shape}")
-        arrays.append((f"{label}:{name}", dtype, shape, kind, True, 8 + header_size + begin))
+        arrays.append((f"{label}:{name}", dtype, size, shape, kind, True, 8 + header_size + begin))
     return arrays
 
 
 def _packed_or_whole(stream, array, side_dir):
-    label, dtype, shape, kind, little, start = array
-    width = _VALUE_WIDTHS[dtype]
+    label, dtype, width, shape, kind, little, start = array
     count = _product(shape)
     stream.seek(start)
     if count <= PACK_ABOVE:
