@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -16,7 +17,7 @@ from docker.errors import NotFound
 from seedmatrix.backends.docker import container, debian, images
 from seedmatrix.backends.docker.wheels import WHEEL_SERVER_PORT, Fetching, WheelPlan, Wheels, served
 from seedmatrix.builds import images_job
-from seedmatrix.config import Matrix, load_matrix
+from seedmatrix.config import DebianRecipe, Matrix, load_matrix
 from seedmatrix.errors import ImageError
 from seedmatrix.log import Output
 from seedmatrix.options import Options
@@ -63,15 +64,35 @@ def test_image_identity_follows_the_dockerfile_pins_and_base(tmp_path: Path, sma
     dockerfile = small_matrix.images_dir / "Dockerfile"
     plan = images.wheel_plan(small_matrix, env)
     identity = images.image_identity(dockerfile, plan)
-    tag = images.environment_tag(env, identity, base_id="sha256:1")
+    tag = images.environment_tag(env, identity, base_content="sha256:1")
     repinned = images.image_identity(dockerfile, WheelPlan(pins=("numpy==1.26.4",)))
-    assert images.environment_tag(env, repinned, base_id="sha256:1") != tag
-    assert images.environment_tag(env, identity, base_id="sha256:2") != tag
+    assert images.environment_tag(env, repinned, base_content="sha256:1") != tag
+    assert images.environment_tag(env, identity, base_content="sha256:2") != tag
     edited = tmp_path / "Dockerfile"
     edited.write_bytes(dockerfile.read_bytes() + b"\n# a comment\n")
-    assert images.environment_tag(env, images.image_identity(edited, plan), base_id="sha256:1") != tag
-    assert images.environment_tag(env, identity, base_id="sha256:1") == tag
+    assert images.environment_tag(env, images.image_identity(edited, plan), base_content="sha256:1") != tag
+    assert images.environment_tag(env, identity, base_content="sha256:1") == tag
     assert tag.startswith("seedmatrix-env:bookworm-np2.0-")
+
+
+class FakeImage:
+    """What base_content reads of an image: its id, layers and config, as the engine reports them."""
+
+    def __init__(self, image_id: str, layers: list[str], env: list[str]) -> None:
+        self.id = image_id
+        config = {"Env": env, "Cmd": ["python3"]}
+        self.attrs = {"Id": image_id, "RootFS": {"Layers": layers}, "Config": config}
+
+
+def test_environment_tags_follow_the_base_content_not_its_id() -> None:
+    # Two shards that each make the base from the same archive get two ids and one content.
+    made_here = FakeImage("sha256:aaa", ["sha256:layer"], ["LANG=C.UTF-8"])
+    made_there = FakeImage("sha256:bbb", ["sha256:layer"], ["LANG=C.UTF-8"])
+    assert images.base_content(made_here) == images.base_content(made_there)
+    newer_archive = FakeImage("sha256:aaa", ["sha256:other-layer"], ["LANG=C.UTF-8"])
+    assert images.base_content(newer_archive) != images.base_content(made_here)
+    other_settings = FakeImage("sha256:aaa", ["sha256:layer"], ["LANG=C"])  # inherited by the image
+    assert images.base_content(other_settings) != images.base_content(made_here)
 
 
 def test_image_identity_follows_packages_the_lock_file_and_the_projects_source(tmp_path: Path) -> None:
@@ -93,9 +114,8 @@ def test_image_identity_follows_packages_the_lock_file_and_the_projects_source(t
     def tag() -> str:
         matrix = load_matrix(matrix_file)
         plan = images.wheel_plan(matrix, matrix.environments[0])
-        return images.environment_tag(
-            matrix.environments[0], images.image_identity(matrix.images_dir / "Dockerfile", plan), base_id="b"
-        )
+        identity = images.image_identity(matrix.images_dir / "Dockerfile", plan)
+        return images.environment_tag(matrix.environments[0], identity, base_content="b")
 
     first = tag()
     assert tag() == first
@@ -477,3 +497,24 @@ def test_a_build_gives_up_when_the_runner_is_stopping(
     )
     assert again.error is not None
     assert again.error.endswith("failed: interrupted")
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_a_base_made_twice_from_the_same_archive_has_one_content(tmp_path: Path) -> None:
+    # What lets two CPU shards that each make the base on a cold start share their images.
+    client = container.connect()
+    recipe = DebianRecipe(
+        variant="essential", include=("ca-certificates",), mirror="http://deb.debian.org/debian"
+    )
+    tag = debian.base_tag("bookworm", recipe)
+    contents = []
+    for _ in range(2):
+        with contextlib.suppress(NotFound):
+            client.images.remove(tag, force=True)
+        base = debian.ensure_base(client, "bookworm", recipe, mirror=None, logs_dir=tmp_path, progress=print)
+        contents.append((base.id, images.base_content(base)))
+    client.images.remove(tag, force=True)
+    (first_id, first_content), (second_id, second_content) = contents
+    assert first_id != second_id  # the import time is in the id ...
+    assert first_content == second_content  # ... and not in the content

@@ -2,12 +2,15 @@
 
 mmdebstrap writes a minimal root file system (the recipe: variant and packages) into a tarball,
 which is imported through the Docker SDK as `seedmatrix-base:<suite>-<hash of the recipe>`. The
-import is what applies the tag, so a run killed half-way leaves no tagged image behind.
+import is what applies the tag, so a run killed half-way leaves no tagged image behind. The tarball
+is reproducible (a fixed SOURCE_DATE_EPOCH), so shards that each make the base at the same time
+agree on its content, and on the environment tags that follow it.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -25,6 +28,10 @@ from ...fingerprint import digest
 from .registry import pull
 
 BASE_REPOSITORY = "seedmatrix-base"
+#: mmdebstrap's output is reproducible under a fixed SOURCE_DATE_EPOCH: two machines making the same
+#: base from the same archive get the same tarball, so the same layer (images.base_content). 1980,
+#: not 0: zip, and so wheels, cannot hold a file time before it.
+SOURCE_DATE_EPOCH = "315532800"
 Progress = Callable[[str], None]
 
 
@@ -76,7 +83,9 @@ def ensure_base(
         with log.open("w", encoding="utf-8") as stream:
             stream.write("# " + " ".join(command) + "\n")
             stream.flush()
-            returncode = _wait(subprocess.Popen(command, stdout=stream, stderr=subprocess.STDOUT), stopping)
+            environ = {**os.environ, "SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH}
+            process = subprocess.Popen(command, stdout=stream, stderr=subprocess.STDOUT, env=environ)
+            returncode = _wait(process, stopping)
         if returncode is None:
             raise ImageError(f"making {tag} was interrupted (log: {log})")
         if returncode != 0:

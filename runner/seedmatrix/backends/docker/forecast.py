@@ -17,7 +17,7 @@ from ...config import Environment, Matrix, load_matrix
 from ...log import Output
 from .. import Forecast
 from . import container, debian
-from .images import ENV_REPOSITORY, environment_tag, image_identity, wheel_plan
+from .images import ENV_REPOSITORY, base_content, environment_tag, image_identity, wheel_plan
 from .wheels import COMPLETE, Fetching
 
 _CACHE_NAME = re.compile(r"[0-9a-f]{12}")
@@ -36,11 +36,11 @@ def forecast(
             if environment.debian and matrix.debian_recipe
             else environment.base_image
         )
-        what = f"make the base {tag}, then build (the tag follows the base's id)"
+        what = f"make the base {tag}, then build (the tag follows the base's content)"
         return Forecast(environment=name, action="build", detail=what, base_tag=tag)
     plan = wheel_plan(matrix, environment)
     tag = environment_tag(
-        environment, image_identity(matrix.images_dir / "Dockerfile", plan), base_id=str(base.id)
+        environment, image_identity(matrix.images_dir / "Dockerfile", plan), base_content=base_content(base)
     )
     wheel_dirs: list[Path] = []
     if fetching is not None:

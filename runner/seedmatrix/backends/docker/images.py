@@ -10,6 +10,7 @@ builds again.
 from __future__ import annotations
 
 import io
+import json
 import tarfile
 import threading
 import time
@@ -84,7 +85,7 @@ def ensure_environment_image(
         base = _base(client, matrix, environment, settings, progress=progress)
         dockerfile = matrix.images_dir / "Dockerfile"
         plan = wheel_plan(matrix, environment)
-        tag = environment_tag(environment, image_identity(dockerfile, plan), base_id=str(base.id))
+        tag = environment_tag(environment, image_identity(dockerfile, plan), base_content=base_content(base))
         log = settings.logs_dir / f"{tag.replace(':', '_')}.log"
         status = BuildStatus.CACHED
         # Environments of the same content wait for one another: one builds, the others tag it.
@@ -201,9 +202,19 @@ def build_order(matrix: Matrix, names: Sequence[str]) -> list[str]:
     return first + later
 
 
-def environment_tag(environment: Environment, identity: bytes, *, base_id: str) -> str:
-    """seedmatrix-env:<name>-<hash of the image's identity and its base image's id>."""
-    return f"{ENV_REPOSITORY}:{environment.name}-{digest(identity, base_id)}"
+def environment_tag(environment: Environment, identity: bytes, *, base_content: str) -> str:
+    """seedmatrix-env:<name>-<hash of the image's identity and its base image's content>."""
+    return f"{ENV_REPOSITORY}:{environment.name}-{digest(identity, base_content)}"
+
+
+def base_content(base: Any) -> str:
+    """What a base image holds, not when it was made: its layers and the settings an image built on
+    it inherits. Two machines that make the same base from the same archive (mmdebstrap is
+    reproducible under a fixed SOURCE_DATE_EPOCH) get two image ids but one content, so their
+    environment tags agree and either one's pushed images serve both."""
+    config = base.attrs.get("Config") or {}
+    inherited = {key: config.get(key) for key in ("Env", "Cmd", "Entrypoint", "WorkingDir", "User")}
+    return digest(json.dumps({"layers": base.attrs["RootFS"]["Layers"], "config": inherited}, sort_keys=True))
 
 
 def _context(dockerfile: Path, wheels: Wheels) -> bytes:

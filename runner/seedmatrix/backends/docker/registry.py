@@ -2,7 +2,7 @@
 
 A local tag `seedmatrix-env:<name>-<hash>` is `<registry>/seedmatrix-env:<name>-<hash>` there (the
 same for `seedmatrix-base`). A pulled image has the id it was pushed with, so a second machine that
-pulls the base arrives at the same environment tags (they follow the base's id) and pulls those
+pulls the base arrives at the same environment tags (they follow the base's content) and pulls those
 too: it builds nothing, and its cells have the same keys as the first machine's. Credentials are
 the engine's own (`docker login`); seedmatrix neither stores nor prints any.
 """
