@@ -14,6 +14,7 @@ stage, took half the CUDA image's build).
 
 from __future__ import annotations
 
+import fcntl
 import json
 import shutil
 import tempfile
@@ -140,7 +141,7 @@ def ensure_wheels(
     keeps builds running side by side from filling one directory twice."""
 
     def ensure(target: Path, payload: dict[str, Any], doing: str) -> Path:
-        with hold(f"wheels:{target}"):
+        with hold(f"wheels:{target}"), _across_processes(target):
             if not (target / COMPLETE).exists():
                 progress(f"{doing} into {target}")
                 _fetch(client, base, payload, fetching, target=target, name=name, owner=owner, log=log)
@@ -162,6 +163,20 @@ def ensure_wheels(
         projects += (target / PROJECTS).read_bytes()
     pins = [*plan.pins, *(plan.lock.pins if plan.lock else ())]
     return Wheels(tuple(directories), "".join(f"{pin}\n" for pin in pins).encode(), projects)
+
+
+@contextmanager
+def _across_processes(target: Path) -> Iterator[None]:
+    """Hold `target`'s lock file: another seedmatrix on this machine (a second CI job, another user
+    of the same cache) waits, then finds the directory complete, instead of replacing it under a
+    wheel server that has it mounted."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with (target.parent / f"{target.name}.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 @dataclass(frozen=True)
