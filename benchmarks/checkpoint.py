@@ -7,7 +7,8 @@ recorded by the launcher (packed: its bits go to a side file) and kept in a run 
 fresh process loads the records and compares the pair (one element differs) and the first with
 itself. Each step runs in a process of its own, so its peak RSS is its own:
 
-- record: the runner's side (report read, side file checked and kept) and the launcher's;
+- record: the runner's side (report read, side file written to the run directory as it arrives,
+  hashed on the way) and the launcher's;
 - compare: loading both records and reading both side files in chunks.
 """
 
@@ -55,6 +56,7 @@ from seedmatrix.store import RunDirectory
 checkpoint, run_path, case = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
 script = checkpoint.parent / "copy.py"
 limits = Limits(timeout_seconds=600)
+run = RunDirectory(run_path)
 started = time.perf_counter()
 finished = hostrun.run(
     [sys.executable, str(INSIDE / LAUNCHER), str(script), str(checkpoint)],
@@ -65,8 +67,8 @@ finished = hostrun.run(
     boundary=new_boundary(),
     outputs=("w.npy",),
     cwd=checkpoint.parent,
+    side_dir=run.side_dir,
 )
-run = RunDirectory(run_path)
 cell = Cell(environment="host", case=case, script=script, workdir=checkpoint.parent, repeats=1,
             limits=limits, outputs=("w.npy",))
 record = to_record(cell, 1, finished, ran_on="host", side_dir=run.side_dir)

@@ -327,3 +327,37 @@ def test_every_npy_format_version_is_read(tmp_path: Path, version: tuple[int, in
     (tmp_path / "v.npy").write_bytes(npy_bytes(np.array([1.5, -2.0], dtype="<f4"), version))
     found = read_output(tmp_path / "v.npy")[""]
     assert (found.dtype, found.bits) == ("float32", ("3fc00000", "c0000000"))
+
+
+def npy_v3_with_header(header: bytes, body: bytes, *, version: int = 3) -> bytes:
+    """A .npy file of format `version` (4-byte header length) whose header is `header`, padded."""
+    padded = header + b" " * (63 - (12 + len(header)) % 64) + b"\n"
+    return b"\x93NUMPY" + bytes([version, 0]) + len(padded).to_bytes(4, "little") + padded + body
+
+
+@pytest.mark.parametrize("elements", [3, 70_000])  # read whole, or packed into a side file
+@pytest.mark.parametrize(
+    "broken",
+    [  # the header (%d: the element count), the format version, why it is refused
+        (b"{'descr': '<f4', 'fortran_order': False, 'shape': (%d,), 'by': '\xff'}", 3, "UnicodeDecodeError"),
+        (b"{'descr': '<f4', 'fortran_order': False, 'shape': (%d,), }", 4, ".npy format version 4.0"),
+    ],
+)
+def test_a_npy_header_is_read_alike_whatever_the_array_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, elements: int, broken: tuple[bytes, int, str]
+) -> None:
+    """Before: a big array's header was read apart (latin-1 for version 3, which is UTF-8; any
+    version but 1 as 2), so an array refused when small was packed when big."""
+    header, version, reason = broken
+    monkeypatch.syspath_prepend(str(INSIDE))
+    import outputs  # type: ignore[import-not-found]  # noqa: PLC0415  (inside/ is not the runner's package)
+
+    written = tmp_path / "outputs"
+    written.mkdir()
+    body = np.arange(elements, dtype="<f4").tobytes()
+    (written / "w.npy").write_bytes(npy_v3_with_header(header % elements, body, version=version))
+    (record,) = outputs.collect(str(written), ["w.npy"], str(tmp_path / "side"))
+    value = value_from_record(record)
+    assert (value.dtype, value.packed) == (SHA256, None)
+    assert reason in value.note
+    assert not (tmp_path / "side").exists() or not list((tmp_path / "side").iterdir())

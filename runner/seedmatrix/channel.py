@@ -7,6 +7,12 @@ bytes are kept, the rest counted), what follows is the report (kept up to `repor
 Stderr keeps its last `text_limit` bytes. Memory is bounded whatever the script prints, and the
 script's printing can never crowd out its values: they travel in the report.
 
+Given a side directory, `Capture` writes the report's side files (a packed array's bits, as big as
+a checkpoint) into it as they arrive, so memory stays bounded by the records however big the
+outputs: each goes to a temporary file, hashed on the way, and is renamed to its name only when it
+came whole and its SHA-256 is that name. Whatever ends the stream early, nothing half-written is
+left under a digest's name.
+
 `read_report` turns a report into values and a device report; pure, so a unit test can feed it
 anything.
 """
@@ -18,8 +24,12 @@ import json
 import math
 import os
 import secrets
+import tempfile
+import threading
 from collections.abc import Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, Any
 
 from .limits import Limits
@@ -48,33 +58,48 @@ def launcher_variables(
 
 
 class Capture:
-    """Stdout split at the boundary, each part bounded; stderr's tail. Counts everything."""
+    """Stdout split at the boundary, each part bounded; stderr's tail. Counts everything.
 
-    def __init__(self, text_limit: int, *, boundary: bytes | None = None, report_limit: int = 0) -> None:
+    With a `side_dir`, the report's side files go there as they arrive instead of into `report`."""
+
+    def __init__(
+        self,
+        text_limit: int,
+        *,
+        boundary: bytes | None = None,
+        report_limit: int = 0,
+        side_dir: Path | None = None,
+    ) -> None:
         self.text_limit = text_limit
         self.report_limit = report_limit
         self._marker = b"\n" + boundary + b" " if boundary else None
         self._pending = b""  # the end of stdout that might be the start of the marker
         self.text = bytearray()
         self.report: bytearray | None = None  # None until the boundary was seen
+        self.report_bytes = 0  # bytes after the boundary, side files included, up to report_limit
         self.report_overflow = False
         self.stderr = bytearray()
         self.total = 0  # bytes the process wrote, kept or not
         self.text_bytes = 0  # bytes of the script's own stdout
         self.stderr_bytes = 0
-        self.taken = False  # Finished holds the report buffer: it must not grow under its views
+        self.taken = False  # the stream ended, or Finished holds the report: nothing more is added
+        self._side_dir = side_dir  # None once the side files are known to stay in `report`
+        self._header_searched = 0  # how much of `report` holds no newline (the header's end)
+        self._side_files: _SideFileWriter | None = None  # once the header is read
+        self._lock = threading.Lock()  # a reader thread may still add while the repeat is finished
 
     def add(self, out: bytes | None, err: bytes | None) -> None:
-        if self.taken:  # a late chunk from a stream closing after the repeat ended
-            return
-        if out:
-            self.total += len(out)
-            self._stdout(out)
-        if err:
-            self.total += len(err)
-            self.stderr_bytes += len(err)
-            self.stderr += err
-            del self.stderr[: max(0, len(self.stderr) - self.text_limit)]
+        with self._lock:
+            if self.taken:  # a late chunk from a stream closing after the repeat ended
+                return
+            if out:
+                self.total += len(out)
+                self._stdout(out)
+            if err:
+                self.total += len(err)
+                self.stderr_bytes += len(err)
+                self.stderr += err
+                del self.stderr[: max(0, len(self.stderr) - self.text_limit)]
 
     def _stdout(self, data: bytes) -> None:
         if self.report is not None:
@@ -103,16 +128,60 @@ class Capture:
 
     def _report(self, data: bytes) -> None:
         assert self.report is not None
-        room = self.report_limit - len(self.report)
+        room = self.report_limit - self.report_bytes
         if len(data) > room:
             self.report_overflow = True
-        self.report += data[: max(0, room)]
+        view = memoryview(data)[: max(0, room)]
+        self.report_bytes += len(view)
+        if self._side_files is not None:
+            self._side_files.write(view, rest=self.report)
+            return
+        self.report += view
+        if self._side_dir is not None:
+            self._stream_side_files()
+
+    def _stream_side_files(self) -> None:
+        """Once the header has come: from here on its side files go to disk, what follows them
+        to `report`. A header read_report cannot follow keeps everything in `report` (it is
+        refused there, in the same words as ever)."""
+        assert self.report is not None
+        assert self._side_dir is not None
+        end = self.report.find(b"\n", self._header_searched)
+        if end < 0:
+            self._header_searched = len(self.report)
+            return
+        side_dir, self._side_dir = self._side_dir, None
+        try:
+            header = json.loads(bytes(self.report[:end]))
+            records = int(header["records_bytes"])
+            announced = _announced_side_files(header)
+        except (ValueError, KeyError, TypeError, OverflowError):
+            return
+        if records < 0:
+            return
+        after = bytes(self.report[end + 1 :])
+        del self.report[end + 1 :]
+        self._side_files = _SideFileWriter(side_dir, records=records, announced=announced)
+        self._side_files.write(memoryview(after), rest=self.report)
 
     def finish(self) -> None:
-        """The stream ended: what was held back waiting for the marker is text after all."""
-        if self._pending:
-            self._text(self._pending)
-            self._pending = b""
+        """The stream ended: what was held back waiting for the marker is text after all; a side
+        file not yet whole is removed. Nothing is added from here on."""
+        with self._lock:
+            if self.taken:
+                return
+            self.taken = True
+            if self._pending:
+                self._text(self._pending)
+                self._pending = b""
+            if self._side_files is not None:
+                self._side_files.end()
+
+    def __enter__(self) -> Capture:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.finish()
 
     def drain_pipe(self, pipe: IO[bytes], *, stderr: bool) -> None:
         """Read a process's stdout or stderr to its end (the host backend)."""
@@ -124,6 +193,129 @@ class Capture:
     def capped(self) -> bool:
         """The script wrote more text (stdout or stderr) than was kept."""
         return self.text_bytes > len(self.text) or self.stderr_bytes > len(self.stderr)
+
+    @property
+    def side_files(self) -> Mapping[str, StreamedSideFile] | None:
+        """The side files written to disk as they came, by the name the launcher gave each; None
+        when they stayed in `report` (no side directory, or a header that could not be followed)."""
+        return None if self._side_files is None else self._side_files.arrived
+
+    @property
+    def unwritable(self) -> str | None:
+        """Why a side file could not be written to disk (full, not writable), if one could not."""
+        return None if self._side_files is None else self._side_files.unwritable
+
+
+@dataclass(frozen=True, kw_only=True)
+class StreamedSideFile:
+    """What arrived of a side file the launcher announced (sent to disk, not kept in memory)."""
+
+    size: int
+    sha256: str
+
+
+class _SideFileWriter:
+    """The report after its header line: the records to the report's buffer, each announced side
+    file to a temporary file of `side_dir` (hashed as it comes, renamed to its name when it came
+    whole and its SHA-256 is that name), and what follows them (the end marker) to the buffer."""
+
+    def __init__(self, side_dir: Path, *, records: int, announced: Sequence[tuple[str, int]]) -> None:
+        self._side_dir = side_dir
+        self._records_left = records
+        self._announced = list(reversed(announced))  # popped in the order they come
+        self._name = ""
+        self._under_way = False  # a side file has begun and not ended
+        self._left = 0  # bytes of the current side file still to come
+        self._size = 0
+        self._digest = hashlib.sha256()
+        self._stream: IO[bytes] | None = None  # the current side file's temporary file
+        self._temporary: Path | None = None
+        self.arrived: dict[str, StreamedSideFile] = {}
+        self.unwritable: str | None = None
+
+    def write(self, data: memoryview, *, rest: bytearray) -> None:
+        records = data[: self._records_left]
+        rest += records
+        self._records_left -= len(records)
+        data = data[len(records) :]
+        while data and (self._under_way or self._announced):
+            if not self._under_way:
+                self._start(*self._announced.pop())
+                if not self._left:
+                    self._done()
+                    continue
+            part = data[: self._left]
+            self._digest.update(part)
+            self._size += len(part)
+            self._left -= len(part)
+            self._store(part)
+            data = data[len(part) :]
+            if not self._left:
+                self._done()
+        rest += data
+
+    def end(self) -> None:
+        """The stream ended: the side file under way and those never begun arrived as they are."""
+        if self._under_way:
+            self._done()
+        while self._announced:
+            self._start(*self._announced.pop())
+            self._done()
+
+    def _start(self, name: str, length: int) -> None:
+        self._name, self._left, self._size, self._digest = name, length, 0, hashlib.sha256()
+        self._under_way = True
+        if self.unwritable is not None:
+            return
+        try:
+            self._side_dir.mkdir(parents=True, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(dir=self._side_dir, prefix=".arriving.", suffix=".tmp")
+            self._temporary = Path(temporary)
+            self._stream = os.fdopen(handle, "wb")
+            os.fchmod(handle, 0o644)  # mkstemp makes it private; results are meant to be read
+        except OSError as error:
+            self._refuse(error)
+
+    def _store(self, part: memoryview) -> None:
+        if self._stream is None:
+            return
+        try:
+            self._stream.write(part)
+        except OSError as error:
+            self._refuse(error)
+
+    def _done(self) -> None:
+        """The current side file ended (whole or not): kept under its name only if it is its name."""
+        digest = self._digest.hexdigest()
+        self.arrived[self._name] = StreamedSideFile(size=self._size, sha256=digest)
+        whole = not self._left and digest == self._name
+        stream, temporary = self._stream, self._temporary
+        self._stream = self._temporary = None
+        self._under_way = False
+        if stream is None or temporary is None:
+            return
+        try:
+            with stream:
+                if whole:
+                    stream.flush()
+                    os.fsync(stream.fileno())
+            if whole and not (self._side_dir / digest).exists():  # equal arrays share one file
+                temporary.replace(self._side_dir / digest)
+        except OSError as error:
+            self._refuse(error)
+        finally:
+            temporary.unlink(missing_ok=True)
+
+    def _refuse(self, error: OSError) -> None:
+        """The disk refused a side file: the rest of it is only counted, the runner stops on it."""
+        if self.unwritable is None:
+            self.unwritable = f"cannot write {self._side_dir / self._name}: {error.strerror or error}"
+        if self._stream is not None:
+            with suppress(OSError):
+                self._stream.close()
+        if self._temporary is not None:
+            self._temporary.unlink(missing_ok=True)
+        self._stream = self._temporary = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -142,12 +334,16 @@ class Finished:
     # side files it is as big as the outputs.
     report: bytes | bytearray | None = None
     report_overflow: bool = False
+    # The side files Capture wrote to the side directory as they came (None: they are in `report`),
+    # and why one could not be written, if so.
+    side_files: Mapping[str, StreamedSideFile] | None = None
+    side_files_unwritable: str | None = None
 
     @classmethod
     def of(
         cls, capture: Capture, *, exit_code: int | None, timed_out: bool, oom_killed: bool, seconds: float
     ) -> Finished:
-        capture.taken = True
+        capture.finish()
         return cls(
             exit_code=exit_code,
             timed_out=timed_out,
@@ -159,6 +355,8 @@ class Finished:
             output_capped=capture.capped,
             report=capture.report,
             report_overflow=capture.report_overflow,
+            side_files=capture.side_files,
+            side_files_unwritable=capture.unwritable,
         )
 
 
@@ -179,10 +377,16 @@ class Report:
     side_files: Mapping[str, memoryview] = field(default_factory=dict)
 
 
-def read_report(raw: bytes | bytearray | None, *, overflow: bool = False) -> Report:
+def read_report(
+    raw: bytes | bytearray | None,
+    *,
+    overflow: bool = False,
+    streamed: Mapping[str, StreamedSideFile] | None = None,
+) -> Report:
     """Parse the bytes after the boundary; never raises (a broken report is its own finding).
 
-    Side files are views into `raw`, never copies: memory stays at one report's size."""
+    Side files are views into `raw`, never copies: memory stays at one report's size. With
+    `streamed`, Capture sent them to disk as they came: `raw` holds the rest of the report."""
     if raw is None:
         return Report(problems=("no report from the launcher: the repeat was killed before it ended",))
     header_end = raw.find(b"\n")
@@ -195,7 +399,7 @@ def read_report(raw: bytes | bytearray | None, *, overflow: bool = False) -> Rep
         return Report(problems=("the launcher's report is unreadable",))
     problems = []
     try:
-        side_files, side_end = _side_files(header, rest, size)
+        arrived, side_end = _side_files(header, rest, size) if streamed is None else (streamed, size)
     except (ValueError, TypeError) as error:
         return Report(problems=(f"the launcher's report is unreadable ({error})",))
     if overflow or bytes(rest[side_end:][-len(END) :]) != END:
@@ -208,7 +412,7 @@ def read_report(raw: bytes | bytearray | None, *, overflow: bool = False) -> Rep
         problems.append("the script wrote more outputs than their limit; they were not compared")
     parsed = _records(bytes(rest[:size]))
     problems += parsed.problems
-    side_files, refused = _verified_side_files(parsed.values, side_files)
+    side_files, refused = _verified_side_files(parsed.values, arrived)
     problems += refused
     return Report(
         exit_code=header.get("exit_code"),
@@ -224,35 +428,53 @@ def read_report(raw: bytes | bytearray | None, *, overflow: bool = False) -> Rep
     )
 
 
-def _side_files(header: Mapping[str, Any], rest: memoryview, start: int) -> tuple[dict[str, memoryview], int]:
-    """The side files that follow the records, by the name the launcher gave each, and where they end."""
-    found: dict[str, memoryview] = {}
+def _announced_side_files(header: Mapping[str, Any]) -> list[tuple[str, int]]:
+    """(name, length) of each side file the header says follows the records, in order."""
+    announced = []
     for name, length in header.get("side_files") or []:
         if not isinstance(length, int) or length < 0:
             raise ValueError(f"side file {name!r} of {length!r} bytes")
-        found[str(name)] = rest[start : start + length]
+        announced.append((str(name), length))
+    return announced
+
+
+def _side_files(header: Mapping[str, Any], rest: memoryview, start: int) -> tuple[dict[str, memoryview], int]:
+    """The side files that follow the records, by the name the launcher gave each, and where they end."""
+    found: dict[str, memoryview] = {}
+    for name, length in _announced_side_files(header):
+        found[name] = rest[start : start + length]
         start += length
     return found, start
 
 
 def _verified_side_files(
-    values: Sequence[Value], side_files: Mapping[str, memoryview]
+    values: Sequence[Value], side_files: Mapping[str, memoryview] | Mapping[str, StreamedSideFile]
 ) -> tuple[dict[str, memoryview], list[str]]:
-    """The side files the values name that match their size and SHA-256, and a problem for each
-    packed value whose side file did not come whole (its bits are not what its record says)."""
+    """The side files the values name that match their size and SHA-256 (those still to be kept:
+    the ones in memory), and a problem for each packed value whose side file did not come whole
+    (its bits are not what its record says)."""
     verified: dict[str, memoryview] = {}
+    whole: set[str] = set()
     problems = []
     for value in values:
-        if value.packed is None or value.packed.sha256 in verified:
+        if value.packed is None or value.packed.sha256 in whole:
             continue
         data = side_files.get(value.packed.sha256)
         if data is None:
             problems.append(f"{value.label!r}: its side file did not come back")
-        elif len(data) != value.packed.size or hashlib.sha256(data).hexdigest() != value.packed.sha256:
+        elif not _matches(data, value.packed):
             problems.append(f"{value.label!r}: its side file does not match its size and SHA-256; refused")
         else:
-            verified[value.packed.sha256] = data
+            whole.add(value.packed.sha256)
+            if isinstance(data, memoryview):
+                verified[value.packed.sha256] = data
     return verified, problems
+
+
+def _matches(data: memoryview | StreamedSideFile, packed: Packed) -> bool:
+    if isinstance(data, StreamedSideFile):  # hashed as it came; kept under its name if it is its digest
+        return data.size == packed.size and data.sha256 == packed.sha256
+    return len(data) == packed.size and hashlib.sha256(data).hexdigest() == packed.sha256
 
 
 @dataclass(kw_only=True)

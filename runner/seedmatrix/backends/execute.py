@@ -19,6 +19,7 @@ from pathlib import Path
 import docker
 
 from ..channel import Finished, Report, new_boundary, read_report
+from ..errors import ResultsError
 from ..files import atomic_write
 from ..plan import Cell
 from ..results import Record, RunStatus
@@ -49,12 +50,23 @@ def run_repeat(context: RunContext, cell: Cell, repeat: int, *, cpu_ids: Sequenc
     boundary = new_boundary()
     if cell.host_python is not None:
         finished = run_on_host(
-            cell, cell.host_python, host_environ=context.host_environ, cpu_ids=cpu_ids, boundary=boundary
+            cell,
+            cell.host_python,
+            host_environ=context.host_environ,
+            cpu_ids=cpu_ids,
+            boundary=boundary,
+            side_dir=context.side_dir,
         )
     else:
         assert context.client is not None  # a plan with container cells connects to the engine
         finished = run_in_container(
-            context.client, context.owner, cell, image=identity, cpu_ids=cpu_ids, boundary=boundary
+            context.client,
+            context.owner,
+            cell,
+            image=identity,
+            cpu_ids=cpu_ids,
+            boundary=boundary,
+            side_dir=context.side_dir,
         )
     return to_record(cell, repeat, finished, ran_on=identity, side_dir=context.side_dir)
 
@@ -64,10 +76,11 @@ def to_record(
 ) -> Record:
     """One repeat's record: its status decided from how it ended and what the launcher reported.
 
-    The side files of its packed arrays are kept in `side_dir`, each under its SHA-256."""
+    The side files of its packed arrays are kept in `side_dir`, each under its SHA-256 (those the
+    repeat's Capture wrote there as they came already are)."""
     limits = cell.limits
-    report = read_report(finished.report, overflow=finished.report_overflow)
-    keep_side_files(report, side_dir)
+    report = read_report(finished.report, overflow=finished.report_overflow, streamed=finished.side_files)
+    keep_side_files(report, side_dir, unwritable=finished.side_files_unwritable)
     values = report.values
     problems = list(report.problems)
     if cell.parse is not None:
@@ -125,9 +138,14 @@ def to_record(
     )
 
 
-def keep_side_files(report: Report, side_dir: Path | None) -> None:
+def keep_side_files(report: Report, side_dir: Path | None, *, unwritable: str | None = None) -> None:
     """Write the report's side files (checked against their digests by read_report) into
-    `side_dir`, once each: equal arrays share one file."""
+    `side_dir`, once each: equal arrays share one file.
+
+    `unwritable`: why the disk refused one Capture was writing as it came; it stops the run, as
+    the disk refusing one here does."""
+    if unwritable is not None:
+        raise ResultsError(unwritable)
     for digest, data in report.side_files.items():
         if side_dir is not None and not (side_dir / digest).exists():
             atomic_write(side_dir / digest, data)

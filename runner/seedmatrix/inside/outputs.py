@@ -124,28 +124,37 @@ def _npy(data, label, _path):
 
 
 def _npy_array(data, label):
-    if not data.startswith(_NPY_MAGIC) or len(data) < 10:
+    dtype, size, kind, shape, little, fortran_order, start = _npy_header(io.BytesIO(data))
+    body = data[start:]
+    count = _product(shape)
+    if len(body) < count * size:  # checked before a single element is taken
+        raise Unreadable(_truncated(count, count * size, len(body)))
+    elements = [body[i * size : (i + 1) * size] for i in range(count)]
+    if fortran_order and len(shape) > 1:
+        elements = [elements[_fortran_offset(index, shape)] for index in range(count)]
+    return _elements(label, dtype, shape, kind, elements, little=little)
+
+
+def _npy_header(stream):
+    """(dtype, element size, kind, shape, little-endian, Fortran order, where the data starts) of
+    the .npy file `stream` begins, read from its header alone: the one reader of it, for arrays
+    read whole and packed alike."""
+    start = stream.read(10)
+    if not start.startswith(_NPY_MAGIC) or len(start) < 10:
         raise Unreadable("not a .npy file")
-    if data[6] not in _NPY_VERSIONS:
-        raise Unreadable(f".npy format version {data[6]}.{data[7]}")
-    size_format, encoding = _NPY_VERSIONS[data[6]]
-    (header_size,) = struct.unpack_from(size_format, data, 8)
-    start = 8 + struct.calcsize(size_format)
-    header = ast.literal_eval(data[start : start + header_size].decode(encoding))
-    body = data[start + header_size :]
+    if start[6] not in _NPY_VERSIONS:
+        raise Unreadable(f".npy format version {start[6]}.{start[7]}")
+    size_format, encoding = _NPY_VERSIONS[start[6]]
+    offset = 8 + struct.calcsize(size_format)
+    (header_size,) = struct.unpack_from(size_format, start + stream.read(offset - len(start)), 8)
+    header = ast.literal_eval(stream.read(header_size).decode(encoding))
     descr = header["descr"]
     if not isinstance(descr, str) or descr[1:] not in _NPY_KINDS:
         raise Unreadable(f"dtype {descr!r}")
     dtype, size, kind = _NPY_KINDS[descr[1:]]
     shape = _shape(header["shape"])
-    count = _product(shape)
-    if len(body) < count * size:  # checked before a single element is taken
-        raise Unreadable(_truncated(count, count * size, len(body)))
     little = descr[0] in "<|" or (descr[0] == "=" and sys.byteorder == "little")
-    elements = [body[i * size : (i + 1) * size] for i in range(count)]
-    if header.get("fortran_order") and len(shape) > 1:
-        elements = [elements[_fortran_offset(index, shape)] for index in range(count)]
-    return _elements(label, dtype, shape, kind, elements, little=little)
+    return dtype, size, kind, shape, little, bool(header.get("fortran_order")), offset + header_size
 
 
 def _npz(data, label, _path):
@@ -159,12 +168,26 @@ def _npz(data, label, _path):
 
 
 def _safetensors(data, label, _path):
-    (header_size,) = struct.unpack_from("<Q", data, 0)
-    if header_size > len(data) - 8:
-        raise Unreadable(f"truncated: a {header_size:,}-byte header in a {len(data):,}-byte file")
-    header = json.loads(data[8 : 8 + header_size].decode("utf-8"))
-    body = data[8 + header_size :]
+    tensors, start = _safetensors_header(io.BytesIO(data), file_size=len(data))
+    body = data[start:]
     records = []
+    for name, dtype, size, kind, shape, begin, end in tensors:
+        raw = body[begin:end]
+        elements = [raw[i * size : (i + 1) * size] for i in range(_product(shape))]
+        records.append(_elements(f"{label}:{name}", dtype, shape, kind, elements, little=True))
+    return records
+
+
+def _safetensors_header(stream, file_size=None):
+    """(name, dtype, element size, kind, shape, begin, end) of each tensor of the .safetensors file
+    `stream` begins, by name, and where their data starts, read from its header alone: the one
+    reader of it, for tensors read whole and packed alike. With `file_size`, a header or tensor
+    that ends past the file is refused here (one packed meets the file's end as it is read)."""
+    (header_size,) = struct.unpack_from("<Q", stream.read(8), 0)
+    if file_size is not None and header_size > file_size - 8:
+        raise Unreadable(f"truncated: a {header_size:,}-byte header in a {file_size:,}-byte file")
+    header = json.loads(stream.read(header_size).decode("utf-8"))
+    tensors = []
     for name in sorted(key for key in header if key != "__metadata__"):
         entry = header[name]
         if entry["dtype"] not in _SAFETENSORS:
@@ -177,12 +200,11 @@ def _safetensors(data, label, _path):
             raise Unreadable(
                 f"tensor {name}: its shape needs {count * size:,} bytes, its offsets span {end - begin:,}"
             )
-        if end > len(body):
-            raise Unreadable(f"tensor {name}: " + _truncated(count, count * size, max(0, len(body) - begin)))
-        raw = body[begin:end]
-        elements = [raw[i * size : (i + 1) * size] for i in range(count)]
-        records.append(_elements(f"{label}:{name}", dtype, shape, kind, elements, little=True))
-    return records
+        if file_size is not None and end > file_size - 8 - header_size:
+            held = max(0, file_size - 8 - header_size - begin)
+            raise Unreadable(f"tensor {name}: " + _truncated(count, count * size, held))
+        tensors.append((name, dtype, size, kind, shape, begin, end))
+    return tensors, 8 + header_size
 
 
 def _hdf5(_data, label, path):
@@ -396,43 +418,18 @@ def _file_digest(path, label, note):
 
 def _npy_layout(stream, label):
     """(label, dtype, element size, shape, kind, little-endian, where the data starts) of a .npy file."""
-    start = stream.read(10)
-    if not start.startswith(_NPY_MAGIC):
-        raise Unreadable("not a .npy file")
-    if start[6] == 1:
-        (header_size,) = struct.unpack_from("<H", start, 8)
-        offset = 10
-    else:
-        (header_size,) = struct.unpack("<I", start[8:10] + stream.read(2))
-        offset = 12
-    stream.seek(offset)
-    header = ast.literal_eval(stream.read(header_size).decode("latin-1"))
-    descr = header["descr"]
-    if not isinstance(descr, str) or descr[1:] not in _NPY_KINDS:
-        raise Unreadable(f"dtype {descr!r}")
-    dtype, size, kind = _NPY_KINDS[descr[1:]]
-    shape = [int(n) for n in header["shape"]]
-    little = descr[0] in "<|" or (descr[0] == "=" and sys.byteorder == "little")
-    if header.get("fortran_order") and len(shape) > 1 and _product(shape) > PACK_ABOVE:
+    dtype, size, kind, shape, little, fortran_order, start = _npy_header(stream)
+    if fortran_order and len(shape) > 1 and _product(shape) > PACK_ABOVE:
         raise Unreadable("a big array in Fortran order")  # the usual reader records it, or refuses
-    return (label, dtype, size, shape, kind, little, offset + header_size)
+    return (label, dtype, size, shape, kind, little, start)
 
 
 def _safetensors_layout(stream, label):
-    (header_size,) = struct.unpack("<Q", stream.read(8))
-    header = json.loads(stream.read(header_size).decode("utf-8"))
-    arrays = []
-    for name in sorted(key for key in header if key != "__metadata__"):
-        entry = header[name]
-        if entry["dtype"] not in _SAFETENSORS:
-            raise Unreadable(f"tensor {name} has dtype {entry['dtype']}")
-        dtype, size, kind = _SAFETENSORS[entry["dtype"]]
-        begin, end = entry["data_offsets"]
-        shape = [int(n) for n in entry["shape"]]
-        if end - begin != _product(shape) * size:
-            raise Unreadable(f"tensor {name}: {end - begin} bytes for shape {shape}")
-        arrays.append((f"{label}:{name}", dtype, size, shape, kind, True, 8 + header_size + begin))
-    return arrays
+    tensors, start = _safetensors_header(stream)
+    return [
+        (f"{label}:{name}", dtype, size, shape, kind, True, start + begin)
+        for name, dtype, size, kind, shape, begin, _ in tensors
+    ]
 
 
 def _packed_or_whole(stream, array, side_dir):

@@ -67,6 +67,7 @@ class ContainerSpec:
     cpuset: str | None = None  # e.g. "0" or "0,1": the CPUs the process sees (os.cpu_count() too)
     gpus: bool = False  # ask the engine for every GPU of the host (NVIDIA container toolkit)
     boundary: bytes | None = None  # the launcher's report follows this on stdout
+    side_dir: Path | None = None  # where the report's side files are written as they arrive
     hermetic: bool = True  # no network, read-only root, `user`, no capabilities; False: fetching wheels
     user: str = UNPRIVILEGED_USER  # uid:gid inside a hermetic container
 
@@ -129,8 +130,14 @@ def run(client: docker.DockerClient, spec: ContainerSpec) -> Finished:
     At the time limit the container gets SIGTERM (the launcher then ends the script and still
     reports what it recorded), and SIGKILL after a grace period.
     """
-    capture = Capture(spec.limits.output_bytes, boundary=spec.boundary, report_limit=_report_limit(spec))
-    with _container(client, spec) as container, _engine_errors(spec.image):
+    capture = Capture(
+        spec.limits.output_bytes,
+        boundary=spec.boundary,
+        report_limit=_report_limit(spec),
+        side_dir=spec.side_dir,
+    )
+    # Leaving the block finishes the capture, on an exception too: no side file left half-written.
+    with _container(client, spec) as container, _engine_errors(spec.image), capture:
         stream = client.api.attach(str(container.id), stdout=True, stderr=True, stream=True, demux=True)
         reader = threading.Thread(target=_drain, args=(capture, stream), daemon=True)
         reader.start()
@@ -149,7 +156,6 @@ def run(client: docker.DockerClient, spec: ContainerSpec) -> Finished:
                 _signal(container, "SIGKILL")
         seconds = time.monotonic() - started
         reader.join(timeout=30)
-        capture.finish()
         container.reload()
         oom_killed = bool(container.attrs.get("State", {}).get("OOMKilled"))
     return Finished.of(

@@ -4,6 +4,7 @@ image, with the case's directory and the launcher mounted read-only, no network.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import docker
 
@@ -27,6 +28,7 @@ def run_in_container(
     image: str,
     cpu_ids: Sequence[int],
     boundary: bytes,
+    side_dir: Path | None = None,
 ) -> Finished:
     limits = cell.limits
     script = f"{WORK_MOUNT}/{cell.script.relative_to(cell.workdir).as_posix()}"
@@ -55,5 +57,6 @@ def run_in_container(
             cpuset=",".join(str(cpu) for cpu in cpu_ids),
             gpus=cell.gpu,
             boundary=boundary,
+            side_dir=side_dir,
         ),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from ...channel import Finished
 from ...config import INSIDE, LAUNCHER
@@ -17,6 +18,7 @@ def run_on_host(
     host_environ: Mapping[str, str],
     cpu_ids: Sequence[int],
     boundary: bytes,
+    side_dir: Path | None = None,
 ) -> Finished:
     # No container to hide the GPUs: a CPU environment hides them from CUDA and JAX instead.
     hidden = {} if cell.gpu else {"CUDA_VISIBLE_DEVICES": "", "JAX_PLATFORMS": "cpu"}
@@ -29,4 +31,5 @@ def run_on_host(
         boundary=boundary,
         outputs=cell.outputs,
         cwd=cell.workdir,
+        side_dir=side_dir,
     )

@@ -63,11 +63,13 @@ def run(
     boundary: bytes | None = None,
     outputs: Sequence[str] = (),
     cwd: Path | None = None,
+    side_dir: Path | None = None,
 ) -> Finished:
     """Run `command` to its end or to the time limit in a new session.
 
     Its working directory is `cwd` (default: a scratch directory, which is also its HOME and TMPDIR).
-    With a `boundary`, the command is the launcher: it gets a records and an outputs directory.
+    With a `boundary`, the command is the launcher: it gets a records and an outputs directory, and
+    its report's side files go to `side_dir` as they arrive (when given).
     """
     mark = secrets.token_hex(8)
     with (
@@ -87,6 +89,7 @@ def run(
             limits.output_bytes,
             boundary=boundary,
             report_limit=limits.records_space + 64 * 1024 if boundary else 0,
+            side_dir=side_dir,
         )
         started = time.monotonic()
         process = subprocess.Popen(
@@ -125,10 +128,10 @@ def run(
             process.wait()
             done.set()
             reader.join()
+            capture.finish()  # also on the way out of an exception: no side file left half-written
             with _RUNNING_LOCK:
                 _RUNNING.discard(process)
         seconds = time.monotonic() - started
-    capture.finish()
     # No memory limit on the host, so the kernel's OOM killer is not this run's to report.
     return Finished.of(
         capture,
