@@ -248,6 +248,11 @@ def test_a_signal_at_any_moment_ends_with_the_documented_status_and_no_traceback
             # it ends any program: nothing had started, nothing was written.
             assert (stderr, results.exists()) == ("", False), delay
             continue
+        if stderr.startswith("Could not import runpy module"):
+            # A little later (on a loaded machine), still before seedmatrix loads: CPython itself is
+            # importing runpy when the KeyboardInterrupt lands, and says so. Nothing was written.
+            assert (process.returncode, results.exists()) == (1, False), (delay, stderr)
+            continue
         assert process.returncode in {0, 130}, (delay, stderr)
         assert "Traceback" not in stderr, (delay, stderr)
         assert "Exception ignored" not in stderr, (delay, stderr)
