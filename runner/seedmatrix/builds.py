@@ -13,11 +13,12 @@ from .backends.docker.images import BuildSettings, build_order
 from .backends.docker.wheels import Fetching
 from .backends.machine import Machine, engine_for
 from .cache import CACHE, Cache
-from .config import Matrix, load_matrix, registry_option
+from .config import Matrix, load_matrix
 from .log import Bar, Output
-from .options import DEFAULT_BUILD_JOBS, Options
+from .options import Options
 from .plan import select_environments
 from .results import Build
+from .settings import JobSettings, resolve
 from .store import job_directory, remove_dead_jobs
 
 BUILD_LOGS = "build-logs"
@@ -35,17 +36,15 @@ def sweep(machine: Machine, results_root: Path, out: Output, *, resumed: str | N
         out.note(f"removed containers that stopped runs left behind: {listed}")
 
 
-def build_settings(
-    matrix: Matrix, *, options: Options, host_environ: Mapping[str, str], owner: Owner
-) -> BuildSettings:
+def build_settings(resolved: JobSettings, *, host_environ: Mapping[str, str], owner: Owner) -> BuildSettings:
     return BuildSettings(
-        logs_dir=options.results / BUILD_LOGS,
-        cache=Cache(options.results / CACHE),
-        fetching=Fetching.from_environment(host_environ, ca_bundle=options.ca_bundle),
+        logs_dir=resolved.results / BUILD_LOGS,
+        cache=Cache(resolved.results / CACHE),
+        fetching=Fetching.from_environment(host_environ, ca_bundle=resolved.ca_bundle),
         owner=owner,
-        debian_mirror=options.debian_mirror or host_environ.get("SEEDMATRIX_DEBIAN_MIRROR") or None,
-        registry=registry_option(options.registry) if options.registry else matrix.registry,
-        push=options.push,
+        debian_mirror=resolved.debian_mirror,
+        registry=resolved.registry,
+        push=resolved.push,
     )
 
 
@@ -106,17 +105,18 @@ def images_job(options: Options, out: Output, host_environ: Mapping[str, str]) -
     matrix = load_matrix(options.config)
     environments = select_environments(matrix, options.selection)
     engine = engine_for(matrix, environments)
-    with job_directory(options.results, "images") as job:
+    resolved = resolve(options, environ=host_environ, matrix=matrix)
+    with job_directory(resolved.results, "images") as job:
         owner = Owner(run_id=job.name, run_dir=job)
-        settings = build_settings(matrix, options=options, host_environ=host_environ, owner=owner)
+        settings = build_settings(resolved, host_environ=host_environ, owner=owner)
         machine = Machine.open(matrix, engine, settings=settings, out=out)
-        sweep(machine, options.results, out)
+        sweep(machine, resolved.results, out)
         builds = build_all(
             machine,
             matrix,
             environments,
             settings=settings,
-            jobs=options.build_jobs or DEFAULT_BUILD_JOBS,
+            jobs=resolved.build_jobs,
             out=out,
         )
     for name, build in builds.items():

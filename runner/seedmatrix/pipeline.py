@@ -36,10 +36,11 @@ from .fingerprint import digest
 from .gpu import GpuFacts, host_gpus
 from .log import Output
 from .merge import merge
-from .options import DEFAULT_BUILD_JOBS, Options
+from .options import Options
 from .plan import Cell, Plan, empty_plan, plan_environment, select_environments
 from .report import Verdicts, baseline_line, claims_line, derive, summary_line
 from .results import Build, Record, Results, RunState
+from .settings import JobSettings, change_gate, resolve, surprise_gate
 from .store import (
     RunDirectory,
     latest_unfinished,
@@ -63,29 +64,30 @@ def matrix_job(options: Options, out: Output, host_environ: Mapping[str, str]) -
     matrix = load_matrix(options.config)
     environments = select_environments(matrix, options.selection)
     engine = engine_for(matrix, environments)
-    baseline = _load_baseline(options.baseline or matrix.baseline)
-    earlier = load_results(options.reuse_from) if options.reuse_from and not options.fresh else None
-    run, records, started = _open_run(options)
+    resolved = resolve(options, environ=host_environ, matrix=matrix)
+    baseline = _load_baseline(resolved.baseline)
+    earlier = load_results(resolved.reuse_from) if resolved.reuse_from and not resolved.fresh else None
+    run, records, started = _open_run(resolved)
     with run.held():
         owner = Owner(run_id=run.run_id, run_dir=run.path)
-        settings = build_settings(matrix, options=options, host_environ=host_environ, owner=owner)
+        settings = build_settings(resolved, host_environ=host_environ, owner=owner)
         machine = Machine.open(matrix, engine, settings=settings, out=out)
         book = _RunBook(
             matrix=matrix,
-            options=options,
+            resolved=resolved,
             out=out,
             run=run,
             machine=machine,
             gpus=host_gpus(),
-            plan=empty_plan(matrix, options.selection),
+            plan=empty_plan(matrix, resolved.selection),
             records=records,
             started=started,
             engine=machine.engine,
             earlier=earlier,
         )
-        jobs = options.jobs or len(engine.cpu_ids)
+        jobs = resolved.runs_at_once(len(engine.cpu_ids))
         try:
-            sweep(machine, options.results, out, resumed=run.run_id if records or options.resume else None)
+            sweep(machine, resolved.results, out, resumed=run.run_id if records or resolved.resume else None)
             out.step(
                 f"run {run.run_id}: {len(environments)} environments × {len(book.plan.cases)} cases × "
                 f"{matrix.repeats} repeats, up to {jobs} runs at once, an environment's as soon as its "
@@ -96,7 +98,7 @@ def matrix_job(options: Options, out: Output, host_environ: Mapping[str, str]) -
                 settings,
                 host_environ=host_environ,
                 jobs=jobs,
-                build_jobs=options.build_jobs or DEFAULT_BUILD_JOBS,
+                build_jobs=resolved.build_jobs,
             )
         except KeyboardInterrupt:
             stopped = "interrupted"
@@ -109,18 +111,19 @@ def matrix_job(options: Options, out: Output, host_environ: Mapping[str, str]) -
                 out.note(
                     f"stopped before the images of its environments were checked; resume it again "
                     f"with --resume {run.path}"
-                    if options.resume is not None
+                    if resolved.resume is not None
                     else f"stopped before anything ran; {run.path} holds nothing to resume"
                 )
                 return EXIT_INTERRUPTED if stopped != "engine" else EngineError.exit_code
             if earlier is not None and not book.reused_from_earlier:
                 out.note(
-                    f"reused nothing of run {earlier.run_id} ({options.reuse_from}): no cell's image, "
+                    f"reused nothing of run {earlier.run_id} ({resolved.reuse_from}): no cell's image, "
                     "files and settings are the same here"
                 )
             results = book.results(RunState.STOPPED if stopped else RunState.FINISHED)
-            gate = results.fail_on_change or options.fail_on_change
-            verdicts = _write_report(run, results, out, baseline=baseline, save=True, fail_on_change=gate)
+            verdicts = _write_report(
+                run, results, out, baseline=baseline, save=True, fail_on_change=resolved.fail_on_change
+            )
             book.cache.save_cells(reusable_cells(book.keys, results, verdicts.comparison, run.run_id))
             if stopped is None:
                 interrupts.decided()  # every record is in and written: a late signal changes nothing
@@ -128,10 +131,7 @@ def matrix_job(options: Options, out: Output, host_environ: Mapping[str, str]) -
         out.note(f"finish it with: seedmatrix matrix --resume {run.path}")
         return EXIT_INTERRUPTED if stopped == "interrupted" else EngineError.exit_code
     return _exit_status(
-        verdicts,
-        out,
-        fail_on_surprise=results.fail_on_surprise and not options.report_only,
-        fail_on_change=gate,
+        verdicts, out, fail_on_surprise=resolved.fail_on_surprise, fail_on_change=resolved.fail_on_change
     )
 
 
@@ -141,7 +141,7 @@ class _RunBook:
     ready; records arrive from the run threads."""
 
     matrix: Matrix
-    options: Options
+    resolved: JobSettings
     out: Output
     run: RunDirectory
     machine: Machine
@@ -176,7 +176,7 @@ class _RunBook:
 
     @property
     def cache(self) -> Cache:
-        return Cache(self.options.results / CACHE)
+        return Cache(self.resolved.results / CACHE)
 
     def results(self, state: RunState) -> Results:
         with self.lock:
@@ -205,7 +205,7 @@ class _RunBook:
         self.builds[name] = build
         facts = self.machine.facts(self.matrix.environment(name), build)
         cells, skipped = plan_environment(
-            self.matrix, name, self.plan.cases, facts, memory=self.options.memory
+            self.matrix, name, self.plan.cases, facts, memory=self.resolved.memory
         )
         self.plan = self.plan.adding(cells, skipped)
         reasons = {skip.reason for skip in skipped}
@@ -228,12 +228,12 @@ class _RunBook:
         )
         self.keys.update(keys)
         unknown = next(filter(None, (gpu_unknown(cell, self.gpus) for cell in cells)), None)
-        if unknown is not None and not self.options.fresh:
+        if unknown is not None and not self.resolved.fresh:
             self.out.note(f"{name}: its GPU cells run again, none is reused: {unknown}")
         planned = {(cell.case, repeat) for cell in cells for repeat in range(1, cell.repeats + 1)}
         if resumed := len(planned & self._done(name)):
             self.out.note(f"{name}: {len(planned) - resumed} runs ({resumed} already done)")
-        if not self.options.fresh:
+        if not self.resolved.fresh:
             self._reuse(name, keys)
         done = self._done(name)
         return [
@@ -293,7 +293,7 @@ class _RunBook:
             started = {(r.environment, r.case) for r in self.records}
         repeats = self.matrix.repeats
         reused = reusable_records(
-            self.cache, keys, self.options.results, self.run, repeats=repeats, started=started
+            self.cache, keys, self.resolved.results, self.run, repeats=repeats, started=started
         )
         if reused:
             cells = len({(r.environment, r.case) for r in reused})
@@ -307,7 +307,7 @@ class _RunBook:
             if from_there:
                 self.out.note(
                     f"{name}: reusing {len(from_there)} records of run {self.earlier.run_id} "
-                    f"({self.options.reuse_from}): their cells' images, files and settings are the same here"
+                    f"({self.resolved.reuse_from}): their cells' images, files and settings are the same here"
                 )
             self.reused_from_earlier += len(from_there)
             reused += from_there
@@ -373,15 +373,15 @@ def _build_and_run(
     return stopped
 
 
-def _open_run(options: Options) -> tuple[RunDirectory, list[Record], str]:
+def _open_run(resolved: JobSettings) -> tuple[RunDirectory, list[Record], str]:
     """A new run directory, or (with --resume) a stopped one with its records; and when it started."""
-    if options.resume is None:
-        run = RunDirectory.create(options.results)
+    if resolved.resume is None:
+        run = RunDirectory.create(resolved.results)
         return run, [], run.started
-    if options.resume == RESUME_LATEST:
-        run = latest_unfinished(options.results)
+    if resolved.resume == RESUME_LATEST:
+        run = latest_unfinished(resolved.results)
     else:
-        run = resolve_run_directory(options.resume)
+        run = resolve_run_directory(resolved.resume)
     if run.finished:
         raise ResultsError(f"run {run.run_id} finished; there is nothing to resume (start a new run)")
     return run, run.load_records(), run.started
@@ -413,10 +413,13 @@ def report_job(
         run.path.mkdir(parents=True, exist_ok=True)
         hosts = ", ".join(sorted({env.host for env in results.environments if env.host})) or "unknown hosts"
         out.step(f"merged {len(runs)} runs: {len(results.environments)} environments from {hosts}")
-    gate = results.fail_on_change or fail_on_change
+    gate = change_gate(configured=results.fail_on_change, asked=fail_on_change)
     verdicts = _write_report(run, results, out, baseline=baseline_results, save=merging, fail_on_change=gate)
     return _exit_status(
-        verdicts, out, fail_on_surprise=results.fail_on_surprise and not report_only, fail_on_change=gate
+        verdicts,
+        out,
+        fail_on_surprise=surprise_gate(configured=results.fail_on_surprise, report_only=report_only),
+        fail_on_change=gate,
     )
 
 
