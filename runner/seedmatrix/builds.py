@@ -1,19 +1,25 @@
 """The images of a job, built, found or pulled side by side as the machine prepares them (an
-interpreter for a host environment), and what stopped runs left behind swept first; the images job.
+interpreter for a host environment), and what stopped runs left behind swept first; which instruction
+set a built TensorFlow image's oneDNN uses on this CPU; the images job.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from pathlib import Path
+from typing import Any
 
 from .backends.docker.container import Owner
 from .backends.docker.images import BuildSettings, build_order
+from .backends.docker.probes import DISPATCH_PROBE
 from .backends.docker.wheels import Fetching
 from .backends.machine import Machine, engine_for
 from .cache import CACHE, Cache
-from .config import Matrix, load_matrix
+from .config import Environment, Matrix, load_matrix
+from .cpu import machine_identity, switches
+from .fingerprint import digest
 from .log import Bar, Output
 from .options import Options
 from .plan import select_environments
@@ -71,6 +77,31 @@ def say_built(name: str, built: Build, bar: Bar, out: Output) -> None:
     bar.advance(f"{name}: {built.status.value} in {built.seconds:.1f} s")
     if built.error:
         out.error(built.error)
+
+
+def isa_dispatch(
+    machine: Machine, spec: Environment, build: Build, *, cache: Cache, out: Output
+) -> dict[str, Any] | None:
+    """The oneDNN ISA a TensorFlow environment dispatches under its CPU switches on this CPU
+    (probed once per image, switches and CPU; kept in the cache); None without TensorFlow."""
+    if build.identity is None or build.observed is None or not build.observed.version("tensorflow"):
+        return None
+    variables = switches(spec.cpu_isa, spec.onednn)
+    key = digest(
+        build.identity,
+        json.dumps(variables, sort_keys=True),
+        machine_identity(machine.cpu),
+        DISPATCH_PROBE.read_bytes(),
+    )
+    known = cache.dispatch(key)
+    if known is None:
+        out.note(f"{spec.name}: asking oneDNN which instruction set it uses")
+        known = machine.dispatch(spec, build, variables)
+        if "error" not in known:
+            cache.save_dispatch(key, known)
+        else:
+            out.warn(f"{spec.name}: {known['error']}")
+    return known
 
 
 def build_all(

@@ -11,7 +11,6 @@ finishes the rest.
 from __future__ import annotations
 
 import gc
-import json
 import os
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -25,14 +24,12 @@ from . import interrupts
 from .assemble import assemble
 from .backends.docker.container import Owner
 from .backends.docker.images import BuildSettings
-from .backends.docker.probes import DISPATCH_PROBE
 from .backends.machine import Machine, engine_for
-from .builds import build_settings, say_built, start_builds, sweep
+from .builds import build_settings, isa_dispatch, say_built, start_builds, sweep
 from .cache import CACHE, Cache, cell_keys, gpu_unknown, records_from, reusable_cells, reusable_records
 from .config import INSIDE, Matrix, load_matrix
-from .cpu import machine_identity, switches
+from .cpu import machine_identity
 from .errors import EngineError, ResultsError
-from .fingerprint import digest
 from .gpu import GpuFacts, host_gpus
 from .log import Output
 from .merge import merge
@@ -200,7 +197,9 @@ class _RunBook:
             self.records.append(record)
 
     def _join(self, name: str, build: Build) -> list[tuple[Cell, int]]:
-        self._check_same_image(name, build)
+        with self.lock:
+            ran_on = {record.ran_on for record in self.records if record.environment == name}
+        _check_same_image(self.run.run_id, name, build, ran_on)
         self.resumed_waiting.discard(name)
         self.builds[name] = build
         facts = self.machine.facts(self.matrix.environment(name), build)
@@ -214,7 +213,11 @@ class _RunBook:
         else:
             for skip in skipped:
                 self.out.note(f"skipping {skip.environment} / {skip.case}: {skip.reason}")
-        self._dispatch(name, build)
+        known = isa_dispatch(
+            self.machine, self.matrix.environment(name), build, cache=self.cache, out=self.out
+        )
+        if known is not None:
+            self.dispatch[name] = known
         if not self.resumed_waiting:
             self.run.save_results(self.results(RunState.RUNNING))  # a run killed outright keeps them
         if build.identity is None:
@@ -248,45 +251,6 @@ class _RunBook:
         with self.lock:
             return {(r.case, r.repeat) for r in self.records if r.environment == name}
 
-    def _check_same_image(self, name: str, build: Build) -> None:
-        """Resuming mixes old and new records, so they must have run on what the new ones will run on.
-
-        Only environments with old records matter: one whose build failed before can be built now.
-        """
-        with self.lock:
-            ran_on = {record.ran_on for record in self.records if record.environment == name}
-        for old in ran_on - {build.identity}:
-            now = (
-                f"would now run on {build.identity}; old and new records would not be comparable, so "
-                "start a new run"
-                if build.identity
-                else f"its image could not be made now ({build.error}); resume again once it can"
-            )
-            raise ResultsError(f"cannot resume run {self.run.run_id}: {name} ran on {old} and {now}")
-
-    def _dispatch(self, name: str, build: Build) -> None:
-        """The oneDNN ISA a TensorFlow environment dispatches under its CPU switches on this CPU
-        (probed once per image, switches and CPU; kept in the cache)."""
-        spec = self.matrix.environment(name)
-        if build.identity is None or build.observed is None or not build.observed.version("tensorflow"):
-            return
-        variables = switches(spec.cpu_isa, spec.onednn)
-        key = digest(
-            build.identity,
-            json.dumps(variables, sort_keys=True),
-            machine_identity(self.machine.cpu),
-            DISPATCH_PROBE.read_bytes(),
-        )
-        known = self.cache.dispatch(key)
-        if known is None:
-            self.out.note(f"{name}: asking oneDNN which instruction set it uses")
-            known = self.machine.dispatch(spec, build, variables)
-            if "error" not in known:
-                self.cache.save_dispatch(key, known)
-            else:
-                self.out.warn(f"{name}: {known['error']}")
-        self.dispatch[name] = known
-
     def _reuse(self, name: str, keys: Mapping[tuple[str, str], str]) -> None:
         """Records of unchanged cells: from earlier runs here, then from --reuse-from."""
         with self.lock:
@@ -313,6 +277,22 @@ class _RunBook:
             reused += from_there
         with self.lock:
             self.records += reused
+
+
+def _check_same_image(run_id: str, name: str, build: Build, ran_on: set[str | None]) -> None:
+    """Resuming mixes old and new records, so they must have run on what the new ones will run on.
+
+    Only environments with old records (`ran_on`: what they ran on) matter: one whose build failed
+    before can be built now.
+    """
+    for old in ran_on - {build.identity}:
+        now = (
+            f"would now run on {build.identity}; old and new records would not be comparable, so "
+            "start a new run"
+            if build.identity
+            else f"its image could not be made now ({build.error}); resume again once it can"
+        )
+        raise ResultsError(f"cannot resume run {run_id}: {name} ran on {old} and {now}")
 
 
 def _build_and_run(
