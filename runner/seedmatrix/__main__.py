@@ -12,6 +12,7 @@ import json  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
 from collections.abc import Sequence  # noqa: E402
+from dataclasses import fields  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from . import __version__  # noqa: E402
@@ -180,6 +181,14 @@ def _selection(arguments: argparse.Namespace) -> Selection:
     )
 
 
+def _options(arguments: argparse.Namespace) -> Options:
+    """What a `matrix` or `images` command line asks: each option the command has, under its own
+    name; those it lacks (`images` runs nothing, so it has no --jobs) keep Options' defaults."""
+    names = {field.name for field in fields(Options)}
+    given = {name: value for name, value in vars(arguments).items() if name in names}
+    return Options(**given, selection=_selection(arguments))
+
+
 def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -222,24 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 into=arguments.into,
             )
         else:
-            options = Options(
-                config=arguments.config,
-                results=arguments.results,
-                selection=_selection(arguments),
-                ca_bundle=arguments.ca_bundle,
-                debian_mirror=arguments.debian_mirror,
-                memory=getattr(arguments, "memory", DEFAULT_MEMORY),
-                jobs=getattr(arguments, "jobs", None),
-                baseline=getattr(arguments, "baseline", None),
-                report_only=getattr(arguments, "report_only", False),
-                resume=getattr(arguments, "resume", None),
-                fresh=getattr(arguments, "fresh", False),
-                reuse_from=getattr(arguments, "reuse_from", None),
-                registry=arguments.registry,
-                push=arguments.push,
-                build_jobs=arguments.build_jobs,
-                fail_on_change=getattr(arguments, "fail_on_change", False),
-            )
+            options = _options(arguments)
             job = matrix_job if arguments.command == "matrix" else images_job
             status = job(options, out, os.environ)
     except SeedmatrixError as error:

@@ -1,23 +1,30 @@
 """The images of a job, built, found or pulled side by side as the machine prepares them (an
-interpreter for a host environment), and what stopped runs left behind swept first; the images job.
+interpreter for a host environment), and what stopped runs left behind swept first; which instruction
+set a built TensorFlow image's oneDNN uses on this CPU; the images job.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from pathlib import Path
+from typing import Any
 
 from .backends.docker.container import Owner
 from .backends.docker.images import BuildSettings, build_order
+from .backends.docker.probes import DISPATCH_PROBE
 from .backends.docker.wheels import Fetching
 from .backends.machine import Machine, engine_for
 from .cache import CACHE, Cache
-from .config import Matrix, load_matrix, registry_option
+from .config import Environment, Matrix, load_matrix
+from .cpu import machine_identity, switches
+from .fingerprint import digest
 from .log import Bar, Output
-from .options import DEFAULT_BUILD_JOBS, Options
+from .options import Options
 from .plan import select_environments
 from .results import Build
+from .settings import JobSettings, resolve
 from .store import job_directory, remove_dead_jobs
 
 BUILD_LOGS = "build-logs"
@@ -35,17 +42,15 @@ def sweep(machine: Machine, results_root: Path, out: Output, *, resumed: str | N
         out.note(f"removed containers that stopped runs left behind: {listed}")
 
 
-def build_settings(
-    matrix: Matrix, *, options: Options, host_environ: Mapping[str, str], owner: Owner
-) -> BuildSettings:
+def build_settings(resolved: JobSettings, *, host_environ: Mapping[str, str], owner: Owner) -> BuildSettings:
     return BuildSettings(
-        logs_dir=options.results / BUILD_LOGS,
-        cache=Cache(options.results / CACHE),
-        fetching=Fetching.from_environment(host_environ, ca_bundle=options.ca_bundle),
+        logs_dir=resolved.results / BUILD_LOGS,
+        cache=Cache(resolved.results / CACHE),
+        fetching=Fetching.from_environment(host_environ, ca_bundle=resolved.ca_bundle),
         owner=owner,
-        debian_mirror=options.debian_mirror or host_environ.get("SEEDMATRIX_DEBIAN_MIRROR") or None,
-        registry=registry_option(options.registry) if options.registry else matrix.registry,
-        push=options.push,
+        debian_mirror=resolved.debian_mirror,
+        registry=resolved.registry,
+        push=resolved.push,
     )
 
 
@@ -72,6 +77,31 @@ def say_built(name: str, built: Build, bar: Bar, out: Output) -> None:
     bar.advance(f"{name}: {built.status.value} in {built.seconds:.1f} s")
     if built.error:
         out.error(built.error)
+
+
+def isa_dispatch(
+    machine: Machine, spec: Environment, build: Build, *, cache: Cache, out: Output
+) -> dict[str, Any] | None:
+    """The oneDNN ISA a TensorFlow environment dispatches under its CPU switches on this CPU
+    (probed once per image, switches and CPU; kept in the cache); None without TensorFlow."""
+    if build.identity is None or build.observed is None or not build.observed.version("tensorflow"):
+        return None
+    variables = switches(spec.cpu_isa, spec.onednn)
+    key = digest(
+        build.identity,
+        json.dumps(variables, sort_keys=True),
+        machine_identity(machine.cpu),
+        DISPATCH_PROBE.read_bytes(),
+    )
+    known = cache.dispatch(key)
+    if known is None:
+        out.note(f"{spec.name}: asking oneDNN which instruction set it uses")
+        known = machine.dispatch(spec, build, variables)
+        if "error" not in known:
+            cache.save_dispatch(key, known)
+        else:
+            out.warn(f"{spec.name}: {known['error']}")
+    return known
 
 
 def build_all(
@@ -106,17 +136,18 @@ def images_job(options: Options, out: Output, host_environ: Mapping[str, str]) -
     matrix = load_matrix(options.config)
     environments = select_environments(matrix, options.selection)
     engine = engine_for(matrix, environments)
-    with job_directory(options.results, "images") as job:
+    resolved = resolve(options, environ=host_environ, matrix=matrix)
+    with job_directory(resolved.results, "images") as job:
         owner = Owner(run_id=job.name, run_dir=job)
-        settings = build_settings(matrix, options=options, host_environ=host_environ, owner=owner)
+        settings = build_settings(resolved, host_environ=host_environ, owner=owner)
         machine = Machine.open(matrix, engine, settings=settings, out=out)
-        sweep(machine, options.results, out)
+        sweep(machine, resolved.results, out)
         builds = build_all(
             machine,
             matrix,
             environments,
             settings=settings,
-            jobs=options.build_jobs or DEFAULT_BUILD_JOBS,
+            jobs=resolved.build_jobs,
             out=out,
         )
     for name, build in builds.items():

@@ -1,5 +1,6 @@
 """What the command line asks of a job: the matrix file, the results directory, the selection, and
-the settings that override matrix.yaml's."""
+the settings that override matrix.yaml's (`settings.resolve` weighs them against the environment
+and matrix.yaml, once)."""
 
 from __future__ import annotations
 

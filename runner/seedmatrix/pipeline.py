@@ -11,7 +11,6 @@ finishes the rest.
 from __future__ import annotations
 
 import gc
-import json
 import os
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -25,21 +24,20 @@ from . import interrupts
 from .assemble import assemble
 from .backends.docker.container import Owner
 from .backends.docker.images import BuildSettings
-from .backends.docker.probes import DISPATCH_PROBE
 from .backends.machine import Machine, engine_for
-from .builds import build_settings, say_built, start_builds, sweep
+from .builds import build_settings, isa_dispatch, say_built, start_builds, sweep
 from .cache import CACHE, Cache, cell_keys, gpu_unknown, records_from, reusable_cells, reusable_records
 from .config import INSIDE, Matrix, load_matrix
-from .cpu import machine_identity, switches
+from .cpu import machine_identity
 from .errors import EngineError, ResultsError
-from .fingerprint import digest
 from .gpu import GpuFacts, host_gpus
 from .log import Output
 from .merge import merge
-from .options import DEFAULT_BUILD_JOBS, Options
+from .options import Options
 from .plan import Cell, Plan, empty_plan, plan_environment, select_environments
 from .report import Verdicts, baseline_line, claims_line, derive, summary_line
 from .results import Build, Record, Results, RunState
+from .settings import JobSettings, change_gate, resolve, surprise_gate
 from .store import (
     RunDirectory,
     latest_unfinished,
@@ -63,29 +61,30 @@ def matrix_job(options: Options, out: Output, host_environ: Mapping[str, str]) -
     matrix = load_matrix(options.config)
     environments = select_environments(matrix, options.selection)
     engine = engine_for(matrix, environments)
-    baseline = _load_baseline(options.baseline or matrix.baseline)
-    earlier = load_results(options.reuse_from) if options.reuse_from and not options.fresh else None
-    run, records, started = _open_run(options)
+    resolved = resolve(options, environ=host_environ, matrix=matrix)
+    baseline = _load_baseline(resolved.baseline)
+    earlier = load_results(resolved.reuse_from) if resolved.reuse_from and not resolved.fresh else None
+    run, records, started = _open_run(resolved)
     with run.held():
         owner = Owner(run_id=run.run_id, run_dir=run.path)
-        settings = build_settings(matrix, options=options, host_environ=host_environ, owner=owner)
+        settings = build_settings(resolved, host_environ=host_environ, owner=owner)
         machine = Machine.open(matrix, engine, settings=settings, out=out)
         book = _RunBook(
             matrix=matrix,
-            options=options,
+            resolved=resolved,
             out=out,
             run=run,
             machine=machine,
             gpus=host_gpus(),
-            plan=empty_plan(matrix, options.selection),
+            plan=empty_plan(matrix, resolved.selection),
             records=records,
             started=started,
             engine=machine.engine,
             earlier=earlier,
         )
-        jobs = options.jobs or len(engine.cpu_ids)
+        jobs = resolved.runs_at_once(len(engine.cpu_ids))
         try:
-            sweep(machine, options.results, out, resumed=run.run_id if records or options.resume else None)
+            sweep(machine, resolved.results, out, resumed=run.run_id if records or resolved.resume else None)
             out.step(
                 f"run {run.run_id}: {len(environments)} environments × {len(book.plan.cases)} cases × "
                 f"{matrix.repeats} repeats, up to {jobs} runs at once, an environment's as soon as its "
@@ -96,7 +95,7 @@ def matrix_job(options: Options, out: Output, host_environ: Mapping[str, str]) -
                 settings,
                 host_environ=host_environ,
                 jobs=jobs,
-                build_jobs=options.build_jobs or DEFAULT_BUILD_JOBS,
+                build_jobs=resolved.build_jobs,
             )
         except KeyboardInterrupt:
             stopped = "interrupted"
@@ -109,18 +108,19 @@ def matrix_job(options: Options, out: Output, host_environ: Mapping[str, str]) -
                 out.note(
                     f"stopped before the images of its environments were checked; resume it again "
                     f"with --resume {run.path}"
-                    if options.resume is not None
+                    if resolved.resume is not None
                     else f"stopped before anything ran; {run.path} holds nothing to resume"
                 )
                 return EXIT_INTERRUPTED if stopped != "engine" else EngineError.exit_code
             if earlier is not None and not book.reused_from_earlier:
                 out.note(
-                    f"reused nothing of run {earlier.run_id} ({options.reuse_from}): no cell's image, "
+                    f"reused nothing of run {earlier.run_id} ({resolved.reuse_from}): no cell's image, "
                     "files and settings are the same here"
                 )
             results = book.results(RunState.STOPPED if stopped else RunState.FINISHED)
-            gate = results.fail_on_change or options.fail_on_change
-            verdicts = _write_report(run, results, out, baseline=baseline, save=True, fail_on_change=gate)
+            verdicts = _write_report(
+                run, results, out, baseline=baseline, save=True, fail_on_change=resolved.fail_on_change
+            )
             book.cache.save_cells(reusable_cells(book.keys, results, verdicts.comparison, run.run_id))
             if stopped is None:
                 interrupts.decided()  # every record is in and written: a late signal changes nothing
@@ -128,10 +128,7 @@ def matrix_job(options: Options, out: Output, host_environ: Mapping[str, str]) -
         out.note(f"finish it with: seedmatrix matrix --resume {run.path}")
         return EXIT_INTERRUPTED if stopped == "interrupted" else EngineError.exit_code
     return _exit_status(
-        verdicts,
-        out,
-        fail_on_surprise=results.fail_on_surprise and not options.report_only,
-        fail_on_change=gate,
+        verdicts, out, fail_on_surprise=resolved.fail_on_surprise, fail_on_change=resolved.fail_on_change
     )
 
 
@@ -141,7 +138,7 @@ class _RunBook:
     ready; records arrive from the run threads."""
 
     matrix: Matrix
-    options: Options
+    resolved: JobSettings
     out: Output
     run: RunDirectory
     machine: Machine
@@ -176,7 +173,7 @@ class _RunBook:
 
     @property
     def cache(self) -> Cache:
-        return Cache(self.options.results / CACHE)
+        return Cache(self.resolved.results / CACHE)
 
     def results(self, state: RunState) -> Results:
         with self.lock:
@@ -200,12 +197,14 @@ class _RunBook:
             self.records.append(record)
 
     def _join(self, name: str, build: Build) -> list[tuple[Cell, int]]:
-        self._check_same_image(name, build)
+        with self.lock:
+            ran_on = {record.ran_on for record in self.records if record.environment == name}
+        _check_same_image(self.run.run_id, name, build, ran_on)
         self.resumed_waiting.discard(name)
         self.builds[name] = build
         facts = self.machine.facts(self.matrix.environment(name), build)
         cells, skipped = plan_environment(
-            self.matrix, name, self.plan.cases, facts, memory=self.options.memory
+            self.matrix, name, self.plan.cases, facts, memory=self.resolved.memory
         )
         self.plan = self.plan.adding(cells, skipped)
         reasons = {skip.reason for skip in skipped}
@@ -214,7 +213,11 @@ class _RunBook:
         else:
             for skip in skipped:
                 self.out.note(f"skipping {skip.environment} / {skip.case}: {skip.reason}")
-        self._dispatch(name, build)
+        known = isa_dispatch(
+            self.machine, self.matrix.environment(name), build, cache=self.cache, out=self.out
+        )
+        if known is not None:
+            self.dispatch[name] = known
         if not self.resumed_waiting:
             self.run.save_results(self.results(RunState.RUNNING))  # a run killed outright keeps them
         if build.identity is None:
@@ -228,12 +231,12 @@ class _RunBook:
         )
         self.keys.update(keys)
         unknown = next(filter(None, (gpu_unknown(cell, self.gpus) for cell in cells)), None)
-        if unknown is not None and not self.options.fresh:
+        if unknown is not None and not self.resolved.fresh:
             self.out.note(f"{name}: its GPU cells run again, none is reused: {unknown}")
         planned = {(cell.case, repeat) for cell in cells for repeat in range(1, cell.repeats + 1)}
         if resumed := len(planned & self._done(name)):
             self.out.note(f"{name}: {len(planned) - resumed} runs ({resumed} already done)")
-        if not self.options.fresh:
+        if not self.resolved.fresh:
             self._reuse(name, keys)
         done = self._done(name)
         return [
@@ -248,52 +251,13 @@ class _RunBook:
         with self.lock:
             return {(r.case, r.repeat) for r in self.records if r.environment == name}
 
-    def _check_same_image(self, name: str, build: Build) -> None:
-        """Resuming mixes old and new records, so they must have run on what the new ones will run on.
-
-        Only environments with old records matter: one whose build failed before can be built now.
-        """
-        with self.lock:
-            ran_on = {record.ran_on for record in self.records if record.environment == name}
-        for old in ran_on - {build.identity}:
-            now = (
-                f"would now run on {build.identity}; old and new records would not be comparable, so "
-                "start a new run"
-                if build.identity
-                else f"its image could not be made now ({build.error}); resume again once it can"
-            )
-            raise ResultsError(f"cannot resume run {self.run.run_id}: {name} ran on {old} and {now}")
-
-    def _dispatch(self, name: str, build: Build) -> None:
-        """The oneDNN ISA a TensorFlow environment dispatches under its CPU switches on this CPU
-        (probed once per image, switches and CPU; kept in the cache)."""
-        spec = self.matrix.environment(name)
-        if build.identity is None or build.observed is None or not build.observed.version("tensorflow"):
-            return
-        variables = switches(spec.cpu_isa, spec.onednn)
-        key = digest(
-            build.identity,
-            json.dumps(variables, sort_keys=True),
-            machine_identity(self.machine.cpu),
-            DISPATCH_PROBE.read_bytes(),
-        )
-        known = self.cache.dispatch(key)
-        if known is None:
-            self.out.note(f"{name}: asking oneDNN which instruction set it uses")
-            known = self.machine.dispatch(spec, build, variables)
-            if "error" not in known:
-                self.cache.save_dispatch(key, known)
-            else:
-                self.out.warn(f"{name}: {known['error']}")
-        self.dispatch[name] = known
-
     def _reuse(self, name: str, keys: Mapping[tuple[str, str], str]) -> None:
         """Records of unchanged cells: from earlier runs here, then from --reuse-from."""
         with self.lock:
             started = {(r.environment, r.case) for r in self.records}
         repeats = self.matrix.repeats
         reused = reusable_records(
-            self.cache, keys, self.options.results, self.run, repeats=repeats, started=started
+            self.cache, keys, self.resolved.results, self.run, repeats=repeats, started=started
         )
         if reused:
             cells = len({(r.environment, r.case) for r in reused})
@@ -307,12 +271,28 @@ class _RunBook:
             if from_there:
                 self.out.note(
                     f"{name}: reusing {len(from_there)} records of run {self.earlier.run_id} "
-                    f"({self.options.reuse_from}): their cells' images, files and settings are the same here"
+                    f"({self.resolved.reuse_from}): their cells' images, files and settings are the same here"
                 )
             self.reused_from_earlier += len(from_there)
             reused += from_there
         with self.lock:
             self.records += reused
+
+
+def _check_same_image(run_id: str, name: str, build: Build, ran_on: set[str | None]) -> None:
+    """Resuming mixes old and new records, so they must have run on what the new ones will run on.
+
+    Only environments with old records (`ran_on`: what they ran on) matter: one whose build failed
+    before can be built now.
+    """
+    for old in ran_on - {build.identity}:
+        now = (
+            f"would now run on {build.identity}; old and new records would not be comparable, so "
+            "start a new run"
+            if build.identity
+            else f"its image could not be made now ({build.error}); resume again once it can"
+        )
+        raise ResultsError(f"cannot resume run {run_id}: {name} ran on {old} and {now}")
 
 
 def _build_and_run(
@@ -373,15 +353,15 @@ def _build_and_run(
     return stopped
 
 
-def _open_run(options: Options) -> tuple[RunDirectory, list[Record], str]:
+def _open_run(resolved: JobSettings) -> tuple[RunDirectory, list[Record], str]:
     """A new run directory, or (with --resume) a stopped one with its records; and when it started."""
-    if options.resume is None:
-        run = RunDirectory.create(options.results)
+    if resolved.resume is None:
+        run = RunDirectory.create(resolved.results)
         return run, [], run.started
-    if options.resume == RESUME_LATEST:
-        run = latest_unfinished(options.results)
+    if resolved.resume == RESUME_LATEST:
+        run = latest_unfinished(resolved.results)
     else:
-        run = resolve_run_directory(options.resume)
+        run = resolve_run_directory(resolved.resume)
     if run.finished:
         raise ResultsError(f"run {run.run_id} finished; there is nothing to resume (start a new run)")
     return run, run.load_records(), run.started
@@ -413,10 +393,13 @@ def report_job(
         run.path.mkdir(parents=True, exist_ok=True)
         hosts = ", ".join(sorted({env.host for env in results.environments if env.host})) or "unknown hosts"
         out.step(f"merged {len(runs)} runs: {len(results.environments)} environments from {hosts}")
-    gate = results.fail_on_change or fail_on_change
+    gate = change_gate(configured=results.fail_on_change, asked=fail_on_change)
     verdicts = _write_report(run, results, out, baseline=baseline_results, save=merging, fail_on_change=gate)
     return _exit_status(
-        verdicts, out, fail_on_surprise=results.fail_on_surprise and not report_only, fail_on_change=gate
+        verdicts,
+        out,
+        fail_on_surprise=surprise_gate(configured=results.fail_on_surprise, report_only=report_only),
+        fail_on_change=gate,
     )
 
 

@@ -60,6 +60,13 @@ SERVER_START_SECONDS = 60
 Progress = Callable[[str], None]
 
 
+def chosen_ca_bundle(env: Mapping[str, str], *, ca_bundle: Path | None) -> Path | None:
+    """--ca-bundle (`ca_bundle`), else the first of CA_BUNDLE_VARIABLES that is set."""
+    # pip's own variable first; a TLS-intercepting proxy's CA is often only in the others.
+    named = next((env[key] for key in CA_BUNDLE_VARIABLES if env.get(key)), None)
+    return ca_bundle or (Path(named) if named else None)
+
+
 @dataclass(frozen=True, kw_only=True)
 class Fetching:
     """How wheels are fetched on this host (not part of any image's identity)."""
@@ -70,9 +77,7 @@ class Fetching:
 
     @classmethod
     def from_environment(cls, env: Mapping[str, str], *, ca_bundle: Path | None) -> Fetching:
-        # pip's own variable first; a TLS-intercepting proxy's CA is often only in the others.
-        named = next((env[key] for key in CA_BUNDLE_VARIABLES if env.get(key)), None)
-        bundle = ca_bundle or (Path(named) if named else None)
+        bundle = chosen_ca_bundle(env, ca_bundle=ca_bundle)
         if bundle is not None and not bundle.is_file():
             raise ImageError(
                 f"CA bundle {bundle} does not exist (from --ca-bundle or {', '.join(CA_BUNDLE_VARIABLES)})"
