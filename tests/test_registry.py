@@ -1,7 +1,7 @@
 """Images shared through a real registry: a second engine (its own data root, standing for a second
 fresh machine) pulls what the first pushed, builds nothing, and records the same values.
 
-The registry is Debian's `docker-registry` (`bash scripts/engine start` installs it), served on
+The registry is Debian's `docker-registry` (`bash scripts/engine start --for-tests` installs it), served on
 localhost for the test; the second engine is a second dockerd with its own data and exec roots.
 """
 
@@ -38,7 +38,7 @@ def free_port() -> int:
 def tool(name: str) -> str:
     found = shutil.which(name)
     if found is None:
-        reason = f"{name} is not installed (`bash scripts/engine start` installs it)"
+        reason = f"{name} is not installed (`bash scripts/engine start --for-tests` installs it)"
         if os.environ.get("CI") == "true":
             pytest.fail(reason)
         pytest.skip(reason)
