@@ -133,3 +133,24 @@ def test_a_fresh_results_directory_reuses_unchanged_cells_from_another_runs_resu
     assert third.returncode == 0, third.stderr
     reused = {(r["case"], r["reused_from"]) for r in latest(tmp_path / "c")["records"]}
     assert reused == {("seed_random", None), ("seed_numpy", origin.name)}
+
+
+@pytest.mark.docker
+def test_plan_says_a_run_would_pull_from_the_registry_what_the_engine_lacks(tmp_path: Path) -> None:
+    # An environment nobody built (its own pins): without a registry it is built; with one (the
+    # command line's, as a run would take it) it is pulled from there when the registry has it.
+    matrix = tmp_path / "matrix.yaml"
+    matrix.write_text(
+        "environments:\n"
+        "  - {name: never-built, debian: bookworm, python: '3.11', packages: ['six==1.16.0']}\n"
+        f"cases: [{{name: c, script: {ROOT / 'seeds' / 'seed_random.py'}}}]\n",
+        encoding="utf-8",
+    )
+    alone = cli("plan", "--config", str(matrix), "--results", str(tmp_path / "results"))
+    assert alone.returncode == 0, alone.stderr
+    assert "  never-built: build (seedmatrix-env:never-built-" in alone.stdout
+    results = str(tmp_path / "results")
+    shared = cli("plan", "--config", str(matrix), "--results", results, "--registry", "r.test/x")
+    assert shared.returncode == 0, shared.stderr
+    assert "  never-built: pull or build (r.test/x/seedmatrix-env:never-built-" in shared.stdout
+    assert "if the registry has it, else built)" in shared.stdout

@@ -182,8 +182,8 @@ def _selection(arguments: argparse.Namespace) -> Selection:
 
 
 def _options(arguments: argparse.Namespace) -> Options:
-    """What a `matrix` or `images` command line asks: each option the command has, under its own
-    name; those it lacks (`images` runs nothing, so it has no --jobs) keep Options' defaults."""
+    """What a `matrix`, `images` or `plan` command line asks: each option the command has, under its
+    own name; those it lacks (`images` runs nothing, so it has no --jobs) keep Options' defaults."""
     names = {field.name for field in fields(Options)}
     given = {name: value for name, value in vars(arguments).items() if name in names}
     return Options(**given, selection=_selection(arguments))
@@ -220,7 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif arguments.command == "prune":
             status = prune(arguments.configs, dry_run=arguments.dry_run, out=out)
         elif arguments.command == "plan":
-            status = show_plan(arguments.config, _selection(arguments), results=arguments.results, out=out)
+            status = show_plan(_options(arguments), out=out, environ=os.environ)
         elif arguments.command == "report":
             status = report_job(
                 arguments.runs,

@@ -7,7 +7,7 @@ earlier run, or skip (with each reason). Without an engine it says what it could
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Mapping
 
 from .backends.machine import Machine
 from .cache import CACHE, Cache, cell_keys
@@ -15,12 +15,16 @@ from .config import INSIDE, load_matrix
 from .cpu import machine_identity
 from .gpu import host_gpus
 from .log import Output
-from .plan import HostFacts, Selection, make_plan, select_environments
+from .options import Options
+from .plan import HostFacts, make_plan, select_environments
+from .settings import resolve
 
 
-def show_plan(config: Path, selection: Selection, *, results: Path, out: Output) -> int:
-    matrix = load_matrix(config)
-    machine = Machine.forecasting(matrix, out=out)
+def show_plan(options: Options, *, out: Output, environ: Mapping[str, str]) -> int:
+    matrix = load_matrix(options.config)
+    settings = resolve(options, environ=environ, matrix=matrix)
+    selection, results = settings.selection, settings.results
+    machine = Machine.forecasting(matrix, out=out, registry=settings.registry)
     environments = select_environments(matrix, selection)
     forecasts = {name: machine.forecast(matrix.environment(name)) for name in environments}
     print("images:")

@@ -88,8 +88,9 @@ class Machine:
         )
 
     @classmethod
-    def forecasting(cls, matrix: Matrix, *, out: Output) -> Machine:
-        """For `seedmatrix plan`: the engine when one answers (else it says what is not checked)."""
+    def forecasting(cls, matrix: Matrix, *, out: Output, registry: str | None) -> Machine:
+        """For `seedmatrix plan`: the engine when one answers (else it says what is not checked);
+        `registry`, where a run would pull what the engine lacks."""
         client, why = container.reachable()
         if client is None:
             out.warn(f"{why}: images and reuse are not checked")
@@ -97,8 +98,9 @@ class Machine:
         fetching = Fetching.from_environment(os.environ, ca_bundle=None)
         cpu = host_cpu()
         docker = DockerBackend(
-            client, matrix, settings=None, fetching=fetching, out=out, cpu_ids=cpu_ids, cpu=cpu
-        )
+            client, matrix, settings=None, fetching=fetching, out=out, cpu_ids=cpu_ids, cpu=cpu,
+            registry=registry,
+        )  # fmt: skip
         host = HostBackend(matrix, cpu_ids=cpu_ids, cpu=cpu)
         return cls(docker=docker, host=host, cpu_ids=cpu_ids, cpu=cpu)
 

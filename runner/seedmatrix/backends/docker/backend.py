@@ -35,10 +35,12 @@ class DockerBackend:
         out: Output,
         cpu_ids: Sequence[int],
         cpu: CpuFacts | None,
+        registry: str | None = None,
     ) -> None:
         self._client = client
         self._matrix = matrix
         self._settings = settings
+        self._registry = settings.registry if settings is not None else registry
         self._fetching = fetching
         self._out = out
         self.cpu_ids = cpu_ids
@@ -90,7 +92,7 @@ class DockerBackend:
         )
 
     def forecast(self, environment: Environment) -> Forecast:
-        return forecast(self._client, self._matrix, environment, self._fetching)
+        return forecast(self._client, self._matrix, environment, self._fetching, registry=self._registry)
 
     def close(self, *, interrupted: bool = False) -> None:
         if self._client is None or self._settings is None:

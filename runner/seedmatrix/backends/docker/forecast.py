@@ -18,24 +18,34 @@ from ...log import Output
 from .. import Forecast
 from . import container, debian
 from .images import ENV_REPOSITORY, base_content, environment_tag, image_identity, wheel_plan
+from .registry import remote
 from .wheels import COMPLETE, Fetching
 
 _CACHE_NAME = re.compile(r"[0-9a-f]{12}")
 
 
 def forecast(
-    client: docker.DockerClient | None, matrix: Matrix, environment: Environment, fetching: Fetching | None
+    client: docker.DockerClient | None,
+    matrix: Matrix,
+    environment: Environment,
+    fetching: Fetching | None,
+    *,
+    registry: str | None = None,
 ) -> Forecast:
+    """What a run would do for `environment`'s image; with a registry, what it lacks is pulled from
+    there when the registry has it (not asked here: plan reaches no network), else built."""
     name = environment.name
     if client is None:
         return Forecast(environment=name, action="unknown", detail="no engine: cannot tell what is built")
     reference, base = _base(client, matrix, environment)
     if base is None:
-        tag = (
-            debian.base_tag(environment.debian, matrix.debian_recipe)
-            if environment.debian and matrix.debian_recipe
-            else environment.base_image
-        )
+        if not (environment.debian and matrix.debian_recipe):
+            what = f"pull the base {environment.base_image}, then build (the tag follows the base's content)"
+            return Forecast(environment=name, action="build", detail=what, base_tag=environment.base_image)
+        tag = debian.base_tag(environment.debian, matrix.debian_recipe)
+        if registry is not None:
+            what = f"pull the base {_remote(registry, tag)} if the registry has it, else make it; then build"
+            return Forecast(environment=name, action="pull or build", detail=what, base_tag=tag)
         what = f"make the base {tag}, then build (the tag follows the base's content)"
         return Forecast(environment=name, action="build", detail=what, base_tag=tag)
     plan = wheel_plan(matrix, environment)
@@ -51,10 +61,11 @@ def forecast(
     try:
         image = client.images.get(tag)
     except docker.errors.ImageNotFound:
+        pulled = f"{_remote(registry, tag)} if the registry has it, else built" if registry else None
         return Forecast(
             environment=name,
-            action="build",
-            detail=tag,
+            action="build" if pulled is None else "pull or build",
+            detail=pulled or tag,
             tag=tag,
             base_tag=base_tag,
             wheel_dirs=tuple(wheel_dirs),
@@ -63,6 +74,10 @@ def forecast(
         environment=name, action="found", detail=tag, tag=tag, base_tag=base_tag, image_id=str(image.id),
         wheel_dirs=tuple(wheel_dirs), ready=True,
     )  # fmt: skip
+
+
+def _remote(registry: str, tag: str) -> str:
+    return ":".join(remote(registry, tag))
 
 
 def _base(client: docker.DockerClient, matrix: Matrix, environment: Environment) -> tuple[str, Any]:
