@@ -395,7 +395,8 @@ def read_report(
     try:
         header = json.loads(header_line)
         size = int(header["records_bytes"])
-    except (ValueError, KeyError, TypeError):
+        strays = int(header.get("strays") or 0)
+    except (ValueError, KeyError, TypeError, OverflowError):  # OverflowError: int(Infinity)
         return Report(problems=("the launcher's report is unreadable",))
     problems = []
     try:
@@ -417,7 +418,7 @@ def read_report(
     return Report(
         exit_code=header.get("exit_code"),
         script_seconds=header.get("script_seconds"),
-        strays=int(header.get("strays") or 0),
+        strays=strays,
         stopped_by=header.get("stopped_by"),
         values=tuple(parsed.values),
         device=parsed.device,
@@ -454,10 +455,10 @@ def _verified_side_files(
     the ones in memory), and a problem for each packed value whose side file did not come whole
     (its bits are not what its record says)."""
     verified: dict[str, memoryview] = {}
-    whole: set[str] = set()
+    whole: set[tuple[str, int]] = set()  # digest and size: two values naming one file may differ in size
     problems = []
     for value in values:
-        if value.packed is None or value.packed.sha256 in whole:
+        if value.packed is None or (value.packed.sha256, value.packed.size) in whole:
             continue
         data = side_files.get(value.packed.sha256)
         if data is None:
@@ -465,7 +466,7 @@ def _verified_side_files(
         elif not _matches(data, value.packed):
             problems.append(f"{value.label!r}: its side file does not match its size and SHA-256; refused")
         else:
-            whole.add(value.packed.sha256)
+            whole.add((value.packed.sha256, value.packed.size))
             if isinstance(data, memoryview):
                 verified[value.packed.sha256] = data
     return verified, problems
