@@ -177,3 +177,15 @@ def test_a_value_whose_size_is_not_its_side_files_is_refused_though_another_name
     record = read(tmp_path, [data], side_dir=tmp_path / "side" if streamed else None, limit=1 << 20)
     assert record.status is RunStatus.BAD_OUTPUT
     assert "'v': its side file does not match its size and SHA-256; refused" in record.stderr_tail
+
+
+def test_a_side_file_no_value_names_is_not_kept_streamed_as_in_memory(tmp_path: Path) -> None:
+    """Before: streamed, every whole side file was kept, named by a value or not: a script could
+    fill the run's directory with files no record needs, which the memory path never kept."""
+    data = report(announced(ONE, (DIGEST, 16), (OTHER, 16)), ONE, BITS, OTHER_BITS)
+    for side_dir in (tmp_path / "memory", tmp_path / "side"):
+        record = read(
+            tmp_path, [data], side_dir=None if side_dir.name == "memory" else side_dir, limit=1 << 20
+        )
+        assert record.status is RunStatus.OK, record.stderr_tail
+        assert sorted(path.name for path in side_dir.iterdir()) == [DIGEST]

@@ -217,11 +217,16 @@ class StreamedSideFile:
 class _SideFileWriter:
     """The report after its header line: the records to the report's buffer, each announced side
     file to a temporary file of `side_dir` (hashed as it comes, renamed to its name when it came
-    whole and its SHA-256 is that name), and what follows them (the end marker) to the buffer."""
+    whole and its SHA-256 is that name), and what follows them (the end marker) to the buffer.
+
+    Only side files the records name are written (read_report keeps no other when they stay in
+    memory); the others are only hashed, so a script cannot fill the run's directory with them."""
 
     def __init__(self, side_dir: Path, *, records: int, announced: Sequence[tuple[str, int]]) -> None:
         self._side_dir = side_dir
+        self._records_size = records
         self._records_left = records
+        self._named: set[str] = set()  # the side files the records name, once they have come
         self._announced = list(reversed(announced))  # popped in the order they come
         self._name = ""
         self._under_way = False  # a side file has begun and not ended
@@ -236,6 +241,8 @@ class _SideFileWriter:
     def write(self, data: memoryview, *, rest: bytearray) -> None:
         records = data[: self._records_left]
         rest += records
+        if records and len(records) == self._records_left:  # the records have come whole
+            self._named = _named_side_files(bytes(rest[len(rest) - self._records_size :]))
         self._records_left -= len(records)
         data = data[len(records) :]
         while data and (self._under_way or self._announced):
@@ -265,7 +272,7 @@ class _SideFileWriter:
     def _start(self, name: str, length: int) -> None:
         self._name, self._left, self._size, self._digest = name, length, 0, hashlib.sha256()
         self._under_way = True
-        if self.unwritable is not None:
+        if self.unwritable is not None or name not in self._named:
             return
         try:
             self._side_dir.mkdir(parents=True, exist_ok=True)
@@ -437,6 +444,11 @@ def _announced_side_files(header: Mapping[str, Any]) -> list[tuple[str, int]]:
             raise ValueError(f"side file {name!r} of {length!r} bytes")
         announced.append((str(name), length))
     return announced
+
+
+def _named_side_files(records: bytes) -> set[str]:
+    """The SHA-256 of each side file the records' packed values name."""
+    return {value.packed.sha256 for value in _records(records).values if value.packed is not None}
 
 
 def _side_files(header: Mapping[str, Any], rest: memoryview, start: int) -> tuple[dict[str, memoryview], int]:
