@@ -217,11 +217,16 @@ class StreamedSideFile:
 class _SideFileWriter:
     """The report after its header line: the records to the report's buffer, each announced side
     file to a temporary file of `side_dir` (hashed as it comes, renamed to its name when it came
-    whole and its SHA-256 is that name), and what follows them (the end marker) to the buffer."""
+    whole and its SHA-256 is that name), and what follows them (the end marker) to the buffer.
+
+    Only side files the records name are written (read_report keeps no other when they stay in
+    memory); the others are only hashed, so a script cannot fill the run's directory with them."""
 
     def __init__(self, side_dir: Path, *, records: int, announced: Sequence[tuple[str, int]]) -> None:
         self._side_dir = side_dir
+        self._records_size = records
         self._records_left = records
+        self._named: set[str] = set()  # the side files the records name, once they have come
         self._announced = list(reversed(announced))  # popped in the order they come
         self._name = ""
         self._under_way = False  # a side file has begun and not ended
@@ -236,6 +241,8 @@ class _SideFileWriter:
     def write(self, data: memoryview, *, rest: bytearray) -> None:
         records = data[: self._records_left]
         rest += records
+        if records and len(records) == self._records_left:  # the records have come whole
+            self._named = _named_side_files(bytes(rest[len(rest) - self._records_size :]))
         self._records_left -= len(records)
         data = data[len(records) :]
         while data and (self._under_way or self._announced):
@@ -265,7 +272,7 @@ class _SideFileWriter:
     def _start(self, name: str, length: int) -> None:
         self._name, self._left, self._size, self._digest = name, length, 0, hashlib.sha256()
         self._under_way = True
-        if self.unwritable is not None:
+        if self.unwritable is not None or name not in self._named:
             return
         try:
             self._side_dir.mkdir(parents=True, exist_ok=True)
@@ -395,7 +402,8 @@ def read_report(
     try:
         header = json.loads(header_line)
         size = int(header["records_bytes"])
-    except (ValueError, KeyError, TypeError):
+        strays = int(header.get("strays") or 0)
+    except (ValueError, KeyError, TypeError, OverflowError):  # OverflowError: int(Infinity)
         return Report(problems=("the launcher's report is unreadable",))
     problems = []
     try:
@@ -417,7 +425,7 @@ def read_report(
     return Report(
         exit_code=header.get("exit_code"),
         script_seconds=header.get("script_seconds"),
-        strays=int(header.get("strays") or 0),
+        strays=strays,
         stopped_by=header.get("stopped_by"),
         values=tuple(parsed.values),
         device=parsed.device,
@@ -438,6 +446,11 @@ def _announced_side_files(header: Mapping[str, Any]) -> list[tuple[str, int]]:
     return announced
 
 
+def _named_side_files(records: bytes) -> set[str]:
+    """The SHA-256 of each side file the records' packed values name."""
+    return {value.packed.sha256 for value in _records(records).values if value.packed is not None}
+
+
 def _side_files(header: Mapping[str, Any], rest: memoryview, start: int) -> tuple[dict[str, memoryview], int]:
     """The side files that follow the records, by the name the launcher gave each, and where they end."""
     found: dict[str, memoryview] = {}
@@ -454,10 +467,10 @@ def _verified_side_files(
     the ones in memory), and a problem for each packed value whose side file did not come whole
     (its bits are not what its record says)."""
     verified: dict[str, memoryview] = {}
-    whole: set[str] = set()
+    whole: set[tuple[str, int]] = set()  # digest and size: two values naming one file may differ in size
     problems = []
     for value in values:
-        if value.packed is None or value.packed.sha256 in whole:
+        if value.packed is None or (value.packed.sha256, value.packed.size) in whole:
             continue
         data = side_files.get(value.packed.sha256)
         if data is None:
@@ -465,7 +478,7 @@ def _verified_side_files(
         elif not _matches(data, value.packed):
             problems.append(f"{value.label!r}: its side file does not match its size and SHA-256; refused")
         else:
-            whole.add(value.packed.sha256)
+            whole.add((value.packed.sha256, value.packed.size))
             if isinstance(data, memoryview):
                 verified[value.packed.sha256] = data
     return verified, problems
