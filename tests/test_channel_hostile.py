@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
+import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from seedmatrix.backends.execute import to_record
 from seedmatrix.channel import Capture, Finished
+from seedmatrix.config import INSIDE, LAUNCHER
 from seedmatrix.limits import Limits
 from seedmatrix.plan import Cell
 from seedmatrix.results import Record, RunStatus
@@ -189,3 +194,47 @@ def test_a_side_file_no_value_names_is_not_kept_streamed_as_in_memory(tmp_path: 
         )
         assert record.status is RunStatus.OK, record.stderr_tail
         assert sorted(path.name for path in side_dir.iterdir()) == [DIGEST]
+
+
+def test_the_script_cannot_read_the_boundary_from_the_launchers_environment() -> None:
+    # The launcher pops the boundary from os.environ, but /proc/<its pid>/environ keeps the block it
+    # started with; a script (its child, the same user: nobody in a container) that read it could
+    # forge the report after it. Run as nobody, with the system's Python, as in a container.
+    setpriv, python = shutil.which("setpriv"), "/usr/bin/python3"
+    if os.getuid() != 0 or setpriv is None or not os.access(python, os.X_OK):
+        pytest.skip("needs root, setpriv and /usr/bin/python3 to run the launcher as nobody")
+    tmp_path = Path(tempfile.mkdtemp(prefix="sm-nobody-"))  # pytest's own is root's alone
+    try:
+        denied = _launch_as_nobody(tmp_path, setpriv, python)
+    finally:
+        shutil.rmtree(tmp_path)
+    assert denied
+
+
+def _launch_as_nobody(tmp_path: Path, setpriv: str, python: str) -> bool:
+    """Whether a script under the launcher, both run as nobody, was denied the launcher's environ."""
+    peek = tmp_path / "peek.py"
+    peek.write_text(
+        "import os\n"
+        "try:\n"
+        "    with open(f'/proc/{os.getppid()}/environ', 'rb') as parent:\n"
+        "        print('read', b'SEEDMATRIX_BOUNDARY=' in parent.read())\n"
+        "except PermissionError:\n"
+        "    print('denied')\n",
+        encoding="utf-8",
+    )
+    records = tmp_path / "records"
+    records.mkdir()
+    for path in (tmp_path, peek, records):
+        path.chmod(0o777 if path.is_dir() else 0o644)
+    launcher = tmp_path / "launch.py"
+    shutil.copy(INSIDE / LAUNCHER, launcher)  # where nobody can read it
+    launcher.chmod(0o644)
+    finished = subprocess.run(
+        [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", python, str(launcher), str(peek)],
+        env={"SEEDMATRIX_BOUNDARY": "b0undary", "SEEDMATRIX_RECORDS_DIR": str(records),
+             "SEEDMATRIX_RECORDS_LIMIT": "100000", "PATH": "/usr/bin:/bin"},
+        capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    assert finished.returncode == 0, finished.stderr
+    return finished.stdout.splitlines()[0] == "denied"

@@ -25,12 +25,14 @@ import subprocess
 import sys
 import time
 
+_PR_SET_DUMPABLE = 4
 _PR_SET_CHILD_SUBREAPER = 36
 _RECORDS_FILE = "records.jsonl"
 _SIDE_DIR = "side"  # the bits of big arrays, one file each, named by their SHA-256 (outputs.py)
 
 
 def main():
+    _hide_environment()
     boundary = os.environ.pop("SEEDMATRIX_BOUNDARY").encode("ascii")
     records_dir = os.environ.pop("SEEDMATRIX_RECORDS_DIR")
     records_limit = int(os.environ.pop("SEEDMATRIX_RECORDS_LIMIT"))
@@ -90,6 +92,17 @@ def _read_outputs(directory, declared, limit, records):
     except OSError:  # the records' own space is full: the report says values were lost
         open(records + ".lost", "a").close()
     return True
+
+
+def _hide_environment():
+    """Popping the boundary leaves it in /proc/<our pid>/environ, where the script (a child, the same
+    user) could read it and forge the report after it (exit status, strays, lost records). Not
+    dumpable, that file is root's alone; a script running as root can still read it."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass  # not Linux: no /proc to read it from
 
 
 def _become_subreaper():
