@@ -22,7 +22,7 @@ import docker
 import requests
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.models.containers import Container
-from docker.types import CancellableStream, DeviceRequest, LogConfig
+from docker.types import CancellableStream, DeviceRequest, LogConfig, Ulimit
 
 from ...channel import Capture, Finished
 from ...errors import EngineError
@@ -98,6 +98,27 @@ def _pinged(*, timeout: int) -> docker.DockerClient:
     client = docker.from_env(timeout=timeout)
     client.ping()
     return client
+
+
+def podman_version(version: Mapping[str, object]) -> str | None:
+    """Podman's version when the engine's /version answer is Podman's, else None (Docker).
+
+    Podman answers the Docker-compatible API with its own name among the components
+    ("Podman Engine"); its ApiVersion mimics Docker's, so only the name tells them apart.
+    """
+    components = version.get("Components")
+    for component in components if isinstance(components, list) else []:
+        if isinstance(component, dict) and str(component.get("Name", "")).startswith("Podman"):
+            return str(component.get("Version", "unknown version"))
+    return None
+
+
+def running_podman(client: docker.DockerClient) -> str | None:
+    """The engine's Podman version, or None when it is not Podman."""
+    try:
+        return podman_version(client.version())
+    except (DockerException, requests.exceptions.RequestException) as error:
+        raise EngineError(f"cannot read the engine's version ({_first_line(error)})") from None
 
 
 def engine_cpus(client: docker.DockerClient) -> int:
@@ -260,6 +281,10 @@ def _container(client: docker.DockerClient, spec: ContainerSpec) -> Iterator[Con
             working_dir=spec.working_dir,
             shm_size=f"{spec.limits.shm_mb}m",
             pids_limit=spec.limits.pids,
+            ulimits=[
+                Ulimit(name="nofile", soft=spec.limits.open_files, hard=spec.limits.open_files),
+                Ulimit(name="nproc", soft=spec.limits.user_processes, hard=spec.limits.user_processes),
+            ],
             cpuset_cpus=spec.cpuset,
             device_requests=[DeviceRequest(count=-1, capabilities=[["gpu"]])] if spec.gpus else None,
             mem_limit=spec.limits.memory,
