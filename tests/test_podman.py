@@ -32,3 +32,13 @@ def test_podman_is_told_from_docker_by_its_component_name_not_its_api_version() 
     assert container.podman_version(PODMAN_VERSION) == "4.3.1"
     assert container.podman_version(DOCKER_VERSION) is None
     assert container.podman_version({"Version": "4.3.1", "ApiVersion": "1.41"}) is None
+
+
+def test_a_gpu_environment_on_podman_is_skipped_with_the_engine_named_not_run_without_a_gpu() -> None:
+    # Before: the check's container exited 0 on Podman, so GPU cells ran on the CPU.
+    reason = container.gpu_request_dropped(container.podman_version(PODMAN_VERSION))
+    assert reason is not None
+    assert reason.startswith("no GPU on this host (")
+    assert "Podman 4.3.1" in reason
+    assert "drops Docker-style GPU requests" in reason
+    assert container.gpu_request_dropped(container.podman_version(DOCKER_VERSION)) is None

@@ -113,6 +113,22 @@ def podman_version(version: Mapping[str, object]) -> str | None:
     return None
 
 
+def gpu_request_dropped(podman: str | None) -> str | None:
+    """Why an engine's containers get no GPU whatever the host has, or None when they can get one.
+
+    Podman's Docker-compatible API drops Docker-style GPU requests: the container starts without a
+    GPU and without an error, so the usual check (a container asking for one exits 0) would say
+    yes. Nor does it take CDI names (`nvidia.com/gpu=all`) as devices there: 4.3 looks for a file of
+    that name on the host (seen 2026-12-03).
+    """
+    if podman is None:
+        return None
+    return (
+        f"no GPU on this host (for containers of Podman {podman}: its Docker-compatible API drops "
+        "Docker-style GPU requests, the container would start without a GPU and without an error)"
+    )
+
+
 def running_podman(client: docker.DockerClient) -> str | None:
     """The engine's Podman version, or None when it is not Podman."""
     try:
@@ -131,6 +147,9 @@ def engine_cpus(client: docker.DockerClient) -> int:
 
 def gpu_unavailable(client: docker.DockerClient, image: str, owner: Owner) -> str | None:
     """None when the engine can give a container the host's GPUs; otherwise why not, in words."""
+    dropped = gpu_request_dropped(running_podman(client))
+    if dropped is not None:
+        return dropped
     spec = ContainerSpec(
         image=image, command=["true"], owner=owner, limits=Limits(timeout_seconds=120), gpus=True
     )
