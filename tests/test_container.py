@@ -68,6 +68,18 @@ def test_a_seed_container_is_hermetic_and_unprivileged(
     assert labelled(docker_client, run_label) == []
 
 
+def test_a_seed_container_has_the_same_explicit_rlimits_on_every_engine(
+    docker_client: docker.DockerClient, small_image: Build, run_label: str
+) -> None:
+    # Not the engine's defaults: Podman's exceed what this host allows, Docker's are dockerd's own.
+    code = "import resource as r; print([r.getrlimit(l) for l in (r.RLIMIT_NOFILE, r.RLIMIT_NPROC)])"
+    finished = container.run(docker_client, spec(small_image, code, run_label))
+    assert finished.exit_code == 0, finished.stderr
+    limits = Limits(timeout_seconds=60)
+    expected = [(limits.open_files,) * 2, (limits.user_processes,) * 2]
+    assert finished.stdout == f"{expected}\n"
+
+
 def test_exit_code_and_both_streams_come_back(
     docker_client: docker.DockerClient, small_image: Build, run_label: str
 ) -> None:

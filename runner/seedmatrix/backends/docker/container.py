@@ -22,7 +22,7 @@ import docker
 import requests
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.models.containers import Container
-from docker.types import CancellableStream, DeviceRequest, LogConfig
+from docker.types import CancellableStream, DeviceRequest, LogConfig, Ulimit
 
 from ...channel import Capture, Finished
 from ...errors import EngineError
@@ -100,6 +100,43 @@ def _pinged(*, timeout: int) -> docker.DockerClient:
     return client
 
 
+def podman_version(version: Mapping[str, object]) -> str | None:
+    """Podman's version when the engine's /version answer is Podman's, else None (Docker).
+
+    Podman answers the Docker-compatible API with its own name among the components
+    ("Podman Engine"); its ApiVersion mimics Docker's, so only the name tells them apart.
+    """
+    components = version.get("Components")
+    for component in components if isinstance(components, list) else []:
+        if isinstance(component, dict) and str(component.get("Name", "")).startswith("Podman"):
+            return str(component.get("Version", "unknown version"))
+    return None
+
+
+def gpu_request_dropped(podman: str | None) -> str | None:
+    """Why an engine's containers get no GPU whatever the host has, or None when they can get one.
+
+    Podman's Docker-compatible API drops Docker-style GPU requests: the container starts without a
+    GPU and without an error, so the usual check (a container asking for one exits 0) would say
+    yes. Nor does it take CDI names (`nvidia.com/gpu=all`) as devices there: 4.3 looks for a file of
+    that name on the host (seen 2026-12-03).
+    """
+    if podman is None:
+        return None
+    return (
+        f"no GPU on this host (for containers of Podman {podman}: its Docker-compatible API drops "
+        "Docker-style GPU requests, the container would start without a GPU and without an error)"
+    )
+
+
+def running_podman(client: docker.DockerClient) -> str | None:
+    """The engine's Podman version, or None when it is not Podman."""
+    try:
+        return podman_version(client.version())
+    except (DockerException, requests.exceptions.RequestException) as error:
+        raise EngineError(f"cannot read the engine's version ({_first_line(error)})") from None
+
+
 def engine_cpus(client: docker.DockerClient) -> int:
     """How many CPUs the engine's host has (cpusets are numbered 0 … n-1 there)."""
     try:
@@ -110,6 +147,9 @@ def engine_cpus(client: docker.DockerClient) -> int:
 
 def gpu_unavailable(client: docker.DockerClient, image: str, owner: Owner) -> str | None:
     """None when the engine can give a container the host's GPUs; otherwise why not, in words."""
+    dropped = gpu_request_dropped(running_podman(client))
+    if dropped is not None:
+        return dropped
     spec = ContainerSpec(
         image=image, command=["true"], owner=owner, limits=Limits(timeout_seconds=120), gpus=True
     )
@@ -260,6 +300,10 @@ def _container(client: docker.DockerClient, spec: ContainerSpec) -> Iterator[Con
             working_dir=spec.working_dir,
             shm_size=f"{spec.limits.shm_mb}m",
             pids_limit=spec.limits.pids,
+            ulimits=[
+                Ulimit(name="nofile", soft=spec.limits.open_files, hard=spec.limits.open_files),
+                Ulimit(name="nproc", soft=spec.limits.user_processes, hard=spec.limits.user_processes),
+            ],
             cpuset_cpus=spec.cpuset,
             device_requests=[DeviceRequest(count=-1, capabilities=[["gpu"]])] if spec.gpus else None,
             mem_limit=spec.limits.memory,

@@ -90,12 +90,13 @@ def ensure_base(
             raise ImageError(f"making {tag} was interrupted (log: {log})")
         if returncode != 0:
             raise ImageError(f"mmdebstrap {suite} failed with exit code {returncode} (log: {log})")
-        repository, _, version = tag.partition(":")
         try:
             client.api.import_image_from_file(
                 str(rootfs),
-                repository=repository,
-                tag=version,
+                # The tag inside the repository name, not in `tag=`: Podman 4.3's Docker-compatible
+                # import ignores the tag parameter (the image came out as seedmatrix-base:latest),
+                # while both engines take repo=name:tag.
+                repository=tag,
                 changes=[
                     "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                     "ENV LANG=C.UTF-8",

@@ -96,6 +96,7 @@ def ensure_environment_image(
             elif settings.registry is not None and pull(client, settings.registry, tag, progress=progress):
                 status = BuildStatus.PULLED
             else:
+                _buildable(client, environment)
                 building = time.monotonic()
                 log.parent.mkdir(parents=True, exist_ok=True)
                 log.write_text(f"# {tag}: {' '.join(plan.pins)}\n", encoding="utf-8")
@@ -279,6 +280,23 @@ def _build(
     if error is not None or not _exists(client, tag):
         raise ImageError(
             f"building {environment.name} failed: {error or 'no image was produced'} (log: {log})"
+        )
+
+
+def _buildable(client: docker.DockerClient, environment: Environment) -> None:
+    """Refuse to build where the build's steps cannot be confined to the wheel server's network.
+
+    Podman 4.3's Docker-compatible build (and its own /libpod/build) runs every RUN step in the
+    host's network namespace whatever networkmode says ("none" and "container:<id>" alike, seen
+    2026-12-03): the wheels would be out of reach and the internet within it.
+    """
+    podman = container.running_podman(client)
+    if podman is not None:
+        raise ImageError(
+            f"building {environment.name} failed: the engine is Podman {podman}, whose build API runs "
+            "RUN steps in the host's network and ignores networkmode, so the build cannot be "
+            "confined to the wheel server; build the images with Docker and pull them (registry:) "
+            "or load them (docker save | podman load)"
         )
 
 
