@@ -335,7 +335,10 @@ def _remove(container: Container) -> None:
 def remove_run_containers(client: docker.DockerClient, run_id: str) -> int:
     """Force-remove whatever containers still carry this run's label; returns how many."""
     try:
-        leftovers = client.containers.list(all=True, filters={"label": f"{RUN_LABEL}={run_id}"})
+        # ignore_removed: another run (or this one's threads) may remove a container between the
+        # listing and the SDK's inspection of it.
+        mine: dict[str, str | list[str] | bool] = {"label": f"{RUN_LABEL}={run_id}"}
+        leftovers = client.containers.list(all=True, filters=mine, ignore_removed=True)
     except _ENGINE_GONE as error:
         raise EngineError(f"cannot list the run's containers ({_first_line(error)})") from None
     for container in leftovers:
@@ -350,7 +353,7 @@ def sweep_dead_runs(client: docker.DockerClient) -> dict[str, int]:
     machines (a shared engine) and containers without a run directory are left alone.
     """
     try:
-        labelled = client.containers.list(all=True, filters={"label": RUN_DIR_LABEL})
+        labelled = client.containers.list(all=True, filters={"label": RUN_DIR_LABEL}, ignore_removed=True)
     except _ENGINE_GONE as error:
         raise EngineError(f"cannot list containers ({_first_line(error)})") from None
     here = socket.gethostname()
