@@ -39,7 +39,7 @@ import threading
 import time
 import urllib.request
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -310,9 +310,11 @@ def _pings(docker_host: str) -> bool:
         client.close()
 
 
-def wait_until(ready: object, what: str, process: subprocess.Popen[bytes], seconds: float = 90) -> None:
+def wait_until(
+    ready: Callable[[], bool], what: str, process: subprocess.Popen[bytes], seconds: float = 90
+) -> None:
     deadline = time.monotonic() + seconds
-    while not ready():  # type: ignore[operator]
+    while not ready():
         if process.poll() is not None or time.monotonic() > deadline:
             raise CheckFailed(f"{what} did not start (exit code {process.poll()})")
         time.sleep(0.3)

@@ -12,12 +12,11 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from test_channel_stream import cell
 
 from seedmatrix.backends.execute import to_record
 from seedmatrix.channel import Capture, Finished
 from seedmatrix.config import INSIDE, LAUNCHER
-from seedmatrix.limits import Limits
-from seedmatrix.plan import Cell
 from seedmatrix.results import Record, RunStatus
 from seedmatrix.values import Value
 
@@ -100,17 +99,6 @@ HOSTILE = {
     "header not json": report(b"{", ONE, BITS),
     "no header line": b"text\n" + MARKER + json.dumps(announced(ONE, (DIGEST, 16))).encode(),
 }
-
-
-def cell(tmp_path: Path) -> Cell:
-    return Cell(
-        environment="host",
-        case="c",
-        script=tmp_path / "s.py",
-        workdir=tmp_path,
-        repeats=1,
-        limits=Limits(timeout_seconds=60),
-    )
 
 
 def read(tmp_path: Path, chunks: list[bytes], *, side_dir: Path | None, limit: int) -> Record:

@@ -191,12 +191,29 @@ def test_an_unreadable_header_is_kept_in_memory_and_refused_as_before(tmp_path: 
     assert kept(tmp_path / "side") == []
 
 
+SAVES_AN_ARRAY = (
+    "import os\nimport numpy as np\n"
+    "np.save(os.path.join(os.environ['SEEDMATRIX_OUTPUTS'], 'w.npy'), np.arange(1 << 20, dtype='<f4'))\n"
+)
+
+
+def check_streamed(streamed_cell: Cell, finished: Finished, *, ran_on: str, side_dir: Path) -> None:
+    """The saved array's bits went to disk, not into the report, and are kept under their digest."""
+    bits = np.arange(1 << 20, dtype=">f4").tobytes()
+    digest = hashlib.sha256(bits).hexdigest()
+    assert finished.report is not None
+    assert len(finished.report) < len(bits)  # the side file went to disk, not into the report
+    record = to_record(streamed_cell, 1, finished, ran_on=ran_on, side_dir=side_dir)
+    assert record.status is RunStatus.OK, record.stderr_tail
+    (value,) = record.values
+    assert value.packed is not None
+    assert value.packed.sha256 == digest
+    assert kept(side_dir) == [digest]
+    assert (side_dir / digest).read_bytes() == bits
+
+
 def test_the_host_backend_streams_a_packed_array_into_the_side_directory(tmp_path: Path) -> None:
-    (tmp_path / "script.py").write_text(
-        "import os\nimport numpy as np\n"
-        "np.save(os.path.join(os.environ['SEEDMATRIX_OUTPUTS'], 'w.npy'), np.arange(1 << 20, dtype='<f4'))\n",
-        encoding="utf-8",
-    )
+    (tmp_path / "script.py").write_text(SAVES_AN_ARRAY, encoding="utf-8")
     host_cell = replace(cell(tmp_path), outputs=("w.npy",), host_python=sys.executable)
     finished = run_on_host(
         host_cell,
@@ -206,27 +223,14 @@ def test_the_host_backend_streams_a_packed_array_into_the_side_directory(tmp_pat
         boundary=new_boundary(),
         side_dir=tmp_path / "side",
     )
-    bits = np.arange(1 << 20, dtype=">f4").tobytes()
-    assert finished.report is not None
-    assert len(finished.report) < len(bits)  # the side file went to disk, not into the report
-    record = to_record(host_cell, 1, finished, ran_on="host:test", side_dir=tmp_path / "side")
-    assert record.status is RunStatus.OK, record.stderr_tail
-    (value,) = record.values
-    assert value.packed is not None
-    assert value.packed.sha256 == hashlib.sha256(bits).hexdigest()
-    assert kept(tmp_path / "side") == [value.packed.sha256]
-    assert (tmp_path / "side" / value.packed.sha256).read_bytes() == bits
+    check_streamed(host_cell, finished, ran_on="host:test", side_dir=tmp_path / "side")
 
 
 @pytest.mark.docker
 def test_the_docker_backend_streams_a_packed_array_into_the_side_directory(
     docker_client: docker.DockerClient, small_image: Build, run_label: str, tmp_path: Path
 ) -> None:
-    (tmp_path / "script.py").write_text(
-        "import os\nimport numpy as np\n"
-        "np.save(os.path.join(os.environ['SEEDMATRIX_OUTPUTS'], 'w.npy'), np.arange(1 << 20, dtype='<f4'))\n",
-        encoding="utf-8",
-    )
+    (tmp_path / "script.py").write_text(SAVES_AN_ARRAY, encoding="utf-8")
     tmp_path.chmod(0o755)  # mounted as the working directory; the script runs as nobody
     assert small_image.image_id is not None
     image_cell = replace(cell(tmp_path), environment="small", outputs=("w.npy",))
@@ -239,10 +243,4 @@ def test_the_docker_backend_streams_a_packed_array_into_the_side_directory(
         boundary=new_boundary(),
         side_dir=tmp_path / "side",
     )
-    bits = np.arange(1 << 20, dtype=">f4").tobytes()
-    assert finished.report is not None
-    assert len(finished.report) < len(bits)  # the side file went to disk, not into the report
-    record = to_record(image_cell, 1, finished, ran_on=small_image.image_id, side_dir=tmp_path / "side")
-    assert record.status is RunStatus.OK, record.stderr_tail
-    assert kept(tmp_path / "side") == [hashlib.sha256(bits).hexdigest()]
-    assert (tmp_path / "side" / hashlib.sha256(bits).hexdigest()).read_bytes() == bits
+    check_streamed(image_cell, finished, ran_on=small_image.image_id, side_dir=tmp_path / "side")
