@@ -368,6 +368,32 @@ class Finished:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Readback:
+    """The CPUs and memory limit the launcher found applied to the script (see `results.Confinement`)."""
+
+    cpus: int | None = None
+    cgroup: str | None = None
+    memory_limit: int | None = None
+
+
+def _readback(found: object) -> Readback | None:
+    """The header's `confinement`; a number that is not a positive integer is left unread, and so
+    is a limit without its cgroup: "not checked", never a limit guessed."""
+    if not isinstance(found, dict):
+        return None
+    cpus = _positive(found.get("cpus"))
+    cgroup = found.get("cgroup")
+    limit = found.get("memory_limit")
+    if cgroup not in ("v1", "v2") or (limit is not None and _positive(limit) is None):
+        return Readback(cpus=cpus)
+    return Readback(cpus=cpus, cgroup=str(cgroup), memory_limit=_positive(limit))
+
+
+def _positive(item: object) -> int | None:
+    return item if type(item) is int and item > 0 else None  # not bool, not float
+
+
+@dataclass(frozen=True, kw_only=True)
 class Report:
     """What the launcher said about one repeat, and the values it carried."""
 
@@ -382,6 +408,7 @@ class Report:
     problems: tuple[str, ...] = ()  # what makes the record untrustworthy, in words
     # SHA-256 → a packed array's bits: only those the values name, each checked against its digest.
     side_files: Mapping[str, memoryview] = field(default_factory=dict)
+    confinement: Readback | None = None  # None: the launcher read nothing back
 
 
 def read_report(
@@ -433,6 +460,7 @@ def read_report(
         timed_seconds=sum(parsed.timed) if parsed.timed else None,
         problems=tuple(problems),
         side_files=side_files,
+        confinement=_readback(header.get("confinement")),
     )
 
 

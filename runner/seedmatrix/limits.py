@@ -1,8 +1,11 @@
-"""What one repeat may use: time, memory, processes, scratch space, output. Shared by both backends."""
+"""What one repeat may use: time, memory, processes, scratch space, output. Shared by both backends;
+and, once it ran, which of the limits it asked for were not enforced."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from .results import Confinement
 
 DEFAULT_MEMORY = "4g"  # each seed container's memory limit, swap included (--memory)
 
@@ -31,3 +34,44 @@ class Limits:
         """The records file and the side files of packed arrays, whose bits are at most the
         outputs directory's size: the records limit follows `outputs_mb`."""
         return self.records_bytes + (self.outputs_mb << 20)
+
+
+_UNITS = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+
+
+def memory_bytes(memory: str) -> int:
+    """512m, 4g (config.Memory, the units Docker takes) in bytes."""
+    return int(memory[:-1]) * _UNITS[memory[-1]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Unenforced:
+    """A limit a repeat asked for and did not get, or that could not be read back."""
+
+    limit: str  # "CPUs" or "memory"
+    text: str
+
+
+def not_enforced(confinement: Confinement) -> tuple[Unenforced, ...]:
+    """What a repeat asked for and did not get, from what its launcher read back; a limit that could
+    not be read back is "not checked", never taken as enforced. A stricter limit than asked (an
+    enclosing cgroup's) is enforced: the repeat never had more than it asked for."""
+    found = []
+    available = confinement.cpus_available
+    requested = confinement.cpus_requested
+    if available is None:
+        found.append(Unenforced(limit="CPUs", text=f"CPUs not checked ({requested} requested)"))
+    elif available > requested:
+        text = f"{requested} CPU{'s' if requested > 1 else ''} requested, {available} available"
+        found.append(Unenforced(limit="CPUs", text=text))
+    memory = confinement.memory_requested
+    if confinement.memory_cgroup is None:
+        found.append(Unenforced(limit="memory", text=f"memory limit not checked ({memory} requested)"))
+    elif confinement.memory_limit is None:
+        text = f"memory limit not enforced ({memory} requested, no limit applied)"
+        found.append(Unenforced(limit="memory", text=text))
+    elif confinement.memory_limit > memory_bytes(memory):
+        applied = f"{confinement.memory_limit / (1 << 30):.1f} GiB"
+        text = f"memory limit not enforced ({memory} requested, {applied} applied)"
+        found.append(Unenforced(limit="memory", text=text))
+    return tuple(found)

@@ -54,6 +54,18 @@ class RunState(StrEnum):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Confinement:
+    """The CPUs and memory a repeat asked for, beside what its launcher found applied, read from
+    inside the container or process: an engine may accept a limit and not enforce it."""
+
+    cpus_requested: int
+    memory_requested: str  # as Docker takes it: 512m, 4g
+    cpus_available: int | None = None  # the CPUs the script could run on; None: not read
+    memory_cgroup: str | None = None  # "v1" or "v2": where the memory limit was read; None: not read
+    memory_limit: int | None = None  # bytes its cgroups allow; None (with a cgroup): no limit at all
+
+
+@dataclass(frozen=True, kw_only=True)
 class Record:
     """One repeat of one case in one environment: one fresh container (or process), one script run."""
 
@@ -74,6 +86,7 @@ class Record:
     ran_on: str | None = None  # the identity of what it ran on: the image id, or the host interpreter's
     reused_from: str | None = None  # the earlier run this record was taken from
     skipped: str | None = None  # why the script skipped itself (status "skipped")
+    confinement: Confinement | None = None  # None: not read back (older results, a repeat killed early)
 
 
 @dataclass(frozen=True, kw_only=True)

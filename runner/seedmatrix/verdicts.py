@@ -17,8 +17,20 @@ from .claims import KIND, ClaimCheck, Verdict, check_claims, written_claims
 from .compare import Comparison, compare
 from .cpu import Applied, Request, environment_requests
 from .divergence import divergences
+from .limits import not_enforced
 from .published import PublishedCheck, check_published
 from .results import Divergence, EnvironmentResult, Record, Results, RunStatus
+
+
+@dataclass(frozen=True, kw_only=True)
+class LimitCheck:
+    """A limit the cell's repeats asked for and did not get (`limits.not_enforced`), and in how many."""
+
+    environment: str
+    case: str
+    limit: str  # "CPUs" or "memory"
+    text: str
+    repeats: int
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -30,6 +42,14 @@ class Verdicts:
     published: tuple[PublishedCheck, ...] = ()
     baseline: BaselineComparison | None = None
     divergences: tuple[Divergence, ...] = ()
+    limits: tuple[LimitCheck, ...] = ()
+
+    def cpus_not_as_asked(self, environment: str, case: str) -> bool:
+        """Whether a repeat of the cell had other CPUs than it asked for (or they were not read)."""
+        return any(
+            check.limit == "CPUs" and check.environment == environment and check.case == case
+            for check in self.limits
+        )
 
     def divergences_of(self, case: str) -> tuple[Divergence, ...]:
         return tuple(divergence for divergence in self.divergences if divergence.case == case)
@@ -60,6 +80,22 @@ def derive(results: Results, baseline: tuple[Results, str] | None = None) -> Ver
         if baseline
         else None,
         divergences=divergences(comparison),
+        limits=limit_checks(results),
+    )
+
+
+def limit_checks(results: Results) -> tuple[LimitCheck, ...]:
+    """Records without a read-back (older results) are left out: they say nothing either way."""
+    counted: dict[tuple[str, str, str, str], int] = {}
+    for record in results.records:
+        if record.confinement is None:
+            continue
+        for found in not_enforced(record.confinement):
+            key = (record.environment, record.case, found.limit, found.text)
+            counted[key] = counted.get(key, 0) + 1
+    return tuple(
+        LimitCheck(environment=env, case=case, limit=limit, text=text, repeats=repeats)
+        for (env, case, limit, text), repeats in counted.items()
     )
 
 

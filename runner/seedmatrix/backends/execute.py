@@ -22,7 +22,7 @@ from ..channel import Finished, Report, new_boundary, read_report
 from ..errors import ResultsError
 from ..files import atomic_write
 from ..plan import Cell
-from ..results import Record, RunStatus
+from ..results import Confinement, Record, RunStatus
 from ..values import PARSED, Value
 from .docker import container
 from .docker.execute import run_in_container
@@ -135,6 +135,21 @@ def to_record(
         strays=report.strays,
         ran_on=ran_on,
         skipped=report.skipped,
+        confinement=confinement(cell, report),
+    )
+
+
+def confinement(cell: Cell, report: Report) -> Confinement | None:
+    """What the repeat asked for beside what its launcher read back; None when nothing was."""
+    seen = report.confinement
+    if seen is None:
+        return None
+    return Confinement(
+        cpus_requested=cell.cpus,
+        memory_requested=cell.limits.memory,
+        cpus_available=seen.cpus,
+        memory_cgroup=seen.cgroup,
+        memory_limit=seen.memory_limit,
     )
 
 

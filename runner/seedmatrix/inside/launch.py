@@ -29,6 +29,7 @@ _PR_SET_DUMPABLE = 4
 _PR_SET_CHILD_SUBREAPER = 36
 _RECORDS_FILE = "records.jsonl"
 _SIDE_DIR = "side"  # the bits of big arrays, one file each, named by their SHA-256 (outputs.py)
+_NO_LIMIT = 1 << 62  # cgroup v1 writes "no memory limit" as the largest page-aligned counter
 
 
 def main():
@@ -51,6 +52,9 @@ def main():
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    # Read before the script starts: it inherits these CPUs at the fork; should the runner pin us
+    # only between this read and the fork, more CPUs are reported than it had, never fewer.
+    confinement = _confinement()
     started = time.monotonic()
     child = subprocess.Popen(
         [sys.executable, *sys.argv[1:]],
@@ -68,6 +72,7 @@ def main():
         "script_seconds": round(seconds, 6),
         "strays": strays,
         "stopped_by": stopped[0] if stopped else None,
+        "confinement": confinement,
     }
     if declared and outputs_dir:
         header["outputs_over_limit"] = not _read_outputs(outputs_dir, declared, outputs_limit, records)
@@ -92,6 +97,63 @@ def _read_outputs(directory, declared, limit, records):
     except OSError:  # the records' own space is full: the report says values were lost
         open(records + ".lost", "a").close()
     return True
+
+
+def _confinement():
+    """What confines the script, read from inside, whatever the engine claims to have applied: the
+    CPUs it may run on and the memory its cgroups allow ("memory_limit" None: none). What cannot be
+    read is left out, so the runner says "not checked" rather than guess."""
+    seen = {}
+    with contextlib.suppress(OSError, AttributeError):  # AttributeError: not Linux
+        seen["cpus"] = len(os.sched_getaffinity(0))
+    memory = _cgroup_memory()
+    if memory is not None:
+        seen["cgroup"], seen["memory_limit"] = memory
+    return seen
+
+
+def _cgroup_memory():
+    """("v1" or "v2", the smallest memory limit of our cgroup and of its ancestors visible here, or
+    None for no limit); None when no memory cgroup can be read."""
+    try:
+        with open("/proc/self/cgroup", encoding="utf-8") as stream:
+            lines = stream.read().splitlines()
+    except OSError:
+        return None
+    paths = {}
+    for line in lines:
+        hierarchy, controllers, path = [*line.split(":", 2), "", ""][:3]
+        if "memory" in controllers.split(","):
+            paths["v1"] = path
+        elif hierarchy == "0" and not controllers:
+            paths["v2"] = path
+    if "v1" in paths:  # a hybrid host keeps the memory controller in v1
+        return _smallest_limit("v1", "/sys/fs/cgroup/memory", paths["v1"], "memory.limit_in_bytes")
+    if "v2" in paths and os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
+        return _smallest_limit("v2", "/sys/fs/cgroup", paths["v2"], "memory.max")
+    return None
+
+
+def _smallest_limit(version, mount, path, name):
+    """The cgroup's path is as the host names it, while a container without a cgroup namespace of
+    its own sees its own cgroup at the mount's root: every ancestor of the path is tried, up to the
+    root, and the smallest limit found binds."""
+    parts = [part for part in path.split("/") if part]
+    limits = []
+    read = False
+    for depth in range(len(parts), -1, -1):
+        try:
+            with open(os.path.join(mount, *parts[:depth], name), encoding="ascii") as stream:
+                text = stream.read().strip()
+            limit = None if text == "max" else int(text)
+        except (OSError, ValueError):
+            continue
+        read = True
+        if limit is not None and limit < _NO_LIMIT:
+            limits.append(limit)
+    if not read:
+        return None
+    return version, min(limits) if limits else None
 
 
 def _hide_environment():

@@ -67,7 +67,7 @@ def _timings(results: Results, verdicts: Verdicts) -> str:
 
 
 def _environments(results: Results, verdicts: Verdicts) -> str:
-    return environments.environments(results)
+    return environments.environments(results, verdicts.limits)
 
 
 #: The sections of MATRIX.md, in order.

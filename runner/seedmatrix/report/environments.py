@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from ..cpu import Applied, kernels
 from ..markdown import code, details, fenced, plain, table
 from ..results import FRAMEWORKS, EnvironmentResult, Record, Results
-from ..verdicts import cpu_readbacks, cpu_requests
+from ..verdicts import LimitCheck, cpu_readbacks, cpu_requests
 from .common import WIDE, cut, env_heading, listed
 
 #: Its heading in MATRIX.md.
 TITLE = "Environments"
 
 
-def environments(results: Results) -> str:
+def environments(results: Results, limits: Sequence[LimitCheck] = ()) -> str:
     wide = len(results.environments) > WIDE
     # A column for each framework some environment has, in FRAMEWORKS order.
     shown = [
@@ -66,6 +66,9 @@ def environments(results: Results) -> str:
     if requests:
         lines += ["", "CPU requests (`cpu_isa:`, `onednn:`), as each run read back what it dispatched:", ""]
         lines += requests
+    if limits:
+        lines += ["", "Limits not as asked, as each repeat read them back from inside:", ""]
+        lines += _limits_lines(limits)
     lines += listed(
         [
             f"- **{env.name}**: {plain(env.build.error or '', 400)}"
@@ -116,6 +119,22 @@ def _requests_lines(results: Results) -> list[str]:
         )
         name = requests.environment.name
         lines.append(f"- **{name}** ({plain(asked)}): {verdicts or 'no run read anything back'}")
+    return lines
+
+
+def _limits_lines(limits: Sequence[LimitCheck]) -> list[str]:
+    """Per environment, each limit not as asked, with the cases and repeats it was seen in."""
+    found: dict[str, dict[str, tuple[list[str], int]]] = {}
+    for check in limits:
+        cases, repeats = found.setdefault(check.environment, {}).get(check.text, ([], 0))
+        found[check.environment][check.text] = ([*cases, check.case], repeats + check.repeats)
+    lines = []
+    for environment, texts in found.items():
+        parts = [
+            f"{plain(text)}: {repeats} repeat{'s' if repeats > 1 else ''} of {cut(cases)}"
+            for text, (cases, repeats) in texts.items()
+        ]
+        lines.append(f"- **{environment}**: " + "; ".join(parts))
     return lines
 
 

@@ -54,6 +54,9 @@ HELD = "✔"
 SURPRISE = "❗"
 
 
+UNCONFINED = "🔓"
+
+
 OTHER_MARKS = {
     "A, B, …": "cells with the same letter recorded bitwise identical values for the case (values that vary "
     "or could not be recorded aside; a cell with no other value has no letter); A is the reference "
@@ -65,6 +68,8 @@ OTHER_MARKS = {
     "(named in the details): not checked, never counted equal, distinct or stable",
     "📭": "an output file the case declares that the script did not write",
     "(parsed)": "a value taken from what the script printed (`parse:`), compared as text, not recorded",
+    UNCONFINED: "its repeats had more CPUs than the case asked for, or they could not be read back (see "
+    "Environments): a result that may depend on the CPU count is not the one asked for",
     TOLERANT_MARK: "a claim with a tolerance ("
     + ", ".join(code(kind.name) for kind in KINDS if kind.tolerant)
     + "), not a bitwise one",
@@ -99,8 +104,7 @@ def matrix(results: Results, verdicts: Verdicts) -> str:
         ]
     if len(names) <= WIDE:
         rows = [
-            [f"[`{case}`](#{anchor(case)})"]
-            + [cell_text(comparison.cell(env, case), verdicts.claims_of(env, case)) for env in names]
+            [f"[`{case}`](#{anchor(case)})"] + [_cell(verdicts, env, case) for env in names]
             for case in comparison.cases
         ]
         lines += table(
@@ -110,8 +114,7 @@ def matrix(results: Results, verdicts: Verdicts) -> str:
         # Many environments: one row each, so the table grows down instead of off the page.
         lines += _deviations(comparison, verdicts)
         rows = [
-            [_matrix_heading(results, env)]
-            + [cell_text(comparison.cell(env, c), verdicts.claims_of(env, c)) for c in comparison.cases]
+            [_matrix_heading(results, env)] + [_cell(verdicts, env, c) for c in comparison.cases]
             for env in names
         ]
         lines += [
@@ -148,6 +151,8 @@ def legend(comparison: Comparison, verdicts: Verdicts) -> list[tuple[str, str]]:
         marks.append("📭")
     if any(value.dtype == PARSED for value in values):
         marks.append("(parsed)")
+    if any(check.limit == "CPUs" for check in verdicts.limits):
+        marks.append(UNCONFINED)
     if any(check.kind in TOLERANT for check in verdicts.claims):
         marks.append(TOLERANT_MARK)
     return shown + [(mark, OTHER_MARKS[mark]) for mark in marks]
@@ -179,6 +184,11 @@ def _deviations(comparison: Comparison, verdicts: Verdicts) -> list[str]:
     if not lines:
         return ["Every environment matches the reference in every case."]
     return ["Environments that differ from the reference somewhere:", *listed(lines)]
+
+
+def _cell(verdicts: Verdicts, environment: str, case: str) -> str:
+    text = cell_text(verdicts.comparison.cell(environment, case), verdicts.claims_of(environment, case))
+    return f"{text} {UNCONFINED}" if verdicts.cpus_not_as_asked(environment, case) else text
 
 
 def cell_text(cell: CellResult, checks: Sequence[ClaimCheck] = ()) -> str:

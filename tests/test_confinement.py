@@ -1,0 +1,252 @@
+"""Limits an engine does not enforce: the launcher reads back the CPUs and the memory limit from
+inside, each record keeps them beside what was asked, and MATRIX.md says where they differ."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import docker
+import pytest
+
+from seedmatrix.backends.docker import container
+from seedmatrix.backends.execute import RunContext, run_repeat
+from seedmatrix.channel import Readback, read_report
+from seedmatrix.limits import Limits, memory_bytes, not_enforced
+from seedmatrix.plan import Cell
+from seedmatrix.report import render
+from seedmatrix.results import Build, Confinement, Results, RunStatus
+from seedmatrix.verdicts import derive
+
+from builders import case, environment, float64_value, record, results
+
+ROOT = Path(__file__).resolve().parent.parent
+# The launcher runs as a script in images (Python 3.9, standard library); its helpers are tested here.
+_SPEC = importlib.util.spec_from_file_location(
+    "launch", ROOT / "runner" / "seedmatrix" / "inside" / "launch.py"
+)
+assert _SPEC is not None
+assert _SPEC.loader is not None
+launch = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(launch)
+
+GIB = 1 << 30
+
+
+def asked(**seen: object) -> Confinement:
+    return Confinement(cpus_requested=1, memory_requested="4g", **seen)  # type: ignore[arg-type]
+
+
+def texts(confinement: Confinement) -> list[str]:
+    return [found.text for found in not_enforced(confinement)]
+
+
+def test_limits_read_back_as_asked_say_nothing() -> None:
+    assert texts(asked(cpus_available=1, memory_cgroup="v2", memory_limit=4 * GIB)) == []
+
+
+def test_a_stricter_enclosing_memory_limit_is_enforced() -> None:
+    assert texts(asked(cpus_available=1, memory_cgroup="v1", memory_limit=GIB)) == []
+
+
+def test_more_cpus_than_asked_is_named_with_both_counts() -> None:
+    assert texts(asked(cpus_available=8, memory_cgroup="v2", memory_limit=4 * GIB)) == [
+        "1 CPU requested, 8 available"
+    ]
+    two = Confinement(
+        cpus_requested=2, memory_requested="4g", cpus_available=3, memory_cgroup="v2", memory_limit=1
+    )
+    assert texts(two) == ["2 CPUs requested, 3 available"]
+
+
+def test_no_memory_limit_or_a_larger_one_is_not_enforced() -> None:
+    assert texts(asked(cpus_available=1, memory_cgroup="v2", memory_limit=None)) == [
+        "memory limit not enforced (4g requested, no limit applied)"
+    ]
+    assert texts(asked(cpus_available=1, memory_cgroup="v1", memory_limit=4 * GIB + 4096)) == [
+        "memory limit not enforced (4g requested, 4.0 GiB applied)"
+    ]
+
+
+def test_what_was_not_read_back_is_not_checked_never_enforced() -> None:
+    assert texts(asked()) == ["CPUs not checked (1 requested)", "memory limit not checked (4g requested)"]
+
+
+@pytest.mark.parametrize(("memory", "expected"), [("512m", 512 << 20), ("4g", 4 * GIB), ("64k", 64 << 10)])
+def test_memory_bytes_reads_docker_units(memory: str, expected: int) -> None:
+    assert memory_bytes(memory) == expected
+
+
+def report_with(confinement: object) -> bytes:
+    header = {"exit_code": 0, "records_bytes": 0, "side_files": [], "confinement": confinement}
+    return json.dumps(header).encode() + b"\n\n" + b"\n\0end\n"
+
+
+@pytest.mark.parametrize(
+    ("sent", "expected"),
+    [
+        ({"cpus": 2, "cgroup": "v2", "memory_limit": 1024}, Readback(cpus=2, cgroup="v2", memory_limit=1024)),
+        ({"cpus": 2, "cgroup": "v1", "memory_limit": None}, Readback(cpus=2, cgroup="v1", memory_limit=None)),
+        # A count that is not a positive integer is not read: "not checked" follows, never a guess.
+        ({"cpus": True, "cgroup": "v2", "memory_limit": 1}, Readback(cpus=None, cgroup="v2", memory_limit=1)),
+        ({"cpus": 1.0}, Readback(cpus=None)),
+        ({"cpus": -1}, Readback(cpus=None)),
+        ({"cpus": "1"}, Readback(cpus=None)),
+        # A limit that is not a positive integer, or without its cgroup, leaves memory unread.
+        ({"cpus": 1, "cgroup": "v2", "memory_limit": 0}, Readback(cpus=1)),
+        ({"cpus": 1, "cgroup": "v2", "memory_limit": "4g"}, Readback(cpus=1)),
+        ({"cpus": 1, "memory_limit": 1024}, Readback(cpus=1)),
+        ({"cpus": 1, "cgroup": "v3", "memory_limit": 1024}, Readback(cpus=1)),
+        ([1, 2], None),
+        (None, None),
+    ],
+)
+def test_the_read_back_in_a_hostile_report_is_taken_only_when_well_formed(
+    sent: object, expected: Readback | None
+) -> None:
+    assert read_report(report_with(sent)).confinement == expected
+
+
+def limit_file(root: Path, relative: str, text: str) -> None:
+    path = root / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text + "\n", encoding="ascii")
+
+
+def test_the_smallest_limit_up_the_cgroup_path_binds(tmp_path: Path) -> None:
+    limit_file(tmp_path, "memory.max", "max")
+    limit_file(tmp_path, "batch/memory.max", str(2 * GIB))
+    limit_file(tmp_path, "batch/job/memory.max", "max")
+    assert launch._smallest_limit("v2", str(tmp_path), "/batch/job", "memory.max") == ("v2", 2 * GIB)
+
+
+def test_a_container_sees_its_own_cgroup_at_the_mount_root(tmp_path: Path) -> None:
+    """Docker on cgroup v1 shares the host's cgroup namespace: /proc/self/cgroup names
+    /docker/<id>, which is not under the mount; the limit is in the mount's root."""
+    limit_file(tmp_path, "memory.limit_in_bytes", str(512 << 20))
+    found = launch._smallest_limit("v1", str(tmp_path), "/docker/0123abcd", "memory.limit_in_bytes")
+    assert found == ("v1", 512 << 20)
+
+
+def test_no_limit_anywhere_is_none_and_nothing_readable_is_not_read(tmp_path: Path) -> None:
+    limit_file(tmp_path, "memory.limit_in_bytes", "9223372036854771712")  # cgroup v1's "no limit"
+    assert launch._smallest_limit("v1", str(tmp_path), "/", "memory.limit_in_bytes") == ("v1", None)
+    assert launch._smallest_limit("v2", str(tmp_path / "absent"), "/a/b", "memory.max") is None
+    limit_file(tmp_path / "garbage", "memory.max", "lots")
+    assert launch._smallest_limit("v2", str(tmp_path / "garbage"), "/", "memory.max") is None
+
+
+def unconfined_results() -> Results:
+    cpus = replace(
+        record("roomy", "threads", 1, [float64_value("x", 1.0)]),
+        confinement=asked(cpus_available=4, memory_cgroup="v2", memory_limit=4 * GIB),
+    )
+    memory = replace(
+        record("roomy", "sums", 1, [float64_value("y", 2.0)]),
+        confinement=asked(cpus_available=1, memory_cgroup="v2", memory_limit=None),
+    )
+    older = record("roomy", "older", 1, [float64_value("z", 3.0)])  # no read-back: says nothing
+    return results(
+        [environment("roomy")],
+        [case("threads"), case("sums"), case("older")],
+        [cpus, memory, older],
+        reference="roomy",
+        repeats=1,
+    )
+
+
+def test_matrix_marks_a_cell_that_had_more_cpus_and_lists_every_limit_under_environments() -> None:
+    run = unconfined_results()
+    matrix = render(run, derive(run))
+    threads = next(line for line in matrix.splitlines() if line.startswith("| [`threads`]"))
+    sums = next(line for line in matrix.splitlines() if line.startswith("| [`sums`]"))
+    assert threads.endswith("🔓 |")
+    assert "🔓" not in sums  # memory does not change what the cell computed: listed, not marked
+    assert "🔓 its repeats had more CPUs than the case asked for" in matrix
+    assert (
+        "- **roomy**: 1 CPU requested, 4 available: 1 repeat of threads; memory limit not enforced " in matrix
+    )
+    assert "(4g requested, no limit applied): 1 repeat of sums" in matrix
+    assert "older" not in matrix.split("Limits not as asked")[1].split("\n\n")[1]
+
+
+def test_results_without_a_read_back_show_no_limits_at_all() -> None:
+    run = results(
+        [environment("e")], [case("c")], [record("e", "c", 1, [float64_value("x", 1.0)])], reference="e"
+    )
+    matrix = render(run, derive(run))
+    assert "🔓" not in matrix
+    assert "Limits not as asked" not in matrix
+
+
+@pytest.mark.docker
+def test_a_container_reads_back_the_cpus_and_memory_limit_it_was_given(
+    docker_client: docker.DockerClient, small_image: Build, run_label: str, tmp_path: Path
+) -> None:
+    (tmp_path / "script.py").write_text("print('hello')\n", encoding="utf-8")
+    tmp_path.chmod(0o755)  # mounted as the working directory; the script runs as nobody
+    assert small_image.image_id is not None
+    cell = Cell(
+        environment="small",
+        case="c",
+        script=tmp_path / "script.py",
+        workdir=tmp_path,
+        repeats=1,
+        limits=Limits(timeout_seconds=120, memory="512m"),
+        parse="(?P<greeting>hello)",
+    )
+    context = RunContext(
+        client=docker_client,
+        owner=container.Owner(run_id=run_label),
+        host_environ={},
+        identities={"small": small_image.image_id},
+        jobs=1,
+        cpu_ids=[0],
+    )
+    found = run_repeat(context, cell, 1, cpu_ids=[0])
+    assert found.status is RunStatus.OK, found.stderr_tail
+    assert found.confinement is not None
+    assert found.confinement.cpus_available == 1
+    assert found.confinement.memory_cgroup in ("v1", "v2")
+    assert found.confinement.memory_limit == 512 << 20
+    assert not_enforced(found.confinement) == ()
+
+
+def test_a_host_process_reads_back_its_pinned_cpu_and_an_unenforced_memory_limit(tmp_path: Path) -> None:
+    """The host backend applies no memory limit: a real run whose limit was not enforced."""
+    (tmp_path / "script.py").write_text("print('hello')\n", encoding="utf-8")
+    cell = Cell(
+        environment="host",
+        case="c",
+        script=tmp_path / "script.py",
+        workdir=tmp_path,
+        repeats=1,
+        limits=Limits(timeout_seconds=120, memory="512m"),
+        parse="(?P<greeting>hello)",
+        host_python=sys.executable,
+    )
+    context = RunContext(
+        client=None,
+        owner=container.Owner(run_id="host-test"),
+        host_environ=dict(os.environ),
+        identities={"host": "host:test"},
+        jobs=1,
+        cpu_ids=[0],
+    )
+    found = run_repeat(context, cell, 1, cpu_ids=[0])
+    assert found.status is RunStatus.OK, found.stderr_tail
+    assert found.confinement is not None
+    assert found.confinement.cpus_available == 1
+    readable = launch._cgroup_memory()
+    if readable is None:
+        pytest.skip("this machine's memory cgroup cannot be read, so there is no limit to compare")
+    version, runner_limit = readable
+    assert found.confinement.memory_cgroup == version
+    assert found.confinement.memory_limit == runner_limit  # the runner's own cgroup: nothing added
+    if runner_limit is not None and runner_limit <= 512 << 20:
+        pytest.skip(f"this machine's cgroup allows only {runner_limit} bytes, less than asked")
+    assert [f.text.split(" (")[0] for f in not_enforced(found.confinement)] == ["memory limit not enforced"]
