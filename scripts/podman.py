@@ -69,7 +69,7 @@ def small_matrix_images(client: docker.DockerClient) -> list[str]:
             matrix.images_dir / "Dockerfile", images.wheel_plan(matrix, environment)
         )
         tag = images.environment_tag(environment, identity, base_content=images.base_content(base))
-        tags += [str(base.tags[0]), tag]
+        tags += [debian.base_tag(environment.debian, matrix.debian_recipe), tag]
     return list(dict.fromkeys(tags))
 
 

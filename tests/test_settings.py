@@ -53,6 +53,15 @@ def test_the_debian_mirror_is_the_command_lines_then_the_variables_then_the_reci
     assert resolved(matrix).debian_mirror is None
 
 
+def test_the_debian_base_way_is_the_command_lines_then_the_variables_then_either(matrix: Matrix) -> None:
+    environ = {"SEEDMATRIX_DEBIAN_BASE": "image"}
+    assert resolved(matrix, environ, debian_base="archive").debian_base == "archive"
+    assert resolved(matrix, environ).debian_base == "image"
+    assert resolved(matrix).debian_base is None
+    with pytest.raises(ConfigError, match=r"\$SEEDMATRIX_DEBIAN_BASE must be archive or image, not 'docker'"):
+        resolved(matrix, {"SEEDMATRIX_DEBIAN_BASE": "docker"})
+
+
 def test_the_registry_is_the_command_lines_then_matrix_yamls_then_none(matrix: Matrix) -> None:
     configured = replace(matrix, registry="ghcr.io/configured/repo")
     assert resolved(configured, registry="localhost:5000/asked").registry == "localhost:5000/asked"

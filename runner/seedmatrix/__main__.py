@@ -60,6 +60,13 @@ def _parser() -> argparse.ArgumentParser:
         )
         command.add_argument("--debian-mirror", help="Debian archive for base images (default: the recipe's)")
         command.add_argument(
+            "--debian-base",
+            choices=["archive", "image"],
+            help="make `debian:` bases from Debian's archive with mmdebstrap, or from Debian's official "
+            "image in a registry (default: the archive when mmdebstrap is installed, else the image; "
+            "$SEEDMATRIX_DEBIAN_BASE)",
+        )
+        command.add_argument(
             "--registry",
             metavar="REF",
             help="pull images by their content tags from this registry before building (e.g. "

@@ -49,6 +49,7 @@ def build_settings(resolved: JobSettings, *, host_environ: Mapping[str, str], ow
         fetching=Fetching.from_environment(host_environ, ca_bundle=resolved.ca_bundle),
         owner=owner,
         debian_mirror=resolved.debian_mirror,
+        debian_base=resolved.debian_base,
         registry=resolved.registry,
         push=resolved.push,
     )

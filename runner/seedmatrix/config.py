@@ -62,6 +62,8 @@ Memory = Annotated[str, Field(strict=True), StringConstraints(pattern=_MEMORY)]
 _CONTAINER_PATH = r"^/[^\x00-\x1f\x7f:,]{0,4095}$"
 ContainerPath = Annotated[str, Field(strict=True), StringConstraints(pattern=_CONTAINER_PATH)]
 ImageReference = Annotated[str, Field(strict=True), StringConstraints(pattern=_IMAGE_REFERENCE)]
+# An image repository, no tag or digest: debian, docker.io/library/debian, localhost:5000/debian
+_REPOSITORY = r"^([a-zA-Z0-9.-]+(:[0-9]+)?/)?[a-z0-9]+([._-]+[a-z0-9]+)*(/[a-z0-9]+([._-]+[a-z0-9]+)*)*$"
 # A registry and a path in it, no tag: ghcr.io/owner/repo, localhost:5000/seedmatrix
 _REGISTRY = r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)*$"
 RegistryReference = Annotated[str, Field(strict=True), StringConstraints(pattern=_REGISTRY, max_length=255)]
@@ -396,6 +398,13 @@ class DebianRecipe(_Model):
         Annotated[str, Field(strict=True), StringConstraints(pattern=r"^[a-z0-9][a-z0-9+.-]+$")], ...
     ]
     mirror: Annotated[str, Field(strict=True), StringConstraints(pattern=r"^(https?|file)://\S+$")]
+    # Where no mmdebstrap makes the base: Debian's official image (its `<suite>` tag), the recipe's
+    # packages installed on it; `digests` pins a suite's image by digest.
+    image: Annotated[str, Field(strict=True), StringConstraints(pattern=_REPOSITORY)] = "debian"
+    digests: Mapping[
+        Annotated[str, Field(strict=True), StringConstraints(pattern=r"^[a-z]+$")],
+        Annotated[str, Field(strict=True), StringConstraints(pattern=r"^sha256:[a-f0-9]{64}$")],
+    ] = Field(default_factory=dict)
 
 
 DEBIAN_RECIPE_FILE = "debian-base.yaml"

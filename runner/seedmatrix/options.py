@@ -22,6 +22,7 @@ class Options:
     selection: Selection = field(default_factory=Selection)
     ca_bundle: Path | None = None
     debian_mirror: str | None = None
+    debian_base: str | None = None  # "archive" or "image": how Debian bases are made (None: either)
     memory: str = DEFAULT_MEMORY
     jobs: int | None = None  # containers at once; default: the engine's CPU count
     baseline: Path | None = None  # overrides matrix.yaml's `baseline:`

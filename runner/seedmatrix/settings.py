@@ -11,11 +11,14 @@ from pathlib import Path
 
 from .backends.docker.wheels import chosen_ca_bundle
 from .config import Matrix, registry_option
+from .errors import ConfigError
 from .options import DEFAULT_BUILD_JOBS, Options
 from .plan import Selection
 
 #: The Debian archive base images are built from, where --debian-mirror does not name one.
 DEBIAN_MIRROR_VARIABLE = "SEEDMATRIX_DEBIAN_MIRROR"
+#: How Debian bases are made ("archive" or "image"), where --debian-base does not say.
+DEBIAN_BASE_VARIABLE = "SEEDMATRIX_DEBIAN_BASE"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -34,6 +37,7 @@ class JobSettings:
     fail_on_surprise: bool  # a SURPRISE exits 1
     ca_bundle: Path | None  # --ca-bundle, else the first CA bundle variable set
     debian_mirror: str | None  # --debian-mirror, else $SEEDMATRIX_DEBIAN_MIRROR, else the recipe's
+    debian_base: str | None  # --debian-base, else $SEEDMATRIX_DEBIAN_BASE; None: whichever this host can
     registry: str | None  # --registry (checked as registry: is), else matrix.yaml's registry:
     push: bool
     jobs: int | None  # runs at once as asked; `runs_at_once` gives the engine's default
@@ -57,11 +61,18 @@ def resolve(options: Options, *, environ: Mapping[str, str], matrix: Matrix) -> 
         fail_on_surprise=surprise_gate(configured=matrix.fail_on_surprise, report_only=options.report_only),
         ca_bundle=chosen_ca_bundle(environ, ca_bundle=options.ca_bundle),
         debian_mirror=options.debian_mirror or environ.get(DEBIAN_MIRROR_VARIABLE) or None,
+        debian_base=debian_base(options.debian_base or environ.get(DEBIAN_BASE_VARIABLE) or None),
         registry=registry_option(options.registry) if options.registry else matrix.registry,
         push=options.push,
         jobs=options.jobs,
         build_jobs=options.build_jobs or DEFAULT_BUILD_JOBS,
     )
+
+
+def debian_base(way: str | None) -> str | None:
+    if way not in (None, "archive", "image"):
+        raise ConfigError(f"${DEBIAN_BASE_VARIABLE} must be archive or image, not {way!r}")
+    return way
 
 
 def change_gate(*, configured: bool, asked: bool) -> bool:

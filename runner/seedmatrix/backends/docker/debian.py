@@ -1,14 +1,22 @@
-"""Base images made from Debian's archive, for hosts that reach no image registry.
+"""Base images for `debian: <suite>`: made from Debian's archive, or from Debian's official image.
 
-mmdebstrap writes a minimal root file system (the recipe: variant and packages) into a tarball,
-which is imported through the Docker SDK as `seedmatrix-base:<suite>-<hash of the recipe>`. The
-import is what applies the tag, so a run killed half-way leaves no tagged image behind. The tarball
-is reproducible (a fixed SOURCE_DATE_EPOCH), so shards that each make the base at the same time
-agree on its content, and on the environment tags that follow it.
+From the archive (hosts that reach no image registry): mmdebstrap writes a minimal root file system
+(the recipe: variant and packages) into a tarball, which is imported through the Docker SDK as
+`seedmatrix-base:<suite>-<hash of the recipe>`. The import is what applies the tag, so a run killed
+half-way leaves no tagged image behind. The tarball is reproducible (a fixed SOURCE_DATE_EPOCH), so
+shards that each make the base at the same time agree on its content, and on the environment tags
+that follow it.
+
+From the image (hosts without mmdebstrap: Docker Desktop, Podman machines): the recipe's `image:`
+at the suite's tag, pinned by its digest (the recipe's `digests:`, else the one the registry
+serves), with the recipe's packages installed in a build, tagged
+`seedmatrix-base:<suite>-image-<hash of the recipe's packages and that digest>`: the tag says which
+way a base was made, and which image it started from.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -17,7 +25,7 @@ import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import docker
 from docker.errors import APIError, ImageNotFound
@@ -27,7 +35,12 @@ from ...errors import ImageError
 from ...fingerprint import digest
 from .registry import pull
 
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
 BASE_REPOSITORY = "seedmatrix-base"
+#: On a base made from the image: which image (by digest) it was made from.
+BASE_FROM_LABEL = "org.seedmatrix.base-from"
 #: mmdebstrap's output is reproducible under a fixed SOURCE_DATE_EPOCH: two machines making the same
 #: base from the same archive get the same tarball, so the same layer (images.base_content). 1980,
 #: not 0: zip, and so wheels, cannot hold a file time before it.
@@ -40,6 +53,30 @@ def base_tag(suite: str, recipe: DebianRecipe) -> str:
     return f"{BASE_REPOSITORY}:{suite}-{digest(identity)}"
 
 
+def image_base_tag(suite: str, recipe: DebianRecipe, digest_: str) -> str:
+    identity = json.dumps({"suite": suite, "include": sorted(recipe.include), "from": digest_})
+    return f"{BASE_REPOSITORY}:{suite}-image-{digest(identity)}"
+
+
+def own_tags(base: Any) -> list[str]:
+    """The base's seedmatrix tags (either way of making it), as pushed beside the environment's."""
+    return [tag for tag in base.tags if tag.startswith(f"{BASE_REPOSITORY}:")]
+
+
+def found_base(
+    client: docker.DockerClient, suite: str, recipe: DebianRecipe, *, way: str | None = None
+) -> tuple[str, Any]:
+    """The tag of a base this engine already has for `suite` (made `way`, or either way), and its
+    image; (the tag to make, None) when it has none."""
+    tags = _known_tags(client, suite, recipe, way)
+    for tag in tags:
+        try:
+            return tag, client.images.get(tag)
+        except ImageNotFound:
+            continue
+    return tags[0] if tags else base_tag(suite, recipe), None
+
+
 def ensure_base(
     client: docker.DockerClient,
     suite: str,
@@ -49,23 +86,28 @@ def ensure_base(
     logs_dir: Path,
     progress: Progress,
     registry: str | None = None,
+    way: str | None = None,
     stopping: threading.Event | None = None,
 ) -> Any:
-    """The base image for `suite`: found by its tag, pulled from `registry`, or made."""
-    tag = base_tag(suite, recipe)
-    try:
-        return client.images.get(tag)
-    except ImageNotFound:
-        pass
+    """The base image for `suite`: found by its tag, pulled from `registry`, or made (`way`:
+    "archive", "image", or None for the archive when mmdebstrap is installed, else the image)."""
+    _, found = found_base(client, suite, recipe, way=way)
+    if found is not None:
+        return found
     if registry is not None:
-        pulled = pull(client, registry, tag, progress=progress)
-        if pulled is not None:
-            return pulled
+        for known in _known_tags(client, suite, recipe, way):
+            pulled = pull(client, registry, known, progress=progress)
+            if pulled is not None:
+                return pulled
     mmdebstrap = shutil.which("mmdebstrap")
+    if way == "image" or (way is None and mmdebstrap is None):
+        return _from_image(client, suite, recipe, logs_dir=logs_dir, progress=progress, mmdebstrap=mmdebstrap)
+    tag = base_tag(suite, recipe)
     if mmdebstrap is None:
         raise ImageError(
-            f"making base image {tag} needs mmdebstrap, which is not installed "
-            "(`apt-get install mmdebstrap`, or `bash scripts/engine start`), or use base_image: instead"
+            f"making base image {tag} from Debian's archive needs mmdebstrap, which is not installed "
+            "(`apt-get install mmdebstrap`, or `bash scripts/engine start`); or make it from Debian's "
+            "official image (--debian-base image), or use base_image: instead"
         )
     log = logs_dir / f"{tag.replace(':', '_')}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -123,3 +165,107 @@ def _wait(process: subprocess.Popen[bytes], stopping: threading.Event | None) ->
                     process.kill()
                     process.wait()
                 return None
+
+
+def _known_tags(client: docker.DockerClient, suite: str, recipe: DebianRecipe, way: str | None) -> list[str]:
+    """The tags a base made `way` (None: either) has, as far as they are known without a registry."""
+    archive = [base_tag(suite, recipe)] if way in (None, "archive") else []
+    return archive + (list(_image_way_tags(client, suite, recipe)) if way in (None, "image") else [])
+
+
+def _image_way_tags(client: docker.DockerClient, suite: str, recipe: DebianRecipe) -> Iterator[str]:
+    """The image way's tags this engine can know without a registry: by the recipe's pinned digest,
+    or by the digest of the official image it already holds."""
+    pinned = recipe.digests.get(suite)
+    if pinned is not None:
+        yield image_base_tag(suite, recipe, pinned)
+        return
+    try:
+        official = client.images.get(f"{recipe.image}:{suite}")
+    except ImageNotFound:
+        return
+    for found in _digests(official, recipe.image):
+        yield image_base_tag(suite, recipe, found)
+
+
+def _digests(image: Any, repository: str) -> list[str]:
+    """The image's digests in `repository` (RepoDigests: `repository@sha256:…`)."""
+    names = {repository, f"docker.io/{repository}", f"docker.io/library/{repository}"}
+    found = []
+    for entry in image.attrs.get("RepoDigests") or []:
+        name, _, digest_ = str(entry).partition("@")
+        if name in names:
+            found.append(digest_)
+    return found
+
+
+def _from_image(
+    client: docker.DockerClient,
+    suite: str,
+    recipe: DebianRecipe,
+    *,
+    logs_dir: Path,
+    progress: Progress,
+    mmdebstrap: str | None,
+) -> Any:
+    """The recipe's packages installed on Debian's official image of `suite`, pinned by digest."""
+    pinned = recipe.digests.get(suite)
+    reference = f"{recipe.image}@{pinned}" if pinned else f"{recipe.image}:{suite}"
+    progress(f"pulling {reference} (Debian's official image) for the {suite} base")
+    try:
+        official = client.images.pull(reference)
+    except APIError as error:  # NotFound too
+        archive = (
+            "mmdebstrap is installed but was not chosen (--debian-base)"
+            if mmdebstrap
+            else "`apt-get install mmdebstrap`, or `bash scripts/engine start`"
+        )
+        raise ImageError(
+            f"no base image for debian: {suite}: Debian's official image {reference} could not be "
+            f"pulled ({str(error).strip().splitlines()[0]}), and making it from Debian's archive needs "
+            f"mmdebstrap ({archive}); or use base_image: instead"
+        ) from None
+    digests = [pinned] if pinned else _digests(official, recipe.image)
+    if not digests:
+        raise ImageError(f"{reference} came with no digest in {recipe.image}: it cannot be pinned")
+    tag = image_base_tag(suite, recipe, digests[0])
+    try:
+        return client.images.get(tag)
+    except ImageNotFound:
+        pass
+    log = logs_dir / f"{tag.replace(':', '_')}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    packages = " ".join(sorted(recipe.include))
+    dockerfile = "\n".join(
+        [
+            f"FROM {recipe.image}@{digests[0]}",
+            # The build reaches Debian's archive (the only build that reaches a network): as
+            # mmdebstrap does, it installs from it; the lists are not kept.
+            "RUN apt-get update && apt-get install -y --no-install-recommends "
+            f"{packages} && rm -rf /var/lib/apt/lists/*",
+            "ENV LANG=C.UTF-8",
+            'CMD ["python3"]',
+        ]
+    )
+    progress(f"making {tag} from {recipe.image}@{digests[0]}")
+    with log.open("w", encoding="utf-8") as stream:
+        stream.write(dockerfile + "\n")
+        try:
+            for chunk in client.api.build(
+                fileobj=io.BytesIO(dockerfile.encode()),
+                tag=tag,
+                rm=True,
+                forcerm=True,
+                network_mode="host",
+                decode=True,
+                labels={BASE_FROM_LABEL: f"{recipe.image}@{digests[0]}"},
+            ):
+                if "stream" in chunk:
+                    stream.write(str(chunk["stream"]))
+                if "error" in chunk:
+                    raise ImageError(f"making {tag} failed: {str(chunk['error']).strip()} (log: {log})")
+        except APIError as error:
+            raise ImageError(
+                f"making {tag} failed: {str(error).strip().splitlines()[0]} (log: {log})"
+            ) from None
+    return client.images.get(tag)

@@ -85,7 +85,7 @@ def _base(client: docker.DockerClient, matrix: Matrix, environment: Environment)
     if environment.base_image is not None:
         reference = environment.base_image
     elif environment.debian is not None and matrix.debian_recipe is not None:
-        reference = debian.base_tag(environment.debian, matrix.debian_recipe)
+        return debian.found_base(client, environment.debian, matrix.debian_recipe)
     else:
         return "", None
     try:

@@ -61,6 +61,7 @@ class BuildSettings:
     fetching: Fetching
     owner: container.Owner
     debian_mirror: str | None = None
+    debian_base: str | None = None  # "archive" (mmdebstrap) or "image" (Debian's official); None: either
     registry: str | None = None  # pull images by their content tags before building
     push: bool = False  # and push them there after
     locks: KeyedLocks = field(default_factory=KeyedLocks)
@@ -129,8 +130,7 @@ def ensure_environment_image(
             settings.cache.save_probe(image_id, observed)
         check_python(environment, observed)
         if settings.push and settings.registry is not None:
-            recipe = matrix.debian_recipe
-            bases = [debian.base_tag(environment.debian, recipe)] if environment.debian and recipe else []
+            bases = debian.own_tags(base) if environment.debian else []
             _push(client, settings.registry, [*bases, tag], progress)
     except ImageError as error:
         return Build(
@@ -346,6 +346,7 @@ def _base(
             environment.debian,
             matrix.debian_recipe,
             mirror=settings.debian_mirror,
+            way=settings.debian_base,
             logs_dir=settings.logs_dir,
             progress=progress,
             registry=settings.registry,
