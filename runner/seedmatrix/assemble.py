@@ -46,7 +46,12 @@ def assemble(
             ],
             "device": spec.device,
         }
-        origin = {"debian": spec.debian, "base_image": spec.base_image, "host_python": spec.host_python}
+        origin = {
+            "debian": spec.debian,
+            "base_image": spec.base_image,
+            "host_python": spec.host_python,
+            "platform": spec.platform,
+        }
         requested.update({key: value for key, value in origin.items() if value})
         kernels = {"cpu_isa": spec.cpu_isa, "onednn": spec.onednn}
         requested.update({key: value for key, value in kernels.items() if value is not None})
@@ -59,6 +64,7 @@ def assemble(
                 frameworks=tuple(sorted(provides)),
                 build=build,
                 host=socket.gethostname(),
+                host_machine=platform.machine(),
                 dispatch=dict((dispatch or {}).get(name, {})),
                 projects_sha256=hashlib.sha256(
                     "\0".join(tree_digest(project) for project in matrix.projects.get(name, ())).encode()

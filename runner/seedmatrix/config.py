@@ -97,6 +97,8 @@ class Environment(_Model):
     packages: tuple[ExactPin, ...] = ()  # more exact pins: scikit-learn==1.6.1
     requirements: PathText | None = None  # a requirements or lock file of exact pins (hashes checked)
     install: tuple[PathText, ...] = ()  # local projects (a directory with pyproject.toml), built as wheels
+    # The CPU architecture its image is made for (default: the host's); another one runs emulated.
+    platform: Literal["linux/amd64", "linux/arm64"] | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -111,6 +113,13 @@ class Environment(_Model):
             raise ValueError(
                 "give exactly one of 'debian' (a suite), 'base_image' (a registry image) or "
                 "'host_python' (an interpreter on this machine, no container)"
+            )
+        if self.base_image is not None and self.platform is not None:
+            # One local tag holds one architecture: a base_image pulled for two platforms would swap.
+            raise ValueError("'platform' needs a debian: base (a base_image's tag names one architecture)")
+        if self.host_python is not None and self.platform is not None:
+            raise ValueError(
+                "'platform' needs a container: a host_python interpreter runs on this machine's own"
             )
         if self.debian is not None and DEBIAN_PYTHON[self.debian] != self.python:
             raise ValueError(

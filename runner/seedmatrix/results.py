@@ -96,6 +96,7 @@ class Observed:
     python: str
     frameworks: Mapping[str, str | None]  # framework → version (TensorFlow: "<distribution> <version>")
     pip_freeze: tuple[str, ...]
+    machine: str | None = None  # as `uname -m` says inside: x86_64, aarch64 (None: older probes)
 
     def version(self, framework: str) -> str | None:
         return self.frameworks.get(framework)
@@ -127,6 +128,7 @@ class EnvironmentResult:
     frameworks: tuple[str, ...]  # what its cases may require
     build: Build
     host: str = ""  # the machine that built and ran it (results from several machines merge)
+    host_machine: str = ""  # that machine's architecture (`uname -m`): another one inside is emulated
     # The oneDNN instruction set TensorFlow dispatched there under its CPU switches, as oneDNN said
     # ({"onednn_isa", "onednn_version"}; "error" when the probe failed); empty without TensorFlow.
     dispatch: Mapping[str, Any] = field(default_factory=dict)

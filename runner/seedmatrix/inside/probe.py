@@ -36,6 +36,7 @@ print(
     json.dumps(
         {
             "python": platform.python_version(),
+            "machine": platform.machine(),
             "frameworks": {name: version_of(distributions) for name, distributions in frameworks.items()},
             "pip_freeze": freeze,
         }

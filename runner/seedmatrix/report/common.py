@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ..platforms import emulated
+from ..results import EnvironmentResult, Results
+
 #: Above this many environments, tables show one column per group of identical environments.
 WIDE = 8
 
@@ -14,6 +17,18 @@ LONGEST_LIST = 30
 
 def env_heading(name: str, reference: str) -> str:
     return f"{name} (reference)" if name == reference else name
+
+
+def machine_note(results: Results, env: EnvironmentResult) -> str:
+    """Its machine, where the run's environments ran on more than one: "aarch64" or "aarch64,
+    emulated" (as its image said from inside, beside the machine that ran it); "" otherwise."""
+    machines = {e.build.observed.machine for e in results.environments if e.build.observed}
+    observed = env.build.observed
+    if len(machines - {None}) < 2 or observed is None or observed.machine is None:
+        return ""
+    if emulated(observed.machine, env.host_machine):
+        return f"{observed.machine}, emulated"
+    return observed.machine
 
 
 def cut(names: Sequence[str]) -> str:

@@ -8,7 +8,7 @@ from ..cpu import Applied, kernels
 from ..markdown import code, details, fenced, plain, table
 from ..results import FRAMEWORKS, EnvironmentResult, Record, Results
 from ..verdicts import LimitCheck, cpu_readbacks, cpu_requests
-from .common import WIDE, cut, env_heading, listed
+from .common import WIDE, cut, env_heading, listed, machine_note
 
 #: Its heading in MATRIX.md.
 TITLE = "Environments"
@@ -42,7 +42,7 @@ def environments(results: Results, limits: Sequence[LimitCheck] = ()) -> str:
             [
                 env_heading(env.name, results.reference),
                 plain(env.host) or "—",
-                _base(env),
+                _base(env) + (f"<br>{plain(note)}" if (note := machine_note(results, env)) else ""),
                 observed.python if observed else "—",
                 *(plain(version) for version in versions),
                 _devices(
@@ -92,7 +92,12 @@ def _kernels_text(results: Results, env: EnvironmentResult) -> str:
     found = kernels([readback for _, readback in cpu_readbacks(results, env.name)], env.dispatch)
     if not found.cpu and not found.dispatched:
         return "—"
-    return "<br>".join(plain(part, 120) for part in (found.cpu, " · ".join(found.dispatched)) if part)
+    cpu = found.cpu
+    if cpu and machine_note(results, env).endswith("emulated"):
+        # Under QEMU user emulation the frameworks read the emulated CPU's features (QEMU's own
+        # model), while /proc/cpuinfo is the host's: the CPU named is not the one that computed.
+        cpu = f"QEMU user emulation on {cpu}"
+    return "<br>".join(plain(part, 120) for part in (cpu, " · ".join(found.dispatched)) if part)
 
 
 REQUEST_MARK = {

@@ -10,7 +10,7 @@ from ..markdown import anchor, code, details, plain, table
 from ..results import Results
 from ..values import NOT_WRITTEN, PARSED
 from ..verdicts import Verdicts
-from .common import WIDE, env_heading, listed
+from .common import WIDE, env_heading, listed, machine_note
 
 #: Its heading in MATRIX.md.
 TITLE = "Matrix"
@@ -85,6 +85,9 @@ def _matrix_heading(results: Results, name: str) -> str:
         if record.device
     }
     heading = env_heading(name, results.reference)
+    machine = machine_note(results, results.environment(name)) if results.has_environment(name) else ""
+    if machine:
+        heading += f" ({machine})"
     if "CPU fallback" in kinds:
         heading += " (CPU fallback)"
     elif "GPU" in kinds:

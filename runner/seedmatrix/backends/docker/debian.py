@@ -16,11 +16,13 @@ way a base was made, and which image it started from.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
 import shutil
 import subprocess
+import tarfile
 import tempfile
 import threading
 from collections.abc import Callable
@@ -33,6 +35,7 @@ from docker.errors import APIError, ImageNotFound
 from ...config import DebianRecipe
 from ...errors import ImageError
 from ...fingerprint import digest
+from ...platforms import debian_arch, emulation_missing, foreign
 from .registry import pull
 
 if TYPE_CHECKING:
@@ -48,14 +51,28 @@ SOURCE_DATE_EPOCH = "315532800"
 Progress = Callable[[str], None]
 
 
-def base_tag(suite: str, recipe: DebianRecipe) -> str:
-    identity = json.dumps({"suite": suite, "variant": recipe.variant, "include": sorted(recipe.include)})
-    return f"{BASE_REPOSITORY}:{suite}-{digest(identity)}"
+def base_tag(suite: str, recipe: DebianRecipe, platform: str | None = None) -> str:
+    """By suite and recipe; by architecture too where it is not amd64 (whose tags predate the
+    choice), so a registry shared by x86-64 and aarch64 machines never hands one the other's."""
+    arch = debian_arch(platform)
+    identity: dict[str, object] = {
+        "suite": suite,
+        "variant": recipe.variant,
+        "include": sorted(recipe.include),
+    }
+    if arch not in (None, "amd64"):
+        identity["arch"] = arch
+    return f"{BASE_REPOSITORY}:{suite}-{_arch_part(arch)}{digest(json.dumps(identity))}"
 
 
 def image_base_tag(suite: str, recipe: DebianRecipe, digest_: str) -> str:
+    """The official image's digest names one architecture already."""
     identity = json.dumps({"suite": suite, "include": sorted(recipe.include), "from": digest_})
     return f"{BASE_REPOSITORY}:{suite}-image-{digest(identity)}"
+
+
+def _arch_part(arch: str | None) -> str:
+    return "" if arch in (None, "amd64") else f"{arch}-"
 
 
 def own_tags(base: Any) -> list[str]:
@@ -64,17 +81,22 @@ def own_tags(base: Any) -> list[str]:
 
 
 def found_base(
-    client: docker.DockerClient, suite: str, recipe: DebianRecipe, *, way: str | None = None
+    client: docker.DockerClient,
+    suite: str,
+    recipe: DebianRecipe,
+    *,
+    way: str | None = None,
+    platform: str | None = None,
 ) -> tuple[str, Any]:
     """The tag of a base this engine already has for `suite` (made `way`, or either way), and its
     image; (the tag to make, None) when it has none."""
-    tags = _known_tags(client, suite, recipe, way)
+    tags = _known_tags(client, suite, recipe, way, platform)
     for tag in tags:
         try:
             return tag, client.images.get(tag)
         except ImageNotFound:
             continue
-    return tags[0] if tags else base_tag(suite, recipe), None
+    return tags[0] if tags else base_tag(suite, recipe, platform), None
 
 
 def ensure_base(
@@ -87,22 +109,31 @@ def ensure_base(
     progress: Progress,
     registry: str | None = None,
     way: str | None = None,
+    platform: str | None = None,
     stopping: threading.Event | None = None,
 ) -> Any:
     """The base image for `suite`: found by its tag, pulled from `registry`, or made (`way`:
     "archive", "image", or None for the archive when mmdebstrap is installed, else the image)."""
-    _, found = found_base(client, suite, recipe, way=way)
+    _, found = found_base(client, suite, recipe, way=way, platform=platform)
     if found is not None:
         return found
     if registry is not None:
-        for known in _known_tags(client, suite, recipe, way):
+        for known in _known_tags(client, suite, recipe, way, platform):
             pulled = pull(client, registry, known, progress=progress)
             if pulled is not None:
                 return pulled
     mmdebstrap = shutil.which("mmdebstrap")
     if way == "image" or (way is None and mmdebstrap is None):
+        if foreign(platform):
+            raise ImageError(
+                f"a {platform} base for debian: {suite} is made with mmdebstrap only (not from the "
+                "official image yet): install mmdebstrap, or use base_image: with that platform"
+            )
         return _from_image(client, suite, recipe, logs_dir=logs_dir, progress=progress, mmdebstrap=mmdebstrap)
-    tag = base_tag(suite, recipe)
+    tag = base_tag(suite, recipe, platform)
+    missing = emulation_missing(platform)
+    if missing is not None:
+        raise ImageError(missing)
     if mmdebstrap is None:
         raise ImageError(
             f"making base image {tag} from Debian's archive needs mmdebstrap, which is not installed "
@@ -116,6 +147,7 @@ def ensure_base(
         rootfs = Path(scratch) / f"{suite}.tar"
         command = [
             mmdebstrap,
+            *([f"--arch={debian_arch(platform)}"] if platform else []),
             f"--variant={recipe.variant}",
             f"--include={','.join(recipe.include)}",
             suite,
@@ -132,6 +164,8 @@ def ensure_base(
             raise ImageError(f"making {tag} was interrupted (log: {log})")
         if returncode != 0:
             raise ImageError(f"mmdebstrap {suite} failed with exit code {returncode} (log: {log})")
+        if foreign(platform):
+            return _load(client, rootfs, tag=tag, platform=str(platform), command=command)
         try:
             client.api.import_image_from_file(
                 str(rootfs),
@@ -147,6 +181,46 @@ def ensure_base(
             )
         except APIError as error:
             raise ImageError(f"importing {tag} failed: {error}") from None
+    return client.images.get(tag)
+
+
+def _load(client: docker.DockerClient, rootfs: Path, *, tag: str, platform: str, command: list[str]) -> Any:
+    """The root file system as an image of `platform`'s architecture: a docker archive of one layer
+    whose config names it (an import would call it this host's). Its id is the config's digest,
+    the same on every machine that makes the same tarball."""
+    layer = hashlib.sha256()
+    with rootfs.open("rb") as stream:
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            layer.update(chunk)
+    config = {
+        "architecture": debian_arch(platform),
+        "os": "linux",
+        "created": "1980-01-01T00:00:00Z",  # SOURCE_DATE_EPOCH's: the id must not follow the clock
+        "config": {
+            "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"],
+            "Cmd": ["python3"],
+        },
+        "rootfs": {"type": "layers", "diff_ids": [f"sha256:{layer.hexdigest()}"]},
+        # The options and the suite, not the scratch path or the mirror (where, not what).
+        "history": [
+            {"created": "1980-01-01T00:00:00Z", "created_by": " ".join(["mmdebstrap", *command[1:-2]])}
+        ],
+    }
+    config_bytes = json.dumps(config, sort_keys=True).encode()
+    config_name = f"{hashlib.sha256(config_bytes).hexdigest()}.json"
+    manifest = [{"Config": config_name, "RepoTags": [tag], "Layers": [f"{layer.hexdigest()}/layer.tar"]}]
+    archive = rootfs.with_suffix(".image.tar")
+    with tarfile.open(archive, "w") as image:
+        for name, data in (("manifest.json", json.dumps(manifest).encode()), (config_name, config_bytes)):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            image.addfile(info, io.BytesIO(data))
+        image.add(str(rootfs), arcname=f"{layer.hexdigest()}/layer.tar")
+    try:
+        with archive.open("rb") as stream:
+            client.images.load(stream)
+    except APIError as error:
+        raise ImageError(f"loading {tag} failed: {error}") from None
     return client.images.get(tag)
 
 
@@ -167,10 +241,15 @@ def _wait(process: subprocess.Popen[bytes], stopping: threading.Event | None) ->
                 return None
 
 
-def _known_tags(client: docker.DockerClient, suite: str, recipe: DebianRecipe, way: str | None) -> list[str]:
-    """The tags a base made `way` (None: either) has, as far as they are known without a registry."""
-    archive = [base_tag(suite, recipe)] if way in (None, "archive") else []
-    return archive + (list(_image_way_tags(client, suite, recipe)) if way in (None, "image") else [])
+def _known_tags(
+    client: docker.DockerClient, suite: str, recipe: DebianRecipe, way: str | None, platform: str | None
+) -> list[str]:
+    """The tags a base made `way` (None: either) has, as far as they are known without a registry
+    (the official image's way is the host's architecture only)."""
+    archive = [base_tag(suite, recipe, platform)] if way in (None, "archive") else []
+    if way == "archive" or foreign(platform):
+        return archive
+    return archive + list(_image_way_tags(client, suite, recipe))
 
 
 def _image_way_tags(client: docker.DockerClient, suite: str, recipe: DebianRecipe) -> Iterator[str]:

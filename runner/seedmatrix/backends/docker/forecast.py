@@ -42,7 +42,7 @@ def forecast(
         if not (environment.debian and matrix.debian_recipe):
             what = f"pull the base {environment.base_image}, then build (the tag follows the base's content)"
             return Forecast(environment=name, action="build", detail=what, base_tag=environment.base_image)
-        tag = debian.base_tag(environment.debian, matrix.debian_recipe)
+        tag = debian.base_tag(environment.debian, matrix.debian_recipe, environment.platform)
         if registry is not None:
             what = f"pull the base {_remote(registry, tag)} if the registry has it, else make it; then build"
             return Forecast(environment=name, action="pull or build", detail=what, base_tag=tag)
@@ -85,7 +85,9 @@ def _base(client: docker.DockerClient, matrix: Matrix, environment: Environment)
     if environment.base_image is not None:
         reference = environment.base_image
     elif environment.debian is not None and matrix.debian_recipe is not None:
-        return debian.found_base(client, environment.debian, matrix.debian_recipe)
+        return debian.found_base(
+            client, environment.debian, matrix.debian_recipe, platform=environment.platform
+        )
     else:
         return "", None
     try:

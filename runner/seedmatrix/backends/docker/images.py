@@ -347,6 +347,7 @@ def _base(
             matrix.debian_recipe,
             mirror=settings.debian_mirror,
             way=settings.debian_base,
+            platform=environment.platform,
             logs_dir=settings.logs_dir,
             progress=progress,
             registry=settings.registry,

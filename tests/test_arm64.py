@@ -1,0 +1,88 @@
+"""aarch64 beside x86-64 on one x86-64 machine: an arm64 base made by mmdebstrap, built and run
+under QEMU user emulation (`bash scripts/engine start --for-tests` registers it), every repeat a
+fresh container; the records say what ran, and Python's own stream is the same bit for bit.
+
+Slow (the arm64 base is made under emulation, about 5 minutes here): the environment installs no
+package, so only the base and a venv are made.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import docker
+import pytest
+
+from seedmatrix import platforms
+from seedmatrix.results import Build
+
+from test_faults import latest, seedmatrix
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+
+
+def test_an_arm64_environment_runs_emulated_and_says_so(
+    docker_client: docker.DockerClient, small_image: Build, tmp_path: Path
+) -> None:
+    if platforms.host_platform() != "linux/amd64":
+        pytest.skip("emulates aarch64 on an x86-64 host; this host is another")
+    missing = platforms.emulation_missing("linux/arm64")
+    if missing is not None:
+        pytest.fail(missing)  # scripts/engine start --for-tests sets it up: never a silent skip
+    del small_image  # made the x86-64 bookworm base the reference environment builds on
+    (tmp_path / "machine.py").write_text(
+        "import platform\nfrom recording import show\nshow('machine', platform.machine())\n", encoding="utf-8"
+    )
+    tmp_path.chmod(0o755)  # mounted as the working directory; the script runs as nobody
+    matrix = tmp_path / "matrix.yaml"
+    matrix.write_text(
+        textwrap.dedent(
+            f"""\
+            repeats: 2
+            timeout_seconds: 600
+            environments:
+              - name: x86
+                debian: bookworm
+                python: "3.11"
+              - name: arm
+                debian: bookworm
+                python: "3.11"
+                platform: linux/arm64
+            cases:
+              - name: seed_random
+                script: {SEEDS / "seed_random.py"}
+                claims: {{stable: ["*"], same_across_environments: ["*"]}}
+              - name: machine
+                script: machine.py
+            """
+        ),
+        encoding="utf-8",
+    )
+    finished = seedmatrix("matrix", "--config", str(matrix), "--results", str(tmp_path / "results"))
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+    data = latest(tmp_path / "results")
+    arm = next(env for env in data["environments"] if env["name"] == "arm")
+    assert arm["requested"]["platform"] == "linux/arm64"
+    assert arm["build"]["observed"]["machine"] == "aarch64"
+    assert arm["host_machine"] == "x86_64"
+    image = docker_client.images.get(arm["build"]["image_id"])
+    assert image.attrs["Architecture"] == "arm64"  # the label says what the layers hold
+    machines = {
+        (r["environment"], r["repeat"]): r["values"][0]["bits"][0]
+        for r in data["records"]
+        if r["case"] == "machine"
+    }
+    assert machines == {
+        ("x86", 1): "x86_64",
+        ("x86", 2): "x86_64",
+        ("arm", 1): "aarch64",
+        ("arm", 2): "aarch64",
+    }
+    matrix_md = (tmp_path / "results" / "latest" / "MATRIX.md").read_text(encoding="utf-8")
+    assert "| case | x86 (reference) (x86_64) | arm (aarch64, emulated) |" in matrix_md
+    # Python's Mersenne Twister is the same on both, bit for bit: the claim held, no SURPRISE.
+    assert "held, 0 SURPRISES." in matrix_md

@@ -1,0 +1,136 @@
+"""The CPU architecture as a device: platforms asked for, emulation found or missing, base tags per
+architecture, and MATRIX.md naming the machine each environment ran on."""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from seedmatrix import platforms
+from seedmatrix.backends.docker import debian
+from seedmatrix.config import load_matrix
+from seedmatrix.errors import ConfigError
+from seedmatrix.report import render
+from seedmatrix.results import EnvironmentResult, Observed
+from seedmatrix.verdicts import derive
+
+from builders import case, environment, float64_value, record, results
+
+SMALL = Path(__file__).resolve().parent / "data" / "small.yaml"
+HOST = platforms.host_platform()
+OTHER = "linux/arm64" if HOST == "linux/amd64" else "linux/amd64"
+
+
+def test_the_hosts_own_platform_is_not_foreign_and_another_is() -> None:
+    assert HOST is not None, f"seedmatrix should know this machine ({platform.machine()})"
+    assert not platforms.foreign(None)
+    assert not platforms.foreign(HOST)
+    assert platforms.foreign(OTHER)
+
+
+def test_emulated_needs_both_machines_known() -> None:
+    assert platforms.emulated("aarch64", "x86_64") is True
+    assert platforms.emulated("x86_64", "x86_64") is False
+    assert platforms.emulated(None, "x86_64") is None
+    assert platforms.emulated("aarch64", "") is None
+
+
+def test_emulation_is_found_only_when_binfmt_has_it_enabled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(platforms, "BINFMT", tmp_path)
+    machine = platforms.MACHINE[OTHER]
+    assert platforms.emulation_missing(HOST) is None  # its own: nothing to emulate
+    missing = platforms.emulation_missing(OTHER)
+    assert missing is not None
+    assert f"binfmt_misc has no enabled qemu-{machine}" in missing
+    assert "bash scripts/engine start --config <matrix>" in missing
+    (tmp_path / f"qemu-{machine}").write_text(
+        "disabled\ninterpreter /usr/libexec/qemu-binfmt/x\n", encoding="ascii"
+    )
+    assert platforms.emulation_missing(OTHER) is not None
+    (tmp_path / f"qemu-{machine}").write_text(
+        "enabled\ninterpreter /usr/libexec/qemu-binfmt/x\n", encoding="ascii"
+    )
+    assert platforms.emulation_missing(OTHER) is None
+
+
+def test_an_arm64_base_has_a_tag_of_its_own_and_amd64_keeps_the_tags_it_had() -> None:
+    recipe = load_matrix(SMALL).debian_recipe
+    assert recipe is not None
+    amd64 = debian.base_tag("bookworm", recipe, "linux/amd64")
+    arm64 = debian.base_tag("bookworm", recipe, "linux/arm64")
+    assert arm64.startswith("seedmatrix-base:bookworm-arm64-")
+    assert arm64 != amd64
+    # Tags made before platforms existed stay valid on x86-64 hosts: no rebuild on upgrade.
+    if HOST == "linux/amd64":
+        assert debian.base_tag("bookworm", recipe) == amd64
+        assert amd64 == "seedmatrix-base:bookworm-1a4ff4bf7c72"
+
+
+def write_matrix(tmp_path: Path, environment_text: str) -> Path:
+    path = tmp_path / "matrix.yaml"
+    script = tmp_path / "s.py"
+    script.write_text("", encoding="utf-8")
+    path.write_text(
+        f"environments:\n  - name: e\n    python: '3.11'\n{environment_text}"
+        "cases:\n  - name: c\n    script: s.py\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.mark.parametrize(
+    ("environment_text", "message"),
+    [
+        ("    base_image: python:3.11\n    platform: linux/arm64\n", "'platform' needs a debian: base"),
+        ("    host_python: python3\n    platform: linux/arm64\n", "'platform' needs a container"),
+        ("    debian: bookworm\n    platform: linux/riscv64\n", "platform"),
+    ],
+)
+def test_a_platform_is_refused_where_it_cannot_apply(
+    tmp_path: Path, environment_text: str, message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_matrix(write_matrix(tmp_path, environment_text))
+
+
+def test_a_platform_on_a_debian_environment_is_taken(tmp_path: Path) -> None:
+    matrix = load_matrix(write_matrix(tmp_path, "    debian: bookworm\n    platform: linux/arm64\n"))
+    assert matrix.environment("e").platform == "linux/arm64"
+
+
+def probed(env_name: str, machine: str | None, *, host_machine: str = "x86_64") -> EnvironmentResult:
+    built = environment(env_name)
+    observed = Observed(python="3.11.2", frameworks={"numpy": "2.0.2"}, pip_freeze=(), machine=machine)
+    return replace(built, build=replace(built.build, observed=observed), host_machine=host_machine)
+
+
+def test_the_matrix_names_each_machine_when_there_are_several_and_says_which_was_emulated() -> None:
+    envs = [probed("x86", "x86_64"), probed("arm", "aarch64")]
+    records = [record(name, "c", 1, [float64_value("v", 1.0)]) for name in ("x86", "arm")]
+    run = results(envs, [case("c")], records, reference="x86", repeats=1)
+    matrix = render(run, derive(run))
+    assert "| case | x86 (reference) (x86_64) | arm (aarch64, emulated) |" in matrix
+    assert "Debian bookworm<br>aarch64, emulated" in matrix or "<br>aarch64, emulated" in matrix
+
+
+def test_one_machine_for_every_environment_is_not_named() -> None:
+    envs = [probed("x86", "x86_64"), probed("x86b", "x86_64")]
+    records = [record(name, "c", 1, [float64_value("v", 1.0)]) for name in ("x86", "x86b")]
+    run = results(envs, [case("c")], records, reference="x86", repeats=1)
+    matrix = render(run, derive(run))
+    assert "x86_64" not in matrix
+    assert "emulated" not in matrix
+
+
+def test_a_native_arm64_shard_is_named_but_not_emulated() -> None:
+    envs = [probed("x86", "x86_64"), probed("arm", "aarch64", host_machine="aarch64")]
+    records = [record(name, "c", 1, [float64_value("v", 1.0)]) for name in ("x86", "arm")]
+    run = results(envs, [case("c")], records, reference="x86", repeats=1)
+    matrix = render(run, derive(run))
+    assert "| arm (aarch64) |" in matrix
+    assert "emulated" not in matrix
