@@ -54,6 +54,15 @@ class RunState(StrEnum):
 
 
 @dataclass(frozen=True, kw_only=True)
+class SlurmTask:
+    """Where a repeat ran on a Slurm cluster."""
+
+    job_id: str  # ARRAYJOB_INDEX, as squeue and sacct show it
+    partition: str
+    node: str  # empty when Slurm ended the task before it reached a node
+
+
+@dataclass(frozen=True, kw_only=True)
 class Record:
     """One repeat of one case in one environment: one fresh container (or process), one script run."""
 
@@ -74,6 +83,7 @@ class Record:
     ran_on: str | None = None  # the identity of what it ran on: the image id, or the host interpreter's
     reused_from: str | None = None  # the earlier run this record was taken from
     skipped: str | None = None  # why the script skipped itself (status "skipped")
+    slurm: SlurmTask | None = None  # the Slurm job task it ran as (None: not on Slurm)
 
 
 @dataclass(frozen=True, kw_only=True)

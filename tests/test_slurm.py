@@ -1,0 +1,130 @@
+"""The Slurm backend on a real Slurm (bash scripts/slurm start): a matrix across two partitions
+gives the verdicts the host backend gives, and a task over its time limit is a timeout.
+
+The environments run this interpreter (sys.executable) on the node, which is this machine: the
+results directory (pytest's tmp_path) is on the one filesystem the node and the runner share.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from slurm_cluster import needs_slurm
+
+from seedmatrix.store import load_results
+from seedmatrix.verdicts import derive
+
+pytestmark = pytest.mark.slurm
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+FAULTS = ROOT / "tests" / "data" / "faults"
+NO_ENGINE = {"DOCKER_HOST": "unix:///nonexistent/docker.sock", "NO_COLOR": "1", "COLUMNS": "200"}
+PYTHON_VERSION = f"{sys.version_info[0]}.{sys.version_info[1]}"
+CASES = f"""\
+  - name: seed_random
+    script: {SEEDS / "seed_random.py"}
+    claims: {{stable: ["*"], same_across_environments: ["*"]}}
+  - name: seed_numpy
+    script: {SEEDS / "seed_numpy.py"}
+    requires: [numpy]
+    claims: {{stable: ["*"], same_across_environments: ["*"]}}
+  - name: hash_order
+    script: {SEEDS / "seed_python_hash.py"}
+    claims: {{varies: ["set order"]}}
+  - name: crash
+    script: {FAULTS / "crash.py"}
+"""
+
+
+def matrix_file(
+    path: Path, environments: Sequence[tuple[str, str]], cases: str, *, timeout: int = 300
+) -> Path:
+    """A matrix of host environments running this interpreter; each given its `slurm:` line (or
+    none: the host backend)."""
+    text = f"repeats: 2\ntimeout_seconds: {timeout}\nreference: {environments[0][0]}\nenvironments:\n"
+    for name, slurm in environments:
+        text += f'  - name: {name}\n    host_python: {sys.executable}\n    python: "{PYTHON_VERSION}"\n'
+        text += f"    {slurm}\n" if slurm else ""
+    path.write_text(text + "cases:\n" + cases, encoding="utf-8")
+    return path
+
+
+def seedmatrix(*arguments: str) -> list[str]:
+    return [sys.executable, "-m", "seedmatrix", "matrix", *arguments]
+
+
+def run(arguments: Sequence[str], timeout: int = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        list(arguments), capture_output=True, text=True, env={**os.environ, **NO_ENGINE}, timeout=timeout,
+        check=False,
+    )  # fmt: skip
+
+
+def verdicts_of(results: Path) -> tuple[Any, ...]:
+    """Every cell's verdict and every claim's, as the report shows them (no timings)."""
+    verdicts = derive(load_results(results / "latest" / "results.json"))
+    cells = sorted(
+        (cell.environment, cell.case, cell.state.value, cell.group, cell.versus.value,
+         tuple((label.label, label.state.value) for label in cell.labels))
+        for cell in verdicts.comparison.cells
+    )  # fmt: skip
+    claims = sorted((c.environment, c.case, c.kind, c.pattern, c.verdict.value) for c in verdicts.claims)
+    return tuple(cells), tuple(claims)
+
+
+def records_of(results: Path) -> list[dict[str, Any]]:
+    data = json.loads((results / "latest" / "results.json").read_text(encoding="utf-8"))
+    records: list[dict[str, Any]] = data["records"]
+    return records
+
+
+def test_two_partitions_give_the_verdicts_of_a_local_run(tmp_path: Path) -> None:
+    needs_slurm()
+    on_slurm = matrix_file(
+        tmp_path / "slurm.yaml",
+        [("on-a", "slurm: {partition: cpu-a}"), ("on-b", "slurm: {partition: cpu-b}")],
+        CASES,
+    )
+    local = matrix_file(tmp_path / "local.yaml", [("on-a", ""), ("on-b", "")], CASES)
+    started = time.monotonic()
+    through_slurm = run(seedmatrix("--config", str(on_slurm), "--results", str(tmp_path / "slurm")))
+    slurm_seconds = time.monotonic() - started
+    here = run(seedmatrix("--config", str(local), "--results", str(tmp_path / "local")))
+    assert (through_slurm.returncode, here.returncode) == (1, 1), through_slurm.stdout + through_slurm.stderr
+    assert verdicts_of(tmp_path / "slurm") == verdicts_of(tmp_path / "local")
+    records = records_of(tmp_path / "slurm")
+    assert len(records) == 16
+    for record in records:
+        assert record["slurm"]["partition"] == {"on-a": "cpu-a", "on-b": "cpu-b"}[record["environment"]]
+        assert record["slurm"]["node"]
+        assert record["slurm"]["job_id"].split("_")[1].isdigit()
+    assert len({record["slurm"]["job_id"] for record in records}) == 16  # a fresh task per repeat
+    statuses = {(r["environment"], r["case"]): r["status"] for r in records}
+    assert statuses[("on-b", "crash")] == "error"
+    assert statuses[("on-a", "seed_numpy")] == "ok"
+    assert all(record["slurm"] is None for record in records_of(tmp_path / "local"))
+    print(f"16 repeats through Slurm in {slurm_seconds:.1f} s")  # the docs quote it (pytest -s)
+
+
+def test_a_task_over_its_slurm_time_limit_is_a_timeout(tmp_path: Path) -> None:
+    needs_slurm()
+    cases = f"  - name: hang\n    script: {FAULTS / 'hang.py'}\n"
+    config = matrix_file(tmp_path / "m.yaml", [("on-b", 'slurm: {partition: cpu-b, time: "1"}')], cases,
+                         timeout=900)  # fmt: skip
+    finished = run(seedmatrix("--config", str(config), "--results", str(tmp_path / "results")))
+    assert finished.returncode == 1, finished.stdout + finished.stderr
+    records = records_of(tmp_path / "results")
+    assert [r["status"] for r in records] == ["timeout", "timeout"]
+    for record in records:
+        assert "Slurm stopped task" in record["stderr_tail"]
+        assert "at its time limit (TIMEOUT)" in record["stderr_tail"]
+        assert record["exit_code"] is None
