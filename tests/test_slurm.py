@@ -1,5 +1,7 @@
 """The Slurm backend on a real Slurm (bash scripts/slurm start): a matrix across two partitions
-gives the verdicts the host backend gives, and a task over its time limit is a timeout.
+gives the verdicts the host backend gives, a task over its time limit is a timeout, Ctrl-C (SIGINT
+or SIGTERM) cancels the run's jobs, and --resume after a SIGKILLed submitter waits for them instead
+of submitting again.
 
 The environments run this interpreter (sys.executable) on the node, which is this machine: the
 results directory (pytest's tmp_path) is on the one filesystem the node and the runner share.
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -87,6 +90,33 @@ def records_of(results: Path) -> list[dict[str, Any]]:
     return records
 
 
+def jobs_of(run_dir: Path) -> list[tuple[str, str]]:
+    """(task id, state) of every task Slurm lists for the run."""
+    listed = subprocess.run(
+        ["squeue", "--states=all", "--array", "--noheader", f"--name=seedmatrix-{run_dir.name}",
+         "--format=%F_%K %T"],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    return [(line.split()[0], line.split()[1]) for line in listed.stdout.splitlines()]
+
+
+def start_run(config: Path, results: Path) -> tuple[subprocess.Popen[str], Path]:
+    """A run in the background, once its jobs are submitted; and its run directory."""
+    process = subprocess.Popen(
+        seedmatrix("--config", str(config), "--results", str(results)),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, **NO_ENGINE},
+    )  # fmt: skip
+    assert process.stdout is not None
+    seen = ""
+    for line in process.stdout:
+        seen += line
+        if "submitted as Slurm job" in line:
+            [run_dir] = [path for path in results.iterdir() if path.is_dir() and path.name != "latest"]
+            return process, run_dir
+    process.communicate()
+    pytest.fail(f"nothing was submitted:\n{seen}")
+
+
 def test_two_partitions_give_the_verdicts_of_a_local_run(tmp_path: Path) -> None:
     needs_slurm()
     on_slurm = matrix_file(
@@ -128,3 +158,43 @@ def test_a_task_over_its_slurm_time_limit_is_a_timeout(tmp_path: Path) -> None:
         assert "Slurm stopped task" in record["stderr_tail"]
         assert "at its time limit (TIMEOUT)" in record["stderr_tail"]
         assert record["exit_code"] is None
+
+
+@pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_cancels_the_runs_jobs(tmp_path: Path, signal_number: int) -> None:
+    needs_slurm()
+    cases = f"  - name: hang\n    script: {FAULTS / 'hang.py'}\n"
+    config = matrix_file(tmp_path / "m.yaml", [("on-a", "slurm: {partition: cpu-a}")], cases, timeout=900)
+    process, run_dir = start_run(config, tmp_path / "results")
+    time.sleep(3)  # one task running, the other pending or running
+    process.send_signal(signal_number)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 130, output
+    states = dict(jobs_of(run_dir))
+    assert len(states) == 2
+    assert set(states.values()) == {"CANCELLED"}
+
+
+def test_resume_after_a_killed_submitter_waits_for_its_jobs(tmp_path: Path) -> None:
+    needs_slurm()
+    slow = tmp_path / "slow.py"
+    script = "import time\nfrom recording import show\ntime.sleep(15)\nshow('value', 0.25)\n"
+    slow.write_text(script, encoding="utf-8")
+    cases = f"  - name: slow\n    script: {slow}\n    claims: {{stable: ['*']}}\n"
+    config = matrix_file(tmp_path / "m.yaml", [("on-a", "slurm: {partition: cpu-a}")], cases)
+    process, run_dir = start_run(config, tmp_path / "results")
+    process.kill()  # SIGKILL: no cleanup ran, the jobs go on
+    process.communicate()
+    submitted = jobs_of(run_dir)
+    assert {state for _, state in submitted} <= {"PENDING", "RUNNING"}
+    assert len(submitted) == 2
+    resumed = run(seedmatrix("--config", str(config), "--resume", str(run_dir)))
+    said = resumed.stdout + resumed.stderr
+    assert resumed.returncode == 0, said
+    assert "2 repeats already submitted by this run: waiting for them" in said
+    assert "submitted as Slurm job" not in said
+    assert sorted(jobs_of(run_dir)) == sorted((task, "COMPLETED") for task, _ in submitted)
+    records = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))["records"]
+    assert sorted((r["status"], r["slurm"]["job_id"]) for r in records) == sorted(
+        ("ok", task) for task, _ in submitted
+    )
