@@ -212,6 +212,11 @@ class SlurmQueue:
                 if failures >= SQUEUE_FAILURES_AT_MOST:
                     self._fail_all(error)
                     return
+            except Exception as error:
+                # A record that cannot be made (a disk refusing a side file) ends the run, as a
+                # local repeat's does: every task still waited for fails with it.
+                self._fail_all(error)
+                return
 
     def _poll(self) -> None:
         with self._lock:
@@ -239,6 +244,9 @@ class SlurmQueue:
             first = self._unreported_since.setdefault(task.key, time.monotonic())
             if time.monotonic() - first < REPORT_GRACE_SECONDS:
                 return  # a shared filesystem may show the report a little later
+        with self._lock:
+            if self._waiting.pop(task.key, None) is None:
+                return  # `close` cancelled its future meanwhile
         if ended is Outcome.CANCELLED:
             task.future.set_exception(
                 SchedulerError(
@@ -256,12 +264,14 @@ class SlurmQueue:
                 )
             )
         else:
-            record = self._record(task, state, ended)
+            try:
+                record = self._record(task, state, ended)
+            except Exception as error:
+                task.future.set_exception(error)
+                raise
             if not self._stopping.is_set():
                 self._on_record(record)
             task.future.set_result(None)
-        with self._lock:
-            self._waiting.pop(task.key, None)
 
     def _record(self, task: _Task, state: TaskState | None, ended: Outcome | None) -> Record:
         ended_file = task.batch_dir / f"{task.index}.ended.json"
@@ -308,7 +318,7 @@ class SlurmQueue:
             self._note(f"Slurm: {line}")
             self._progress_at, self._last_progress = now, line
 
-    def _fail_all(self, error: SchedulerError) -> None:
+    def _fail_all(self, error: Exception) -> None:
         with self._lock:
             waiting, self._waiting = list(self._waiting.values()), {}
         for task in waiting:
