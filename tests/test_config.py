@@ -471,6 +471,11 @@ def test_slurm_key_is_read_whole(tmp_path: Path) -> None:
          r":3: environments\[0\]: slurm: runs a host interpreter on the cluster's nodes: give host_python"),
         ("      gres: gpu:a100:1\n", "",
          r"environments\[0\]: a GPU environment on Slurm must ask for its GPUs"),
+        ("      gres: gpu:a100:1", "      gres: gpu:a100:0",
+         r"environments\[0\]: a GPU environment on Slurm must ask for its GPUs"),
+        ("      gres: gpu:a100:1\n      constraint: a100&nvlink\n      time: \"00:30:00\"\n"
+         "      account: seeds\n      extra: [--qos=short, --mem=16G]", "      extra: [--gpus=0]",
+         r"environments\[0\]: a GPU environment on Slurm must ask for its GPUs"),
     ],
 )  # fmt: skip
 def test_slurm_mistakes_are_named_with_key_path_and_line(

@@ -200,9 +200,10 @@ class Environment(_Model):
 
 
 def _asks_for_gpus(slurm: Slurm) -> bool:
-    return (slurm.gres is not None and slurm.gres.startswith("gpu")) or any(
-        option.startswith("--gpus") for option in slurm.extra
-    )
+    """Whether the jobs ask Slurm for at least one GPU (gpu:0 or --gpus=0 asks for none)."""
+    asked = [slurm.gres] if slurm.gres is not None and slurm.gres.startswith("gpu") else []
+    asked += [option for option in slurm.extra if option.startswith("--gpus")]
+    return any(not re.search(r"[:=]0+$", request) for request in asked)
 
 
 LabelPattern = Annotated[str, Field(strict=True, min_length=1, max_length=200)]
