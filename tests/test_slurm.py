@@ -1,7 +1,7 @@
 """The Slurm backend on a real Slurm (bash scripts/slurm start): a matrix across two partitions
 gives the verdicts the host backend gives, a task over its time limit is a timeout, Ctrl-C (SIGINT
-or SIGTERM) cancels the run's jobs, and --resume after a SIGKILLed submitter waits for them instead
-of submitting again.
+or SIGTERM) cancels the run's jobs, --resume after a SIGKILLed submitter waits for them instead of
+submitting again, and a task whose node fails is an error with Slurm's reason.
 
 The environments run this interpreter (sys.executable) on the node, which is this machine: the
 results directory (pytest's tmp_path) is on the one filesystem the node and the runner share.
@@ -198,3 +198,37 @@ def test_resume_after_a_killed_submitter_waits_for_its_jobs(tmp_path: Path) -> N
     assert sorted((r["status"], r["slurm"]["job_id"]) for r in records) == sorted(
         ("ok", task) for task, _ in submitted
     )
+
+
+def test_a_task_whose_node_fails_is_an_error_with_slurms_reason(tmp_path: Path) -> None:
+    needs_slurm()
+    cases = f"  - name: hang\n    script: {FAULTS / 'hang.py'}\n"
+    config = matrix_file(tmp_path / "m.yaml", [("on-b", "slurm: {partition: cpu-b, extra: [--no-requeue]}")],
+                         cases, timeout=900)  # fmt: skip
+    process, run_dir = start_run(config, tmp_path / "results")
+    node = ""
+    try:
+        while not node:
+            time.sleep(0.5)
+            running = ["squeue", "--noheader", f"--name=seedmatrix-{run_dir.name}", "--states=RUNNING"]
+            listed = subprocess.run(
+                [*running, "--format=%N"], capture_output=True, text=True, timeout=60, check=True
+            )
+            node = listed.stdout.split()[0] if listed.stdout.split() else ""
+        subprocess.run(["scontrol", "update", f"nodename={node}", "state=down", "reason=seedmatrix-test"],
+                       check=True, timeout=60)  # fmt: skip
+        output, _ = process.communicate(timeout=300)
+    finally:
+        if node:
+            # The node comes back as soon as its slurmd registers again (ReturnToService=2); resume
+            # it in case it did not.
+            subprocess.run(
+                ["scontrol", "update", f"nodename={node}", "state=resume"], timeout=60, check=False
+            )
+        process.kill()
+        process.communicate()
+    records = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))["records"]
+    assert [r["status"] for r in records] == ["error", "error"], output
+    for record in records:
+        assert "NODE_FAIL" in record["stderr_tail"]
+        assert "NodeDown" in record["stderr_tail"]
