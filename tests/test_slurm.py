@@ -232,3 +232,17 @@ def test_a_task_whose_node_fails_is_an_error_with_slurms_reason(tmp_path: Path) 
     for record in records:
         assert "NODE_FAIL" in record["stderr_tail"]
         assert "NodeDown" in record["stderr_tail"]
+
+
+def test_a_later_run_reuses_no_slurm_record(tmp_path: Path) -> None:
+    """The host backend reuses an unchanged cell's records; on Slurm the node may differ, so never."""
+    needs_slurm()
+    cases = f"  - name: seed_random\n    script: {SEEDS / 'seed_random.py'}\n"
+    on_slurm = matrix_file(tmp_path / "slurm.yaml", [("on-a", "slurm: {partition: cpu-a}")], cases)
+    local = matrix_file(tmp_path / "local.yaml", [("on-a", "")], cases)
+    for config, results in ((on_slurm, tmp_path / "slurm"), (local, tmp_path / "local")):
+        for _ in range(2):
+            finished = run(seedmatrix("--config", str(config), "--results", str(results)))
+            assert finished.returncode == 0, finished.stdout + finished.stderr
+    assert [record["reused_from"] for record in records_of(tmp_path / "slurm")] == [None, None]
+    assert all(record["reused_from"] for record in records_of(tmp_path / "local"))
