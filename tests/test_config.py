@@ -420,3 +420,75 @@ def test_a_published_nan_or_infinity_ends_in_one_message_not_a_traceback(tmp_pat
     assert finished.returncode == 2
     assert "Traceback" not in finished.stderr
     assert "matrix.yaml:5: cases[0].expected: values.loss: 'nan' is not a finite number" in finished.stderr
+
+
+SLURM = """\
+repeats: 2
+environments:
+  - name: cluster
+    host_python: python3
+    python: "3.11"
+    slurm:
+      partition: gpu-a100
+      gres: gpu:a100:1
+      constraint: a100&nvlink
+      time: "00:30:00"
+      account: seeds
+      extra: [--qos=short, --mem=16G]
+    device: gpu
+cases:
+  - name: random
+    script: {seeds}/seed_random.py
+"""
+
+
+def test_slurm_key_is_read_whole(tmp_path: Path) -> None:
+    slurm = load_matrix(write(tmp_path, SLURM)).environments[0].slurm
+    assert slurm is not None
+    assert (slurm.partition, slurm.gres, slurm.constraint, slurm.time, slurm.account, slurm.extra) == (
+        "gpu-a100", "gpu:a100:1", "a100&nvlink", "00:30:00", "seeds", ("--qos=short", "--mem=16G"),
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("      time: \"00:30:00\"", "      time: half an hour",
+         r":10: environments\[0\]\.slurm\.time: 'half an hour' is not valid here: a Slurm time limit"),
+        ("      gres: gpu:a100:1", "      gres: gpu a100",
+         r":8: environments\[0\]\.slurm\.gres: 'gpu a100' is not valid here: a Slurm generic resource"),
+        ("      partition: gpu-a100", "      partition: gpu;rm -rf",
+         r":7: environments\[0\]\.slurm\.partition: 'gpu;rm -rf' is not valid here"),
+        ("      extra: [--qos=short, --mem=16G]", "      extra: [-q short]",
+         r":12: environments\[0\]\.slurm\.extra\[0\]: '-q short' is not valid here: an sbatch long option"),
+        ("      extra: [--qos=short, --mem=16G]", "      extra: [--array=1-4]",
+         r":12: environments\[0\]\.slurm\.extra: --array is set by seedmatrix itself; leave it out"),
+        ("      extra: [--qos=short, --mem=16G]", "      extra: [--time=10]",
+         r"environments\[0\]\.slurm\.extra: --time is set by seedmatrix itself; give it as slurm: time:"),
+        ("      account: seeds", "      acount: seeds",
+         r":11: environments\[0\]\.slurm\.acount: unknown key 'acount'; did you mean 'account'\?"),
+        ("    host_python: python3", "    debian: bookworm",
+         r":3: environments\[0\]: slurm: runs a host interpreter on the cluster's nodes: give host_python"),
+        ("      gres: gpu:a100:1\n", "",
+         r"environments\[0\]: a GPU environment on Slurm must ask for its GPUs"),
+        ("      gres: gpu:a100:1", "      gres: gpu:a100:0",
+         r"environments\[0\]: a GPU environment on Slurm must ask for its GPUs"),
+        ("      gres: gpu:a100:1\n      constraint: a100&nvlink\n      time: \"00:30:00\"\n"
+         "      account: seeds\n      extra: [--qos=short, --mem=16G]", "      extra: [--gpus=0]",
+         r"environments\[0\]: a GPU environment on Slurm must ask for its GPUs"),
+    ],
+)  # fmt: skip
+def test_slurm_mistakes_are_named_with_key_path_and_line(
+    tmp_path: Path, old: str, new: str, expected: str
+) -> None:
+    assert old in SLURM, old
+    with pytest.raises(ConfigError, match=expected):
+        load_matrix(write(tmp_path, SLURM.replace(old, new, 1)))
+
+
+def test_slurm_gpu_environment_may_ask_for_gpus_with_an_extra_option(tmp_path: Path) -> None:
+    text = SLURM.replace("      gres: gpu:a100:1\n", "").replace("--qos=short", "--gpus=1")
+    slurm = load_matrix(write(tmp_path, text)).environments[0].slurm
+    assert slurm is not None
+    assert slurm.gres is None
+    assert "--gpus=1" in slurm.extra

@@ -50,6 +50,9 @@ def test_every_command_in_the_docs_is_one_the_tools_accept(doc: Path, command: s
     if words[:2] == ["bash", "scripts/engine"]:
         assert words[2] in {"start", "stop"}
         assert (ROOT / "scripts" / "engine").is_file()
+    elif words[:2] == ["bash", "scripts/slurm"]:
+        assert words[2] in {"start", "stop", "status"}
+        assert (ROOT / "scripts" / "slurm").is_file()
     elif words[:2] == ["python3", "-m"] and words[2] == "pip":
         assert words[3] == "install"
     elif words[0] == "nox":

@@ -19,7 +19,15 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import ErrorDetails
 
 from . import yamldoc
@@ -73,6 +81,43 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# Slurm's own syntaxes, as sbatch takes them (one value each; no spaces, no shell characters).
+_SLURM_GRES = r"^[A-Za-z0-9_]+(:[A-Za-z0-9_.-]+){0,2}(,[A-Za-z0-9_]+(:[A-Za-z0-9_.-]+){0,2})*$"
+_SLURM_CONSTRAINT = r"^[A-Za-z0-9_.:*&|,\[\]()-]{1,256}$"
+_SLURM_TIME = r"^(\d{1,4}-)?\d{1,5}(:\d{1,2}){0,2}$"
+_SLURM_OPTION = r"^--[a-z][a-z0-9-]*(=[^\x00-\x1f\x7f]{1,512})?$"
+#: What the Slurm backend sets itself on every sbatch (a matrix giving one would break the run).
+SLURM_OPTIONS_OWN = ("--array", "--job-name", "--comment", "--output", "--error", "--parsable",
+                     "--wait", "--partition", "--gres", "--constraint", "--time", "--account",
+                     "--cpus-per-task", "--chdir")  # fmt: skip
+SlurmGres = Annotated[str, Field(strict=True), StringConstraints(pattern=_SLURM_GRES)]
+SlurmConstraint = Annotated[str, Field(strict=True), StringConstraints(pattern=_SLURM_CONSTRAINT)]
+SlurmTime = Annotated[str, Field(strict=True), StringConstraints(pattern=_SLURM_TIME)]
+SlurmOption = Annotated[str, Field(strict=True), StringConstraints(pattern=_SLURM_OPTION)]
+
+
+class Slurm(_Model):
+    """Where an environment's repeats run on a Slurm cluster: each a job (array) task, through sbatch."""
+
+    partition: Name | None = None  # None: the cluster's default partition
+    gres: SlurmGres | None = None  # gpu:a100:1
+    constraint: SlurmConstraint | None = None  # node features: a100&nvlink
+    time: SlurmTime | None = None  # a task's time limit as sbatch takes it: 30, 00:30:00, 1-00:00:00
+    account: Name | None = None
+    extra: tuple[SlurmOption, ...] = ()  # more sbatch options: --qos=short, --mem=16G
+
+    @field_validator("extra")
+    @classmethod
+    def _not_the_backends_own(cls, extra: tuple[str, ...]) -> tuple[str, ...]:
+        for option in extra:
+            name = option.split("=", 1)[0]
+            if name in SLURM_OPTIONS_OWN:
+                key = name.removeprefix("--")
+                instead = f"give it as slurm: {key}:" if key in cls.model_fields else "leave it out"
+                raise ValueError(f"{name} is set by seedmatrix itself; {instead}")
+        return extra
+
+
 class Environment(_Model):
     """One image: a base (Debian suite or registry image) plus exact pins."""
 
@@ -99,6 +144,9 @@ class Environment(_Model):
     install: tuple[PathText, ...] = ()  # local projects (a directory with pyproject.toml), built as wheels
     # The CPU architecture its image is made for (default: the host's); another one runs emulated.
     platform: Literal["linux/amd64", "linux/arm64"] | None = None
+    # Run the repeats as Slurm jobs on the cluster's nodes (with host_python on their shared
+    # filesystem) instead of on this machine.
+    slurm: Slurm | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -120,6 +168,16 @@ class Environment(_Model):
         if self.host_python is not None and self.platform is not None:
             raise ValueError(
                 "'platform' needs a container: a host_python interpreter runs on this machine's own"
+            )
+        if self.slurm is not None and self.host_python is None:
+            raise ValueError(
+                "slurm: runs a host interpreter on the cluster's nodes: give host_python (an "
+                "interpreter on their shared filesystem), not an image"
+            )
+        if self.slurm is not None and self.device == "gpu" and not _asks_for_gpus(self.slurm):
+            raise ValueError(
+                "a GPU environment on Slurm must ask for its GPUs (slurm: gres: gpu:1, or "
+                "extra: [--gpus=1]): without them its jobs may land where no GPU is given"
             )
         if self.debian is not None and DEBIAN_PYTHON[self.debian] != self.python:
             raise ValueError(
@@ -150,6 +208,13 @@ class Environment(_Model):
             pins.append(f"{self.tensorflow_package}=={self.tensorflow}")
         pins += [f"{name}=={self.pins[name]}" for name in ("torch", "jax") if self.pins[name]]
         return (*pins, *self.packages)
+
+
+def _asks_for_gpus(slurm: Slurm) -> bool:
+    """Whether the jobs ask Slurm for at least one GPU (gpu:0 or --gpus=0 asks for none)."""
+    asked = [slurm.gres] if slurm.gres is not None and slurm.gres.startswith("gpu") else []
+    asked += [option for option in slurm.extra if option.startswith("--gpus")]
+    return any(not re.search(r"[:=]0+$", request) for request in asked)
 
 
 LabelPattern = Annotated[str, Field(strict=True, min_length=1, max_length=200)]
@@ -717,6 +782,10 @@ _PATTERN_HELP = {
     _MEMORY: "a size such as 512m or 8g",
     _CONTAINER_PATH: "an absolute path in the container, such as /data/train.csv (no ':' or ',')",
     _OUTPUT: "a file name relative to the outputs directory (no leading / and no ..); * matches any part",
+    _SLURM_GRES: "a Slurm generic resource such as gpu:1 or gpu:a100:2",
+    _SLURM_CONSTRAINT: "Slurm node features such as a100 or a100&nvlink (no spaces)",
+    _SLURM_TIME: "a Slurm time limit such as 30 (minutes), 00:30:00 or 1-00:00:00",
+    _SLURM_OPTION: "an sbatch long option such as --qos=short or --mem=16G",
 }
 
 
@@ -746,6 +815,7 @@ __all__ = [
     "DebianRecipe",
     "Environment",
     "Matrix",
+    "Slurm",
     "format_key_path",
     "load_matrix",
     "parse_matrix",

@@ -25,6 +25,11 @@ class EngineError(SeedmatrixError):
     exit_code = 3
 
 
+class SchedulerError(EngineError):
+    """Slurm cannot be reached, refused a job, or cancelled one outside the run: the run stops as
+    when the engine is lost (what completed is kept; --resume finishes it)."""
+
+
 class ImageError(SeedmatrixError):
     """A base or environment image could not be made or inspected."""
 

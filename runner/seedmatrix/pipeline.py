@@ -22,6 +22,7 @@ from typing import Any
 
 from . import interrupts
 from .assemble import assemble
+from .backends import placement
 from .backends.docker.container import Owner
 from .backends.docker.images import BuildSettings
 from .backends.machine import Machine, engine_for
@@ -236,7 +237,8 @@ class _RunBook:
         planned = {(cell.case, repeat) for cell in cells for repeat in range(1, cell.repeats + 1)}
         if resumed := len(planned & self._done(name)):
             self.out.note(f"{name}: {len(planned) - resumed} runs ({resumed} already done)")
-        if not self.resolved.fresh:
+        spec = self.matrix.environment(name)
+        if not self.resolved.fresh and placement(spec, matrix_dir=self.matrix.source.parent).reusable:
             self._reuse(name, keys)
         done = self._done(name)
         return [

@@ -66,6 +66,15 @@ class Confinement:
 
 
 @dataclass(frozen=True, kw_only=True)
+class SlurmTask:
+    """Where a repeat ran on a Slurm cluster."""
+
+    job_id: str  # ARRAYJOB_INDEX, as squeue and sacct show it
+    partition: str
+    node: str  # empty when Slurm ended the task before it reached a node
+
+
+@dataclass(frozen=True, kw_only=True)
 class Record:
     """One repeat of one case in one environment: one fresh container (or process), one script run."""
 
@@ -87,6 +96,7 @@ class Record:
     reused_from: str | None = None  # the earlier run this record was taken from
     skipped: str | None = None  # why the script skipped itself (status "skipped")
     confinement: Confinement | None = None  # None: not read back (older results, a repeat killed early)
+    slurm: SlurmTask | None = None  # the Slurm job task it ran as (None: not on Slurm)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,5 +1,6 @@
 """Where environments are made ready and their repeats run, behind one protocol: Docker images and
-containers (`docker/`) or interpreters on this machine (`host/`).
+containers (`docker/`), interpreters on this machine (`host/`) or on a Slurm cluster's nodes
+(`slurm/`).
 
 The jobs (`pipeline`, `plan`, `preview`) see a `Backend` (`machine.Machine`) and never which one: a
 new engine implements the protocol in a package of its own here, is chosen in `machine`, says what
@@ -45,6 +46,9 @@ class Placement:
     data_refused: str | None = None  # why its cells cannot have `data:` mounts, if they cannot
     gpu_asked: bool = True  # whether a GPU must be asked of an engine (the host leaves them visible)
     probed_frameworks: bool = False  # the frameworks it has are what its probe found, not the pins
+    # Whether a later run may reuse its records: not where a scheduler picks the node, which may
+    # not be the one that made them.
+    reusable: bool = True
 
 
 def placement(environment: Environment, *, matrix_dir: Path) -> Placement:
@@ -55,6 +59,7 @@ def placement(environment: Environment, *, matrix_dir: Path) -> Placement:
         data_refused="its data: mounts need a container; the host backend cannot remap paths",
         gpu_asked=False,
         probed_frameworks=True,
+        reusable=environment.slurm is None,
     )
 
 

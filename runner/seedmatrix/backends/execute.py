@@ -15,6 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import docker
 
@@ -210,6 +211,14 @@ class CpuPool:
                 self._available.notify_all()
 
 
+class Scheduled(Protocol):
+    """Repeats a scheduler runs elsewhere (Slurm): placed at once, each future done with its record."""
+
+    def submit(self, work: Sequence[tuple[Cell, int]]) -> list[Future[None]]: ...
+
+    def close(self) -> None: ...
+
+
 class Runs:
     """Repeats handed in while others run (an environment's when its image is ready), up to `jobs`
     at once, each pinned to CPUs of its own; each record is reported as it completes.
@@ -218,11 +227,22 @@ class Runs:
     caller removes the containers of the run by their label.
     """
 
-    def __init__(self, context: RunContext, *, on_record: Callable[[Record], None]) -> None:
+    def __init__(
+        self,
+        context: RunContext,
+        *,
+        on_record: Callable[[Record], None],
+        scheduled: Callable[[Callable[[Record], None]], Scheduled] | None = None,
+        scheduled_environments: frozenset[str] = frozenset(),
+    ) -> None:
         self._context = context
         self._on_record = on_record
         self._pool = CpuPool(context.cpu_ids)
         self._reporting = threading.Lock()
+        # The environments a scheduler runs (their repeats take no CPU here), and the scheduler,
+        # which reports their records through the same lock as the runs here.
+        self._scheduled_environments = scheduled_environments
+        self._scheduled = scheduled(self._report) if scheduled is not None else None
         self._stopping = threading.Event()
         self._executor = ThreadPoolExecutor(
             max_workers=max(1, context.jobs), thread_name_prefix="seedmatrix-run"
@@ -235,19 +255,30 @@ class Runs:
         in order), leaving the others idle meanwhile: once per group when such runs follow one
         another, rather than once per run.
         """
-        ordered = sorted(work, key=lambda item: -item[0].cpus)
-        return [self._executor.submit(self._one, cell, repeat) for cell, repeat in ordered]
+        elsewhere = [item for item in work if item[0].environment in self._scheduled_environments]
+        here = [item for item in work if item[0].environment not in self._scheduled_environments]
+        futures = []
+        if elsewhere:
+            assert self._scheduled is not None  # the machine gives a scheduler with its environments
+            futures += self._scheduled.submit(elsewhere)
+        ordered = sorted(here, key=lambda item: -item[0].cpus)
+        return [*futures, *(self._executor.submit(self._one, cell, repeat) for cell, repeat in ordered)]
 
     def close(self) -> None:
         """No run starts from now on: those queued are cancelled, and one that was waiting for
         CPUs when this was called gives them back unused."""
         self._stopping.set()
         self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._scheduled is not None:
+            self._scheduled.close()
 
     def _one(self, cell: Cell, repeat: int) -> None:
         with self._pool.take(cell.cpus) as cpu_ids:
             if self._stopping.is_set():
                 return
             record = run_repeat(self._context, cell, repeat, cpu_ids=cpu_ids)
+        self._report(record)
+
+    def _report(self, record: Record) -> None:
         with self._reporting:
             self._on_record(record)

@@ -11,7 +11,7 @@ from typing import Any
 
 import docker
 
-from ..config import Environment, Matrix
+from ..config import Environment, Matrix, Slurm
 from ..cpu import CpuFacts, host_cpu
 from ..log import Output
 from ..plan import HostFacts
@@ -23,6 +23,8 @@ from .docker.images import BuildSettings
 from .docker.wheels import Fetching
 from .execute import RunContext, Runs
 from .host.backend import HostBackend
+from .slurm.backend import SlurmBackend
+from .slurm.execute import SlurmQueue
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,9 +57,15 @@ class Machine:
         cpu: CpuFacts | None,
         client: docker.DockerClient | None = None,
         owner: container.Owner | None = None,
+        slurm: SlurmBackend | None = None,
+        matrix: Matrix | None = None,
+        out: Output | None = None,
     ) -> None:
         self._docker = docker
         self._host = host
+        self._slurm = slurm  # None: no environment runs on Slurm
+        self._matrix = matrix  # the Slurm environments' settings come from it
+        self._out = out
         self.cpu_ids = cpu_ids
         self.cpu = cpu  # the CPU runs use (None: unknown)
         self._client = client
@@ -78,13 +86,19 @@ class Machine:
                 cpu_ids=engine.cpu_ids,
                 cpu=cpu,
             )
+        host = HostBackend(matrix, cpu_ids=engine.cpu_ids, cpu=cpu)
+        run_id = settings.owner.run_id if settings.owner is not None else None
+        slurm = SlurmBackend(matrix, host=host, run_id=run_id) if _slurm_settings(matrix) else None
         return cls(
             docker=docker,
-            host=HostBackend(matrix, cpu_ids=engine.cpu_ids, cpu=cpu),
+            host=host,
             cpu_ids=engine.cpu_ids,
             cpu=cpu,
             client=engine.client,
             owner=settings.owner,
+            slurm=slurm,
+            matrix=matrix,
+            out=out,
         )
 
     @classmethod
@@ -102,7 +116,8 @@ class Machine:
             registry=registry,
         )  # fmt: skip
         host = HostBackend(matrix, cpu_ids=cpu_ids, cpu=cpu)
-        return cls(docker=docker, host=host, cpu_ids=cpu_ids, cpu=cpu)
+        slurm = SlurmBackend(matrix, host=host, run_id=None) if _slurm_settings(matrix) else None
+        return cls(docker=docker, host=host, cpu_ids=cpu_ids, cpu=cpu, slurm=slurm)
 
     @property
     def engine(self) -> str:
@@ -147,15 +162,43 @@ class Machine:
             cpu_ids=self.cpu_ids,
             side_dir=side_dir,
         )
-        return Runs(context, on_record=on_record)
+        settings = _slurm_settings(self._matrix) if self._matrix is not None else {}
+        if not settings:
+            return Runs(context, on_record=on_record)
+        out = self._out
+        owner = self._owner
+
+        def queue(report: Callable[[Record], None]) -> SlurmQueue:
+            assert owner.run_dir is not None  # a run's owner has its directory
+            return SlurmQueue(
+                run_id=owner.run_id,
+                run_dir=owner.run_dir,
+                settings=settings,
+                identities=self._identities,
+                side_dir=side_dir,
+                on_record=report,
+                note=out.note if out is not None else lambda _: None,
+            )
+
+        return Runs(context, on_record=on_record, scheduled=queue, scheduled_environments=frozenset(settings))
 
     def close(self, *, interrupted: bool = False) -> None:
+        if self._slurm is not None:
+            self._slurm.close(interrupted=interrupted)
         self._host.close(interrupted=interrupted)
         if self._docker is not None:
             self._docker.close(interrupted=interrupted)
 
     def _of(self, environment: Environment) -> Backend:
+        if environment.slurm is not None:
+            assert self._slurm is not None  # made whenever an environment has slurm:
+            return self._slurm
         if environment.host_python is not None:
             return self._host
         assert self._docker is not None  # `open` connects when any environment needs the engine
         return self._docker
+
+
+def _slurm_settings(matrix: Matrix) -> dict[str, Slurm]:
+    """Environment → its `slurm:`, for the environments that run on a Slurm cluster."""
+    return {env.name: env.slurm for env in matrix.environments if env.slurm is not None}

@@ -85,12 +85,7 @@ def run(
                     boundary, records_dir=records, outputs_dir=written, limits=limits, outputs=outputs
                 )
             )
-        capture = Capture(
-            limits.output_bytes,
-            boundary=boundary,
-            report_limit=limits.records_space + 64 * 1024 if boundary else 0,
-            side_dir=side_dir,
-        )
+        capture = new_capture(limits, boundary=boundary, side_dir=side_dir)
         started = time.monotonic()
         process = subprocess.Popen(
             list(command),
@@ -139,6 +134,17 @@ def run(
         timed_out=timed_out,
         oom_killed=False,
         seconds=seconds,
+    )
+
+
+def new_capture(limits: Limits, *, boundary: bytes | None, side_dir: Path | None) -> Capture:
+    """What a host process's output goes into: the text bounded, the launcher's report (when a
+    `boundary` marks it) up to the records' space and its header."""
+    return Capture(
+        limits.output_bytes,
+        boundary=boundary,
+        report_limit=limits.records_space + 64 * 1024 if boundary else 0,
+        side_dir=side_dir,
     )
 
 

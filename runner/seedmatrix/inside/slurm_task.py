@@ -1,0 +1,110 @@
+"""One Slurm array task: one repeat, the launcher as a fresh process, its output published whole.
+
+The Slurm backend submits an environment's repeats as an array job whose every task runs
+
+    python slurm_task.py BATCH_DIR
+
+with the environment's interpreter, on a node. BATCH_DIR (in the run's directory, on a filesystem
+the nodes share) holds TASK.json for each array index: the launcher's command, its variables and
+the repeat's time limit. The task runs the launcher as the host backend does (a new session, a
+scratch HOME and TMPDIR, the records and outputs directories, the time limit, then SIGTERM and
+SIGKILL), with stdout and stderr in node-local files, and then publishes them into BATCH_DIR:
+TASK.out and TASK.err, and last TASK.ended.json (exit status, whether the time limit stopped it,
+seconds, the node). Each goes to a temporary name first and is renamed when whole, so the
+submitter never reads half a report: TASK.ended.json exists only once everything else does.
+
+SIGTERM (Slurm's time limit, scancel) is passed to the launcher, which ends the script and still
+reports what was recorded; what it wrote is published before Slurm's SIGKILL.
+Standard library only, Python 3.9 and later: it runs under the environment's interpreter.
+"""
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+
+class _Signalled:
+    number = None  # the signal Slurm sent, if it sent one
+
+
+def main():
+    batch_dir = sys.argv[1]
+    task = os.environ["SLURM_ARRAY_TASK_ID"]
+    with open(os.path.join(batch_dir, task + ".json"), encoding="utf-8") as file:
+        spec = json.load(file)
+    with tempfile.TemporaryDirectory(prefix="seedmatrix-slurm-") as scratch:
+        home, records, outputs = (os.path.join(scratch, name) for name in ("home", "records", "outputs"))
+        for directory in (home, records, outputs):
+            os.mkdir(directory)
+        variables = {name: os.environ[name] for name in spec["passed_through"] if name in os.environ}
+        variables.update({"HOME": home, "TMPDIR": home})
+        variables.update(spec["variables"])
+        variables.update({"SEEDMATRIX_RECORDS_DIR": records, "SEEDMATRIX_OUTPUTS": outputs})
+        stdout_path, stderr_path = os.path.join(scratch, "out"), os.path.join(scratch, "err")
+        with open(stdout_path, "wb") as stdout, open(stderr_path, "wb") as stderr:
+            ended = _run(spec, variables, stdout, stderr)
+        _publish(stdout_path, os.path.join(batch_dir, task + ".out"))
+        _publish(stderr_path, os.path.join(batch_dir, task + ".err"))
+        ended["node"] = socket.gethostname()
+        ended["signal"] = _Signalled.number
+        ended_path = os.path.join(batch_dir, task + ".ended.json")
+        with open(ended_path + ".part", "w", encoding="utf-8") as file:
+            json.dump(ended, file)
+        os.replace(ended_path + ".part", ended_path)
+
+
+def _run(spec, variables, stdout, stderr):
+    started = time.monotonic()
+    process = subprocess.Popen(
+        spec["command"],
+        cwd=spec["cwd"],
+        env=variables,
+        stdin=subprocess.DEVNULL,
+        stdout=stdout,
+        stderr=stderr,
+        start_new_session=True,  # so the time limit can end everything it started
+    )
+
+    def forward(number, frame):
+        _Signalled.number = number
+        _signal_group(process.pid, signal.SIGTERM)  # the launcher ends the script and reports
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    timed_out = False
+    try:
+        process.wait(timeout=spec["timeout_seconds"])
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        _signal_group(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=spec["grace_seconds"])
+    except subprocess.TimeoutExpired:
+        _signal_group(process.pid, signal.SIGKILL)
+        process.wait()
+    return {
+        "exit_code": None if timed_out else process.returncode,
+        "timed_out": timed_out,
+        "seconds": time.monotonic() - started,
+    }
+
+
+def _signal_group(pid, number):
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, number)
+
+
+def _publish(source, target):
+    shutil.copyfile(source, target + ".part")
+    os.replace(target + ".part", target)
+
+
+if __name__ == "__main__":
+    main()

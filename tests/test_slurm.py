@@ -1,0 +1,248 @@
+"""The Slurm backend on a real Slurm (bash scripts/slurm start): a matrix across two partitions
+gives the verdicts the host backend gives, a task over its time limit is a timeout, Ctrl-C (SIGINT
+or SIGTERM) cancels the run's jobs, --resume after a SIGKILLed submitter waits for them instead of
+submitting again, and a task whose node fails is an error with Slurm's reason.
+
+The environments run this interpreter (sys.executable) on the node, which is this machine: the
+results directory (pytest's tmp_path) is on the one filesystem the node and the runner share.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from slurm_cluster import needs_slurm
+
+from seedmatrix.store import load_results
+from seedmatrix.verdicts import derive
+
+pytestmark = pytest.mark.slurm
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+FAULTS = ROOT / "tests" / "data" / "faults"
+NO_ENGINE = {"DOCKER_HOST": "unix:///nonexistent/docker.sock", "NO_COLOR": "1", "COLUMNS": "200"}
+PYTHON_VERSION = f"{sys.version_info[0]}.{sys.version_info[1]}"
+CASES = f"""\
+  - name: seed_random
+    script: {SEEDS / "seed_random.py"}
+    claims: {{stable: ["*"], same_across_environments: ["*"]}}
+  - name: seed_numpy
+    script: {SEEDS / "seed_numpy.py"}
+    requires: [numpy]
+    claims: {{stable: ["*"], same_across_environments: ["*"]}}
+  - name: hash_order
+    script: {SEEDS / "seed_python_hash.py"}
+    claims: {{varies: ["set order"]}}
+  - name: crash
+    script: {FAULTS / "crash.py"}
+"""
+
+
+def matrix_file(
+    path: Path, environments: Sequence[tuple[str, str]], cases: str, *, timeout: int = 300
+) -> Path:
+    """A matrix of host environments running this interpreter; each given its `slurm:` line (or
+    none: the host backend)."""
+    text = f"repeats: 2\ntimeout_seconds: {timeout}\nreference: {environments[0][0]}\nenvironments:\n"
+    for name, slurm in environments:
+        text += f'  - name: {name}\n    host_python: {sys.executable}\n    python: "{PYTHON_VERSION}"\n'
+        text += f"    {slurm}\n" if slurm else ""
+    path.write_text(text + "cases:\n" + cases, encoding="utf-8")
+    return path
+
+
+def seedmatrix(*arguments: str) -> list[str]:
+    return [sys.executable, "-m", "seedmatrix", "matrix", *arguments]
+
+
+def run(arguments: Sequence[str], timeout: int = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        list(arguments), capture_output=True, text=True, env={**os.environ, **NO_ENGINE}, timeout=timeout,
+        check=False,
+    )  # fmt: skip
+
+
+def verdicts_of(results: Path) -> tuple[Any, ...]:
+    """Every cell's verdict and every claim's, as the report shows them (no timings)."""
+    verdicts = derive(load_results(results / "latest" / "results.json"))
+    cells = sorted(
+        (cell.environment, cell.case, cell.state.value, cell.group, cell.versus.value,
+         tuple((label.label, label.state.value) for label in cell.labels))
+        for cell in verdicts.comparison.cells
+    )  # fmt: skip
+    claims = sorted((c.environment, c.case, c.kind, c.pattern, c.verdict.value) for c in verdicts.claims)
+    return tuple(cells), tuple(claims)
+
+
+def records_of(results: Path) -> list[dict[str, Any]]:
+    data = json.loads((results / "latest" / "results.json").read_text(encoding="utf-8"))
+    records: list[dict[str, Any]] = data["records"]
+    return records
+
+
+def jobs_of(run_dir: Path) -> list[tuple[str, str]]:
+    """(task id, state) of every task Slurm lists for the run."""
+    listed = subprocess.run(
+        ["squeue", "--states=all", "--array", "--noheader", f"--name=seedmatrix-{run_dir.name}",
+         "--format=%F_%K %T"],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    return [(line.split()[0], line.split()[1]) for line in listed.stdout.splitlines()]
+
+
+def start_run(config: Path, results: Path) -> tuple[subprocess.Popen[str], Path]:
+    """A run in the background, once its jobs are submitted; and its run directory."""
+    process = subprocess.Popen(
+        seedmatrix("--config", str(config), "--results", str(results)),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, **NO_ENGINE},
+    )  # fmt: skip
+    assert process.stdout is not None
+    seen = ""
+    for line in process.stdout:
+        seen += line
+        if "submitted as Slurm job" in line:
+            [run_dir] = [path for path in results.iterdir() if path.is_dir() and path.name != "latest"]
+            return process, run_dir
+    process.communicate()
+    pytest.fail(f"nothing was submitted:\n{seen}")
+
+
+def test_two_partitions_give_the_verdicts_of_a_local_run(tmp_path: Path) -> None:
+    needs_slurm()
+    on_slurm = matrix_file(
+        tmp_path / "slurm.yaml",
+        [("on-a", "slurm: {partition: cpu-a}"), ("on-b", "slurm: {partition: cpu-b}")],
+        CASES,
+    )
+    local = matrix_file(tmp_path / "local.yaml", [("on-a", ""), ("on-b", "")], CASES)
+    started = time.monotonic()
+    through_slurm = run(seedmatrix("--config", str(on_slurm), "--results", str(tmp_path / "slurm")))
+    slurm_seconds = time.monotonic() - started
+    here = run(seedmatrix("--config", str(local), "--results", str(tmp_path / "local")))
+    assert (through_slurm.returncode, here.returncode) == (1, 1), through_slurm.stdout + through_slurm.stderr
+    assert verdicts_of(tmp_path / "slurm") == verdicts_of(tmp_path / "local")
+    records = records_of(tmp_path / "slurm")
+    assert len(records) == 16
+    for record in records:
+        assert record["slurm"]["partition"] == {"on-a": "cpu-a", "on-b": "cpu-b"}[record["environment"]]
+        assert record["slurm"]["node"]
+        assert record["slurm"]["job_id"].split("_")[1].isdigit()
+    assert len({record["slurm"]["job_id"] for record in records}) == 16  # a fresh task per repeat
+    statuses = {(r["environment"], r["case"]): r["status"] for r in records}
+    assert statuses[("on-b", "crash")] == "error"
+    assert statuses[("on-a", "seed_numpy")] == "ok"
+    assert all(record["slurm"] is None for record in records_of(tmp_path / "local"))
+    print(f"16 repeats through Slurm in {slurm_seconds:.1f} s")  # the docs quote it (pytest -s)
+
+
+def test_a_task_over_its_slurm_time_limit_is_a_timeout(tmp_path: Path) -> None:
+    needs_slurm()
+    cases = f"  - name: hang\n    script: {FAULTS / 'hang.py'}\n"
+    config = matrix_file(tmp_path / "m.yaml", [("on-b", 'slurm: {partition: cpu-b, time: "1"}')], cases,
+                         timeout=900)  # fmt: skip
+    finished = run(seedmatrix("--config", str(config), "--results", str(tmp_path / "results")))
+    assert finished.returncode == 1, finished.stdout + finished.stderr
+    records = records_of(tmp_path / "results")
+    assert [r["status"] for r in records] == ["timeout", "timeout"]
+    for record in records:
+        assert "Slurm stopped task" in record["stderr_tail"]
+        assert "at its time limit (TIMEOUT)" in record["stderr_tail"]
+        assert record["exit_code"] is None
+
+
+@pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_cancels_the_runs_jobs(tmp_path: Path, signal_number: int) -> None:
+    needs_slurm()
+    cases = f"  - name: hang\n    script: {FAULTS / 'hang.py'}\n"
+    config = matrix_file(tmp_path / "m.yaml", [("on-a", "slurm: {partition: cpu-a}")], cases, timeout=900)
+    process, run_dir = start_run(config, tmp_path / "results")
+    time.sleep(3)  # one task running, the other pending or running
+    process.send_signal(signal_number)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 130, output
+    states = dict(jobs_of(run_dir))
+    assert len(states) == 2
+    assert set(states.values()) == {"CANCELLED"}
+
+
+def test_resume_after_a_killed_submitter_waits_for_its_jobs(tmp_path: Path) -> None:
+    needs_slurm()
+    slow = tmp_path / "slow.py"
+    script = "import time\nfrom recording import show\ntime.sleep(15)\nshow('value', 0.25)\n"
+    slow.write_text(script, encoding="utf-8")
+    cases = f"  - name: slow\n    script: {slow}\n    claims: {{stable: ['*']}}\n"
+    config = matrix_file(tmp_path / "m.yaml", [("on-a", "slurm: {partition: cpu-a}")], cases)
+    process, run_dir = start_run(config, tmp_path / "results")
+    process.kill()  # SIGKILL: no cleanup ran, the jobs go on
+    process.communicate()
+    submitted = jobs_of(run_dir)
+    assert {state for _, state in submitted} <= {"PENDING", "RUNNING"}
+    assert len(submitted) == 2
+    resumed = run(seedmatrix("--config", str(config), "--resume", str(run_dir)))
+    said = resumed.stdout + resumed.stderr
+    assert resumed.returncode == 0, said
+    assert "2 repeats already submitted by this run: waiting for them" in said
+    assert "submitted as Slurm job" not in said
+    assert sorted(jobs_of(run_dir)) == sorted((task, "COMPLETED") for task, _ in submitted)
+    records = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))["records"]
+    assert sorted((r["status"], r["slurm"]["job_id"]) for r in records) == sorted(
+        ("ok", task) for task, _ in submitted
+    )
+
+
+def test_a_task_whose_node_fails_is_an_error_with_slurms_reason(tmp_path: Path) -> None:
+    needs_slurm()
+    cases = f"  - name: hang\n    script: {FAULTS / 'hang.py'}\n"
+    config = matrix_file(tmp_path / "m.yaml", [("on-b", "slurm: {partition: cpu-b, extra: [--no-requeue]}")],
+                         cases, timeout=900)  # fmt: skip
+    process, run_dir = start_run(config, tmp_path / "results")
+    node = ""
+    try:
+        while not node:
+            time.sleep(0.5)
+            running = ["squeue", "--noheader", f"--name=seedmatrix-{run_dir.name}", "--states=RUNNING"]
+            listed = subprocess.run(
+                [*running, "--format=%N"], capture_output=True, text=True, timeout=60, check=True
+            )
+            node = listed.stdout.split()[0] if listed.stdout.split() else ""
+        subprocess.run(["scontrol", "update", f"nodename={node}", "state=down", "reason=seedmatrix-test"],
+                       check=True, timeout=60)  # fmt: skip
+        output, _ = process.communicate(timeout=300)
+    finally:
+        if node:
+            # The node comes back as soon as its slurmd registers again (ReturnToService=2); resume
+            # it in case it did not.
+            subprocess.run(
+                ["scontrol", "update", f"nodename={node}", "state=resume"], timeout=60, check=False
+            )
+        process.kill()
+        process.communicate()
+    records = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))["records"]
+    assert [r["status"] for r in records] == ["error", "error"], output
+    for record in records:
+        assert "NODE_FAIL" in record["stderr_tail"]
+        assert "NodeDown" in record["stderr_tail"]
+
+
+def test_a_later_run_reuses_no_slurm_record(tmp_path: Path) -> None:
+    """The host backend reuses an unchanged cell's records; on Slurm the node may differ, so never."""
+    needs_slurm()
+    cases = f"  - name: seed_random\n    script: {SEEDS / 'seed_random.py'}\n"
+    on_slurm = matrix_file(tmp_path / "slurm.yaml", [("on-a", "slurm: {partition: cpu-a}")], cases)
+    local = matrix_file(tmp_path / "local.yaml", [("on-a", "")], cases)
+    for config, results in ((on_slurm, tmp_path / "slurm"), (local, tmp_path / "local")):
+        for _ in range(2):
+            finished = run(seedmatrix("--config", str(config), "--results", str(results)))
+            assert finished.returncode == 0, finished.stdout + finished.stderr
+    assert [record["reused_from"] for record in records_of(tmp_path / "slurm")] == [None, None]
+    assert all(record["reused_from"] for record in records_of(tmp_path / "local"))

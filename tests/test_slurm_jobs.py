@@ -1,0 +1,104 @@
+"""The Slurm backend's pure logic: end states, squeue and sacct lines, the sbatch command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from seedmatrix.backends.slurm.jobs import (
+    Outcome,
+    job_name,
+    outcome,
+    parse_sacct,
+    parse_squeue,
+    sbatch_command,
+    time_limit,
+)
+from seedmatrix.config import Slurm
+
+
+@pytest.mark.parametrize(
+    ("state", "expected"),
+    [
+        ("COMPLETED", Outcome.REPORTED),
+        ("FAILED", Outcome.REPORTED),
+        ("TIMEOUT", Outcome.TIMEOUT),
+        ("DEADLINE", Outcome.TIMEOUT),
+        ("OUT_OF_MEMORY", Outcome.OUT_OF_MEMORY),
+        ("NODE_FAIL", Outcome.LOST),
+        ("PREEMPTED", Outcome.LOST),
+        ("BOOT_FAIL", Outcome.LOST),
+        ("CANCELLED", Outcome.CANCELLED),
+        ("CANCELLED by 1000", Outcome.CANCELLED),
+        ("PENDING", None),
+        ("RUNNING", None),
+        ("COMPLETING", None),
+        ("REQUEUED", None),
+        ("SUSPENDED", None),
+        ("", None),
+        ("SOMETHING_NEW", None),
+    ],
+)
+def test_end_states_map_to_how_the_record_is_made(state: str, expected: Outcome | None) -> None:
+    assert outcome(state) is expected
+
+
+def test_squeue_lines_are_tasks_and_other_lines_are_skipped() -> None:
+    text = (
+        "12|3|RUNNING|node7|gpu-a|None|on-a-1\n"
+        "12|4|PENDING||gpu-a|Resources|on-a-1\n"
+        "13|N/A|RUNNING|node1|cpu|None|someone-else\n"  # a job without an array
+        "garbage\n"
+    )
+    tasks = parse_squeue(text)
+    assert [(t.task_id, t.state, t.node, t.partition, t.reason, t.comment) for t in tasks] == [
+        ("12_3", "RUNNING", "node7", "gpu-a", "None", "on-a-1"),
+        ("12_4", "PENDING", "", "gpu-a", "Resources", "on-a-1"),
+    ]
+
+
+def test_a_comment_with_the_separator_does_not_shift_the_fields() -> None:
+    assert parse_squeue("12|3|RUNNING|n|p|None|a|b\n") == []
+
+
+def test_sacct_lines_are_tasks_and_pending_ranges_are_skipped() -> None:
+    text = (
+        "20_0|TIMEOUT|node2|gpu-b|None|on-b-1\n"
+        "20_[1-3]|PENDING|None assigned|gpu-b|Priority|on-b-1\n"
+        "21|COMPLETED|n|p|None|\n"
+    )
+    [task] = parse_sacct(text)
+    assert (task.task_id, task.state, task.node, task.partition) == ("20_0", "TIMEOUT", "node2", "gpu-b")
+
+
+def test_sbatch_command_carries_run_batch_and_every_setting(tmp_path: Path) -> None:
+    slurm = Slurm(partition="gpu-a100", gres="gpu:a100:1", constraint="a100&nvlink", time="00:30:00",
+                  account="seeds", extra=("--qos=short",))  # fmt: skip
+    batch = tmp_path / "on-a-2"
+    command = sbatch_command(
+        slurm, job_name=job_name("RUN1"), batch_dir=batch, tasks=6, cpus=2, time="00:30:00",
+        program=["/venv/bin/python", "/pkg/inside/slurm_task.py", str(batch)], wrapper=batch / "task.sh",
+    )  # fmt: skip
+    assert command == [
+        "sbatch", "--parsable", "--job-name=seedmatrix-RUN1", "--comment=on-a-2", "--array=0-5",
+        "--cpus-per-task=2", "--time=00:30:00", f"--chdir={batch}", f"--output={batch}/%a.log",
+        "--partition=gpu-a100", "--gres=gpu:a100:1", "--constraint=a100&nvlink", "--account=seeds",
+        "--qos=short", str(batch / "task.sh"), "/venv/bin/python", "/pkg/inside/slurm_task.py", str(batch),
+    ]  # fmt: skip
+
+
+def test_sbatch_command_leaves_out_what_is_not_given(tmp_path: Path) -> None:
+    command = sbatch_command(
+        Slurm(), job_name="seedmatrix-R", batch_dir=tmp_path, tasks=1, cpus=1, time="3",
+        program=["python"], wrapper=tmp_path / "task.sh",
+    )  # fmt: skip
+    unset = ("--partition", "--gres", "--constraint", "--account")
+    assert not any(part.startswith(unset) for part in command)
+    assert "--array=0-0" in command
+
+
+def test_time_limit_is_the_matrix_or_the_repeats_limit_with_a_margin() -> None:
+    assert time_limit(Slurm(time="1-00:00:00"), 600) == "1-00:00:00"
+    assert time_limit(Slurm(), 600) == "12"  # 600 s + 120 s margin = 12 minutes
+    assert time_limit(Slurm(), 1) == "3"  # rounded up, never under the repeat's own limit
