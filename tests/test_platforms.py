@@ -13,6 +13,7 @@ from seedmatrix import platforms
 from seedmatrix.backends.docker import debian
 from seedmatrix.config import load_matrix
 from seedmatrix.errors import ConfigError
+from seedmatrix.plan import Selection, select_environments
 from seedmatrix.report import render
 from seedmatrix.results import EnvironmentResult, Observed
 from seedmatrix.verdicts import derive
@@ -134,3 +135,25 @@ def test_a_native_arm64_shard_is_named_but_not_emulated() -> None:
     matrix = render(run, derive(run))
     assert "| arm (aarch64) |" in matrix
     assert "emulated" not in matrix
+
+
+def test_selecting_by_platform_takes_what_each_environment_declares(tmp_path: Path) -> None:
+    path = tmp_path / "matrix.yaml"
+    (tmp_path / "s.py").write_text("", encoding="utf-8")
+    path.write_text(
+        "environments:\n"
+        "  - {name: plain, debian: bookworm, python: '3.11'}\n"
+        "  - {name: amd, debian: bookworm, python: '3.11', platform: linux/amd64}\n"
+        "  - {name: arm, debian: bookworm, python: '3.11', platform: linux/arm64}\n"
+        "cases:\n  - {name: c, script: s.py}\n",
+        encoding="utf-8",
+    )
+    matrix = load_matrix(path)
+    assert select_environments(matrix, Selection(platforms=("linux/arm64",))) == ("arm",)
+    assert select_environments(matrix, Selection(platforms=("host", "linux/amd64"))) == ("plain", "amd")
+    assert select_environments(matrix, Selection()) == ("plain", "amd", "arm")
+    only_arm = load_matrix(path)
+    with pytest.raises(ConfigError, match=r"platform host, shard 1/1\) matches no environment"):
+        select_environments(
+            replace(only_arm, environments=only_arm.environments[2:]), Selection(platforms=("host",))
+        )

@@ -27,14 +27,15 @@ def test_actionlint_finds_nothing() -> None:
     assert finished.returncode == 0, finished.stdout + finished.stderr
 
 
-def test_the_workflow_has_cpu_gpu_and_merge_jobs_with_least_privilege() -> None:
+def test_the_workflow_has_cpu_gpu_arm64_and_merge_jobs_with_least_privilege() -> None:
     [workflow] = [yaml.safe_load(path.read_text(encoding="utf-8")) for path in WORKFLOWS]
     assert workflow["permissions"] == {}
     jobs = workflow["jobs"]
-    assert set(jobs) == {"cpu", "gpu", "merge"}
+    assert set(jobs) == {"cpu", "gpu", "arm64", "merge"}
     # The label alone picks the GPU runner: GitHub-hosted GPU runners carry no self-hosted label.
     assert jobs["gpu"]["runs-on"] == "${{ inputs.gpu_runner_label || vars.SEEDMATRIX_GPU_LABEL }}"
-    assert jobs["merge"]["needs"] == ["cpu", "gpu"]
+    assert jobs["merge"]["needs"] == ["cpu", "gpu", "arm64"]
+    assert jobs["arm64"]["permissions"] == {"contents": "read", "packages": "write"}
     # Only the jobs that build images write anything: the images they push to the registry.
     assert jobs["cpu"]["permissions"] == {"contents": "read", "packages": "write", "actions": "read"}
     assert jobs["gpu"]["permissions"] == {"contents": "read", "packages": "write"}
@@ -70,3 +71,18 @@ def test_the_gpu_job_fails_by_name_without_a_gpu_and_still_reports_its_cells() -
     first = next(index for index, step in enumerate(steps) if "nvidia-smi" in step.get("run", ""))
     assert "::error title=No GPU visible::" in steps[first]["run"]
     assert all(step.get("if", "").startswith("${{ !cancelled()") for step in steps[first + 1 :])
+
+
+def test_the_arm64_job_takes_the_arm64_environments_from_the_cpu_shards_only_when_it_runs() -> None:
+    [workflow] = [yaml.safe_load(path.read_text(encoding="utf-8")) for path in WORKFLOWS]
+    jobs = workflow["jobs"]
+    assert jobs["arm64"]["if"] == "github.event_name != 'pull_request' && vars.SEEDMATRIX_ARM64_LABEL != ''"
+    assert jobs["arm64"]["runs-on"] == "${{ vars.SEEDMATRIX_ARM64_LABEL }}"
+    arm = next(step for step in jobs["arm64"]["steps"] if "--platform linux/arm64" in step.get("run", ""))
+    assert "::notice title=No arm64 environment::" in arm["run"]  # a matrix without one: nothing to run
+    shard = next(step for step in jobs["cpu"]["steps"] if "--shard" in step.get("run", ""))
+    # The same condition as the arm64 job's: when it does not run, the shards run every environment.
+    assert 'if [ -n "$ARM64_LABEL" ] && [ "$EVENT" != pull_request ]; then' in shard["run"]
+    assert "arguments+=(--platform host --platform linux/amd64)" in shard["run"]
+    emulation = next(step for step in jobs["cpu"]["steps"] if "scripts/engine start" in step.get("run", ""))
+    assert emulation["if"] == "vars.SEEDMATRIX_ARM64_LABEL == '' || github.event_name == 'pull_request'"

@@ -48,6 +48,14 @@ def _parser() -> argparse.ArgumentParser:
             "--device", choices=["cpu", "gpu"], help="only the environments that run on this device"
         )
         command.add_argument(
+            "--platform",
+            action="append",
+            default=[],
+            choices=["linux/amd64", "linux/arm64", "host"],
+            help="only the environments made for this platform (repeatable; host: those without "
+            "platform:, made for the machine that runs them)",
+        )
+        command.add_argument(
             "--shard",
             metavar="I/N",
             help="only the I-th of N slices of the environments (for several machines)",
@@ -184,6 +192,7 @@ def _selection(arguments: argparse.Namespace) -> Selection:
         environments=tuple(arguments.environment),
         cases=tuple(arguments.case),
         device=arguments.device,
+        platforms=tuple(arguments.platform),
         shard=parse_shard(arguments.shard) if arguments.shard else (1, 1),
     )
 

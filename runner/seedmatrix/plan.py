@@ -45,6 +45,8 @@ class Selection:
     environments: Sequence[str] = ()
     cases: Sequence[str] = ()
     device: str | None = None  # only environments that run on this device ("cpu" or "gpu")
+    # Only environments made for one of these (`platform:`; "host": those without one).
+    platforms: tuple[str, ...] = ()
     shard: tuple[int, int] = (1, 1)  # (i, n): the i-th of n slices of the environments, 1-based
 
 
@@ -89,17 +91,26 @@ def parse_shard(text: str) -> tuple[int, int]:
     return int(index), int(count)
 
 
+#: `--platform host`: the environments without `platform:`, made for the machine that runs them.
+HOST = "host"
+
+
 def select_environments(matrix: Matrix, selection: Selection) -> tuple[str, ...]:
     """The environments this machine builds and runs, in matrix order; never empty."""
     chosen = _select("--environment", selection.environments, [env.name for env in matrix.environments])
     if selection.device is not None:
         chosen = [name for name in chosen if matrix.environment(name).device == selection.device]
+    if selection.platforms:
+        chosen = [
+            name for name in chosen if (matrix.environment(name).platform or HOST) in selection.platforms
+        ]
     index, count = selection.shard
     chosen = chosen[index - 1 :: count]
     if not chosen:
+        platforms = f", platform {' or '.join(selection.platforms)}" if selection.platforms else ""
         raise ConfigError(
-            f"the selection (device {selection.device or 'any'}, shard {index}/{count}) matches no "
-            "environment"
+            f"the selection (device {selection.device or 'any'}{platforms}, shard {index}/{count}) "
+            "matches no environment"
         )
     return tuple(chosen)
 
