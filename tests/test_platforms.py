@@ -134,3 +134,13 @@ def test_a_native_arm64_shard_is_named_but_not_emulated() -> None:
     matrix = render(run, derive(run))
     assert "| arm (aarch64) |" in matrix
     assert "emulated" not in matrix
+
+
+def test_a_run_whose_every_environment_was_emulated_still_says_so() -> None:
+    # One machine for all (aarch64 on an x86-64 host): nothing to tell apart, but the emulation is
+    # a fact about the values and the CPU column, not about the other environments.
+    envs = [probed("arm", "aarch64"), probed("arm2", "aarch64")]
+    records = [record(name, "c", 1, [float64_value("v", 1.0)]) for name in ("arm", "arm2")]
+    run = results(envs, [case("c")], records, reference="arm", repeats=1)
+    matrix = render(run, derive(run))
+    assert "| case | arm (reference) (aarch64, emulated) | arm2 (aarch64, emulated) |" in matrix
