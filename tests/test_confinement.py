@@ -140,6 +140,14 @@ def test_no_limit_anywhere_is_none_and_nothing_readable_is_not_read(tmp_path: Pa
     assert launch._smallest_limit("v2", str(tmp_path / "garbage"), "/", "memory.max") is None
 
 
+def test_a_level_present_but_unreadable_leaves_the_limit_unread_not_absent(tmp_path: Path) -> None:
+    # The job's own level says "max"; its parent's file is there but cannot be read: a limit may
+    # bind there, so "no limit applied" would be a guess.
+    limit_file(tmp_path, "batch/memory.max", "4294967296 bytes")
+    limit_file(tmp_path, "batch/job/memory.max", "max")
+    assert launch._smallest_limit("v2", str(tmp_path), "/batch/job", "memory.max") is None
+
+
 def unconfined_results() -> Results:
     cpus = replace(
         record("roomy", "threads", 1, [float64_value("x", 1.0)]),

@@ -146,8 +146,10 @@ def _smallest_limit(version, mount, path, name):
             with open(os.path.join(mount, *parts[:depth], name), encoding="ascii") as stream:
                 text = stream.read().strip()
             limit = None if text == "max" else int(text)
+        except (FileNotFoundError, NotADirectoryError):
+            continue  # a level of the host's path that this mount does not show
         except (OSError, ValueError):
-            continue
+            return None  # a level that may bind, unread: no verdict on the smallest limit
         read = True
         if limit is not None and limit < _NO_LIMIT:
             limits.append(limit)
