@@ -111,6 +111,12 @@ def test_the_read_back_in_a_hostile_report_is_taken_only_when_well_formed(
     assert read_report(report_with(sent)).confinement == expected
 
 
+def test_a_cgroup_without_its_limit_key_is_not_read_as_no_limit() -> None:
+    # The launcher always writes "memory_limit" beside "cgroup" (null: no limit); a header that
+    # leaves it out said nothing about the limit, so "no limit applied" would be a guess.
+    assert read_report(report_with({"cpus": 1, "cgroup": "v2"})).confinement == Readback(cpus=1)
+
+
 def limit_file(root: Path, relative: str, text: str) -> None:
     path = root / relative
     path.parent.mkdir(parents=True, exist_ok=True)
