@@ -71,6 +71,23 @@ def test_an_arm64_base_has_a_tag_of_its_own_and_amd64_keeps_the_tags_it_had() ->
         assert amd64 == "seedmatrix-base:bookworm-1a4ff4bf7c72"
 
 
+def test_an_image_way_base_made_on_arm64_has_another_tag_than_one_made_on_amd64(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The digest a tag's pull records (and the one a recipe usually pins) is the multi-platform
+    # index's: the same on both machines, while the base each builds from it is its own
+    # architecture's. One tag for both would let a shared registry hand one the other's base.
+    recipe = load_matrix(SMALL).debian_recipe
+    assert recipe is not None
+    index = "sha256:" + "ab" * 32
+    tags = {}
+    for host in ("linux/amd64", "linux/arm64"):
+        monkeypatch.setattr(platforms, "host_platform", lambda host=host: host)
+        tags[host] = debian.image_base_tag("bookworm", recipe, index)
+    assert tags["linux/arm64"] != tags["linux/amd64"]
+    assert tags["linux/arm64"].startswith("seedmatrix-base:bookworm-image-arm64-")
+
+
 def write_matrix(tmp_path: Path, environment_text: str) -> Path:
     path = tmp_path / "matrix.yaml"
     script = tmp_path / "s.py"
