@@ -88,6 +88,30 @@ def test_an_image_way_base_made_on_arm64_has_another_tag_than_one_made_on_amd64(
     assert tags["linux/arm64"].startswith("seedmatrix-base:bookworm-image-arm64-")
 
 
+class _EngineHoldingOneArchitecture:
+    """An engine whose every tag is an image of one architecture (images.get only)."""
+
+    def __init__(self, architecture: str) -> None:
+        self.images = self
+        self.architecture = architecture
+
+    def get(self, tag: str) -> object:
+        return type("Image", (), {"attrs": {"Architecture": self.architecture}, "tags": [tag]})()
+
+
+def test_a_base_of_another_architecture_under_the_tag_looked_for_is_not_taken() -> None:
+    # An arm64 host that made its bases before platforms existed tagged them without the
+    # architecture, as amd64 bases are tagged: an environment asking for linux/amd64 would take
+    # the aarch64 base and run natively, its results shown as x86-64's.
+    recipe = load_matrix(SMALL).debian_recipe
+    assert recipe is not None
+    engine = _EngineHoldingOneArchitecture("arm64")
+    tag, found = debian.found_base(engine, "bookworm", recipe, way="archive", platform="linux/amd64")  # type: ignore[arg-type]
+    assert (tag, found) == (debian.base_tag("bookworm", recipe, "linux/amd64"), None)
+    _, same = debian.found_base(engine, "bookworm", recipe, way="archive", platform="linux/arm64")  # type: ignore[arg-type]
+    assert same is not None
+
+
 def write_matrix(tmp_path: Path, environment_text: str) -> Path:
     path = tmp_path / "matrix.yaml"
     script = tmp_path / "s.py"

@@ -98,9 +98,13 @@ def found_base(
     tags = _known_tags(client, suite, recipe, way, platform)
     for tag in tags:
         try:
-            return tag, client.images.get(tag)
+            image = client.images.get(tag)
         except ImageNotFound:
             continue
+        # amd64 tags carry no architecture, and neither did an arm64 host's before platforms: a
+        # base of another architecture under the tag looked for is not this environment's.
+        if image.attrs.get("Architecture", debian_arch(platform)) == debian_arch(platform):
+            return tag, image
     return tags[0] if tags else base_tag(suite, recipe, platform), None
 
 
