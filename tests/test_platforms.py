@@ -185,3 +185,12 @@ def test_a_run_whose_every_environment_was_emulated_still_says_so() -> None:
     run = results(envs, [case("c")], records, reference="arm", repeats=1)
     matrix = render(run, derive(run))
     assert "| case | arm (reference) (aarch64, emulated) | arm2 (aarch64, emulated) |" in matrix
+
+
+def test_apple_silicons_arm64_is_aarch64_not_an_emulation_of_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    # macOS names its machine arm64 (uname -m, platform.machine()) where Linux says aarch64: Docker
+    # Desktop's Linux engine on it runs aarch64 images natively.
+    assert platforms.emulated("aarch64", "arm64") is False
+    assert platforms.emulated("x86_64", "arm64") is True
+    monkeypatch.setattr(platform, "machine", lambda: "arm64")
+    assert platforms.host_platform() == "linux/arm64"
