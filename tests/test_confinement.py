@@ -154,6 +154,13 @@ def test_a_level_present_but_unreadable_leaves_the_limit_unread_not_absent(tmp_p
     assert launch._smallest_limit("v2", str(tmp_path), "/batch/job", "memory.max") is None
 
 
+def test_a_cgroup_outside_the_namespace_root_is_not_read_as_that_roots(tmp_path: Path) -> None:
+    # /proc/self/cgroup says /../elsewhere when the process sits outside its cgroup namespace's
+    # root: the mount's root (a limit of 1 GiB here) is not one of its ancestors.
+    limit_file(tmp_path, "memory.max", str(GIB))
+    assert launch._smallest_limit("v2", str(tmp_path), "/../elsewhere", "memory.max") is None
+
+
 def unconfined_results() -> Results:
     cpus = replace(
         record("roomy", "threads", 1, [float64_value("x", 1.0)]),

@@ -139,6 +139,8 @@ def _smallest_limit(version, mount, path, name):
     its own sees its own cgroup at the mount's root: every ancestor of the path is tried, up to the
     root, and the smallest limit found binds."""
     parts = [part for part in path.split("/") if part]
+    if ".." in parts:  # outside our cgroup namespace's root: no level here is an ancestor we know
+        return None
     limits = []
     read = False
     for depth in range(len(parts), -1, -1):
