@@ -4,15 +4,17 @@ architecture, and MATRIX.md naming the machine each environment ran on."""
 from __future__ import annotations
 
 import platform
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from docker.errors import ImageNotFound
 
 from seedmatrix import platforms
 from seedmatrix.backends.docker import debian
 from seedmatrix.config import load_matrix
-from seedmatrix.errors import ConfigError
+from seedmatrix.errors import ConfigError, ImageError
 from seedmatrix.report import render
 from seedmatrix.results import EnvironmentResult, Observed
 from seedmatrix.verdicts import derive
@@ -110,6 +112,26 @@ def test_a_base_of_another_architecture_under_the_tag_looked_for_is_not_taken() 
     assert (tag, found) == (debian.base_tag("bookworm", recipe, "linux/amd64"), None)
     _, same = debian.found_base(engine, "bookworm", recipe, way="archive", platform="linux/arm64")  # type: ignore[arg-type]
     assert same is not None
+
+
+def test_a_base_of_another_architecture_pulled_from_a_registry_is_not_taken(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A registry shared with an arm64 host that pushed its bases before platforms holds an aarch64
+    # image under the tag an amd64 base has: made here instead (mmdebstrap missing: the error).
+    recipe = load_matrix(SMALL).debian_recipe
+    assert recipe is not None
+    engine = _EngineHoldingOneArchitecture("arm64")
+    monkeypatch.setattr(engine, "get", lambda tag: (_ for _ in ()).throw(ImageNotFound(tag)))
+    registry_image = _EngineHoldingOneArchitecture("arm64").get
+    monkeypatch.setattr(debian, "pull", lambda client, registry, tag, progress: registry_image(tag))
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(ImageError, match="needs mmdebstrap"):
+        debian.ensure_base(
+            engine,  # type: ignore[arg-type]
+            "bookworm", recipe, mirror=None, logs_dir=tmp_path, progress=lambda line: None,
+            registry="127.0.0.1:5000", way="archive", platform=HOST,
+        )  # fmt: skip
 
 
 def write_matrix(tmp_path: Path, environment_text: str) -> Path:

@@ -101,11 +101,15 @@ def found_base(
             image = client.images.get(tag)
         except ImageNotFound:
             continue
-        # amd64 tags carry no architecture, and neither did an arm64 host's before platforms: a
-        # base of another architecture under the tag looked for is not this environment's.
-        if image.attrs.get("Architecture", debian_arch(platform)) == debian_arch(platform):
+        if _of_platform(image, platform):
             return tag, image
     return tags[0] if tags else base_tag(suite, recipe, platform), None
+
+
+def _of_platform(image: Any, platform: str | None) -> bool:
+    """amd64 tags carry no architecture, and neither did an arm64 host's before platforms: a base
+    of another architecture under the tag looked for is not this environment's."""
+    return bool(image.attrs.get("Architecture", debian_arch(platform)) == debian_arch(platform))
 
 
 def ensure_base(
@@ -129,7 +133,7 @@ def ensure_base(
     if registry is not None:
         for known in _known_tags(client, suite, recipe, way, platform):
             pulled = pull(client, registry, known, progress=progress)
-            if pulled is not None:
+            if pulled is not None and _of_platform(pulled, platform):
                 return pulled
     mmdebstrap = shutil.which("mmdebstrap")
     if way == "image" or (way is None and mmdebstrap is None):
