@@ -72,6 +72,12 @@ def test_no_memory_limit_or_a_larger_one_is_not_enforced() -> None:
     ]
 
 
+def test_a_huge_limit_in_hand_made_results_is_named_not_a_crash() -> None:
+    # results.json is read whole (any integer); a float of it overflows.
+    [text] = texts(asked(cpus_available=1, memory_cgroup="v2", memory_limit=1 << 1100))
+    assert text.startswith("memory limit not enforced (4g requested, ")
+
+
 def test_what_was_not_read_back_is_not_checked_never_enforced() -> None:
     assert texts(asked()) == ["CPUs not checked (1 requested)", "memory limit not checked (4g requested)"]
 
