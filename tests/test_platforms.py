@@ -216,3 +216,15 @@ def test_apple_silicons_arm64_is_aarch64_not_an_emulation_of_it(monkeypatch: pyt
     assert platforms.emulated("x86_64", "arm64") is True
     monkeypatch.setattr(platform, "machine", lambda: "arm64")
     assert platforms.host_platform() == "linux/arm64"
+
+
+def test_on_a_machine_seedmatrix_does_not_know_the_base_it_made_is_found_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # No Debian name for this machine: nothing to compare its base's architecture with.
+    recipe = load_matrix(SMALL).debian_recipe
+    assert recipe is not None
+    monkeypatch.setattr(platforms, "host_platform", lambda: None)
+    engine = _EngineHoldingOneArchitecture("ppc64le")
+    _, found = debian.found_base(engine, "bookworm", recipe, way="archive")  # type: ignore[arg-type]
+    assert found is not None

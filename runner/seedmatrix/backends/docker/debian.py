@@ -109,7 +109,8 @@ def found_base(
 def _of_platform(image: Any, platform: str | None) -> bool:
     """amd64 tags carry no architecture, and neither did an arm64 host's before platforms: a base
     of another architecture under the tag looked for is not this environment's."""
-    return bool(image.attrs.get("Architecture", debian_arch(platform)) == debian_arch(platform))
+    wanted = debian_arch(platform)
+    return wanted is None or bool(image.attrs.get("Architecture", wanted) == wanted)  # None: unknown here
 
 
 def ensure_base(
