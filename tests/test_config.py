@@ -492,3 +492,10 @@ def test_slurm_gpu_environment_may_ask_for_gpus_with_an_extra_option(tmp_path: P
     assert slurm is not None
     assert slurm.gres is None
     assert "--gpus=1" in slurm.extra
+
+
+def test_slurm_gpu_environment_asking_zero_gpus_beside_another_resource_is_refused(tmp_path: Path) -> None:
+    # gres is a list: gpu:0 first, then something else; its jobs would land without a GPU.
+    text = SLURM.replace("      gres: gpu:a100:1", "      gres: gpu:0,tmpdisk:100", 1)
+    with pytest.raises(ConfigError, match=r"a GPU environment on Slurm must ask for its GPUs"):
+        load_matrix(write(tmp_path, text))

@@ -72,6 +72,12 @@ def test_no_memory_limit_or_a_larger_one_is_not_enforced() -> None:
     ]
 
 
+def test_a_huge_limit_in_hand_made_results_is_named_not_a_crash() -> None:
+    # results.json is read whole (any integer); a float of it overflows.
+    [text] = texts(asked(cpus_available=1, memory_cgroup="v2", memory_limit=1 << 1100))
+    assert text.startswith("memory limit not enforced (4g requested, ")
+
+
 def test_what_was_not_read_back_is_not_checked_never_enforced() -> None:
     assert texts(asked()) == ["CPUs not checked (1 requested)", "memory limit not checked (4g requested)"]
 
@@ -111,6 +117,12 @@ def test_the_read_back_in_a_hostile_report_is_taken_only_when_well_formed(
     assert read_report(report_with(sent)).confinement == expected
 
 
+def test_a_cgroup_without_its_limit_key_is_not_read_as_no_limit() -> None:
+    # The launcher always writes "memory_limit" beside "cgroup" (null: no limit); a header that
+    # leaves it out said nothing about the limit, so "no limit applied" would be a guess.
+    assert read_report(report_with({"cpus": 1, "cgroup": "v2"})).confinement == Readback(cpus=1)
+
+
 def limit_file(root: Path, relative: str, text: str) -> None:
     path = root / relative
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -138,6 +150,21 @@ def test_no_limit_anywhere_is_none_and_nothing_readable_is_not_read(tmp_path: Pa
     assert launch._smallest_limit("v2", str(tmp_path / "absent"), "/a/b", "memory.max") is None
     limit_file(tmp_path / "garbage", "memory.max", "lots")
     assert launch._smallest_limit("v2", str(tmp_path / "garbage"), "/", "memory.max") is None
+
+
+def test_a_level_present_but_unreadable_leaves_the_limit_unread_not_absent(tmp_path: Path) -> None:
+    # The job's own level says "max"; its parent's file is there but cannot be read: a limit may
+    # bind there, so "no limit applied" would be a guess.
+    limit_file(tmp_path, "batch/memory.max", "4294967296 bytes")
+    limit_file(tmp_path, "batch/job/memory.max", "max")
+    assert launch._smallest_limit("v2", str(tmp_path), "/batch/job", "memory.max") is None
+
+
+def test_a_cgroup_outside_the_namespace_root_is_not_read_as_that_roots(tmp_path: Path) -> None:
+    # /proc/self/cgroup says /../elsewhere when the process sits outside its cgroup namespace's
+    # root: the mount's root (a limit of 1 GiB here) is not one of its ancestors.
+    limit_file(tmp_path, "memory.max", str(GIB))
+    assert launch._smallest_limit("v2", str(tmp_path), "/../elsewhere", "memory.max") is None
 
 
 def unconfined_results() -> Results:

@@ -81,6 +81,15 @@ def test_an_environment_from_two_runs_is_refused() -> None:
         merge([CPU_RUN, dataclasses.replace(CPU_RUN, run_id="other")])
 
 
+def test_records_of_an_environment_another_run_holds_are_refused() -> None:
+    # Kept, they would stand beside that run's own repeats: repeat 1 twice makes a cell "stable"
+    # whose second repeat never ran (or one that varies look otherwise).
+    stray = repeated("cpu-env", "c", [float32_value("x", 1.0)])[:1]
+    with_stray = dataclasses.replace(OTHER_RUN, records=(*OTHER_RUN.records, *stray))
+    with pytest.raises(ResultsError, match=r"records of environment cpu-env, which it did not run"):
+        merge([CPU_RUN, with_stray])
+
+
 def test_different_repeats_scripts_references_or_matrices_are_refused() -> None:
     with pytest.raises(ResultsError, match="repeats"):
         merge([CPU_RUN, dataclasses.replace(GPU_RUN, repeats=5)])

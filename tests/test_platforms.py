@@ -4,15 +4,17 @@ architecture, and MATRIX.md naming the machine each environment ran on."""
 from __future__ import annotations
 
 import platform
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from docker.errors import ImageNotFound
 
 from seedmatrix import platforms
 from seedmatrix.backends.docker import debian
 from seedmatrix.config import load_matrix
-from seedmatrix.errors import ConfigError
+from seedmatrix.errors import ConfigError, ImageError
 from seedmatrix.plan import Selection, select_environments
 from seedmatrix.report import render
 from seedmatrix.results import EnvironmentResult, Observed
@@ -70,6 +72,67 @@ def test_an_arm64_base_has_a_tag_of_its_own_and_amd64_keeps_the_tags_it_had() ->
     if HOST == "linux/amd64":
         assert debian.base_tag("bookworm", recipe) == amd64
         assert amd64 == "seedmatrix-base:bookworm-1a4ff4bf7c72"
+
+
+def test_an_image_way_base_made_on_arm64_has_another_tag_than_one_made_on_amd64(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The digest a tag's pull records (and the one a recipe usually pins) is the multi-platform
+    # index's: the same on both machines, while the base each builds from it is its own
+    # architecture's. One tag for both would let a shared registry hand one the other's base.
+    recipe = load_matrix(SMALL).debian_recipe
+    assert recipe is not None
+    index = "sha256:" + "ab" * 32
+    tags = {}
+    for host in ("linux/amd64", "linux/arm64"):
+        monkeypatch.setattr(platforms, "host_platform", lambda host=host: host)
+        tags[host] = debian.image_base_tag("bookworm", recipe, index)
+    assert tags["linux/arm64"] != tags["linux/amd64"]
+    assert tags["linux/arm64"].startswith("seedmatrix-base:bookworm-image-arm64-")
+
+
+class _EngineHoldingOneArchitecture:
+    """An engine whose every tag is an image of one architecture (images.get only)."""
+
+    def __init__(self, architecture: str) -> None:
+        self.images = self
+        self.architecture = architecture
+
+    def get(self, tag: str) -> object:
+        return type("Image", (), {"attrs": {"Architecture": self.architecture}, "tags": [tag]})()
+
+
+def test_a_base_of_another_architecture_under_the_tag_looked_for_is_not_taken() -> None:
+    # An arm64 host that made its bases before platforms existed tagged them without the
+    # architecture, as amd64 bases are tagged: an environment asking for linux/amd64 would take
+    # the aarch64 base and run natively, its results shown as x86-64's.
+    recipe = load_matrix(SMALL).debian_recipe
+    assert recipe is not None
+    engine = _EngineHoldingOneArchitecture("arm64")
+    tag, found = debian.found_base(engine, "bookworm", recipe, way="archive", platform="linux/amd64")  # type: ignore[arg-type]
+    assert (tag, found) == (debian.base_tag("bookworm", recipe, "linux/amd64"), None)
+    _, same = debian.found_base(engine, "bookworm", recipe, way="archive", platform="linux/arm64")  # type: ignore[arg-type]
+    assert same is not None
+
+
+def test_a_base_of_another_architecture_pulled_from_a_registry_is_not_taken(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A registry shared with an arm64 host that pushed its bases before platforms holds an aarch64
+    # image under the tag an amd64 base has: made here instead (mmdebstrap missing: the error).
+    recipe = load_matrix(SMALL).debian_recipe
+    assert recipe is not None
+    engine = _EngineHoldingOneArchitecture("arm64")
+    monkeypatch.setattr(engine, "get", lambda tag: (_ for _ in ()).throw(ImageNotFound(tag)))
+    registry_image = _EngineHoldingOneArchitecture("arm64").get
+    monkeypatch.setattr(debian, "pull", lambda client, registry, tag, progress: registry_image(tag))
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(ImageError, match="needs mmdebstrap"):
+        debian.ensure_base(
+            engine,  # type: ignore[arg-type]
+            "bookworm", recipe, mirror=None, logs_dir=tmp_path, progress=lambda line: None,
+            registry="127.0.0.1:5000", way="archive", platform=HOST,
+        )  # fmt: skip
 
 
 def write_matrix(tmp_path: Path, environment_text: str) -> Path:
@@ -157,3 +220,34 @@ def test_selecting_by_platform_takes_what_each_environment_declares(tmp_path: Pa
         select_environments(
             replace(only_arm, environments=only_arm.environments[2:]), Selection(platforms=("host",))
         )
+
+
+def test_a_run_whose_every_environment_was_emulated_still_says_so() -> None:
+    # One machine for all (aarch64 on an x86-64 host): nothing to tell apart, but the emulation is
+    # a fact about the values and the CPU column, not about the other environments.
+    envs = [probed("arm", "aarch64"), probed("arm2", "aarch64")]
+    records = [record(name, "c", 1, [float64_value("v", 1.0)]) for name in ("arm", "arm2")]
+    run = results(envs, [case("c")], records, reference="arm", repeats=1)
+    matrix = render(run, derive(run))
+    assert "| case | arm (reference) (aarch64, emulated) | arm2 (aarch64, emulated) |" in matrix
+
+
+def test_apple_silicons_arm64_is_aarch64_not_an_emulation_of_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    # macOS names its machine arm64 (uname -m, platform.machine()) where Linux says aarch64: Docker
+    # Desktop's Linux engine on it runs aarch64 images natively.
+    assert platforms.emulated("aarch64", "arm64") is False
+    assert platforms.emulated("x86_64", "arm64") is True
+    monkeypatch.setattr(platform, "machine", lambda: "arm64")
+    assert platforms.host_platform() == "linux/arm64"
+
+
+def test_on_a_machine_seedmatrix_does_not_know_the_base_it_made_is_found_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # No Debian name for this machine: nothing to compare its base's architecture with.
+    recipe = load_matrix(SMALL).debian_recipe
+    assert recipe is not None
+    monkeypatch.setattr(platforms, "host_platform", lambda: None)
+    engine = _EngineHoldingOneArchitecture("ppc64le")
+    _, found = debian.found_base(engine, "bookworm", recipe, way="archive")  # type: ignore[arg-type]
+    assert found is not None

@@ -108,6 +108,15 @@ def test_a_value_whose_shape_or_bits_do_not_match_is_refused_naming_its_record(
         decode(Record, encode(stored.records[0]), source="record.json")
 
 
+def test_a_repeat_recorded_twice_is_refused_when_read() -> None:
+    # Two records of one repeat count as two repeats: the same values twice make a cell "stable"
+    # whose second repeat never ran.
+    once = record("a", "c", 1, [float32_value("x", 1.0)])
+    stored = results([environment("a")], [case("c")], [once, once], repeats=2)
+    with pytest.raises(ResultsError, match=r"results.json: record a/c repeat 1 is there twice"):
+        decode(Results, encode(stored), source="results.json")
+
+
 @pytest.mark.parametrize("source", ["/dev/zero", "/dev/urandom"])
 def test_an_endless_results_file_is_refused_after_the_limit(source: str) -> None:
     code = (

@@ -378,13 +378,14 @@ class Readback:
 
 def _readback(found: object) -> Readback | None:
     """The header's `confinement`; a number that is not a positive integer is left unread, and so
-    is a limit without its cgroup: "not checked", never a limit guessed."""
+    is a limit without its cgroup, or a cgroup without its limit: "not checked", never a limit guessed."""
     if not isinstance(found, dict):
         return None
     cpus = _positive(found.get("cpus"))
     cgroup = found.get("cgroup")
     limit = found.get("memory_limit")
-    if cgroup not in ("v1", "v2") or (limit is not None and _positive(limit) is None):
+    unread = "memory_limit" not in found or (limit is not None and _positive(limit) is None)
+    if cgroup not in ("v1", "v2") or unread:
         return Readback(cpus=cpus)
     return Readback(cpus=cpus, cgroup=str(cgroup), memory_limit=_positive(limit))
 

@@ -212,7 +212,8 @@ class Environment(_Model):
 
 def _asks_for_gpus(slurm: Slurm) -> bool:
     """Whether the jobs ask Slurm for at least one GPU (gpu:0 or --gpus=0 asks for none)."""
-    asked = [slurm.gres] if slurm.gres is not None and slurm.gres.startswith("gpu") else []
+    # gres is a list (gpu:0,tmpdisk:100): each of its GPU requests, not the list's last count.
+    asked = [request for request in (slurm.gres or "").split(",") if request.startswith("gpu")]
     asked += [option for option in slurm.extra if option.startswith("--gpus")]
     return any(not re.search(r"[:=]0+$", request) for request in asked)
 

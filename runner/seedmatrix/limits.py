@@ -4,6 +4,7 @@ and, once it ran, which of the limits it asked for were not enforced."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 from .results import Confinement
 
@@ -71,7 +72,7 @@ def not_enforced(confinement: Confinement) -> tuple[Unenforced, ...]:
         text = f"memory limit not enforced ({memory} requested, no limit applied)"
         found.append(Unenforced(limit="memory", text=text))
     elif confinement.memory_limit > memory_bytes(memory):
-        applied = f"{confinement.memory_limit / (1 << 30):.1f} GiB"
+        applied = f"{Decimal(confinement.memory_limit) / (1 << 30):.1f} GiB"  # any int: no float overflow
         text = f"memory limit not enforced ({memory} requested, {applied} applied)"
         found.append(Unenforced(limit="memory", text=text))
     return tuple(found)

@@ -47,6 +47,7 @@ def merge(parts: Sequence[Results]) -> Results:
     environments: dict[str, tuple[EnvironmentResult, str]] = {}
     cases: dict[str, tuple[CaseResult, str]] = {}
     for part in parts:
+        _only_its_own_records(part)
         for env in part.environments:
             if env.name in environments:
                 raise ResultsError(
@@ -85,6 +86,18 @@ def merge(parts: Sequence[Results]) -> Results:
         # each part's cells (environments are in one part only), so a merged run can be reused from
         cell_keys=dict(sorted(item for part in parts for item in part.cell_keys.items())),
     )
+
+
+def _only_its_own_records(part: Results) -> None:
+    """A record of an environment another run holds would stand beside that run's own repeats (a
+    repeat twice, or one that never ran there)."""
+    own = {env.name for env in part.environments}
+    for record in part.records:
+        if record.environment not in own:
+            raise ResultsError(
+                f"run {part.run_id} has records of environment {record.environment}, which it did "
+                "not run; merge each run's results.json as written"
+            )
 
 
 def sorted_records(records: Sequence[Record]) -> tuple[Record, ...]:

@@ -13,11 +13,18 @@ from pathlib import Path
 #: platform (as Docker names it) → Debian's architecture, and the machine name `uname -m` gives.
 DEBIAN_ARCH = {"linux/amd64": "amd64", "linux/arm64": "arm64"}
 MACHINE = {"linux/amd64": "x86_64", "linux/arm64": "aarch64"}
+#: Other systems' names for those machines: macOS says arm64 (Apple silicon, whose Docker Desktop
+#: engine runs aarch64 natively), Windows and the BSDs AMD64 or amd64.
+_SAME_MACHINE = {"arm64": "aarch64", "amd64": "x86_64", "AMD64": "x86_64"}
+
+
+def _linux_name(machine: str) -> str:
+    return _SAME_MACHINE.get(machine, machine)
 
 
 def host_platform() -> str | None:
     """This machine's platform as Docker names it; None for one seedmatrix does not know."""
-    machine = platform.machine()
+    machine = _linux_name(platform.machine())
     return next((name for name, known in MACHINE.items() if known == machine), None)
 
 
@@ -31,7 +38,7 @@ def emulated(machine: str | None, host_machine: str | None) -> bool | None:
     either is unknown."""
     if not machine or not host_machine:
         return None
-    return machine != host_machine
+    return _linux_name(machine) != _linux_name(host_machine)
 
 
 def debian_arch(requested: str | None) -> str | None:

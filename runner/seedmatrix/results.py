@@ -290,7 +290,12 @@ def decode(kind: type[_T], data: bytes, *, source: str) -> _T:
         if item.schema != SCHEMA:  # read as, and written again as, the current schema
             item = cast(_T, replace(item, schema=SCHEMA))
     records = item.records if isinstance(item, Results) else (item,) if isinstance(item, Record) else ()
+    seen: set[tuple[str, str, int]] = set()
     for record in records:
+        key = (record.environment, record.case, record.repeat)
+        if key in seen:  # counted as two repeats, it would make a cell stable that ran once
+            raise ResultsError(f"{source}: record {'/'.join(key[:2])} repeat {record.repeat} is there twice")
+        seen.add(key)
         try:
             for value in record.values:
                 check(value)

@@ -139,6 +139,8 @@ def _smallest_limit(version, mount, path, name):
     its own sees its own cgroup at the mount's root: every ancestor of the path is tried, up to the
     root, and the smallest limit found binds."""
     parts = [part for part in path.split("/") if part]
+    if ".." in parts:  # outside our cgroup namespace's root: no level here is an ancestor we know
+        return None
     limits = []
     read = False
     for depth in range(len(parts), -1, -1):
@@ -146,8 +148,10 @@ def _smallest_limit(version, mount, path, name):
             with open(os.path.join(mount, *parts[:depth], name), encoding="ascii") as stream:
                 text = stream.read().strip()
             limit = None if text == "max" else int(text)
+        except (FileNotFoundError, NotADirectoryError):
+            continue  # a level of the host's path that this mount does not show
         except (OSError, ValueError):
-            continue
+            return None  # a level that may bind, unread: no verdict on the smallest limit
         read = True
         if limit is not None and limit < _NO_LIMIT:
             limits.append(limit)

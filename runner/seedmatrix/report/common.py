@@ -20,15 +20,17 @@ def env_heading(name: str, reference: str) -> str:
 
 
 def machine_note(results: Results, env: EnvironmentResult) -> str:
-    """Its machine, where the run's environments ran on more than one: "aarch64" or "aarch64,
-    emulated" (as its image said from inside, beside the machine that ran it); "" otherwise."""
+    """Its machine, where the run's environments ran on more than one or this one was emulated:
+    "aarch64" or "aarch64, emulated" (as its image said from inside, beside the machine that ran
+    it); "" otherwise."""
     machines = {e.build.observed.machine for e in results.environments if e.build.observed}
     observed = env.build.observed
-    if len(machines - {None}) < 2 or observed is None or observed.machine is None:
+    if observed is None or observed.machine is None:
         return ""
+    # Named even when every environment shares it: emulation is not seen by comparing them.
     if emulated(observed.machine, env.host_machine):
         return f"{observed.machine}, emulated"
-    return observed.machine
+    return observed.machine if len(machines - {None}) > 1 else ""
 
 
 def cut(names: Sequence[str]) -> str:

@@ -10,7 +10,8 @@ that follow it.
 From the image (hosts without mmdebstrap: Docker Desktop, Podman machines): the recipe's `image:`
 at the suite's tag, pinned by its digest (the recipe's `digests:`, else the one the registry
 serves), with the recipe's packages installed in a build, tagged
-`seedmatrix-base:<suite>-image-<hash of the recipe's packages and that digest>`: the tag says which
+`seedmatrix-base:<suite>-image-<hash of the recipe's packages and that digest>` (`-image-arm64-` on
+an arm64 host: the digest is usually a multi-platform index's): the tag says which
 way a base was made, and which image it started from.
 """
 
@@ -66,9 +67,13 @@ def base_tag(suite: str, recipe: DebianRecipe, platform: str | None = None) -> s
 
 
 def image_base_tag(suite: str, recipe: DebianRecipe, digest_: str) -> str:
-    """The official image's digest names one architecture already."""
-    identity = json.dumps({"suite": suite, "include": sorted(recipe.include), "from": digest_})
-    return f"{BASE_REPOSITORY}:{suite}-image-{digest(identity)}"
+    """The digest is usually the official image's multi-platform index, the same on every machine,
+    while the base built from it is this host's architecture: named as in `base_tag`."""
+    arch = debian_arch(None)
+    identity: dict[str, object] = {"suite": suite, "include": sorted(recipe.include), "from": digest_}
+    if arch not in (None, "amd64"):
+        identity["arch"] = arch
+    return f"{BASE_REPOSITORY}:{suite}-image-{_arch_part(arch)}{digest(json.dumps(identity))}"
 
 
 def _arch_part(arch: str | None) -> str:
@@ -93,10 +98,19 @@ def found_base(
     tags = _known_tags(client, suite, recipe, way, platform)
     for tag in tags:
         try:
-            return tag, client.images.get(tag)
+            image = client.images.get(tag)
         except ImageNotFound:
             continue
+        if _of_platform(image, platform):
+            return tag, image
     return tags[0] if tags else base_tag(suite, recipe, platform), None
+
+
+def _of_platform(image: Any, platform: str | None) -> bool:
+    """amd64 tags carry no architecture, and neither did an arm64 host's before platforms: a base
+    of another architecture under the tag looked for is not this environment's."""
+    wanted = debian_arch(platform)
+    return wanted is None or bool(image.attrs.get("Architecture", wanted) == wanted)  # None: unknown here
 
 
 def ensure_base(
@@ -120,7 +134,7 @@ def ensure_base(
     if registry is not None:
         for known in _known_tags(client, suite, recipe, way, platform):
             pulled = pull(client, registry, known, progress=progress)
-            if pulled is not None:
+            if pulled is not None and _of_platform(pulled, platform):
                 return pulled
     mmdebstrap = shutil.which("mmdebstrap")
     if way == "image" or (way is None and mmdebstrap is None):

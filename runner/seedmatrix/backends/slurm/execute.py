@@ -190,6 +190,10 @@ class SlurmQueue:
                     continue
                 if listed is None and not reported:
                     continue  # Slurm does not know it (any more) and it left nothing
+                if listed is None and _signalled(batch_dir.parent / f"{index}.ended.json"):
+                    # Forgotten by Slurm, and a signal stopped it: this run's own Ctrl-C as likely
+                    # as anything (scancel lets it publish), so not a result: run it again.
+                    continue
                 if listed is not None and outcome(listed.state) is Outcome.CANCELLED:
                     continue  # this run's own Ctrl-C cancelled it: run it again
                 spec = json.loads((batch_dir.parent / f"{index}.json").read_bytes())
@@ -340,6 +344,10 @@ def _task_spec(cell: Cell, boundary: bytes) -> dict[str, Any]:
         "timeout_seconds": cell.limits.timeout_seconds,
         "grace_seconds": STOP_GRACE_SECONDS,
     }
+
+
+def _signalled(ended_file: Path) -> bool:
+    return json.loads(ended_file.read_bytes()).get("signal") is not None
 
 
 def _report_decides(report: Mapping[str, Any], ended: Outcome | None) -> bool:
