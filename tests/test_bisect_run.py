@@ -82,3 +82,23 @@ def test_a_changed_sum_is_placed_between_a_same_and_a_changed_probe(
     testable = [candidate for candidate in report["candidates"] if not candidate["skipped"]]
     assert len(report["tried"]) < len(testable)  # a search, not every release
     assert leftovers(docker_client, report["run_id"]) == []
+
+
+def test_a_good_end_without_a_wheel_for_the_python_ends_the_bisect_before_any_build(
+    docker_client: docker.DockerClient, tmp_path: Path
+) -> None:
+    # NumPy 1.23.0 has wheels for CPython 3.8-3.10 only; the environment runs 3.11.
+    status, stderr, report, run = bisect(
+        tmp_path, "--case", "seed_numpy", "--good", "1.23.0", "--bad", "2.0.2"
+    )
+    assert status == 1
+    assert "probe 1: numpy 1.23.0 skipped: no wheel for CPython 3.11" in " ".join(stderr.split())
+    (tried,) = report["tried"]  # the bad end is not probed for nothing
+    assert tried["version"] == "1.23.0"
+    assert tried["build"] == "not built"
+    assert tried["untested"]["outcome"] == "skipped"
+    assert "no wheel for CPython 3.11" in tried["untested"]["detail"]
+    assert report["verdicts"] == []
+    assert report["finished"] is True
+    assert "Nothing could be compared" in (run / "BISECT.md").read_text(encoding="utf-8")
+    assert not (run / "records").exists() or not any((run / "records").iterdir())

@@ -17,6 +17,7 @@ from seedmatrix.bisector import (
     as_json,
     build_outcome,
     label_outcomes,
+    pip_refusal,
     render,
     repinned,
 )
@@ -111,7 +112,10 @@ def test_pip_refusing_the_pins_is_a_skip_in_pips_words(tmp_path: Path) -> None:
     log.write_text(
         "Collecting numpy==2.2.0\n"
         "ERROR: Cannot install numpy==2.2.0 and tensorflow-cpu==2.18.1 because these package versions "
-        "have conflicting dependencies.\nERROR: ResolutionImpossible: for help visit https://pip.pypa.io\n",
+        "have conflicting dependencies.\n\nThe conflict is caused by:\n    The user requested numpy==2.2.0\n"
+        "    tensorflow-cpu 2.18.1 depends on numpy<2.1.0 and >=1.26.0\n\nTo fix this you could try to:\n"
+        "1. loosen the range\n"
+        "ERROR: ResolutionImpossible: for help visit https://pip.pypa.io\n",
         encoding="utf-8",
     )
     build = Build(
@@ -120,8 +124,16 @@ def test_pip_refusing_the_pins_is_a_skip_in_pips_words(tmp_path: Path) -> None:
     found = build_outcome(build, "numpy", "2.2.0")
     assert found is not None
     assert found.outcome is Outcome.SKIPPED
-    assert "Cannot install numpy==2.2.0 and tensorflow-cpu==2.18.1" in found.detail
-    assert "ResolutionImpossible" in found.detail
+    assert found.detail == (
+        "pip: Cannot install numpy==2.2.0 and tensorflow-cpu==2.18.1 because these package versions have "
+        "conflicting dependencies. the conflict is caused by: The user requested numpy==2.2.0; "
+        "tensorflow-cpu 2.18.1 depends on numpy<2.1.0 and >=1.26.0"
+    )
+
+
+def test_pip_saying_only_resolution_impossible_is_kept() -> None:
+    assert pip_refusal("ERROR: ResolutionImpossible: see the docs\n") == "ResolutionImpossible: see the docs"
+    assert pip_refusal("Collecting numpy\nSuccessfully built\n") == ""
 
 
 def test_another_build_failure_is_a_failure_with_its_error() -> None:

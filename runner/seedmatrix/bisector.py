@@ -53,6 +53,7 @@ BISECT_DIR = "bisect"  # under the results root: results/bisect/<run-id>/, resul
 BISECT_FILE = "BISECT.md"
 BISECT_JSON = "bisect.json"
 _PIP_ERROR = re.compile(r"^ERROR: (.+)$", re.MULTILINE)
+_PIP_CONFLICT = re.compile(r"^The conflict is caused by:\n((?:[ \t]+\S.*(?:\n|$))+)", re.MULTILINE)
 _NAME_CHARACTERS = re.compile(r"[^A-Za-z0-9._-]")
 _LONGEST_NAME = 64  # config's environment names
 
@@ -170,11 +171,11 @@ def build_outcome(build: Build, package: str, version: str) -> LabelOutcome | No
     """Why a prepared probe cannot be run (None: it can). pip refusing the pins (a conflict, no
     matching distribution) is a skip with pip's own words; any other failure a failure."""
     if build.identity is None:
-        said = []
+        said = ""
         if build.log and "pip" in (build.error or ""):
-            said = _PIP_ERROR.findall(Path(build.log).read_text(encoding="utf-8", errors="replace"))
+            said = pip_refusal(Path(build.log).read_text(encoding="utf-8", errors="replace"))
         if said:
-            return LabelOutcome(outcome=Outcome.SKIPPED, detail="pip: " + " ".join(said))
+            return LabelOutcome(outcome=Outcome.SKIPPED, detail=f"pip: {said}")
         return LabelOutcome(outcome=Outcome.FAILED, detail=build.error or "the image could not be made")
     framework = canonicalize_name(package)
     observed = build.observed.version(framework) if build.observed and framework in FRAMEWORKS else None
@@ -182,6 +183,19 @@ def build_outcome(build: Build, package: str, version: str) -> LabelOutcome | No
         # Never compare an image that does not hold the release it stands for.
         return LabelOutcome(outcome=Outcome.FAILED, detail=f"the image holds {package} {observed}")
     return None
+
+
+def pip_refusal(log: str) -> str:
+    """What pip said when it refused the pins: its errors, and the requirements that conflict."""
+    errors = _PIP_ERROR.findall(log)
+    # ResolutionImpossible only points at pip's docs; the conflict's causes say what clashed.
+    said = [line for line in errors if not line.startswith("ResolutionImpossible")] or errors
+    causes = _PIP_CONFLICT.search(log)
+    if causes and said:
+        said.append(
+            "the conflict is caused by: " + "; ".join(line.strip() for line in causes[1].splitlines())
+        )
+    return " ".join(said)
 
 
 def bisect_job(request: BisectRequest, out: Output, host_environ: Mapping[str, str]) -> int:
@@ -309,10 +323,13 @@ class _Session:
         return tuple(candidate.version for candidate in self.found)
 
     def bisect(self) -> Bisect:
-        # The good end first: its labels are what every probe is compared with.
+        # The good end first: its labels are what every probe is compared with. When it cannot be
+        # compared, nothing can: the bad end is not probed for nothing.
         for end in dict.fromkeys((self.versions[0], self.versions[-1])):
             self._probe(end)
             self.write(finished=False)
+            if self.tried[end].probe.untested is not None:
+                return self.write(finished=True)
         labels = self._labels()
         while (version := next_probe(labels, self.versions, self._probes())) is not None:
             self._probe(version)
