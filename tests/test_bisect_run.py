@@ -4,6 +4,8 @@ repeats, compared bit for bit; BISECT.md, bisect.json and the records in the run
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +14,7 @@ import pytest
 
 from seedmatrix.results import Build
 
-from test_faults import leftovers, seedmatrix
+from test_faults import command, environment, leftovers, seedmatrix
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -102,3 +104,40 @@ def test_a_good_end_without_a_wheel_for_the_python_ends_the_bisect_before_any_bu
     assert report["finished"] is True
     assert "Nothing could be compared" in (run / "BISECT.md").read_text(encoding="utf-8")
     assert not (run / "records").exists() or not any((run / "records").iterdir())
+
+
+def test_ctrl_c_keeps_the_probes_made_and_resume_continues_without_redoing_them(
+    docker_client: docker.DockerClient, small_image: Build, tmp_path: Path
+) -> None:
+    arguments = [
+        "bisect", "--matrix", str(MATRIX), "--results", str(tmp_path), "-e", ENVIRONMENT,
+        "--package", "numpy", "--case", "seed_numpy", "--good", "2.0.2", "--bad", "2.1.0",
+    ]  # fmt: skip
+    with subprocess.Popen(
+        command(*arguments), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=environment()
+    ) as process:
+        assert process.stderr is not None
+        seen = ""
+        for line in process.stderr:  # until the second probe starts: the first is done and written
+            seen += line
+            if "probe 2: numpy 2.1.0" in line:
+                process.send_signal(signal.SIGINT)
+                break
+        seen += process.stderr.read()
+        assert process.wait(timeout=300) == 130, seen
+    run = (tmp_path / "bisect" / "latest").resolve()
+    stopped = json.loads((run / "bisect.json").read_text(encoding="utf-8"))
+    assert stopped["finished"] is False
+    assert [tried["version"] for tried in stopped["tried"]] == ["2.0.2"]
+    assert leftovers(docker_client, stopped["run_id"]) == []
+
+    resumed = seedmatrix(*arguments, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resuming bisect {stopped['run_id']}: 1 probes done" in resumed.stderr
+    assert "numpy 2.0.2" not in resumed.stderr.split("releases from")[1]  # not probed again
+    report = json.loads((run / "bisect.json").read_text(encoding="utf-8"))
+    assert report["finished"] is True
+    assert [tried["version"] for tried in report["tried"]] == ["2.0.2", "2.1.0"]
+    assert {verdict["answer"] for verdict in report["verdicts"]} == {"unchanged"}
+    assert report["wall_seconds"] >= stopped["wall_seconds"]
+    assert seedmatrix(*arguments, "--resume").returncode == 5  # finished: nothing left to resume

@@ -20,6 +20,7 @@ from seedmatrix.bisector import (
     pip_refusal,
     render,
     repinned,
+    restored,
 )
 from seedmatrix.compare import label_results
 from seedmatrix.config import Environment
@@ -270,3 +271,25 @@ def test_names_the_matrix_lacks_are_clear_errors_before_anything_runs(
     assert status == 2
     assert message in " ".join(capsys.readouterr().err.split())
     assert list(tmp_path.iterdir()) == []  # nothing was started
+
+
+def test_a_stopped_bisect_is_restored_from_its_bisect_json_as_it_was() -> None:
+    stopped = a_bisect(finished=False)
+    found, tried, seconds = restored(json.loads(json.dumps(as_json(stopped))))
+    assert found == stopped.candidates
+    assert tuple(tried.values()) == stopped.tried
+    assert tuple(tried) == ("2.0.2", "2.2.0", "2.4.6")
+    assert seconds == stopped.wall_seconds
+
+
+def test_resuming_with_nothing_to_resume_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = main(
+        ["bisect", "--matrix", str(DATA / "bisect.yaml"), "--results", str(tmp_path), "-e", ENV,
+         "--case", "numpy_sums", "--package", "numpy", "--good", "2.0.2", "--bad", "2.4.6", "--resume"]
+    )  # fmt: skip
+    assert status == 5
+    assert "no stopped bisect of numpy 2.0.2 → 2.4.6 on bookworm-np2.0 / numpy_sums" in " ".join(
+        capsys.readouterr().err.split()
+    )

@@ -193,6 +193,11 @@ def with_bisect_options(command: argparse.ArgumentParser) -> None:
     )
     command.add_argument("--pre", action="store_true", help="probe pre-releases between the ends too")
     command.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the newest stopped bisect of these same arguments (its probes are kept)",
+    )
+    command.add_argument(
         "--ca-bundle",
         type=Path,
         help="extra CA bundle for the package index and pip (default: the first set of $PIP_CERT, "
@@ -279,6 +284,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 pre=arguments.pre,
                 ca_bundle=arguments.ca_bundle,
                 memory=arguments.memory,
+                resume=arguments.resume,
             )
             status = bisect_job(request, out, os.environ)
         elif arguments.command == "plan":

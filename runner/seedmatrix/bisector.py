@@ -36,8 +36,8 @@ from .bisection import (
 from .builds import build_settings, sweep
 from .compare import LabelResult, LabelState, failure_detail, known_difference, label_results
 from .config import Environment, Matrix, load_matrix
-from .errors import ConfigError
-from .files import atomic_write
+from .errors import ConfigError, ResultsError
+from .files import MIB, atomic_write, read_text_bounded
 from .limits import DEFAULT_MEMORY
 from .log import Output
 from .markdown import code, plain, table
@@ -46,7 +46,8 @@ from .plan import Selection, plan_environment
 from .releases import Candidate, candidates, index_url, read_index
 from .results import FRAMEWORKS, Build, BuildStatus, Record, RunStatus
 from .settings import resolve
-from .store import RunDirectory
+from .store import RunDirectory, is_alive
+from .store import runs as run_directories
 from .values import describe
 
 BISECT_DIR = "bisect"  # under the results root: results/bisect/<run-id>/, results/bisect/latest
@@ -56,6 +57,7 @@ _PIP_ERROR = re.compile(r"^ERROR: (.+)$", re.MULTILINE)
 _PIP_CONFLICT = re.compile(r"^The conflict is caused by:\n((?:[ \t]+\S.*(?:\n|$))+)", re.MULTILINE)
 _NAME_CHARACTERS = re.compile(r"[^A-Za-z0-9._-]")
 _LONGEST_NAME = 64  # config's environment names
+MAX_BISECT_BYTES = 64 * MIB
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,6 +75,11 @@ class BisectRequest:
     pre: bool = False
     ca_bundle: Path | None = None
     memory: str = DEFAULT_MEMORY
+    resume: bool = False  # continue the newest stopped bisect of this same request
+
+
+#: What a resumed bisect must share with the one it continues (its bisect.json's request).
+_SAME_BISECT = ("config", "environment", "case", "package", "good", "bad", "labels", "pre")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -214,9 +221,19 @@ def bisect_job(request: BisectRequest, out: Output, host_environ: Mapping[str, s
         memory=request.memory,
     )
     resolved = resolve(options, environ=host_environ, matrix=matrix)
-    out.step(f"reading the releases of {request.package} from {index_url(host_environ)}")
-    files = read_index(request.package, index=index_url(host_environ), ca_bundle=resolved.ca_bundle)
-    found = candidates(files, good=request.good, bad=request.bad, python=environment.python, pre=request.pre)
+    earlier = _stopped_bisect(request) if request.resume else None
+    if earlier is not None:
+        run, document = earlier
+        found, tried, seconds = restored(document)
+        out.step(f"resuming bisect {run.run_id}: {len(tried)} probes done, {seconds:.0f} s so far")
+    else:
+        out.step(f"reading the releases of {request.package} from {index_url(host_environ)}")
+        files = read_index(request.package, index=index_url(host_environ), ca_bundle=resolved.ca_bundle)
+        found = candidates(
+            files, good=request.good, bad=request.bad, python=environment.python, pre=request.pre
+        )
+        tried, seconds = {}, 0.0
+        run = RunDirectory.create(request.results / BISECT_DIR)
     skipped = sum(1 for candidate in found if candidate.skipped)
     out.note(
         f"{len(found)} releases from {request.good} to {request.bad}"
@@ -236,7 +253,6 @@ def bisect_job(request: BisectRequest, out: Output, host_environ: Mapping[str, s
         },
     )
     engine = engine_for(probing, [environment.name])
-    run = RunDirectory.create(request.results / BISECT_DIR)
     with run.held():
         settings = build_settings(
             resolved, host_environ=host_environ, owner=Owner(run_id=run.run_id, run_dir=run.path)
@@ -251,10 +267,16 @@ def bisect_job(request: BisectRequest, out: Output, host_environ: Mapping[str, s
             out=out,
             found=found,
             probes_of=probes_of,
-            started=started,
+            started=started - seconds,  # a resumed bisect's wall time counts what it took before
             host_environ=host_environ,
             jobs=resolved.runs_at_once(len(engine.cpu_ids)),
+            tried=tried,
         )
+        good = tried.get(found[0].version)
+        if good is not None and good.probe.untested is None:
+            # The good end's values are the reference for the probes still to come.
+            records = run.records_of(good.environment, case)
+            session.good_labels = {label.label: label for label in label_results(records)}
         try:
             sweep(machine, resolved.results, out)
             result = session.bisect()
@@ -263,7 +285,7 @@ def bisect_job(request: BisectRequest, out: Output, host_environ: Mapping[str, s
             with interrupts.shielded():
                 session.write(finished=False)
                 machine.close(interrupted=True)
-                out.note(f"what was probed so far: {run.path / BISECT_FILE}")
+                out.note(f"what was probed so far: {run.path / BISECT_FILE}; continue it with --resume")
             raise
         machine.close()
     for line in summary_lines(result):
@@ -271,6 +293,50 @@ def bisect_job(request: BisectRequest, out: Output, host_environ: Mapping[str, s
     out.note(f"report: {run.path / BISECT_FILE}")
     exact = {Answer.FOUND, Answer.UNCHANGED}
     return 0 if result.verdicts and all(v.answer in exact for v in result.verdicts) else 1
+
+
+def _stopped_bisect(request: BisectRequest) -> tuple[RunDirectory, dict[str, Any]]:
+    """The newest bisect of this same request under the results root that stopped before it
+    finished (and whose process is gone), with its bisect.json."""
+    wanted = _request_json(request)
+    for run in reversed(run_directories(request.results / BISECT_DIR)):
+        path = run.path / BISECT_JSON
+        if not path.is_file() or is_alive(run.path):
+            continue
+        document = json.loads(
+            read_text_bounded(path, limit=MAX_BISECT_BYTES, what="bisect.json", error=ResultsError)
+        )
+        if not document["finished"] and all(document["request"][key] == wanted[key] for key in _SAME_BISECT):
+            return run, document
+    raise ResultsError(
+        f"{request.results / BISECT_DIR}: no stopped bisect of {request.package} {request.good} → "
+        f"{request.bad} on {request.environment} / {request.case} to resume"
+    )
+
+
+def restored(document: Mapping[str, Any]) -> tuple[tuple[Candidate, ...], dict[str, Tried], float]:
+    """A stopped bisect's candidates, probes and wall time, from its bisect.json (`as_json`)."""
+
+    def outcome(found: Mapping[str, str]) -> LabelOutcome:
+        return LabelOutcome(outcome=Outcome(found["outcome"]), detail=found["detail"])
+
+    tried = {
+        entry["version"]: Tried(
+            probe=Probe(
+                version=entry["version"],
+                labels={label: outcome(found) for label, found in entry["labels"].items()},
+                untested=outcome(entry["untested"]) if entry["untested"] else None,
+            ),
+            environment=entry["environment"],
+            build=entry["build"],
+            image=entry["image"],
+            seconds=entry["seconds"],
+            runs=entry["runs"],
+        )
+        for entry in document["tried"]
+    }
+    found = tuple(Candidate(**candidate) for candidate in document["candidates"])
+    return found, tried, float(document["wall_seconds"])
 
 
 def _environment(matrix: Matrix, request: BisectRequest) -> Environment:
@@ -326,8 +392,9 @@ class _Session:
         # The good end first: its labels are what every probe is compared with. When it cannot be
         # compared, nothing can: the bad end is not probed for nothing.
         for end in dict.fromkeys((self.versions[0], self.versions[-1])):
-            self._probe(end)
-            self.write(finished=False)
+            if end not in self.tried:
+                self._probe(end)
+                self.write(finished=False)
             if self.tried[end].probe.untested is not None:
                 return self.write(finished=True)
         labels = self._labels()
@@ -527,13 +594,17 @@ def render(result: Bisect) -> str:
     return "\n".join(lines)
 
 
+def _request_json(request: BisectRequest) -> dict[str, Any]:
+    return {
+        key: str(value) if isinstance(value, Path) else list(value) if isinstance(value, tuple) else value
+        for key, value in asdict(request).items()
+    }
+
+
 def as_json(result: Bisect) -> dict[str, Any]:
     """bisect.json: the request, the candidates, every probe's outcomes and the verdicts."""
-    request = {
-        key: str(value) if isinstance(value, Path) else value for key, value in asdict(result.request).items()
-    }
     return {
-        "request": request,
+        "request": _request_json(result.request),
         "run_id": result.run_id,
         "finished": result.finished,
         "wall_seconds": result.wall_seconds,
