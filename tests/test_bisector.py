@@ -150,6 +150,12 @@ def test_an_image_that_does_not_hold_the_release_is_never_compared() -> None:
     found = build_outcome(build, "numpy", "2.2.0")
     assert found == LabelOutcome(outcome=Outcome.FAILED, detail="the image holds numpy 2.1.0")
     assert build_outcome(build, "numpy", "2.1.0") is None
+    tensorflow = Observed(python="3.11.2", frameworks={"tensorflow": "tensorflow-cpu 2.18.1"}, pip_freeze=())
+    built = Build(status=BuildStatus.BUILT, seconds=1.0, identity="sha256:2", observed=tensorflow)
+    assert build_outcome(built, "tensorflow-cpu", "2.18.1") is None
+    assert build_outcome(built, "tensorflow-cpu", "2.19.0") == LabelOutcome(
+        outcome=Outcome.FAILED, detail="the image holds tensorflow-cpu 2.18.1"
+    )
 
 
 def environment(**pins: object) -> Environment:

@@ -184,11 +184,14 @@ def build_outcome(build: Build, package: str, version: str) -> LabelOutcome | No
         if said:
             return LabelOutcome(outcome=Outcome.SKIPPED, detail=f"pip: {said}")
         return LabelOutcome(outcome=Outcome.FAILED, detail=build.error or "the image could not be made")
-    framework = canonicalize_name(package)
+    # The distributions TensorFlow is installed as (config's tensorflow_package) report as "tensorflow".
+    framework = {"tensorflow-cpu": "tensorflow"}.get(canonicalize_name(package), canonicalize_name(package))
     observed = build.observed.version(framework) if build.observed and framework in FRAMEWORKS else None
-    if observed is not None and observed.rsplit(" ", 1)[-1] != version:
+    # TensorFlow's observed version reads "<distribution> <version>".
+    held = observed.rsplit(" ", 1)[-1] if observed is not None else None
+    if held is not None and held != version:
         # Never compare an image that does not hold the release it stands for.
-        return LabelOutcome(outcome=Outcome.FAILED, detail=f"the image holds {package} {observed}")
+        return LabelOutcome(outcome=Outcome.FAILED, detail=f"the image holds {package} {held}")
     return None
 
 
