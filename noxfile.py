@@ -1,6 +1,7 @@
-"""Sessions named for what a user wants: `matrix` (the main job), `images`, `plan`, `report`, `tests`,
-`lint`, `workflow` (the GitHub Actions workflow run here by act), `podman` (the container tests and
-a small matrix on Podman), and the benchmarks `bench` and `checkpoint`.
+"""Sessions named for what a user wants: `matrix` (the main job), `images`, `plan`, `report`,
+`bisect` (which release changed a case's values), `tests`, `lint`, `workflow` (the GitHub Actions
+workflow run here by act), `podman` (the container tests and a small matrix on Podman), and the
+benchmarks `bench` and `checkpoint`.
 
 Arguments after `--` go to the command, e.g. `nox -s matrix -- --environment py3.11-np2.0-tf2.18`.
 """
@@ -42,6 +43,13 @@ def report(session: nox.Session) -> None:
     """Re-render MATRIX.md from stored results (default results/latest); runs nothing."""
     session.install(".")
     session.run("seedmatrix", "report", *session.posargs)
+
+
+@nox.session
+def bisect(session: nox.Session) -> None:
+    """Which release of a package changed a case's values: probes between --good and --bad, BISECT.md."""
+    session.install(".")
+    session.run("seedmatrix", "bisect", *session.posargs)
 
 
 @nox.session

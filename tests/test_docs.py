@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "README.md", ROOT / "CONTRIBUTING.md", *sorted((ROOT / "docs").glob("*.md"))]
 SESSIONS = set(re.findall(r"@nox\.session\s+def (\w+)", (ROOT / "noxfile.py").read_text(encoding="utf-8")))
 #: nox sessions whose arguments go to `seedmatrix <command>`.
-SESSION_COMMANDS = {"matrix": "matrix", "images": "images", "report": "report"}
+SESSION_COMMANDS = {"matrix": "matrix", "images": "images", "report": "report", "bisect": "bisect"}
 
 
 def text(path: Path) -> str:

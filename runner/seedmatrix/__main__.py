@@ -1,4 +1,5 @@
-"""Command line: `seedmatrix matrix | images | report`. Errors meant for users are caught here, once."""
+"""Command line: `seedmatrix matrix | images | report | bisect | ...`. Errors meant for users are caught
+here, once."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from pathlib import Path  # noqa: E402
 
 from . import __version__  # noqa: E402
 from .backends.docker.forecast import prune  # noqa: E402
+from .bisector import BisectRequest, bisect_job  # noqa: E402
 from .builds import images_job  # noqa: E402
 from .config import matrix_schema  # noqa: E402
 from .errors import SeedmatrixError  # noqa: E402
@@ -140,6 +142,9 @@ def _parser() -> argparse.ArgumentParser:
         "--into", type=Path, help="where merged results and their MATRIX.md go (default results/merged)"
     )
     with_verdict_options(report)
+    with_bisect_options(
+        commands.add_parser("bisect", help="find the release of a package that changed a case's values")
+    )
     schema = commands.add_parser("schema", help="print the JSON Schema of matrix.yaml or of results.json")
     schema.add_argument("of", choices=["matrix", "results"])
     init = commands.add_parser("init", help="write a starting matrix.yaml for a project")
@@ -170,6 +175,53 @@ def with_build_options(command: argparse.ArgumentParser) -> None:
         "--build-jobs",
         type=_positive,
         help=f"images built at once (default {DEFAULT_BUILD_JOBS})",
+    )
+
+
+def with_bisect_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "-c",
+        "--matrix",
+        "--config",
+        dest="config",
+        type=Path,
+        default=Path("matrix.yaml"),
+        help="matrix file",
+    )
+    command.add_argument("--results", type=Path, default=Path("results"), help="results root")
+    command.add_argument(
+        "-e", "--environment", required=True, help="the environment whose package is re-pinned"
+    )
+    command.add_argument("--case", required=True, help="the case each probe runs")
+    command.add_argument("--package", required=True, help="the package bisected (one the environment pins)")
+    command.add_argument(
+        "--good", required=True, metavar="VERSION", help="the release whose values are the reference"
+    )
+    command.add_argument(
+        "--bad", required=True, metavar="VERSION", help="a later release whose values changed"
+    )
+    command.add_argument(
+        "--label",
+        action="append",
+        default=[],
+        help="bisect only this label (repeatable; default: every label)",
+    )
+    command.add_argument("--pre", action="store_true", help="probe pre-releases between the ends too")
+    command.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the newest stopped bisect of these same arguments (its probes are kept)",
+    )
+    command.add_argument(
+        "--ca-bundle",
+        type=Path,
+        help="extra CA bundle for the package index and pip (default: the first set of $PIP_CERT, "
+        "$REQUESTS_CA_BUNDLE, $SSL_CERT_FILE)",
+    )
+    command.add_argument(
+        "--memory",
+        default=DEFAULT_MEMORY,
+        help=f"memory limit of each seed container, swap included (default {DEFAULT_MEMORY})",
     )
 
 
@@ -235,6 +287,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             status = 0
         elif arguments.command == "prune":
             status = prune(arguments.configs, dry_run=arguments.dry_run, out=out)
+        elif arguments.command == "bisect":
+            request = BisectRequest(
+                config=arguments.config,
+                results=arguments.results,
+                environment=arguments.environment,
+                case=arguments.case,
+                package=arguments.package,
+                good=arguments.good,
+                bad=arguments.bad,
+                labels=tuple(arguments.label),
+                pre=arguments.pre,
+                ca_bundle=arguments.ca_bundle,
+                memory=arguments.memory,
+                resume=arguments.resume,
+            )
+            status = bisect_job(request, out, os.environ)
         elif arguments.command == "plan":
             status = show_plan(_options(arguments), out=out, environ=os.environ)
         elif arguments.command == "report":

@@ -40,3 +40,9 @@ class ResultsError(SeedmatrixError):
     """A results directory is missing or holds something this version cannot read."""
 
     exit_code = 5
+
+
+class PackageIndexError(SeedmatrixError):
+    """The package index could not be read, or does not list the release asked for."""
+
+    exit_code = 6
