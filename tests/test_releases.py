@@ -174,6 +174,8 @@ def test_an_abi3_or_pure_python_wheel_fits() -> None:
     assert fits(IndexFile(filename="pkg-1.0-cp311-cp311-manylinux_2_34_x86_64.whl"), "3.11") is False
     assert fits(IndexFile(filename="pkg-1.0-cp311-cp311-musllinux_1_1_x86_64.whl"), "3.11") is False
     assert fits(IndexFile(filename="pkg-1.0-cp311-cp311-manylinux2014_aarch64.whl"), "3.11") is False
+    assert fits(IndexFile(filename="pkg-1.0-cp311-cp311-manylinux2014_aarch64.whl"), "3.11", "aarch64")
+    assert fits(IndexFile(filename=f"pkg-1.0-cp311-cp311-{LINUX}.whl"), "3.11", "aarch64") is False
 
 
 def test_a_package_the_index_lacks_is_a_clear_error(index: tuple[str, Path]) -> None:

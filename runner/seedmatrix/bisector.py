@@ -43,6 +43,7 @@ from .log import Output
 from .markdown import code, plain, table
 from .options import Options
 from .plan import Selection, plan_environment
+from .platforms import MACHINE, host_platform
 from .releases import Candidate, candidates, index_url, read_index
 from .results import FRAMEWORKS, Build, BuildStatus, Record, RunStatus
 from .settings import resolve
@@ -233,7 +234,12 @@ def bisect_job(request: BisectRequest, out: Output, host_environ: Mapping[str, s
         out.step(f"reading the releases of {request.package} from {index_url(host_environ)}")
         files = read_index(request.package, index=index_url(host_environ), ca_bundle=resolved.ca_bundle)
         found = candidates(
-            files, good=request.good, bad=request.bad, python=environment.python, pre=request.pre
+            files,
+            good=request.good,
+            bad=request.bad,
+            python=environment.python,
+            pre=request.pre,
+            machine=MACHINE[environment.platform or host_platform() or "linux/amd64"],
         )
         tried, seconds = {}, 0.0
         run = RunDirectory.create(request.results / BISECT_DIR)

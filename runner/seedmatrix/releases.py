@@ -2,9 +2,9 @@
 
 The index is asked for JSON (PEP 691) and read as HTML (PEP 503) when it answers that; pip's own
 index (PIP_INDEX_URL) and CA bundle apply, so a host behind a TLS-intercepting proxy reads it the
-way pip does. A release without a wheel for the environment's Python (and Linux x86-64), or only
-yanked files, is a candidate that is skipped with that reason, never probed: an image build would
-try to compile it from source.
+way pip does. A release without a wheel for the environment's Python (on Linux, for its platform's
+machine), or only yanked files, is a candidate that is skipped with that reason, never probed: an
+image build would try to compile it from source.
 """
 
 from __future__ import annotations
@@ -139,8 +139,9 @@ def file_version(filename: str) -> Version | None:
     return None
 
 
-def fits(file: IndexFile, python: str) -> bool:
-    """Whether pip would install this wheel on the environment's Python (CPython on Linux x86-64)."""
+def fits(file: IndexFile, python: str, machine: str = "x86_64") -> bool:
+    """Whether pip would install this wheel on the environment's Python (CPython on Linux, on
+    `machine`: x86_64 or aarch64, as the environment's platform says)."""
     if not file.filename.endswith(".whl") or file.yanked is not None:
         return False
     try:
@@ -153,16 +154,21 @@ def fits(file: IndexFile, python: str) -> bool:
                 return False
         except (InvalidSpecifier, InvalidVersion):
             pass  # pip ignores a requires-python it cannot read; so does this
-    return not wheel_tags.isdisjoint(_supported(python))
+    return not wheel_tags.isdisjoint(_supported(python, machine))
 
 
-def _supported(python: str) -> frozenset[tags.Tag]:
+def _supported(python: str, machine: str) -> frozenset[tags.Tag]:
     """The tags pip accepts for CPython `python` on the images' oldest glibc (Debian bullseye's
     2.31): a wheel only for a newer glibc is skipped, never probed on a base it may not fit."""
     major, minor = (int(part) for part in python.split("."))
     platforms = [
-        *(f"manylinux_2_{glibc}_x86_64" for glibc in range(_OLDEST_GLIBC_MINOR, 4, -1)),
-        *("manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64", "linux_x86_64"),
+        *(f"manylinux_2_{glibc}_{machine}" for glibc in range(_OLDEST_GLIBC_MINOR, 4, -1)),
+        *(
+            f"manylinux2014_{machine}",
+            f"manylinux2010_{machine}",
+            f"manylinux1_{machine}",
+            f"linux_{machine}",
+        ),
     ]
     return frozenset(
         [
@@ -173,7 +179,13 @@ def _supported(python: str) -> frozenset[tags.Tag]:
 
 
 def candidates(
-    files: Sequence[IndexFile], *, good: str, bad: str, python: str, pre: bool = False
+    files: Sequence[IndexFile],
+    *,
+    good: str,
+    bad: str,
+    python: str,
+    pre: bool = False,
+    machine: str = "x86_64",
 ) -> tuple[Candidate, ...]:
     """The releases from `good` to `bad` (both included, in version order): pre-releases only with
     `pre` (the ends always), each skipped with the reason where no wheel fits `python`."""
@@ -193,18 +205,22 @@ def candidates(
         for version in by_version
         if low <= version <= high and (pre or not version.is_prerelease or version in {low, high})
     )
-    return tuple(Candidate(version=str(v), skipped=_why_not(by_version[v], python)) for v in chosen)
+    return tuple(Candidate(version=str(v), skipped=_why_not(by_version[v], python, machine)) for v in chosen)
 
 
-def _why_not(files: Sequence[IndexFile], python: str) -> str:
-    if any(fits(file, python) for file in files):
+_SPOKEN = {"x86_64": "x86-64"}  # as people write it; aarch64 is aarch64
+
+
+def _why_not(files: Sequence[IndexFile], python: str, machine: str) -> str:
+    if any(fits(file, python, machine) for file in files):
         return ""
     if files and all(file.yanked is not None for file in files):
         reasons = sorted({file.yanked for file in files if file.yanked})
         return "yanked" + (f": {'; '.join(reasons)}" if reasons else "")
     wheels = [file.filename for file in files if file.filename.endswith(".whl")]
     return (
-        f"no wheel for CPython {python} on Linux x86-64 ({len(wheels)} other wheel(s) on the index)"
+        f"no wheel for CPython {python} on Linux {_SPOKEN.get(machine, machine)} ({len(wheels)} other "
+        "wheel(s) on the index)"
         if wheels
         else f"no wheel on the index (pip would build {files[0].filename} from source)"
     )
