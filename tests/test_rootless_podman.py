@@ -76,12 +76,15 @@ def as_user(user: User, command: list[str]) -> list[str]:
 
 
 def answers(address: str) -> bool:
-    try:
-        client = docker.DockerClient(base_url=address)  # it asks the engine's version here
-    except docker.errors.DockerException:
+    # Not before the socket exists, and with the API version given so that making the client asks
+    # nothing: a client whose first request failed in its constructor leaks its socket (docker-py).
+    if not Path(address.removeprefix("unix://")).exists():
         return False
+    client = docker.DockerClient(base_url=address, version="1.41")
     try:
         return bool(client.ping())
+    except (docker.errors.DockerException, OSError):  # OSError: requests' ConnectionError too
+        return False
     finally:
         client.close()
 
