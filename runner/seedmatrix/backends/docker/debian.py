@@ -50,6 +50,10 @@ BASE_FROM_LABEL = "org.seedmatrix.base-from"
 #: not 0: zip, and so wheels, cannot hold a file time before it.
 SOURCE_DATE_EPOCH = "315532800"
 Progress = Callable[[str], None]
+#: What every base says however it is made (an import's changes, a loaded archive's config, the
+#: official image's build): an image built on it inherits these.
+_BASE_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
+_BASE_CMD = ["python3"]
 
 
 def base_tag(suite: str, recipe: DebianRecipe, platform: str | None = None) -> str:
@@ -187,33 +191,28 @@ def ensure_base(
                 # import ignores the tag parameter (the image came out as seedmatrix-base:latest),
                 # while both engines take repo=name:tag.
                 repository=tag,
-                changes=[
-                    "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                    "ENV LANG=C.UTF-8",
-                    'CMD ["python3"]',
-                ],
+                changes=[*(f"ENV {name}={value}" for name, value in _BASE_ENV.items()), _cmd()],
             )
         except APIError as error:
             raise ImageError(f"importing {tag} failed: {error}") from None
     return client.images.get(tag)
 
 
+def _cmd() -> str:
+    return f"CMD {json.dumps(_BASE_CMD)}"
+
+
 def _load(client: docker.DockerClient, rootfs: Path, *, tag: str, platform: str, command: list[str]) -> Any:
     """The root file system as an image of `platform`'s architecture: a docker archive of one layer
     whose config names it (an import would call it this host's). Its id is the config's digest,
     the same on every machine that makes the same tarball."""
-    layer = hashlib.sha256()
     with rootfs.open("rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            layer.update(chunk)
+        layer = hashlib.file_digest(stream, "sha256")
     config = {
         "architecture": debian_arch(platform),
         "os": "linux",
         "created": "1980-01-01T00:00:00Z",  # SOURCE_DATE_EPOCH's: the id must not follow the clock
-        "config": {
-            "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"],
-            "Cmd": ["python3"],
-        },
+        "config": {"Env": [f"{name}={value}" for name, value in _BASE_ENV.items()], "Cmd": _BASE_CMD},
         "rootfs": {"type": "layers", "diff_ids": [f"sha256:{layer.hexdigest()}"]},
         # The options and the suite, not the scratch path or the mirror (where, not what).
         "history": [
@@ -336,8 +335,8 @@ def _from_image(
             # mmdebstrap does, it installs from it; the lists are not kept.
             "RUN apt-get update && apt-get install -y --no-install-recommends "
             f"{packages} && rm -rf /var/lib/apt/lists/*",
-            "ENV LANG=C.UTF-8",
-            'CMD ["python3"]',
+            f"ENV LANG={_BASE_ENV['LANG']}",  # PATH: the official image's is the same
+            _cmd(),
         ]
     )
     progress(f"making {tag} from {recipe.image}@{digests[0]}")
