@@ -45,6 +45,10 @@ def memory_bytes(memory: str) -> int:
     return int(memory[:-1]) * _UNITS[memory[-1]]
 
 
+#: `Unenforced.limit` of the CPUs (the one that marks a cell: a result may depend on the CPU count).
+CPUS = "CPUs"
+
+
 @dataclass(frozen=True, kw_only=True)
 class Unenforced:
     """A limit a repeat asked for and did not get, or that could not be read back."""
@@ -61,10 +65,10 @@ def not_enforced(confinement: Confinement) -> tuple[Unenforced, ...]:
     available = confinement.cpus_available
     requested = confinement.cpus_requested
     if available is None:
-        found.append(Unenforced(limit="CPUs", text=f"CPUs not checked ({requested} requested)"))
+        found.append(Unenforced(limit=CPUS, text=f"CPUs not checked ({requested} requested)"))
     elif available > requested:
         text = f"{requested} CPU{'s' if requested > 1 else ''} requested, {available} available"
-        found.append(Unenforced(limit="CPUs", text=text))
+        found.append(Unenforced(limit=CPUS, text=text))
     memory = confinement.memory_requested
     if confinement.memory_cgroup is None:
         found.append(Unenforced(limit="memory", text=f"memory limit not checked ({memory} requested)"))

@@ -17,7 +17,7 @@ from .claims import KIND, ClaimCheck, Verdict, check_claims, written_claims
 from .compare import Comparison, compare
 from .cpu import Applied, Request, environment_requests
 from .divergence import divergences
-from .limits import not_enforced
+from .limits import CPUS, not_enforced
 from .published import PublishedCheck, check_published
 from .results import Divergence, EnvironmentResult, Record, Results, RunStatus
 
@@ -46,10 +46,11 @@ class Verdicts:
 
     def cpus_not_as_asked(self, environment: str, case: str) -> bool:
         """Whether a repeat of the cell had other CPUs than it asked for (or they were not read)."""
-        return any(
-            check.limit == "CPUs" and check.environment == environment and check.case == case
-            for check in self.limits
-        )
+        return (environment, case) in self._cells_without_their_cpus
+
+    @cached_property
+    def _cells_without_their_cpus(self) -> frozenset[tuple[str, str]]:
+        return frozenset((check.environment, check.case) for check in self.limits if check.limit == CPUS)
 
     def divergences_of(self, case: str) -> tuple[Divergence, ...]:
         return tuple(divergence for divergence in self.divergences if divergence.case == case)

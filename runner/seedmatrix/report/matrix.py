@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from ..claims import KINDS, TOLERANT, TOLERANT_MARK, ClaimCheck, Verdict
 from ..compare import WITH_VALUES, CellResult, CellState, Comparison, Versus
+from ..limits import CPUS
 from ..markdown import anchor, code, details, plain, table
 from ..results import Results
 from ..values import NOT_WRITTEN, PARSED
@@ -154,7 +155,7 @@ def legend(comparison: Comparison, verdicts: Verdicts) -> list[tuple[str, str]]:
         marks.append("📭")
     if any(value.dtype == PARSED for value in values):
         marks.append("(parsed)")
-    if any(check.limit == "CPUs" for check in verdicts.limits):
+    if any(check.limit == CPUS for check in verdicts.limits):
         marks.append(UNCONFINED)
     if any(check.kind in TOLERANT for check in verdicts.claims):
         marks.append(TOLERANT_MARK)
