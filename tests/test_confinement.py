@@ -210,22 +210,27 @@ def test_results_without_a_read_back_show_no_limits_at_all() -> None:
     assert "Limits not as asked" not in matrix
 
 
-@pytest.mark.docker
-def test_a_container_reads_back_the_cpus_and_memory_limit_it_was_given(
-    docker_client: docker.DockerClient, small_image: Build, run_label: str, tmp_path: Path
-) -> None:
+def greeting_cell(tmp_path: Path, *, environment: str, host_python: str | None = None) -> Cell:
+    """A one-repeat cell whose script prints a greeting (parsed as its value), with 512m asked."""
     (tmp_path / "script.py").write_text("print('hello')\n", encoding="utf-8")
-    tmp_path.chmod(0o755)  # mounted as the working directory; the script runs as nobody
-    assert small_image.image_id is not None
-    cell = Cell(
-        environment="small",
+    return Cell(
+        environment=environment,
         case="c",
         script=tmp_path / "script.py",
         workdir=tmp_path,
         repeats=1,
         limits=Limits(timeout_seconds=120, memory="512m"),
         parse="(?P<greeting>hello)",
+        host_python=host_python,
     )
+
+
+@pytest.mark.docker
+def test_a_container_reads_back_the_cpus_and_memory_limit_it_was_given(
+    docker_client: docker.DockerClient, small_image: Build, run_label: str, tmp_path: Path
+) -> None:
+    tmp_path.chmod(0o755)  # mounted as the working directory; the script runs as nobody
+    assert small_image.image_id is not None
     context = RunContext(
         client=docker_client,
         owner=container.Owner(run_id=run_label),
@@ -234,7 +239,7 @@ def test_a_container_reads_back_the_cpus_and_memory_limit_it_was_given(
         jobs=1,
         cpu_ids=[0],
     )
-    found = run_repeat(context, cell, 1, cpu_ids=[0])
+    found = run_repeat(context, greeting_cell(tmp_path, environment="small"), 1, cpu_ids=[0])
     assert found.status is RunStatus.OK, found.stderr_tail
     assert found.confinement is not None
     assert found.confinement.cpus_available == 1
@@ -245,17 +250,7 @@ def test_a_container_reads_back_the_cpus_and_memory_limit_it_was_given(
 
 def test_a_host_process_reads_back_its_pinned_cpu_and_an_unenforced_memory_limit(tmp_path: Path) -> None:
     """The host backend applies no memory limit: a real run whose limit was not enforced."""
-    (tmp_path / "script.py").write_text("print('hello')\n", encoding="utf-8")
-    cell = Cell(
-        environment="host",
-        case="c",
-        script=tmp_path / "script.py",
-        workdir=tmp_path,
-        repeats=1,
-        limits=Limits(timeout_seconds=120, memory="512m"),
-        parse="(?P<greeting>hello)",
-        host_python=sys.executable,
-    )
+    cell = greeting_cell(tmp_path, environment="host", host_python=sys.executable)
     context = RunContext(
         client=None,
         owner=container.Owner(run_id="host-test"),

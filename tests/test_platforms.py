@@ -173,29 +173,27 @@ def probed(env_name: str, machine: str | None, *, host_machine: str = "x86_64") 
     return replace(built, build=replace(built.build, observed=observed), host_machine=host_machine)
 
 
+def rendered(*envs: EnvironmentResult) -> str:
+    """MATRIX.md of one case run once in each environment; the first is the reference."""
+    records = [record(env.name, "c", 1, [float64_value("v", 1.0)]) for env in envs]
+    run = results(list(envs), [case("c")], records, reference=envs[0].name, repeats=1)
+    return render(run, derive(run))
+
+
 def test_the_matrix_names_each_machine_when_there_are_several_and_says_which_was_emulated() -> None:
-    envs = [probed("x86", "x86_64"), probed("arm", "aarch64")]
-    records = [record(name, "c", 1, [float64_value("v", 1.0)]) for name in ("x86", "arm")]
-    run = results(envs, [case("c")], records, reference="x86", repeats=1)
-    matrix = render(run, derive(run))
+    matrix = rendered(probed("x86", "x86_64"), probed("arm", "aarch64"))
     assert "| case | x86 (reference) (x86_64) | arm (aarch64, emulated) |" in matrix
-    assert "Debian bookworm<br>aarch64, emulated" in matrix or "<br>aarch64, emulated" in matrix
+    assert "<br>aarch64, emulated" in matrix  # the Environments table's base column
 
 
 def test_one_machine_for_every_environment_is_not_named() -> None:
-    envs = [probed("x86", "x86_64"), probed("x86b", "x86_64")]
-    records = [record(name, "c", 1, [float64_value("v", 1.0)]) for name in ("x86", "x86b")]
-    run = results(envs, [case("c")], records, reference="x86", repeats=1)
-    matrix = render(run, derive(run))
+    matrix = rendered(probed("x86", "x86_64"), probed("x86b", "x86_64"))
     assert "x86_64" not in matrix
     assert "emulated" not in matrix
 
 
 def test_a_native_arm64_shard_is_named_but_not_emulated() -> None:
-    envs = [probed("x86", "x86_64"), probed("arm", "aarch64", host_machine="aarch64")]
-    records = [record(name, "c", 1, [float64_value("v", 1.0)]) for name in ("x86", "arm")]
-    run = results(envs, [case("c")], records, reference="x86", repeats=1)
-    matrix = render(run, derive(run))
+    matrix = rendered(probed("x86", "x86_64"), probed("arm", "aarch64", host_machine="aarch64"))
     assert "| arm (aarch64) |" in matrix
     assert "emulated" not in matrix
 
@@ -215,20 +213,15 @@ def test_selecting_by_platform_takes_what_each_environment_declares(tmp_path: Pa
     assert select_environments(matrix, Selection(platforms=("linux/arm64",))) == ("arm",)
     assert select_environments(matrix, Selection(platforms=("host", "linux/amd64"))) == ("plain", "amd")
     assert select_environments(matrix, Selection()) == ("plain", "amd", "arm")
-    only_arm = load_matrix(path)
+    only_arm = replace(matrix, environments=matrix.environments[2:])
     with pytest.raises(ConfigError, match=r"platform host, shard 1/1\) matches no environment"):
-        select_environments(
-            replace(only_arm, environments=only_arm.environments[2:]), Selection(platforms=("host",))
-        )
+        select_environments(only_arm, Selection(platforms=("host",)))
 
 
 def test_a_run_whose_every_environment_was_emulated_still_says_so() -> None:
     # One machine for all (aarch64 on an x86-64 host): nothing to tell apart, but the emulation is
     # a fact about the values and the CPU column, not about the other environments.
-    envs = [probed("arm", "aarch64"), probed("arm2", "aarch64")]
-    records = [record(name, "c", 1, [float64_value("v", 1.0)]) for name in ("arm", "arm2")]
-    run = results(envs, [case("c")], records, reference="arm", repeats=1)
-    matrix = render(run, derive(run))
+    matrix = rendered(probed("arm", "aarch64"), probed("arm2", "aarch64"))
     assert "| case | arm (reference) (aarch64, emulated) | arm2 (aarch64, emulated) |" in matrix
 
 
