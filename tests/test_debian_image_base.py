@@ -100,6 +100,16 @@ def test_a_matrix_builds_on_the_official_image_base_from_the_command_line(
         case["script"] = str((SMALL.parent / case["script"]).resolve())
     matrix["images_dir"] = str(images)
     (tmp_path / "matrix.yaml").write_text(yaml.safe_dump(matrix), encoding="utf-8")
+
+    def plan(way: str) -> str:
+        said = seedmatrix("plan", "--config", str(tmp_path / "matrix.yaml"), "--case", "seed_numpy",
+                          "--results", str(tmp_path / "results"), "--debian-base", way)  # fmt: skip
+        assert said.returncode == 0, said.stdout + said.stderr
+        return said.stdout
+
+    # The plan takes the base the run would: not the archive's, which this engine has.
+    assert f"make the base from Debian's official image {official_image}:bookworm" in plan("image")
+    assert f"found ({small_image.tag})" in plan("archive")
     finished = seedmatrix(
         "matrix", "--config", str(tmp_path / "matrix.yaml"), "--results", str(tmp_path / "results"),
         "--case", "seed_numpy", "--debian-base", "image",
@@ -109,6 +119,7 @@ def test_a_matrix_builds_on_the_official_image_base_from_the_command_line(
     assert {record["status"] for record in data["records"]} == {"ok"}
     [environment] = data["environments"]
     assert environment["build"]["tag"] != small_image.tag  # another base: another content tag
+    assert f"found ({environment['build']['tag']})" in plan("image")
     image = docker_client.images.get(environment["build"]["image_id"])
     [base] = [
         found

@@ -24,7 +24,9 @@ def show_plan(options: Options, *, out: Output, environ: Mapping[str, str]) -> i
     matrix = load_matrix(options.config)
     settings = resolve(options, environ=environ, matrix=matrix)
     selection, results = settings.selection, settings.results
-    machine = Machine.forecasting(matrix, out=out, registry=settings.registry)
+    machine = Machine.forecasting(
+        matrix, out=out, registry=settings.registry, debian_base=settings.debian_base
+    )
     environments = select_environments(matrix, selection)
     forecasts = {name: machine.forecast(matrix.environment(name)) for name in environments}
     print("images:")

@@ -102,9 +102,12 @@ class Machine:
         )
 
     @classmethod
-    def forecasting(cls, matrix: Matrix, *, out: Output, registry: str | None) -> Machine:
+    def forecasting(
+        cls, matrix: Matrix, *, out: Output, registry: str | None, debian_base: str | None
+    ) -> Machine:
         """For `seedmatrix plan`: the engine when one answers (else it says what is not checked);
-        `registry`, where a run would pull what the engine lacks."""
+        `registry`, where a run would pull what the engine lacks; `debian_base`, how a run would make
+        a missing Debian base ("archive", "image"; None: as this host can)."""
         client, why = container.reachable()
         if client is None:
             out.warn(f"{why}: images and reuse are not checked")
@@ -113,7 +116,7 @@ class Machine:
         cpu = host_cpu()
         docker = DockerBackend(
             client, matrix, settings=None, fetching=fetching, out=out, cpu_ids=cpu_ids, cpu=cpu,
-            registry=registry,
+            registry=registry, debian_base=debian_base,
         )  # fmt: skip
         host = HostBackend(matrix, cpu_ids=cpu_ids, cpu=cpu)
         slurm = SlurmBackend(matrix, host=host, run_id=None) if _slurm_settings(matrix) else None

@@ -36,11 +36,13 @@ class DockerBackend:
         cpu_ids: Sequence[int],
         cpu: CpuFacts | None,
         registry: str | None = None,
+        debian_base: str | None = None,
     ) -> None:
         self._client = client
         self._matrix = matrix
         self._settings = settings
         self._registry = settings.registry if settings is not None else registry
+        self._debian_base = settings.debian_base if settings is not None else debian_base
         self._fetching = fetching
         self._out = out
         self.cpu_ids = cpu_ids
@@ -92,7 +94,14 @@ class DockerBackend:
         )
 
     def forecast(self, environment: Environment) -> Forecast:
-        return forecast(self._client, self._matrix, environment, self._fetching, registry=self._registry)
+        return forecast(
+            self._client,
+            self._matrix,
+            environment,
+            self._fetching,
+            registry=self._registry,
+            debian_base=self._debian_base,
+        )
 
     def close(self, *, interrupted: bool = False) -> None:
         if self._client is None or self._settings is None:

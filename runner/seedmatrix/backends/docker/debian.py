@@ -117,6 +117,11 @@ def _of_platform(image: Any, platform: str | None) -> bool:
     return wanted is None or bool(image.attrs.get("Architecture", wanted) == wanted)  # None: unknown here
 
 
+def made_from_image(way: str | None) -> bool:
+    """Whether a missing base is made from Debian's official image, else from the archive."""
+    return way == "image" or (way is None and shutil.which("mmdebstrap") is None)
+
+
 def ensure_base(
     client: docker.DockerClient,
     suite: str,
@@ -141,7 +146,7 @@ def ensure_base(
             if pulled is not None and _of_platform(pulled, platform):
                 return pulled
     mmdebstrap = shutil.which("mmdebstrap")
-    if way == "image" or (way is None and mmdebstrap is None):
+    if made_from_image(way):
         if foreign(platform):
             raise ImageError(
                 f"a {platform} base for debian: {suite} is made with mmdebstrap only (not from the "

@@ -15,6 +15,7 @@ import docker
 
 from ...config import Environment, Matrix, load_matrix
 from ...log import Output
+from ...platforms import foreign
 from .. import Forecast
 from . import container, debian
 from .images import ENV_REPOSITORY, base_content, environment_tag, image_identity, wheel_plan
@@ -31,17 +32,29 @@ def forecast(
     fetching: Fetching | None,
     *,
     registry: str | None = None,
+    debian_base: str | None = None,
 ) -> Forecast:
     """What a run would do for `environment`'s image; with a registry, what it lacks is pulled from
-    there when the registry has it (not asked here: plan reaches no network), else built."""
+    there when the registry has it (not asked here: plan reaches no network), else built. A Debian
+    base counts only when made the way a run would take it (`debian_base`: "archive", "image";
+    None: either)."""
     name = environment.name
     if client is None:
         return Forecast(environment=name, action="unknown", detail="no engine: cannot tell what is built")
-    reference, base = _base(client, matrix, environment)
+    reference, base = _base(client, matrix, environment, debian_base)
     if base is None:
         if not (environment.debian and matrix.debian_recipe):
             what = f"pull the base {environment.base_image}, then build (the tag follows the base's content)"
             return Forecast(environment=name, action="build", detail=what, base_tag=environment.base_image)
+        if debian.made_from_image(debian_base) and foreign(environment.platform):
+            what = f"a {environment.platform} base is made with mmdebstrap only, not from the official image"
+            return Forecast(environment=name, action="refused", detail=what)
+        if debian.made_from_image(debian_base):
+            official = f"{matrix.debian_recipe.image}:{environment.debian}"
+            what = f"make the base from Debian's official image {official}, then build"
+            if registry is not None:
+                what = f"pull the base {_remote(registry, reference)} if the registry has it, else {what}"
+            return Forecast(environment=name, action="build", detail=what, base_tag=reference)
         tag = debian.base_tag(environment.debian, matrix.debian_recipe, environment.platform)
         if registry is not None:
             what = f"pull the base {_remote(registry, tag)} if the registry has it, else make it; then build"
@@ -80,13 +93,15 @@ def _remote(registry: str, tag: str) -> str:
     return ":".join(remote(registry, tag))
 
 
-def _base(client: docker.DockerClient, matrix: Matrix, environment: Environment) -> tuple[str, Any]:
+def _base(
+    client: docker.DockerClient, matrix: Matrix, environment: Environment, debian_base: str | None
+) -> tuple[str, Any]:
     """The base's reference, and its image when the engine has it."""
     if environment.base_image is not None:
         reference = environment.base_image
     elif environment.debian is not None and matrix.debian_recipe is not None:
         return debian.found_base(
-            client, environment.debian, matrix.debian_recipe, platform=environment.platform
+            client, environment.debian, matrix.debian_recipe, way=debian_base, platform=environment.platform
         )
     else:
         return "", None
