@@ -98,8 +98,9 @@ def test_a_hostile_script_is_contained_and_the_matrix_completes(
     attempts = {value["label"]: value["values"][0] for value in hostile["values"]}
     allowed = {label: outcome for label, outcome in attempts.items() if str(outcome).startswith("ALLOWED")}
     assert allowed == {}
-    assert len(attempts) == 9
+    assert len(attempts) == 10
     assert attempts["tmpfs write still works"] == 7.0
+    assert attempts["tmpfs runs what it writes"] == 7.0
     assert attempts["fork without bound"] == "blocked: BlockingIOError"
     assert hostile["output_capped"] is True
     assert "the script wrote 2,147,4" in hostile["stderr_tail"]

@@ -7,6 +7,7 @@ two gigabytes of output. The runner must contain every attempt and still complet
 import os
 import signal
 import socket
+import subprocess
 import sys
 import time
 
@@ -54,6 +55,18 @@ attempt("read: /etc/shadow", lambda: open("/etc/shadow").read(16))
 attempt("read: /root through /proc/1/root", lambda: os.listdir("/proc/1/root/root"))
 attempt("fork without bound", fork_without_bound)
 show("tmpfs write still works", float(write("/tmp/allowed")))
+
+
+def run_from_tmp():
+    """What a JIT compiler does (torch.compile, numba's cache, a C kernel built at run time): write
+    an executable into /tmp and run it."""
+    with open("/tmp/exit7", "w") as stream:
+        stream.write("#!/bin/sh\nexit 7\n")
+    os.chmod("/tmp/exit7", 0o755)
+    return subprocess.run(["/tmp/exit7"], check=False).returncode
+
+
+show("tmpfs runs what it writes", float(run_from_tmp()))
 
 chunk = "x" * (1 << 20) + "\n"
 for _ in range(2048):  # 2 GiB

@@ -274,8 +274,10 @@ def _container(client: docker.DockerClient, spec: ContainerSpec) -> Iterator[Con
     """`spec`'s container, created (not started) and removed after the block whatever happens."""
     volumes = {str(host): {"bind": inside, "mode": "ro"} for host, inside in spec.read_only_mounts.items()}
     volumes |= {str(host): {"bind": inside, "mode": "rw"} for host, inside in spec.writable_mounts.items()}
+    # exec: Docker's tmpfs default is noexec, and JIT compilers (torch.compile, numba's cache, a C
+    # kernel a script builds) load what they write to /tmp.
     tmpfs = {
-        path: f"rw,nosuid,nodev,size={size},mode=1777"
+        path: f"rw,exec,nosuid,nodev,size={size},mode=1777"
         for path, size in {"/tmp": spec.limits.tmp_mb << 20, **spec.tmpfs}.items()
     }
     isolation = (
