@@ -10,6 +10,7 @@ from seedmatrix.results import (
     Build,
     BuildStatus,
     CaseResult,
+    Confinement,
     EnvironmentResult,
     Observed,
     Record,
@@ -45,6 +46,12 @@ def unrecordable_value(label: str, note: str = "cannot record a Foo") -> Value:
     return Value(label=label, dtype=UNRECORDABLE, shape=(), values=(), bits=(), note=note)
 
 
+#: What a repeat's launcher reads back where the engine enforced what a case asks by default.
+AS_ASKED = Confinement(
+    cpus_requested=1, memory_requested="4g", cpus_available=1, memory_cgroup="v2", memory_limit=4 << 30
+)
+
+
 def record(
     environment: str,
     case: str,
@@ -54,6 +61,7 @@ def record(
     status: RunStatus = RunStatus.OK,
     stderr_tail: str = "",
     device: Mapping[str, Any] | None = None,
+    confinement: Confinement | None = AS_ASKED,
 ) -> Record:
     return Record(
         environment=environment,
@@ -67,6 +75,7 @@ def record(
         device={"kind": "CPU", "detail": "TensorFlow sees no GPU"} if device is None else device,
         output="\n".join(f"{v.label}: {v.values}" for v in values),
         stderr_tail=stderr_tail,
+        confinement=confinement,
     )
 
 

@@ -176,7 +176,8 @@ def unconfined_results() -> Results:
         record("roomy", "sums", 1, [float64_value("y", 2.0)]),
         confinement=asked(cpus_available=1, memory_cgroup="v2", memory_limit=None),
     )
-    older = record("roomy", "older", 1, [float64_value("z", 3.0)])  # no read-back: says nothing
+    # No read-back (results from before it, a launcher that sent none): not checked.
+    older = record("roomy", "older", 1, [float64_value("z", 3.0)], confinement=None)
     return results(
         [environment("roomy")],
         [case("threads"), case("sums"), case("older")],
@@ -198,16 +199,20 @@ def test_matrix_marks_a_cell_that_had_more_cpus_and_lists_every_limit_under_envi
         "- **roomy**: 1 CPU requested, 4 available: 1 repeat of threads; memory limit not enforced " in matrix
     )
     assert "(4g requested, no limit applied): 1 repeat of sums" in matrix
-    assert "older" not in matrix.split("Limits not as asked")[1].split("\n\n")[1]
+    assert "CPUs not checked (not read back): 1 repeat of older" in matrix
+    assert "memory limit not checked (not read back): 1 repeat of older" in matrix
 
 
-def test_results_without_a_read_back_show_no_limits_at_all() -> None:
-    run = results(
-        [environment("e")], [case("c")], [record("e", "c", 1, [float64_value("x", 1.0)])], reference="e"
-    )
+def test_a_repeat_without_a_read_back_has_its_limits_not_checked_never_taken_as_enforced() -> None:
+    """Before: a record with no read-back said nothing, and its cell read as confined."""
+    ran = record("e", "c", 1, [float64_value("x", 1.0)], confinement=None)
+    crashed = record("e", "d", 1, [], status=RunStatus.ERROR, confinement=None)
+    run = results([environment("e")], [case("c"), case("d")], [ran, crashed], reference="e", repeats=1)
     matrix = render(run, derive(run))
-    assert "🔓" not in matrix
-    assert "Limits not as asked" not in matrix
+    row = next(line for line in matrix.splitlines() if line.startswith("| [`c`]"))
+    assert row.endswith("🔓 |")
+    assert "- **e**: CPUs not checked (not read back): 1 repeat of c; memory limit not checked " in matrix
+    assert "repeat of d" not in matrix  # a failed repeat is not compared: its read-back says nothing more
 
 
 def greeting_cell(tmp_path: Path, *, environment: str, host_python: str | None = None) -> Cell:

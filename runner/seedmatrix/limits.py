@@ -57,6 +57,13 @@ class Unenforced:
     text: str
 
 
+#: A repeat whose launcher read nothing back.
+NOT_READ_BACK = (
+    Unenforced(limit=CPUS, text="CPUs not checked (not read back)"),
+    Unenforced(limit="memory", text="memory limit not checked (not read back)"),
+)
+
+
 def not_enforced(confinement: Confinement) -> tuple[Unenforced, ...]:
     """What a repeat asked for and did not get, from what its launcher read back; a limit that could
     not be read back is "not checked", never taken as enforced. A stricter limit than asked (an

@@ -17,7 +17,7 @@ from .claims import KIND, ClaimCheck, Verdict, check_claims, written_claims
 from .compare import Comparison, compare
 from .cpu import Applied, Request, environment_requests
 from .divergence import divergences
-from .limits import CPUS, not_enforced
+from .limits import CPUS, NOT_READ_BACK, not_enforced
 from .published import PublishedCheck, check_published
 from .results import Divergence, EnvironmentResult, Record, Results, RunStatus
 
@@ -86,12 +86,18 @@ def derive(results: Results, baseline: tuple[Results, str] | None = None) -> Ver
 
 
 def limit_checks(results: Results) -> tuple[LimitCheck, ...]:
-    """Records without a read-back (older results) are left out: they say nothing either way."""
+    """A repeat that ran and has no read-back (results from before it existed, a launcher that sent
+    none) had its limits not checked, never taken as enforced; a failed repeat's values are not
+    compared, so its missing read-back says nothing more."""
     counted: dict[tuple[str, str, str, str], int] = {}
     for record in results.records:
-        if record.confinement is None:
+        if record.confinement is not None:
+            unenforced = not_enforced(record.confinement)
+        elif record.status is RunStatus.OK:
+            unenforced = NOT_READ_BACK
+        else:
             continue
-        for found in not_enforced(record.confinement):
+        for found in unenforced:
             key = (record.environment, record.case, found.limit, found.text)
             counted[key] = counted.get(key, 0) + 1
     return tuple(
