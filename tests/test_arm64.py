@@ -93,3 +93,58 @@ def test_an_arm64_environment_runs_emulated_and_says_so(
     assert "| case | x86 (reference) (x86_64) | arm (aarch64, emulated) |" in matrix_md
     # Python's Mersenne Twister is the same on both, bit for bit: the claim held, no SURPRISE.
     assert "held, 0 SURPRISES." in matrix_md
+
+
+def test_fma_contraction_alone_moves_the_bits_on_aarch64_and_nothing_else_does(
+    docker_client: docker.DockerClient, small_image: Build, tmp_path: Path
+) -> None:
+    """seeds/seed_fma_contraction.py: the same C kernels, built in each image by Zig's clang with
+    the compiler's default and with -ffp-contract=off, for each architecture's baseline CPU."""
+    if platforms.host_platform() != "linux/amd64":
+        pytest.skip("emulates aarch64 on an x86-64 host; this host is another")
+    missing = platforms.emulation_missing("linux/arm64")
+    if missing is not None:
+        pytest.fail(missing)
+    del small_image
+    packages = '["numpy==2.0.2", "ziglang==0.13.0"]'
+    matrix = tmp_path / "matrix.yaml"
+    matrix.write_text(
+        textwrap.dedent(
+            f"""\
+            repeats: 1
+            timeout_seconds: 600
+            environments:
+              - {{name: x86, debian: bookworm, python: "3.11", packages: {packages}}}
+              - {{name: arm, debian: bookworm, python: "3.11", packages: {packages}, platform: linux/arm64}}
+            cases:
+              - name: fma_contraction
+                script: {SEEDS / "seed_fma_contraction.py"}
+                tmp_mb: 256
+                claims: {{same_across_environments: ["* (-ffp-contract=off)"]}}
+            """
+        ),
+        encoding="utf-8",
+    )
+    finished = seedmatrix("matrix", "--config", str(matrix), "--results", str(tmp_path / "results"))
+    data = latest(tmp_path / "results")
+    for built in data["environments"]:
+        if built["build"]["tag"]:
+            docker_client.images.remove(built["build"]["tag"], force=True)
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+    bits = {
+        (record["environment"], value["label"]): value["bits"]
+        for record in data["records"]
+        for value in record["values"]
+    }
+    kernels = ("a*b+c float64", "degree-8 Horner float64")
+    for kernel in kernels:
+        default, off = f"{kernel} (compiler default)", f"{kernel} (-ffp-contract=off)"
+        # x86-64's baseline has no FMA: both builds round twice, the same bits.
+        assert bits["x86", default] == bits["x86", off]
+        # Contraction off, aarch64 computes what x86-64 does, bit for bit ...
+        assert bits["arm", off] == bits["x86", off]
+        # ... and by default it fuses: the only difference between its two builds.
+        assert bits["arm", default] != bits["arm", off]
+    matrix_md = (tmp_path / "results" / "latest" / "MATRIX.md").read_text(encoding="utf-8")
+    first = "(#case-fma-contraction) | reference | arm | `a*b+c float64 (compiler default)`"
+    assert first in matrix_md  # the first divergence, in the order the script showed its labels
