@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -178,6 +179,36 @@ def test_ctrl_c_cancels_the_runs_jobs(tmp_path: Path, signal_number: int) -> Non
         states = dict(jobs_of(run_dir))
     assert len(states) == 2
     assert set(states.values()) == {"CANCELLED"}
+
+
+def test_a_held_job_is_named_with_how_to_release_it_and_runs_once_released(tmp_path: Path) -> None:
+    """Before: the run waited for a held job without a word (its progress line said "pending")."""
+    needs_slurm()
+    cases = f"  - name: seed_random\n    script: {SEEDS / 'seed_random.py'}\n"
+    config = matrix_file(tmp_path / "m.yaml", [("held", "slurm: {extra: [--hold]}")], cases)
+    process, run_dir = start_run(config, tmp_path / "results")
+    [job_id] = {task.split("_")[0] for task, _ in jobs_of(run_dir)}
+    assert process.stdout is not None
+    watchdog = threading.Timer(120, process.kill)  # a run that never names the job ends the loop
+    watchdog.start()
+    seen = ""
+    try:
+        for line in process.stdout:
+            seen += line
+            if "is held (PENDING, JobHeldUser)" in line:
+                break
+        else:
+            pytest.fail(f"the held job was not named:\n{seen}")
+    finally:
+        watchdog.cancel()
+        if process.poll() is not None:
+            subprocess.run(["scancel", job_id], check=False, timeout=60)
+    assert f"Slurm job {job_id} (held / seed_random) is held" in line
+    assert f"`scontrol release {job_id}`" in line
+    subprocess.run(["scontrol", "release", job_id], check=True, timeout=60)
+    rest, _ = process.communicate(timeout=300)
+    assert process.returncode == 0, seen + rest
+    assert [record["status"] for record in records_of(tmp_path / "results")] == ["ok", "ok"]
 
 
 def test_resume_after_a_killed_submitter_waits_for_its_jobs(tmp_path: Path) -> None:

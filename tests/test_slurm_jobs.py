@@ -17,6 +17,7 @@ from seedmatrix.backends.slurm.jobs import (
     parse_squeue,
     sbatch_command,
     time_limit,
+    waits_on_someone,
 )
 from seedmatrix.config import Slurm
 from seedmatrix.limits import Limits
@@ -134,3 +135,24 @@ def test_a_resumed_run_waits_for_the_live_task_not_one_its_own_ctrl_c_stopped(tm
                         comment="e-2")  # fmt: skip
     adopted = queue._adopt([(cell, 1)], [running])
     assert [task.batch_dir.name for task in adopted.values()] == ["e-2"]
+
+
+def test_a_held_or_suspended_task_waits_on_someone_and_a_pending_one_does_not() -> None:
+    held, by_admin, requeued, suspended, pending, running = parse_squeue(
+        "12|0|PENDING||cpu-a|JobHeldUser|b\n"
+        "12|1|PENDING||cpu-a|JobHeldAdmin|b\n"
+        "13|0|REQUEUE_HOLD||cpu-a|None|b\n"
+        "14|0|SUSPENDED|n1|cpu-a|None|b\n"
+        "15|0|PENDING||cpu-a|Resources|b\n"
+        "15|1|RUNNING|n1|cpu-a|None|b\n"
+    )
+    assert waits_on_someone(held) == (
+        "held (PENDING, JobHeldUser): it runs only once released (`scontrol release 12`)"
+    )
+    assert "(PENDING, JobHeldAdmin)" in str(waits_on_someone(by_admin))
+    assert waits_on_someone(requeued) == (
+        "held (REQUEUE_HOLD): it runs only once released (`scontrol release 13`)"
+    )
+    assert waits_on_someone(suspended) == "suspended: it goes on only once resumed (`scontrol resume 14`)"
+    assert waits_on_someone(pending) is None  # the scheduler runs it when there is room
+    assert waits_on_someone(running) is None

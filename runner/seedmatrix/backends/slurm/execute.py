@@ -36,7 +36,16 @@ from ..docker.container import STOP_GRACE_SECONDS
 from ..execute import to_record
 from ..host.hostrun import PASSED_THROUGH, new_capture
 from . import scheduler
-from .jobs import ARRAY_TASKS_AT_MOST, Outcome, TaskState, job_name, outcome, sbatch_command, time_limit
+from .jobs import (
+    ARRAY_TASKS_AT_MOST,
+    Outcome,
+    TaskState,
+    job_name,
+    outcome,
+    sbatch_command,
+    time_limit,
+    waits_on_someone,
+)
 
 TASK_PROGRAM = INSIDE / "slurm_task.py"
 #: The batch script: it runs its arguments (the environment's interpreter and TASK_PROGRAM), so
@@ -98,6 +107,7 @@ class SlurmQueue:
         self._poller = threading.Thread(target=self._poll_until_stopped, name="seedmatrix-slurm", daemon=True)
         self._progress_at = 0.0
         self._last_progress = ""
+        self._said_waiting: set[tuple[str, str]] = set()  # (job, why) already told
 
     def submit(self, work: Sequence[tuple[Cell, int]]) -> list[Future[None]]:
         """Each repeat becomes an array task (one already submitted by this run is waited for)."""
@@ -321,6 +331,16 @@ class SlurmQueue:
         if line and line != self._last_progress and now - self._progress_at >= PROGRESS_SECONDS:
             self._note(f"Slurm: {line}")
             self._progress_at, self._last_progress = now, line
+        # Told at once, once per job and reason: a held task would otherwise wait unexplained.
+        for task in waiting:
+            state = listed.get(task.key)
+            why = waits_on_someone(state) if state is not None else None
+            if state is not None and why is not None and (state.job_id, why) not in self._said_waiting:
+                self._said_waiting.add((state.job_id, why))
+                self._note(
+                    f"Slurm job {state.job_id} ({task.cell.environment} / {task.cell.case}) is {why}; "
+                    "the run waits for it (Ctrl-C cancels the run's jobs)"
+                )
 
     def _fail_all(self, error: Exception) -> None:
         with self._lock:

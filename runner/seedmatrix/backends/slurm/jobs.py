@@ -54,6 +54,21 @@ def outcome(state: str) -> Outcome | None:
     return _ENDED.get(words[0]) if words else None
 
 
+#: Pending reasons of a held task (sbatch --hold, scontrol hold).
+_HELD_REASONS = frozenset({"JobHeldUser", "JobHeldAdmin"})
+
+
+def waits_on_someone(task: TaskState) -> str | None:
+    """Why a task that has not ended runs only once someone acts; None when the scheduler will run
+    it by itself. The run waits for such a task as for any other: it never ends unless released."""
+    if task.state in {"REQUEUE_HOLD", "SPECIAL_EXIT"} or task.reason in _HELD_REASONS:
+        why = task.state if task.reason in ("", "None") else f"{task.state}, {task.reason}"
+        return f"held ({why}): it runs only once released (`scontrol release {task.job_id}`)"
+    if task.state == "SUSPENDED":
+        return f"suspended: it goes on only once resumed (`scontrol resume {task.job_id}`)"
+    return None
+
+
 @dataclass(frozen=True, kw_only=True)
 class TaskState:
     """One array task as the scheduler lists it."""
