@@ -236,6 +236,38 @@ def test_resume_after_a_killed_submitter_waits_for_its_jobs(tmp_path: Path) -> N
     )
 
 
+def test_resume_after_the_matrix_changed_runs_the_changed_repeats_again(tmp_path: Path) -> None:
+    """Before: the killed run's tasks were adopted whatever the matrix said now (here, the old
+    value of an environment variable the script prints)."""
+    needs_slurm()
+    slow = tmp_path / "slow.py"
+    slow.write_text(
+        "import os, time\nfrom recording import show\ntime.sleep(15)\nshow('value', os.environ['VALUE'])\n",
+        encoding="utf-8",
+    )
+    cases = f"  - name: slow\n    script: {slow}\n    env: {{VALUE: before}}\n"
+    config = matrix_file(tmp_path / "m.yaml", [("on-a", "slurm: {partition: cpu-a}")], cases)
+    process, run_dir = start_run(config, tmp_path / "results")
+    process.kill()
+    process.communicate()
+    submitted = [task for task, _ in jobs_of(run_dir)]
+    assert len(submitted) == 2
+    config.write_text(config.read_text(encoding="utf-8").replace("before", "after"), encoding="utf-8")
+    resumed = run(seedmatrix("--config", str(config), "--resume", str(run_dir)))
+    said = resumed.stdout + resumed.stderr
+    assert resumed.returncode == 0, said
+    assert "2 repeats submitted before the matrix changed: cancelled, and run again" in said
+    deadline = time.monotonic() + 60  # a cancelled task passes through COMPLETING
+    states = dict(jobs_of(run_dir))
+    while "COMPLETING" in states.values() and time.monotonic() < deadline:
+        time.sleep(1)
+        states = dict(jobs_of(run_dir))
+    assert {states.get(task) for task in submitted} == {"CANCELLED"}, (states, submitted)
+    records = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))["records"]
+    assert [record["values"][0]["values"] for record in records] == [["after"], ["after"]]
+    assert not {record["slurm"]["job_id"] for record in records} & set(submitted)
+
+
 def test_a_task_whose_node_fails_is_an_error_with_slurms_reason(tmp_path: Path) -> None:
     needs_slurm()
     cases = f"  - name: hang\n    script: {FAULTS / 'hang.py'}\n"

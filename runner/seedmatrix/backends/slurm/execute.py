@@ -187,6 +187,7 @@ class SlurmQueue:
             return {}
         states = {(task.comment, task.index): task for task in known}
         adopted: dict[tuple[str, str, int], _Task] = {}
+        changed: list[TaskState] = []
         for batch_dir in sorted(self._root.glob("*/batch.json")):
             manifest = json.loads(batch_dir.read_bytes())
             job_file = batch_dir.parent / "job"
@@ -207,10 +208,22 @@ class SlurmQueue:
                 if listed is not None and outcome(listed.state) is Outcome.CANCELLED:
                     continue  # this run's own Ctrl-C cancelled it: run it again
                 spec = json.loads((batch_dir.parent / f"{index}.json").read_bytes())
+                boundary = spec["variables"]["SEEDMATRIX_BOUNDARY"].encode()
+                if spec != _task_spec(wanted[key], boundary):
+                    # The matrix changed since it was submitted (the script's path, arguments,
+                    # variables, limits): not this cell's repeat any more.
+                    if listed is not None and outcome(listed.state) is None:
+                        changed.append(listed)
+                    continue
                 adopted[key] = _Task(
                     cell=wanted[key], repeat=repeat, batch_dir=batch_dir.parent, index=index,
-                    boundary=spec["variables"]["SEEDMATRIX_BOUNDARY"].encode(), future=Future(),
+                    boundary=boundary, future=Future(),
                 )  # fmt: skip
+        if changed:
+            scheduler.cancel_tasks([task.task_id for task in changed])
+            self._note(
+                f"{len(changed)} repeats submitted before the matrix changed: cancelled, and run again"
+            )
         if adopted:
             self._note(f"{len(adopted)} repeats already submitted by this run: waiting for them")
         return adopted

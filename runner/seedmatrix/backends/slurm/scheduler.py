@@ -51,6 +51,13 @@ def accounted(job_name: str) -> list[TaskState] | None:
     return parse_sacct(done.stdout) if done.returncode == 0 else None
 
 
+def cancel_tasks(task_ids: Sequence[str]) -> None:
+    """Cancel these array tasks (ARRAYJOB_INDEX); one already ended is left as it is."""
+    done = _run(["scancel", *task_ids])
+    if done.returncode != 0:
+        raise SchedulerError(f"scancel {' '.join(task_ids)} failed: {done.stderr.strip()}")
+
+
 def cancel(job_name: str) -> None:
     """Cancel every job of the run (pending and running); one already ended is left as it is."""
     done = _run(["scancel", f"--name={job_name}"])
