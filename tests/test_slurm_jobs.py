@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
 
-from seedmatrix.backends.slurm.execute import SlurmQueue
+from seedmatrix.backends.slurm.execute import SlurmQueue, _task_spec
 from seedmatrix.backends.slurm.jobs import (
     Outcome,
     TaskState,
@@ -110,11 +111,11 @@ def test_time_limit_is_the_matrix_or_the_repeats_limit_with_a_margin() -> None:
     assert time_limit(Slurm(), 1) == "3"  # rounded up, never under the repeat's own limit
 
 
-def _batch(root: Path, name: str, *, ended: dict[str, object] | None) -> None:
+def _batch(root: Path, name: str, cell: Cell, *, ended: dict[str, object] | None) -> None:
     batch_dir = root / name
     batch_dir.mkdir(parents=True)
     (batch_dir / "batch.json").write_text(json.dumps({"environment": "e", "tasks": [["c", 1]]}))
-    (batch_dir / "0.json").write_text(json.dumps({"variables": {"SEEDMATRIX_BOUNDARY": name}}))
+    (batch_dir / "0.json").write_text(json.dumps(_task_spec(cell, name.encode())))
     (batch_dir / "job").write_text("12" if name == "e-1" else "13")
     if ended is not None:
         (batch_dir / "0.ended.json").write_text(json.dumps(ended))
@@ -125,12 +126,12 @@ def test_a_resumed_run_waits_for_the_live_task_not_one_its_own_ctrl_c_stopped(tm
     # it); Slurm forgot it since. A later attempt, e-2, runs the same repeat: that one is waited
     # for. Adopting e-1's would make the repeat an error, or stop every --resume as "cancelled".
     root = tmp_path / "slurm"
-    _batch(root, "e-1", ended={"exit_code": -15, "timed_out": False, "seconds": 1.0, "signal": 15})
-    _batch(root, "e-2", ended=None)
+    cell = Cell(environment="e", case="c", script=tmp_path / "s.py", repeats=1,
+                limits=Limits(timeout_seconds=60), workdir=tmp_path, host_python=sys.executable)  # fmt: skip
+    _batch(root, "e-1", cell, ended={"exit_code": -15, "timed_out": False, "seconds": 1.0, "signal": 15})
+    _batch(root, "e-2", cell, ended=None)
     queue = SlurmQueue(run_id="r", run_dir=tmp_path, settings={}, identities={}, side_dir=None,
                        on_record=lambda record: None, note=lambda line: None)  # fmt: skip
-    cell = Cell(environment="e", case="c", script=tmp_path / "s.py", repeats=1,
-                limits=Limits(timeout_seconds=60), workdir=tmp_path)  # fmt: skip
     running = TaskState(job_id="13", index=0, state="RUNNING", node="n1", partition="p", reason="None",
                         comment="e-2")  # fmt: skip
     adopted = queue._adopt([(cell, 1)], [running])
