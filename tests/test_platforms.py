@@ -7,17 +7,21 @@ import platform
 import shutil
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
-from docker.errors import ImageNotFound
+from docker.errors import DockerException, ImageNotFound
 
 from seedmatrix import platforms
+from seedmatrix.assemble import assemble
 from seedmatrix.backends.docker import debian
+from seedmatrix.backends.docker.backend import DockerBackend
 from seedmatrix.config import load_matrix
 from seedmatrix.errors import ConfigError, ImageError
-from seedmatrix.plan import Selection, select_environments
+from seedmatrix.log import Output
+from seedmatrix.plan import HostFacts, Selection, make_plan, select_environments
 from seedmatrix.report import render
-from seedmatrix.results import EnvironmentResult, Observed
+from seedmatrix.results import Build, BuildStatus, EnvironmentResult, Observed, RunState
 from seedmatrix.verdicts import derive
 
 from builders import case, environment, float64_value, record, results
@@ -244,3 +248,46 @@ def test_on_a_machine_seedmatrix_does_not_know_the_base_it_made_is_found_again(
     engine = _EngineHoldingOneArchitecture("ppc64le")
     _, found = debian.found_base(engine, "bookworm", recipe, way="archive")  # type: ignore[arg-type]
     assert found is not None
+
+
+class _RemoteEngine:
+    """A Docker client whose engine (DOCKER_HOST) answers `info` with its own architecture."""
+
+    def __init__(self, architecture: str | None) -> None:
+        self.architecture = architecture
+
+    def info(self) -> dict[str, str]:
+        if self.architecture is None:
+            raise DockerException("the engine went away")
+        return {"Architecture": self.architecture}
+
+
+def test_an_environment_on_a_remote_engine_runs_on_the_engines_machine_not_this_one(tmp_path: Path) -> None:
+    """Before: every environment's machine was this one's, so an aarch64 image on a remote aarch64
+    engine read "emulated" here (and an x86-64 image there read native)."""
+    matrix = load_matrix(write_matrix(tmp_path, "    debian: bookworm\n"))
+
+    def backend(architecture: str | None) -> DockerBackend:
+        client: Any = _RemoteEngine(architecture)
+        return DockerBackend(
+            client, matrix, settings=None, fetching=None, out=Output(env={}), cpu_ids=[0], cpu=None
+        )
+
+    assert backend("aarch64").machine == "aarch64"
+    assert backend(None).machine == ""  # unknown, so never called emulated or native
+    made = assemble(
+        matrix=matrix,
+        plan=make_plan(matrix, Selection(), HostFacts(cpus=1)),
+        builds={"e": Build(status=BuildStatus.CACHED, seconds=0.0)},
+        records=[],
+        run_id="r",
+        started="2026-01-01T00:00:00Z",
+        state=RunState.FINISHED,
+        engine="test",
+        machines={"e": backend("aarch64").machine},
+    )
+    [on_the_engine] = made.environments
+    assert on_the_engine.host_machine == "aarch64"
+    matrix_md = rendered(probed("x86", "x86_64"), replace(probed("arm", "aarch64"), host_machine="aarch64"))
+    assert "| arm (aarch64) |" in matrix_md
+    assert "emulated" not in matrix_md

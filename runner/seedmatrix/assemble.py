@@ -31,7 +31,10 @@ def assemble(
     engine: str,
     dispatch: Mapping[str, Mapping[str, Any]] | None = None,
     cell_keys: Mapping[tuple[str, str], str] | None = None,
+    machines: Mapping[str, str] | None = None,
 ) -> Results:
+    """`machines`: environment → the architecture its repeats ran on (its backend's: a remote
+    engine's, not this machine's); None: this machine's, for every environment."""
     environments = []
     for name in plan.environments:
         spec = matrix.environment(name)
@@ -64,7 +67,7 @@ def assemble(
                 frameworks=tuple(sorted(provides)),
                 build=build,
                 host=socket.gethostname(),
-                host_machine=platform.machine(),
+                host_machine=platform.machine() if machines is None else machines.get(name, ""),
                 dispatch=dict((dispatch or {}).get(name, {})),
                 projects_sha256=hashlib.sha256(
                     "\0".join(tree_digest(project) for project in matrix.projects.get(name, ())).encode()

@@ -190,6 +190,10 @@ class _RunBook:
             engine=self.engine,
             dispatch=self.dispatch,
             cell_keys=self.keys,
+            machines={
+                name: self.machine.machine_of(self.matrix.environment(name))
+                for name in self.plan.environments
+            },
         )
 
     def keep(self, record: Record) -> None:

@@ -79,6 +79,11 @@ class Backend(Protocol):
     def engine(self) -> str:
         """The engine's version, as results.json records it."""
 
+    @property
+    def machine(self) -> str:
+        """The architecture its repeats run on, as `uname -m` names it ("" when it cannot tell): an
+        environment's image of another architecture runs emulated there."""
+
     def sweep(self, *, resumed: str | None) -> Mapping[str, int]:
         """Remove what runs killed outright left behind (and a resumed run's own); run id → count."""
 

@@ -146,6 +146,10 @@ class Machine:
     def forecast(self, environment: Environment) -> Forecast:
         return self._of(environment).forecast(environment)
 
+    def machine_of(self, environment: Environment) -> str:
+        """The architecture `environment`'s repeats run on ("" when unknown)."""
+        return self._of(environment).machine
+
     def runs(
         self,
         *,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import cached_property
 from typing import Any
 
 import docker
@@ -58,6 +59,16 @@ class DockerBackend:
             return str(self._client.version().get("Version", "?"))
         except (docker.errors.DockerException, requests.exceptions.RequestException):
             return "unreachable"
+
+    @cached_property
+    def machine(self) -> str:
+        """The engine's architecture: a remote engine (DOCKER_HOST) need not be this machine's."""
+        if self._client is None:
+            return ""
+        try:
+            return str(self._client.info().get("Architecture") or "")
+        except (docker.errors.DockerException, requests.exceptions.RequestException):
+            return ""
 
     def sweep(self, *, resumed: str | None) -> Mapping[str, int]:
         client = self._engine()

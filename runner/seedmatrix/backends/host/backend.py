@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import platform
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -26,6 +27,10 @@ class HostBackend:
     @property
     def engine(self) -> str:
         return "not used (host environments only)"
+
+    @property
+    def machine(self) -> str:
+        return platform.machine()
 
     def sweep(self, *, resumed: str | None) -> Mapping[str, int]:
         return {}  # a host repeat's processes end with the runner (see hostrun)

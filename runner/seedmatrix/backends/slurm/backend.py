@@ -39,6 +39,10 @@ class SlurmBackend:
     def engine(self) -> str:
         return "not used (Slurm and host environments only)"
 
+    @property
+    def machine(self) -> str:
+        return self._host.machine  # where the interpreter was probed; the nodes are Slurm's to choose
+
     def sweep(self, *, resumed: str | None) -> Mapping[str, int]:
         return {}  # a resumed run waits for its jobs still queued or running (execute.SlurmQueue)
 
