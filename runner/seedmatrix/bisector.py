@@ -464,33 +464,18 @@ class _Session:
         )
 
     def _run(self, environment: Environment, build: Build) -> tuple[list[Record], LabelOutcome | None]:
-        facts = self.machine.facts(environment, build)
-        cells, skipped = plan_environment(
-            self.matrix, environment.name, (self.case,), facts, memory=self.request.memory
+        return run_case(
+            self.machine,
+            self.matrix,
+            environment,
+            self.case,
+            build,
+            memory=self.request.memory,
+            jobs=self.jobs,
+            run=self.run,
+            host_environ=self.host_environ,
+            out=self.out,
         )
-        if skipped:
-            return [], LabelOutcome(outcome=Outcome.SKIPPED, detail=skipped[0].reason)
-        if not cells:
-            return [], LabelOutcome(
-                outcome=Outcome.SKIPPED, detail=f"the image lacks a framework {self.case} requires"
-            )
-        records: list[Record] = []
-
-        def keep(record: Record) -> None:
-            self.run.save_record(record)
-            records.append(record)
-
-        runs = self.machine.runs(
-            jobs=self.jobs, side_dir=self.run.side_dir, host_environ=self.host_environ, on_record=keep
-        )
-        try:
-            work = [(cell, repeat) for cell in cells for repeat in range(1, cell.repeats + 1)]
-            self.out.note(f"{environment.name}: running {self.case} × {len(work)} repeats")
-            for future in wait(runs.submit(work)).done:
-                future.result()  # a lost engine ends the bisect
-        finally:
-            runs.close()
-        return records, None
 
     def write(self, *, finished: bool) -> Bisect:
         versions = self.versions
@@ -508,6 +493,45 @@ class _Session:
         atomic_write(self.run.path / BISECT_FILE, render(result))
         atomic_write(self.run.path / BISECT_JSON, json.dumps(as_json(result), indent=1) + "\n")
         return result
+
+
+def run_case(
+    machine: Machine,
+    matrix: Matrix,
+    environment: Environment,
+    case: str,
+    build: Build,
+    *,
+    memory: str,
+    jobs: int,
+    run: RunDirectory,
+    host_environ: Mapping[str, str],
+    out: Output,
+) -> tuple[list[Record], LabelOutcome | None]:
+    """The case's repeats on a prepared environment, by the run path of `seedmatrix matrix`, each
+    record saved in `run` as it arrives; or why the case cannot run there (planned out)."""
+    facts = machine.facts(environment, build)
+    cells, skipped = plan_environment(matrix, environment.name, (case,), facts, memory=memory)
+    if skipped:
+        return [], LabelOutcome(outcome=Outcome.SKIPPED, detail=skipped[0].reason)
+    if not cells:
+        lacking = f"the image lacks a framework {case} requires"
+        return [], LabelOutcome(outcome=Outcome.SKIPPED, detail=lacking)
+    records: list[Record] = []
+
+    def keep(record: Record) -> None:
+        run.save_record(record)
+        records.append(record)
+
+    runs = machine.runs(jobs=jobs, side_dir=run.side_dir, host_environ=host_environ, on_record=keep)
+    try:
+        work = [(cell, repeat) for cell in cells for repeat in range(1, cell.repeats + 1)]
+        out.note(f"{environment.name}: running {case} × {len(work)} repeats")
+        for future in wait(runs.submit(work)).done:
+            future.result()  # a lost engine ends the bisect
+    finally:
+        runs.close()
+    return records, None
 
 
 def _repeat(record: Record) -> int:
