@@ -17,7 +17,7 @@ import pytest
 import seedmatrix
 from seedmatrix.results import Build
 
-from test_faults import command, environment
+from test_faults import command, environment, leftovers
 from test_faults import seedmatrix as run_seedmatrix
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -55,6 +55,7 @@ class History:
     repo: Path
     matrix: Path
     good: str  # sums in order
+    noted: str  # an empty commit: the good commit's tree, its image
     broken: str  # its pyproject.toml is not TOML: no wheel is built
     fixed: str  # the good commit's tree again: its image is the good commit's
     changed: str  # sums in reverse: the first bad commit
@@ -96,6 +97,8 @@ def make_history(root: Path) -> History:
         {"pyproject.toml": PYPROJECT, "src/tally/__init__.py": ADDED_IN_ORDER, "run.py": RUN},
         "sum in order",
     )
+    git(repo, "commit", "-q", "--allow-empty", "-m", "a note")
+    noted = git(repo, "rev-parse", "HEAD")
     broken = commit(repo, {"pyproject.toml": "[project\n"}, "break the build")
     fixed = commit(repo, {"pyproject.toml": PYPROJECT}, "mend the build")
     changed = commit(repo, {"src/tally/__init__.py": ADDED_REVERSED}, "sum in reverse")
@@ -121,7 +124,14 @@ def make_history(root: Path) -> History:
         encoding="utf-8",
     )
     return History(
-        repo=repo, matrix=matrix, good=good, broken=broken, fixed=fixed, changed=changed, later=later
+        repo=repo,
+        matrix=matrix,
+        good=good,
+        noted=noted,
+        broken=broken,
+        fixed=fixed,
+        changed=changed,
+        later=later,
     )
 
 
@@ -174,5 +184,47 @@ def test_git_bisect_run_names_the_commit_that_changed_the_sum(
     probes = [
         json.loads(path.read_text(encoding="utf-8")) for path in written if path.parent.name != "latest"
     ]
-    assert sorted(found["exit_status"] for found in probes) == [0, 1, 125]  # fixed, changed; broken
+    assert {found["exit_status"] for found in probes} == {0, 1, 125}
     assert {found["build"] for found in probes if found["exit_status"] == 0} == {"cached"}
+
+
+def test_bisect_over_commits_steps_around_a_commit_that_does_not_build(
+    docker_client: docker.DockerClient, small_image: Build, tmp_path: Path
+) -> None:
+    history = make_history(tmp_path)
+    results = tmp_path / "results"
+    finished = run_seedmatrix(
+        "bisect", "--matrix", str(history.matrix), "--results", str(results), "-e", ENVIRONMENT,
+        "--case", CASE, "--commits", f"{history.good}..main",
+    )  # fmt: skip
+    run = (results / "bisect" / "latest").resolve()
+    report = json.loads((run / "bisect.json").read_text(encoding="utf-8"))
+    assert finished.returncode == 0, finished.stderr
+    short = {commit["sha"]: commit["short"] for commit in report["commits"]}
+    assert list(short) == [
+        history.good,
+        history.noted,
+        history.broken,
+        history.fixed,
+        history.changed,
+        history.later,
+    ]
+    verdicts = {verdict["label"]: verdict for verdict in report["verdicts"]}
+    assert verdicts["total"]["answer"] == "found"
+    assert verdicts["total"]["first_changed"] == short[history.changed]
+    assert verdicts["total"]["last_same"] == short[history.fixed]
+    assert verdicts["count"]["answer"] == "unchanged"
+    tried = {entry["version"]: entry for entry in report["tried"]}
+    # The middle commit does not build: stepped around, as git bisect skip does.
+    assert tried[short[history.broken]]["untested"]["outcome"] == "failed"
+    assert tried[short[history.broken]]["environment"] == f"{ENVIRONMENT}-{short[history.broken]}"
+    assert tried[short[history.fixed]]["build"] == "cached"  # the good commit's tree: its image
+    assert short[history.noted] not in tried  # a search, not every commit
+    said = " ".join(finished.stderr.split())
+    assert f"total: first changed in commit {short[history.changed]} (sum in reverse)" in said
+    page = (run / "BISECT.md").read_text(encoding="utf-8")
+    assert f"**`{short[history.changed]}` sum in reverse**" in page
+    # Nothing left behind: no export, no container, no change in the project's repository.
+    assert not (run / "commits").exists()
+    assert leftovers(docker_client, report["run_id"]) == []
+    assert git(history.repo, "status", "--porcelain") == ""

@@ -12,7 +12,7 @@ import seedmatrix.__main__
 import seedmatrix.gitprobe
 from seedmatrix.__main__ import main
 from seedmatrix.bisection import LabelOutcome, Outcome, Probe
-from seedmatrix.bisector import label_outcomes
+from seedmatrix.bisector import label_outcomes, unbuilt
 from seedmatrix.compare import label_results
 from seedmatrix.errors import EngineError, ResultsError
 from seedmatrix.gitprobe import (
@@ -24,7 +24,6 @@ from seedmatrix.gitprobe import (
     exit_status,
     reference_labels,
     summary_lines,
-    unbuilt,
 )
 from seedmatrix.results import Build, BuildStatus, Record, RunStatus, encode
 

@@ -21,6 +21,7 @@ from . import __version__  # noqa: E402
 from .backends.docker.forecast import prune  # noqa: E402
 from .bisector import BisectRequest, bisect_job  # noqa: E402
 from .builds import images_job  # noqa: E402
+from .commits import split_range  # noqa: E402
 from .config import matrix_schema  # noqa: E402
 from .errors import ConfigError, SeedmatrixError  # noqa: E402
 from .gitprobe import EXIT_ABORT, ProbeRequest, probe_job  # noqa: E402
@@ -181,7 +182,15 @@ def with_build_options(command: argparse.ArgumentParser) -> None:
 
 
 def with_bisect_options(command: argparse.ArgumentParser) -> None:
-    with_bisected_case(command, environment="the environment whose package is re-pinned")
+    with_bisected_case(
+        command, environment="the environment whose package is re-pinned (or whose project is bisected)"
+    )
+    command.add_argument(
+        "--commits",
+        metavar="GOOD..BAD",
+        help="bisect the git commits of the project the environment installs (install:) from GOOD to "
+        "BAD, instead of a package's releases",
+    )
     command.add_argument("--package", help="the package bisected (one the environment pins)")
     command.add_argument("--good", metavar="VERSION", help="the release whose values are the reference")
     command.add_argument("--bad", metavar="VERSION", help="a later release whose values changed")
@@ -284,7 +293,15 @@ def _positive(text: str) -> int:
 
 def _bisect_request(arguments: argparse.Namespace) -> BisectRequest | ProbeRequest:
     needed = ["environment", "case"]
-    if arguments.bisect_mode != "probe":
+    commits = arguments.bisect_mode != "probe" and arguments.commits is not None
+    if commits:
+        excluded = [
+            f"--{name}" for name in ("package", "good", "bad") if getattr(arguments, name) is not None
+        ]
+        if excluded or arguments.pre:
+            named = ", ".join([*excluded, *(["--pre"] if arguments.pre else [])])
+            raise ConfigError(f"seedmatrix bisect: --commits bisects commits, not releases: drop {named}")
+    elif arguments.bisect_mode != "probe":
         needed += ["package", "good", "bad"]
     missing = [f"--{name}" for name in needed if getattr(arguments, name) is None]
     if missing:
@@ -300,14 +317,16 @@ def _bisect_request(arguments: argparse.Namespace) -> BisectRequest | ProbeReque
             ca_bundle=arguments.ca_bundle,
             memory=arguments.memory,
         )
+    good, bad = split_range(arguments.commits) if commits else (arguments.good, arguments.bad)
     return BisectRequest(
         config=arguments.config,
         results=arguments.results,
         environment=arguments.environment,
         case=arguments.case,
-        package=arguments.package,
-        good=arguments.good,
-        bad=arguments.bad,
+        package=arguments.package or "",
+        good=good,
+        bad=bad,
+        commits=commits,
         labels=tuple(arguments.label),
         pre=arguments.pre,
         ca_bundle=arguments.ca_bundle,

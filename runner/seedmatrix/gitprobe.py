@@ -22,7 +22,7 @@ from . import interrupts
 from .backends.docker.container import Owner
 from .backends.machine import Machine, engine_for
 from .bisection import LabelOutcome, Outcome, Probe
-from .bisector import label_outcomes, run_case
+from .bisector import label_outcomes, run_case, unbuilt
 from .builds import build_settings, sweep
 from .compare import LabelResult, LabelState, label_results
 from .config import load_matrix
@@ -32,7 +32,7 @@ from .limits import DEFAULT_MEMORY
 from .log import Output
 from .options import Options
 from .plan import Selection
-from .results import Build, Record
+from .results import Record
 from .settings import resolve
 from .store import RunDirectory, load_results
 
@@ -135,14 +135,6 @@ def summary_lines(outcomes: Mapping[str, LabelOutcome], status: int) -> list[str
     verdict = {EXIT_SAME: "good", EXIT_CHANGED: "bad", EXIT_UNTESTABLE: "skip"}[status]
     lines.append(f"exit {status}: git bisect marks this commit {verdict}")
     return lines
-
-
-def unbuilt(build: Build) -> LabelOutcome | None:
-    """Why the working tree gave no image (None: it did): the commit cannot be tested. The error
-    names the build's log."""
-    if build.identity is not None:
-        return None
-    return LabelOutcome(outcome=Outcome.FAILED, detail=build.error or "the image could not be made")
 
 
 def probe_job(request: ProbeRequest, out: Output, host_environ: Mapping[str, str]) -> int:
