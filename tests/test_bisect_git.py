@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -228,3 +229,41 @@ def test_bisect_over_commits_steps_around_a_commit_that_does_not_build(
     assert not (run / "commits").exists()
     assert leftovers(docker_client, report["run_id"]) == []
     assert git(history.repo, "status", "--porcelain") == ""
+
+
+def test_ctrl_c_in_a_commit_bisect_leaves_no_export_and_resume_finishes_it(
+    docker_client: docker.DockerClient, small_image: Build, tmp_path: Path
+) -> None:
+    history = make_history(tmp_path)
+    arguments = [
+        "bisect", "--matrix", str(history.matrix), "--results", str(tmp_path / "results"), "-e", ENVIRONMENT,
+        "--case", CASE, "--commits", f"{history.good}..main",
+    ]  # fmt: skip
+    with subprocess.Popen(
+        command(*arguments), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=environment()
+    ) as process:
+        assert process.stderr is not None
+        seen = ""
+        for line in process.stderr:  # the second probe (the bad end) is being exported and prepared
+            seen += line
+            if "probe 2: commit" in line:
+                process.send_signal(signal.SIGINT)
+                break
+        seen += process.stderr.read()
+        assert process.wait(timeout=300) == 130, seen
+    run = (tmp_path / "results" / "bisect" / "latest").resolve()
+    stopped = json.loads((run / "bisect.json").read_text(encoding="utf-8"))
+    assert stopped["finished"] is False
+    assert len(stopped["tried"]) == 1  # the good commit
+    assert not (run / "commits").exists()  # the export went with the interrupted probe
+    assert leftovers(docker_client, stopped["run_id"]) == []
+
+    resumed = run_seedmatrix(*arguments, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    report = json.loads((run / "bisect.json").read_text(encoding="utf-8"))
+    short = {commit["sha"]: commit["short"] for commit in report["commits"]}
+    assert report["finished"] is True
+    assert report["tried"][0] == stopped["tried"][0]  # kept, not probed again
+    found = {verdict["label"]: verdict for verdict in report["verdicts"]}["total"]
+    assert (found["answer"], found["first_changed"]) == ("found", short[history.changed])
+    assert not (run / "commits").exists()
