@@ -71,6 +71,11 @@ def test_every_command_in_the_docs_is_one_the_tools_accept(doc: Path, command: s
         module.parser().parse_args(words[1:])
     elif words[0] == "docker":
         pass  # the engine's own CLI, shown for GPU runners
+    elif words[:3] == ["git", "bisect", "run"]:
+        assert words[3] == "seedmatrix", f"{doc}: git bisect runs something other than seedmatrix"
+        _parser().parse_args(words[4:])
+    elif words[0] == "git":
+        pass  # git's own CLI, around `git bisect run`
     else:
         pytest.fail(f"{doc}: a command the docs test does not know how to check: {command}")
 

@@ -12,6 +12,7 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
+import traceback  # noqa: E402
 from collections.abc import Sequence  # noqa: E402
 from dataclasses import fields  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -20,8 +21,10 @@ from . import __version__  # noqa: E402
 from .backends.docker.forecast import prune  # noqa: E402
 from .bisector import BisectRequest, bisect_job  # noqa: E402
 from .builds import images_job  # noqa: E402
+from .commits import split_range  # noqa: E402
 from .config import matrix_schema  # noqa: E402
-from .errors import SeedmatrixError  # noqa: E402
+from .errors import ConfigError, SeedmatrixError  # noqa: E402
+from .gitprobe import EXIT_ABORT, ProbeRequest, probe_job  # noqa: E402
 from .limits import DEFAULT_MEMORY  # noqa: E402
 from .log import Output  # noqa: E402
 from .options import DEFAULT_BUILD_JOBS, Options  # noqa: E402
@@ -179,6 +182,44 @@ def with_build_options(command: argparse.ArgumentParser) -> None:
 
 
 def with_bisect_options(command: argparse.ArgumentParser) -> None:
+    with_bisected_case(
+        command, environment="the environment whose package is re-pinned (or whose project is bisected)"
+    )
+    command.add_argument(
+        "--commits",
+        metavar="GOOD..BAD",
+        help="bisect the git commits of the project the environment installs (install:) from GOOD to "
+        "BAD, instead of a package's releases",
+    )
+    command.add_argument("--package", help="the package bisected (one the environment pins)")
+    command.add_argument("--good", metavar="VERSION", help="the release whose values are the reference")
+    command.add_argument("--bad", metavar="VERSION", help="a later release whose values changed")
+    command.add_argument("--pre", action="store_true", help="probe pre-releases between the ends too")
+    command.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the newest stopped bisect of these same arguments (its probes are kept)",
+    )
+    modes = command.add_subparsers(dest="bisect_mode", metavar="probe")
+    probe = modes.add_parser(
+        "probe",
+        help="test the working tree once, for `git bisect run`: exit 0 same as --reference, 1 changed, "
+        "125 cannot test, 128 an error (stops the bisect)",
+    )
+    with_bisected_case(probe, environment="the environment prepared from the working tree")
+    probe.add_argument(
+        "--reference",
+        required=True,
+        type=Path,
+        metavar="RUN",
+        help="a matrix run at the good commit (its directory or results.json) holding the environment's "
+        "records of the case",
+    )
+
+
+def with_bisected_case(command: argparse.ArgumentParser, *, environment: str) -> None:
+    """The options `bisect` and `bisect probe` share. Required ones are checked in `_bisect_request`:
+    argparse would demand them of `bisect` before its `probe` could take them."""
     command.add_argument(
         "-c",
         "--matrix",
@@ -189,28 +230,13 @@ def with_bisect_options(command: argparse.ArgumentParser) -> None:
         help="matrix file",
     )
     command.add_argument("--results", type=Path, default=Path("results"), help="results root")
-    command.add_argument(
-        "-e", "--environment", required=True, help="the environment whose package is re-pinned"
-    )
-    command.add_argument("--case", required=True, help="the case each probe runs")
-    command.add_argument("--package", required=True, help="the package bisected (one the environment pins)")
-    command.add_argument(
-        "--good", required=True, metavar="VERSION", help="the release whose values are the reference"
-    )
-    command.add_argument(
-        "--bad", required=True, metavar="VERSION", help="a later release whose values changed"
-    )
+    command.add_argument("-e", "--environment", help=environment)
+    command.add_argument("--case", help="the case each probe runs")
     command.add_argument(
         "--label",
         action="append",
         default=[],
-        help="bisect only this label (repeatable; default: every label)",
-    )
-    command.add_argument("--pre", action="store_true", help="probe pre-releases between the ends too")
-    command.add_argument(
-        "--resume",
-        action="store_true",
-        help="continue the newest stopped bisect of these same arguments (its probes are kept)",
+        help="compare only this label (repeatable; default: every label)",
     )
     command.add_argument(
         "--ca-bundle",
@@ -265,67 +291,113 @@ def _positive(text: str) -> int:
     return value
 
 
+def _bisect_request(arguments: argparse.Namespace) -> BisectRequest | ProbeRequest:
+    needed = ["environment", "case"]
+    commits = arguments.bisect_mode != "probe" and arguments.commits is not None
+    if commits:
+        excluded = [
+            f"--{name}" for name in ("package", "good", "bad") if getattr(arguments, name) is not None
+        ]
+        if excluded or arguments.pre:
+            named = ", ".join([*excluded, *(["--pre"] if arguments.pre else [])])
+            raise ConfigError(f"seedmatrix bisect: --commits bisects commits, not releases: drop {named}")
+    elif arguments.bisect_mode != "probe":
+        needed += ["package", "good", "bad"]
+    missing = [f"--{name}" for name in needed if getattr(arguments, name) is None]
+    if missing:
+        raise ConfigError(f"seedmatrix bisect: {', '.join(missing)} must be given")
+    if arguments.bisect_mode == "probe":
+        return ProbeRequest(
+            config=arguments.config,
+            results=arguments.results,
+            environment=arguments.environment,
+            case=arguments.case,
+            reference=arguments.reference,
+            labels=tuple(arguments.label),
+            ca_bundle=arguments.ca_bundle,
+            memory=arguments.memory,
+        )
+    good, bad = split_range(arguments.commits) if commits else (arguments.good, arguments.bad)
+    return BisectRequest(
+        config=arguments.config,
+        results=arguments.results,
+        environment=arguments.environment,
+        case=arguments.case,
+        package=arguments.package or "",
+        good=good,
+        bad=bad,
+        commits=commits,
+        labels=tuple(arguments.label),
+        pre=arguments.pre,
+        ca_bundle=arguments.ca_bundle,
+        memory=arguments.memory,
+        resume=arguments.resume,
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    words = list(sys.argv[1:] if argv is None else argv)
+    # Under `git bisect run`, every status from 1 to 127 but 125 marks the commit bad: each error
+    # (seedmatrix's own statuses, argparse's 2, an unforeseen exception's 1) must stop the bisect.
+    probing = words[:2] == ["bisect", "probe"]
     if not interrupts.arm():  # stopped while loading: nothing started, nothing to clean up
         interrupts.interrupted()
         return EXIT_INTERRUPTED
     out = Output(env=os.environ)
     try:
-        arguments = _parser().parse_args(argv)
-        if arguments.command == "init":
-            written = write_starter(
-                arguments.project, arguments.script, python=arguments.python, force=arguments.force
-            )
-            out.step(
-                f"wrote {written} (and matrix.schema.json beside it); check its TODOs, then run it with:"
-            )
-            out.note(f"seedmatrix matrix --config {written}")
-            status = 0
-        elif arguments.command == "schema":
-            schema = matrix_schema() if arguments.of == "matrix" else results_schema()
-            sys.stdout.write(json.dumps(schema, indent=2) + "\n")
-            status = 0
-        elif arguments.command == "prune":
-            status = prune(arguments.configs, dry_run=arguments.dry_run, out=out)
-        elif arguments.command == "bisect":
-            request = BisectRequest(
-                config=arguments.config,
-                results=arguments.results,
-                environment=arguments.environment,
-                case=arguments.case,
-                package=arguments.package,
-                good=arguments.good,
-                bad=arguments.bad,
-                labels=tuple(arguments.label),
-                pre=arguments.pre,
-                ca_bundle=arguments.ca_bundle,
-                memory=arguments.memory,
-                resume=arguments.resume,
-            )
-            status = bisect_job(request, out, os.environ)
-        elif arguments.command == "plan":
-            status = show_plan(_options(arguments), out=out, environ=os.environ)
-        elif arguments.command == "report":
-            status = report_job(
-                arguments.runs,
-                out,
-                baseline=arguments.baseline,
-                report_only=arguments.report_only,
-                fail_on_change=arguments.fail_on_change,
-                into=arguments.into,
-            )
-        else:
-            options = _options(arguments)
-            job = matrix_job if arguments.command == "matrix" else images_job
-            status = job(options, out, os.environ)
+        status = _command(words, out)
     except SeedmatrixError as error:
         out.error(str(error))
-        status = error.exit_code
+        status = EXIT_ABORT if probing else error.exit_code
     except KeyboardInterrupt:
         out.warn("interrupted")
         status = EXIT_INTERRUPTED
+    except SystemExit as stop:  # argparse: --help (0) or a command line it refused (2)
+        if not probing or stop.code in (0, None):
+            raise
+        status = EXIT_ABORT
+    except Exception:
+        if not probing:
+            raise
+        traceback.print_exc()
+        status = EXIT_ABORT
     interrupts.decided()
     return EXIT_INTERRUPTED if interrupts.interrupted() else status
+
+
+def _command(words: Sequence[str], out: Output) -> int:
+    arguments = _parser().parse_args(words)
+    if arguments.command == "init":
+        written = write_starter(
+            arguments.project, arguments.script, python=arguments.python, force=arguments.force
+        )
+        out.step(f"wrote {written} (and matrix.schema.json beside it); check its TODOs, then run it with:")
+        out.note(f"seedmatrix matrix --config {written}")
+        return 0
+    if arguments.command == "schema":
+        schema = matrix_schema() if arguments.of == "matrix" else results_schema()
+        sys.stdout.write(json.dumps(schema, indent=2) + "\n")
+        return 0
+    if arguments.command == "prune":
+        return prune(arguments.configs, dry_run=arguments.dry_run, out=out)
+    if arguments.command == "bisect":
+        request = _bisect_request(arguments)
+        if isinstance(request, ProbeRequest):
+            return probe_job(request, out, os.environ)
+        return bisect_job(request, out, os.environ)
+    if arguments.command == "plan":
+        return show_plan(_options(arguments), out=out, environ=os.environ)
+    if arguments.command == "report":
+        return report_job(
+            arguments.runs,
+            out,
+            baseline=arguments.baseline,
+            report_only=arguments.report_only,
+            fail_on_change=arguments.fail_on_change,
+            into=arguments.into,
+        )
+    job = matrix_job if arguments.command == "matrix" else images_job
+    return job(_options(arguments), out, os.environ)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
-"""`seedmatrix bisect`: which release of a package changed a case's values.
+"""`seedmatrix bisect`: which release of a package, or which commit of the project an environment
+installs (`--commits`), changed a case's values.
 
-Each probe is the environment with only that package re-pinned, prepared by the machine like any
+Each probe is the environment with only that package re-pinned (or its project installed from that
+commit, exported by git into the bisect's run directory and removed after), prepared by the machine like any
 environment (an image with that content is reused) and its case run with its repeats by the normal
 run path; its labels are compared bit for bit with the good end's (`compare`). `bisection` decides
 what to probe next; this module only runs the probes and writes what they found: BISECT.md and
@@ -11,9 +13,11 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import wait
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -34,6 +38,7 @@ from .bisection import (
     verdicts,
 )
 from .builds import build_settings, sweep
+from .commits import Commit, commits_between, exported, relocated, repository_of
 from .compare import LabelResult, LabelState, failure_detail, known_difference, label_results
 from .config import Environment, Matrix, load_matrix
 from .errors import ConfigError, ResultsError
@@ -69,9 +74,10 @@ class BisectRequest:
     results: Path
     environment: str
     case: str
-    package: str
-    good: str
+    package: str = ""  # the package re-pinned; empty when bisecting commits
+    good: str  # a release, or a revision with `commits`
     bad: str
+    commits: bool = False  # good and bad are revisions of the git repository of the installed project
     labels: tuple[str, ...] = ()  # default: every label either end shows
     pre: bool = False
     ca_bundle: Path | None = None
@@ -80,7 +86,8 @@ class BisectRequest:
 
 
 #: What a resumed bisect must share with the one it continues (its bisect.json's request).
-_SAME_BISECT = ("config", "environment", "case", "package", "good", "bad", "labels", "pre")
+_SAME_BISECT = ("config", "environment", "case", "package", "good", "bad", "commits", "labels", "pre")
+COMMITS_DIR = "commits"  # in a bisect's run directory: the commit being probed, exported
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -107,6 +114,7 @@ class Bisect:
     verdicts: tuple[LabelVerdict, ...]
     wall_seconds: float
     finished: bool  # False while probing (and when interrupted)
+    commits: tuple[Commit, ...] = ()  # bisecting commits: each candidate's sha and subject
 
 
 def repinned(environment: Environment, package: str, version: str) -> Environment:
@@ -130,8 +138,8 @@ def repinned(environment: Environment, package: str, version: str) -> Environmen
     )
 
 
-def _probe_name(environment: str, package: str, version: str) -> str:
-    suffix = _NAME_CHARACTERS.sub("_", f"-{package}-{version}")
+def _probe_name(environment: str, *parts: str) -> str:
+    suffix = _NAME_CHARACTERS.sub("_", "".join(f"-{part}" for part in parts))
     return environment[: _LONGEST_NAME - len(suffix)] + suffix
 
 
@@ -196,6 +204,14 @@ def build_outcome(build: Build, package: str, version: str) -> LabelOutcome | No
     return None
 
 
+def unbuilt(build: Build) -> LabelOutcome | None:
+    """Why a project's tree gave no image (None: it did): the probe cannot be tested. The error
+    names the build's log."""
+    if build.identity is not None:
+        return None
+    return LabelOutcome(outcome=Outcome.FAILED, detail=build.error or "the image could not be made")
+
+
 def pip_refusal(log: str) -> str:
     """What pip said when it refused the pins: its errors, and the requirements that conflict."""
     errors = _PIP_ERROR.findall(log)
@@ -210,13 +226,16 @@ def pip_refusal(log: str) -> str:
 
 
 def bisect_job(request: BisectRequest, out: Output, host_environ: Mapping[str, str]) -> int:
-    """Probe releases until every label's first changing release is known (or cannot be); 0 when
+    """Probe releases (or commits) until every label's first change is known (or cannot be); 0 when
     every label is answered exactly (found or unchanged), 1 otherwise."""
     started = time.monotonic()
     matrix = load_matrix(request.config)
     environment = _environment(matrix, request)
     case = _case(matrix, request)
-    repinned(environment, request.package, request.good)  # refuses a package it does not pin, before any work
+    # Refused before any work: a package the environment does not pin, a project git does not keep.
+    repository = _repository(matrix, environment) if request.commits else None
+    if repository is None:
+        repinned(environment, request.package, request.good)
     options = Options(
         config=request.config,
         results=request.results,
@@ -225,41 +244,24 @@ def bisect_job(request: BisectRequest, out: Output, host_environ: Mapping[str, s
         memory=request.memory,
     )
     resolved = resolve(options, environ=host_environ, matrix=matrix)
-    earlier = _stopped_bisect(request) if request.resume else None
-    if earlier is not None:
-        run, document = earlier
-        found, tried, seconds = restored(document)
-        out.step(f"resuming bisect {run.run_id}: {len(tried)} probes done, {seconds:.0f} s so far")
-    else:
-        out.step(f"reading the releases of {request.package} from {index_url(host_environ)}")
-        files = read_index(request.package, index=index_url(host_environ), ca_bundle=resolved.ca_bundle)
-        found = candidates(
-            files,
-            good=request.good,
-            bad=request.bad,
-            python=environment.python,
-            pre=request.pre,
-            machine=MACHINE[environment.platform or host_platform() or "linux/amd64"],
-        )
-        tried, seconds = {}, 0.0
-        run = RunDirectory.create(request.results / BISECT_DIR)
-    skipped = sum(1 for candidate in found if candidate.skipped)
-    out.note(
-        f"{len(found)} releases from {request.good} to {request.bad}"
-        + (f", {skipped} skipped (yanked, or no wheel for Python {environment.python})" if skipped else "")
+    run, found, commits, tried, seconds = _begun(
+        request,
+        environment,
+        repository=repository,
+        ca_bundle=resolved.ca_bundle,
+        out=out,
+        host_environ=host_environ,
     )
-    probes_of = {c.version: repinned(environment, request.package, c.version) for c in found}
+    if repository is not None:
+        out.note(f"{len(found)} commits on the ancestry path from {request.good} to {request.bad}")
+        probes_of, projects, sources = _commit_probes(matrix, environment, repository, commits, run)
+    else:
+        probes_of, projects = _release_probes(matrix, environment, request, found, out)
+        sources = _nothing_to_export
     probing = replace(
         matrix,
         environments=(*matrix.environments, *probes_of.values()),
-        projects={
-            **matrix.projects,
-            **{
-                p.name: matrix.projects[environment.name]
-                for p in probes_of.values()
-                if environment.name in matrix.projects
-            },
-        },
+        projects={**matrix.projects, **projects},
     )
     engine = engine_for(probing, [environment.name])
     with run.held():
@@ -275,7 +277,9 @@ def bisect_job(request: BisectRequest, out: Output, host_environ: Mapping[str, s
             run=run,
             out=out,
             found=found,
+            commits=commits,
             probes_of=probes_of,
+            sources=sources,
             started=started - seconds,  # a resumed bisect's wall time counts what it took before
             host_environ=host_environ,
             jobs=resolved.runs_at_once(len(engine.cpu_ids)),
@@ -304,6 +308,111 @@ def bisect_job(request: BisectRequest, out: Output, host_environ: Mapping[str, s
     return 0 if result.verdicts and all(v.answer in exact for v in result.verdicts) else 1
 
 
+def _begun(
+    request: BisectRequest,
+    environment: Environment,
+    *,
+    repository: Path | None,
+    ca_bundle: Path | None,
+    out: Output,
+    host_environ: Mapping[str, str],
+) -> tuple[RunDirectory, tuple[Candidate, ...], tuple[Commit, ...], dict[str, Tried], float]:
+    """The bisect's run directory, candidates (and commits), the probes made and the seconds spent:
+    a stopped bisect's with --resume, else a new one's."""
+    if request.resume:
+        run, document = _stopped_bisect(request)
+        found, tried, seconds = restored(document)
+        commits = tuple(Commit(**commit) for commit in document.get("commits", ()))
+        out.step(f"resuming bisect {run.run_id}: {len(tried)} probes done, {seconds:.0f} s so far")
+        return run, found, commits, tried, seconds
+    if repository is not None:
+        commits = commits_between(repository, request.good, request.bad)
+        found = tuple(Candidate(version=commit.short) for commit in commits)
+    else:
+        commits = ()
+        found = _releases(request, environment, ca_bundle, out, host_environ)
+    return RunDirectory.create(request.results / BISECT_DIR), found, commits, {}, 0.0
+
+
+def _releases(
+    request: BisectRequest,
+    environment: Environment,
+    ca_bundle: Path | None,
+    out: Output,
+    host_environ: Mapping[str, str],
+) -> tuple[Candidate, ...]:
+    out.step(f"reading the releases of {request.package} from {index_url(host_environ)}")
+    files = read_index(request.package, index=index_url(host_environ), ca_bundle=ca_bundle)
+    return candidates(
+        files,
+        good=request.good,
+        bad=request.bad,
+        python=environment.python,
+        pre=request.pre,
+        machine=MACHINE[environment.platform or host_platform() or "linux/amd64"],
+    )
+
+
+def _release_probes(
+    matrix: Matrix, environment: Environment, request: BisectRequest, found: Sequence[Candidate], out: Output
+) -> tuple[dict[str, Environment], dict[str, tuple[Path, ...]]]:
+    """Each release's probe environment (the package re-pinned), and the projects it installs."""
+    skipped = sum(1 for candidate in found if candidate.skipped)
+    out.note(
+        f"{len(found)} releases from {request.good} to {request.bad}"
+        + (f", {skipped} skipped (yanked, or no wheel for Python {environment.python})" if skipped else "")
+    )
+    probes_of = {c.version: repinned(environment, request.package, c.version) for c in found}
+    projects = {
+        p.name: matrix.projects[environment.name]
+        for p in probes_of.values()
+        if environment.name in matrix.projects
+    }
+    return probes_of, projects
+
+
+def _nothing_to_export(_: str) -> AbstractContextManager[object]:
+    return nullcontext()
+
+
+def _repository(matrix: Matrix, environment: Environment) -> Path:
+    """The git repository of the project the environment installs (its first `install:`)."""
+    projects = matrix.projects.get(environment.name, ())
+    if not projects:
+        raise ConfigError(
+            f"environment {environment.name} installs no local project (install:): --commits bisects "
+            "the git commits of the project an environment installs"
+        )
+    return repository_of(projects[0])
+
+
+def _commit_probes(
+    matrix: Matrix, environment: Environment, repository: Path, commits: Sequence[Commit], run: RunDirectory
+) -> tuple[
+    dict[str, Environment], dict[str, tuple[Path, ...]], Callable[[str], AbstractContextManager[object]]
+]:
+    """Each commit's probe environment (`<environment>-<short sha>`), the projects it installs from
+    that commit's export, and the export itself (made while the probe is prepared and run)."""
+    exports = run.path / COMMITS_DIR
+    shutil.rmtree(exports, ignore_errors=True)  # what a bisect killed outright left
+    probes_of = {
+        commit.short: environment.model_copy(update={"name": _probe_name(environment.name, commit.short)})
+        for commit in commits
+    }
+    projects = {
+        probes_of[commit.short].name: relocated(
+            matrix.projects[environment.name], repository, exports / commit.short
+        )
+        for commit in commits
+    }
+    shas = {commit.short: commit.sha for commit in commits}
+
+    def export(version: str) -> AbstractContextManager[object]:
+        return exported(repository, shas[version], exports / version)
+
+    return probes_of, projects, export
+
+
 def _stopped_bisect(request: BisectRequest) -> tuple[RunDirectory, dict[str, Any]]:
     """The newest bisect of this same request under the results root that stopped before it
     finished (and whose process is gone), with its bisect.json."""
@@ -315,11 +424,17 @@ def _stopped_bisect(request: BisectRequest) -> tuple[RunDirectory, dict[str, Any
         document = json.loads(
             read_text_bounded(path, limit=MAX_BISECT_BYTES, what="bisect.json", error=ResultsError)
         )
-        if not document["finished"] and all(document["request"][key] == wanted[key] for key in _SAME_BISECT):
+        asked = {"commits": False, **document["request"]}  # bisects from before --commits
+        if not document["finished"] and all(asked[key] == wanted[key] for key in _SAME_BISECT):
             return run, document
+    bisected = (
+        f"commits {request.good}..{request.bad}"
+        if request.commits
+        else (f"{request.package} {request.good} → {request.bad}")
+    )
     raise ResultsError(
-        f"{request.results / BISECT_DIR}: no stopped bisect of {request.package} {request.good} → "
-        f"{request.bad} on {request.environment} / {request.case} to resume"
+        f"{request.results / BISECT_DIR}: no stopped bisect of {bisected} on {request.environment} / "
+        f"{request.case} to resume"
     )
 
 
@@ -360,7 +475,7 @@ def _environment(matrix: Matrix, request: BisectRequest) -> Environment:
             f"environment {environment.name} runs a host interpreter, whose packages seedmatrix does "
             "not install: bisect needs an image it can re-pin"
         )
-    if environment.requirements is not None:
+    if environment.requirements is not None and not request.commits:
         raise ConfigError(
             f"environment {environment.name} installs a lock file ({environment.requirements}), whose "
             "exact pins a re-pinned package would conflict with: bisect an environment without one"
@@ -388,6 +503,9 @@ class _Session:
     found: tuple[Candidate, ...]
     probes_of: Mapping[str, Environment]
     started: float
+    commits: tuple[Commit, ...] = ()
+    # What a probe's environment needs on disk while it is prepared and run (a commit's export).
+    sources: Callable[[str], AbstractContextManager[object]] = _nothing_to_export
     host_environ: Mapping[str, str]
     jobs: int
     tried: dict[str, Tried] = field(default_factory=dict)
@@ -424,7 +542,7 @@ class _Session:
 
     def _probe(self, version: str) -> None:
         number = len(self.tried) + 1
-        package = self.request.package
+        package = self.request.package or "commit"
         environment = self.probes_of[version]
         candidate = next(c for c in self.found if c.version == version)
         if candidate.skipped:
@@ -438,12 +556,13 @@ class _Session:
             return
         self.out.step(f"probe {number}: {package} {version}: preparing {environment.name}")
         began = time.monotonic()
-        build = self.machine.prepare(environment)
-        self.out.note(f"{package} {version}: image {build.status.value} in {build.seconds:.1f} s")
-        problem = build_outcome(build, package, version)
-        records: list[Record] = []
-        if problem is None:
-            records, problem = self._run(environment, build)
+        with self.sources(version):
+            build = self.machine.prepare(environment)
+            self.out.note(f"{package} {version}: image {build.status.value} in {build.seconds:.1f} s")
+            problem = unbuilt(build) if self.request.commits else build_outcome(build, package, version)
+            records: list[Record] = []
+            if problem is None:
+                records, problem = self._run(environment, build)
         if problem is not None:
             probe = Probe(version=version, untested=problem)
             self.out.warn(f"{package} {version}: {problem.outcome.value}: {problem.detail}")
@@ -464,33 +583,18 @@ class _Session:
         )
 
     def _run(self, environment: Environment, build: Build) -> tuple[list[Record], LabelOutcome | None]:
-        facts = self.machine.facts(environment, build)
-        cells, skipped = plan_environment(
-            self.matrix, environment.name, (self.case,), facts, memory=self.request.memory
+        return run_case(
+            self.machine,
+            self.matrix,
+            environment,
+            self.case,
+            build,
+            memory=self.request.memory,
+            jobs=self.jobs,
+            run=self.run,
+            host_environ=self.host_environ,
+            out=self.out,
         )
-        if skipped:
-            return [], LabelOutcome(outcome=Outcome.SKIPPED, detail=skipped[0].reason)
-        if not cells:
-            return [], LabelOutcome(
-                outcome=Outcome.SKIPPED, detail=f"the image lacks a framework {self.case} requires"
-            )
-        records: list[Record] = []
-
-        def keep(record: Record) -> None:
-            self.run.save_record(record)
-            records.append(record)
-
-        runs = self.machine.runs(
-            jobs=self.jobs, side_dir=self.run.side_dir, host_environ=self.host_environ, on_record=keep
-        )
-        try:
-            work = [(cell, repeat) for cell in cells for repeat in range(1, cell.repeats + 1)]
-            self.out.note(f"{environment.name}: running {self.case} × {len(work)} repeats")
-            for future in wait(runs.submit(work)).done:
-                future.result()  # a lost engine ends the bisect
-        finally:
-            runs.close()
-        return records, None
 
     def write(self, *, finished: bool) -> Bisect:
         versions = self.versions
@@ -504,10 +608,50 @@ class _Session:
             verdicts=verdicts(labels, versions, self._probes()) if labels else (),
             wall_seconds=round(time.monotonic() - self.started, 1),
             finished=finished,
+            commits=self.commits,
         )
         atomic_write(self.run.path / BISECT_FILE, render(result))
         atomic_write(self.run.path / BISECT_JSON, json.dumps(as_json(result), indent=1) + "\n")
         return result
+
+
+def run_case(
+    machine: Machine,
+    matrix: Matrix,
+    environment: Environment,
+    case: str,
+    build: Build,
+    *,
+    memory: str,
+    jobs: int,
+    run: RunDirectory,
+    host_environ: Mapping[str, str],
+    out: Output,
+) -> tuple[list[Record], LabelOutcome | None]:
+    """The case's repeats on a prepared environment, by the run path of `seedmatrix matrix`, each
+    record saved in `run` as it arrives; or why the case cannot run there (planned out)."""
+    facts = machine.facts(environment, build)
+    cells, skipped = plan_environment(matrix, environment.name, (case,), facts, memory=memory)
+    if skipped:
+        return [], LabelOutcome(outcome=Outcome.SKIPPED, detail=skipped[0].reason)
+    if not cells:
+        lacking = f"the image lacks a framework {case} requires"
+        return [], LabelOutcome(outcome=Outcome.SKIPPED, detail=lacking)
+    records: list[Record] = []
+
+    def keep(record: Record) -> None:
+        run.save_record(record)
+        records.append(record)
+
+    runs = machine.runs(jobs=jobs, side_dir=run.side_dir, host_environ=host_environ, on_record=keep)
+    try:
+        work = [(cell, repeat) for cell in cells for repeat in range(1, cell.repeats + 1)]
+        out.note(f"{environment.name}: running {case} × {len(work)} repeats")
+        for future in wait(runs.submit(work)).done:
+            future.result()  # a lost engine ends the bisect
+    finally:
+        runs.close()
+    return records, None
 
 
 def _repeat(record: Record) -> int:
@@ -524,13 +668,20 @@ def outcome_line(probe: Probe) -> str:
     return " · ".join(f"{outcome}: {', '.join(labels)}" for outcome, labels in by_outcome.items())
 
 
+def _named(result: Bisect, version: str) -> str:
+    """A release as '<package> <version>', a commit as '<short sha> (<subject>)'."""
+    subjects = {commit.short: commit.subject for commit in result.commits}
+    if version in subjects:
+        return f"commit {version} ({subjects[version]})"
+    return f"{result.request.package} {version}"
+
+
 def summary_lines(result: Bisect) -> list[str]:
-    package = result.request.package
     lines = []
     for found in result.verdicts:
         if found.answer is Answer.FOUND:
             lines.append(
-                f"{found.label}: first changed in {package} {found.first_changed} "
+                f"{found.label}: first changed in {_named(result, found.first_changed or '')} "
                 f"(the same as {result.request.good} up to {found.last_same})"
             )
         elif found.answer is Answer.AMBIGUOUS:
@@ -554,6 +705,8 @@ def summary_lines(result: Bisect) -> list[str]:
 def render(result: Bisect) -> str:
     """BISECT.md."""
     request = result.request
+    if request.commits:
+        return _render_commits(result)
     lines = [
         f"# Bisect: {plain(request.package)} {plain(request.good)} → {plain(request.bad)}",
         "",
@@ -603,6 +756,66 @@ def render(result: Bisect) -> str:
     return "\n".join(lines)
 
 
+def _render_commits(result: Bisect) -> str:
+    """BISECT.md of a bisect over commits: each named by its short sha and subject."""
+    request = result.request
+    subjects = {commit.short: commit.subject for commit in result.commits}
+
+    def named(version: str) -> str:
+        return f"{code(version)} {plain(subjects.get(version, ''))}".rstrip()
+
+    lines = [
+        f"# Bisect: commits {plain(request.good)}..{plain(request.bad)}",
+        "",
+        f"Environment {code(request.environment)}, case {code(request.case)}, matrix "
+        f"{code(str(request.config))}; run {code(result.run_id)}"
+        + ("" if result.finished else " — **not finished** (stopped or still probing)")
+        + ".",
+        "",
+        f"{len(result.candidates)} commits on the ancestry path from the good end to the bad end; each "
+        "probe installs the project as that commit has it (git archive) and runs the case, the matrix's "
+        "script, with its repeats; its values are compared bit for bit with the good commit's.",
+        "",
+        "## First changing commit per label",
+        "",
+    ]
+    if result.verdicts:
+        rows = []
+        for found in result.verdicts:
+            answer = {
+                Answer.FOUND: f"**{named(found.first_changed or '')}**",
+                Answer.AMBIGUOUS: "one of " + ", ".join(named(v) for v in found.candidates),
+            }.get(found.answer, found.answer.value)
+            last = named(found.last_same) if found.last_same else "—"
+            rows.append([code(found.label), answer, last, plain(found.reason or "")])
+        lines += table(["label", "first changed in", "last the same", "note"], rows)
+    else:
+        lines.append("Nothing could be compared: an end could not be tested (below).")
+    lines += ["", "## Commits tried", ""]
+    rows = []
+    for tried in result.tried:
+        probe = tried.probe
+        records = f"`records/{tried.environment}@*.json`" if tried.runs else "—"
+        row = [named(probe.version), plain(tried.build), str(tried.runs), f"{tried.seconds:.0f}"]
+        rows.append([*row, _against(probe), records])
+    lines += table(["commit", "image", "runs", "seconds", "against the good commit", "records"], rows)
+    untried = [
+        c.version for c in result.candidates if c.version not in {t.probe.version for t in result.tried}
+    ]
+    lines += ["", f"Not probed ({len(untried)}): {', '.join(named(v) for v in untried) or '—'}.", ""]
+    lines += ["## Cost", "", *(f"- {plain(line)}" for line in summary_lines(result)[-1:]), ""]
+    return "\n".join(lines)
+
+
+def _against(probe: Probe) -> str:
+    if probe.untested is not None:
+        return f"{probe.untested.outcome.value}: {plain(probe.untested.detail)}"
+    return "<br>".join(
+        f"{code(label)} {found.outcome.value}" + (f" ({plain(found.detail)})" if found.detail else "")
+        for label, found in probe.labels.items()
+    )
+
+
 def _request_json(request: BisectRequest) -> dict[str, Any]:
     return {
         key: str(value) if isinstance(value, Path) else list(value) if isinstance(value, tuple) else value
@@ -618,6 +831,7 @@ def as_json(result: Bisect) -> dict[str, Any]:
         "finished": result.finished,
         "wall_seconds": result.wall_seconds,
         "candidates": [asdict(candidate) for candidate in result.candidates],
+        "commits": [asdict(commit) for commit in result.commits],
         "labels": list(result.labels),
         "tried": [
             {
