@@ -11,6 +11,7 @@ import grp
 import os
 import pwd
 import shutil
+import signal
 import site
 import subprocess
 import sys
@@ -162,6 +163,37 @@ def test_stop_leaves_an_engine_it_did_not_start_alone(tmp_path: Path) -> None:
     assert host.called() == []
     assert finished.returncode == 0
     assert "not started by this script" in finished.stdout
+
+
+def test_stop_ends_the_dockerd_start_started_not_only_the_shell_that_launched_it(tmp_path: Path) -> None:
+    """Before: stop killed the pid start recorded, the background shell that ran dockerd, and
+    dockerd went on running. An orphaned sleep (as dockerd is, once its shell ends) stands in for
+    dockerd, named by its --pidfile."""
+    host = make_host(tmp_path, hidden=(), stubbed=WATCHED)
+    state = tmp_path / "engine-state"
+    state.mkdir()
+    launched = subprocess.run(["sh", "-c", "sleep 300 >/dev/null 2>&1 & echo $!"], capture_output=True,
+                              text=True, check=True)  # fmt: skip
+    dockerd = int(launched.stdout)
+    (state / "dockerd.pid").write_text("999999\n", encoding="utf-8")  # the launching shell, gone
+    (state / "dockerd.internal.pid").write_text(f"{dockerd}", encoding="utf-8")
+    try:
+        finished = engine_script("stop", host=host, tmp_path=tmp_path)
+        assert finished.returncode == 0, finished.stderr
+        assert f"stopping dockerd (pid {dockerd})" in finished.stdout
+        assert not _alive(dockerd)
+        assert not (state / "dockerd.pid").exists()
+    finally:
+        if _alive(dockerd):
+            os.kill(dockerd, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 @dataclass(frozen=True, kw_only=True)
