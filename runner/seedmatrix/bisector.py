@@ -703,80 +703,43 @@ def summary_lines(result: Bisect) -> list[str]:
 
 
 def render(result: Bisect) -> str:
-    """BISECT.md."""
+    """BISECT.md: releases of a package, or commits of a project (each named by short sha and subject)."""
     request = result.request
+    named: Callable[[str], str] = plain
     if request.commits:
-        return _render_commits(result)
-    lines = [
-        f"# Bisect: {plain(request.package)} {plain(request.good)} → {plain(request.bad)}",
-        "",
-        f"Environment {code(request.environment)}, case {code(request.case)}, matrix "
-        f"{code(str(request.config))}; run {code(result.run_id)}"
-        + ("" if result.finished else " — **not finished** (stopped or still probing)")
-        + ".",
-        "",
-        f"{len(result.candidates)} releases from the good end to the bad end; each probe re-pins "
-        f"{plain(request.package)} alone and runs the case with its repeats; its values are compared bit "
-        f"for bit with {plain(request.good)}'s.",
-        "",
-        "## First changing release per label",
-        "",
-    ]
-    if result.verdicts:
-        rows = []
-        for found in result.verdicts:
-            answer = {
-                Answer.FOUND: f"**{plain(found.first_changed or '')}**",
-                Answer.AMBIGUOUS: "one of " + ", ".join(plain(v) for v in found.candidates),
-            }.get(found.answer, found.answer.value)
-            rows.append([code(found.label), answer, plain(found.last_same or "—"), plain(found.reason or "")])
-        lines += table(["label", "first changed in", "last the same", "note"], rows)
+        subjects = {commit.short: commit.subject for commit in result.commits}
+
+        def by_commit(version: str) -> str:
+            return f"{code(version)} {plain(subjects.get(version, ''))}".rstrip()
+
+        named = by_commit
+
+        title = f"commits {plain(request.good)}..{plain(request.bad)}"
+        what = (
+            f"{len(result.candidates)} commits on the ancestry path from the good end to the bad end; each "
+            "probe installs the project as that commit has it (git archive) and runs the case, the matrix's "
+            "script, with its repeats; its values are compared bit for bit with the good commit's."
+        )
+        noun, column, good_end = "commit", "commit", "the good commit"
     else:
-        lines.append("Nothing could be compared: an end could not be tested (below).")
-    lines += ["", "## Versions tried", ""]
-    rows = []
-    for tried in result.tried:
-        probe = tried.probe
-        if probe.untested is not None:
-            outcome = f"{probe.untested.outcome.value}: {plain(probe.untested.detail)}"
-        else:
-            outcome = "<br>".join(
-                f"{code(label)} {found.outcome.value}" + (f" ({plain(found.detail)})" if found.detail else "")
-                for label, found in probe.labels.items()
-            )
-        records = f"`records/{tried.environment}@*.json`" if tried.runs else "—"
-        seconds = f"{tried.seconds:.0f}"
-        rows.append([plain(probe.version), plain(tried.build), str(tried.runs), seconds, outcome, records])
-    lines += table(["version", "image", "runs", "seconds", "against the good end", "records"], rows)
-    untried = [
-        c.version for c in result.candidates if c.version not in {t.probe.version for t in result.tried}
-    ]
-    lines += ["", f"Not probed ({len(untried)}): {', '.join(plain(v) for v in untried) or '—'}.", ""]
-    lines += ["## Cost", "", *(f"- {plain(line)}" for line in summary_lines(result)[-1:]), ""]
-    return "\n".join(lines)
-
-
-def _render_commits(result: Bisect) -> str:
-    """BISECT.md of a bisect over commits: each named by its short sha and subject."""
-    request = result.request
-    subjects = {commit.short: commit.subject for commit in result.commits}
-
-    def named(version: str) -> str:
-        return f"{code(version)} {plain(subjects.get(version, ''))}".rstrip()
-
+        title = f"{plain(request.package)} {plain(request.good)} → {plain(request.bad)}"
+        what = (
+            f"{len(result.candidates)} releases from the good end to the bad end; each probe re-pins "
+            f"{plain(request.package)} alone and runs the case with its repeats; its values are compared bit "
+            f"for bit with {plain(request.good)}'s."
+        )
+        noun, column, good_end = "release", "version", "the good end"
     lines = [
-        f"# Bisect: commits {plain(request.good)}..{plain(request.bad)}",
+        f"# Bisect: {title}",
         "",
         f"Environment {code(request.environment)}, case {code(request.case)}, matrix "
         f"{code(str(request.config))}; run {code(result.run_id)}"
         + ("" if result.finished else " — **not finished** (stopped or still probing)")
         + ".",
         "",
-        f"{len(result.candidates)} commits on the ancestry path from the good end to the bad end; each "
-        "probe installs the project as that commit has it (git archive) and runs the case, the matrix's "
-        "script, with its repeats; its values are compared bit for bit with the good commit's.",
+        what,
         "",
-        "## First changing commit per label",
+        f"## First changing {noun} per label",
         "",
     ]
     if result.verdicts:
@@ -791,14 +754,14 @@ def _render_commits(result: Bisect) -> str:
         lines += table(["label", "first changed in", "last the same", "note"], rows)
     else:
         lines.append("Nothing could be compared: an end could not be tested (below).")
-    lines += ["", "## Commits tried", ""]
+    lines += ["", f"## {column.capitalize()}s tried", ""]
     rows = []
     for tried in result.tried:
         probe = tried.probe
         records = f"`records/{tried.environment}@*.json`" if tried.runs else "—"
         row = [named(probe.version), plain(tried.build), str(tried.runs), f"{tried.seconds:.0f}"]
         rows.append([*row, _against(probe), records])
-    lines += table(["commit", "image", "runs", "seconds", "against the good commit", "records"], rows)
+    lines += table([column, "image", "runs", "seconds", f"against {good_end}", "records"], rows)
     untried = [
         c.version for c in result.candidates if c.version not in {t.probe.version for t in result.tried}
     ]
