@@ -5,8 +5,6 @@ an image of its own, the case compared bit for bit with a reference recorded at 
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,6 +12,8 @@ from pathlib import Path
 
 import docker
 import pytest
+from test_bisect_run import ctrl_c_at
+from test_commits import git
 
 import seedmatrix
 from seedmatrix.results import Build
@@ -61,23 +61,6 @@ class History:
     fixed: str  # the good commit's tree again: its image is the good commit's
     changed: str  # sums in reverse: the first bad commit
     later: str  # a README after the change: bad too
-
-
-def git(repo: Path, *arguments: str) -> str:
-    finished = subprocess.run(
-        ["git", "-C", str(repo), *arguments],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={
-            **os.environ,
-            "GIT_AUTHOR_NAME": "t",
-            "GIT_AUTHOR_EMAIL": "t@example.invalid",
-            "GIT_COMMITTER_NAME": "t",
-            "GIT_COMMITTER_EMAIL": "t@example.invalid",
-        },
-    )
-    return finished.stdout.strip()
 
 
 def commit(repo: Path, files: dict[str, str], message: str) -> str:
@@ -239,18 +222,8 @@ def test_ctrl_c_in_a_commit_bisect_leaves_no_export_and_resume_finishes_it(
         "bisect", "--matrix", str(history.matrix), "--results", str(tmp_path / "results"), "-e", ENVIRONMENT,
         "--case", CASE, "--commits", f"{history.good}..main",
     ]  # fmt: skip
-    with subprocess.Popen(
-        command(*arguments), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=environment()
-    ) as process:
-        assert process.stderr is not None
-        seen = ""
-        for line in process.stderr:  # the second probe (the bad end) is being exported and prepared
-            seen += line
-            if "probe 2: commit" in line:
-                process.send_signal(signal.SIGINT)
-                break
-        seen += process.stderr.read()
-        assert process.wait(timeout=300) == 130, seen
+    # The second probe (the bad end) is being exported and prepared.
+    ctrl_c_at(arguments, "probe 2: commit")
     run = (tmp_path / "results" / "bisect" / "latest").resolve()
     stopped = json.loads((run / "bisect.json").read_text(encoding="utf-8"))
     assert stopped["finished"] is False

@@ -106,6 +106,23 @@ def test_a_good_end_without_a_wheel_for_the_python_ends_the_bisect_before_any_bu
     assert not (run / "records").exists() or not any((run / "records").iterdir())
 
 
+def ctrl_c_at(arguments: list[str], marker: str) -> None:
+    """Run seedmatrix with `arguments` and send it SIGINT when its stderr shows `marker`: it ends
+    with 130."""
+    with subprocess.Popen(
+        command(*arguments), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=environment()
+    ) as process:
+        assert process.stderr is not None
+        seen = ""
+        for line in process.stderr:
+            seen += line
+            if marker in line:
+                process.send_signal(signal.SIGINT)
+                break
+        seen += process.stderr.read()
+        assert process.wait(timeout=300) == 130, seen
+
+
 def test_ctrl_c_keeps_the_probes_made_and_resume_continues_without_redoing_them(
     docker_client: docker.DockerClient, small_image: Build, tmp_path: Path
 ) -> None:
@@ -113,18 +130,7 @@ def test_ctrl_c_keeps_the_probes_made_and_resume_continues_without_redoing_them(
         "bisect", "--matrix", str(MATRIX), "--results", str(tmp_path), "-e", ENVIRONMENT,
         "--package", "numpy", "--case", "seed_numpy", "--good", "2.0.2", "--bad", "2.1.0",
     ]  # fmt: skip
-    with subprocess.Popen(
-        command(*arguments), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=environment()
-    ) as process:
-        assert process.stderr is not None
-        seen = ""
-        for line in process.stderr:  # until the second probe starts: the first is done and written
-            seen += line
-            if "probe 2: numpy 2.1.0" in line:
-                process.send_signal(signal.SIGINT)
-                break
-        seen += process.stderr.read()
-        assert process.wait(timeout=300) == 130, seen
+    ctrl_c_at(arguments, "probe 2: numpy 2.1.0")  # the first probe is done and written
     run = (tmp_path / "bisect" / "latest").resolve()
     stopped = json.loads((run / "bisect.json").read_text(encoding="utf-8"))
     assert stopped["finished"] is False
