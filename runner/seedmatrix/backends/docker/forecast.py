@@ -46,10 +46,12 @@ def forecast(
         if not (environment.debian and matrix.debian_recipe):
             what = f"pull the base {environment.base_image}, then build (the tag follows the base's content)"
             return Forecast(environment=name, action="build", detail=what, base_tag=environment.base_image)
-        if debian.made_from_image(debian_base) and foreign(environment.platform):
-            what = f"a {environment.platform} base is made with mmdebstrap only, not from the official image"
-            return Forecast(environment=name, action="refused", detail=what)
         if debian.made_from_image(debian_base):
+            if foreign(environment.platform):
+                why = (
+                    f"a {environment.platform} base is made with mmdebstrap only, not from the official image"
+                )
+                return Forecast(environment=name, action="refused", detail=why)
             official = f"{matrix.debian_recipe.image}:{environment.debian}"
             what = f"make the base from Debian's official image {official}, then build"
             if registry is not None:
