@@ -239,6 +239,7 @@ def test_the_docker_backend_streams_a_packed_array_into_the_side_directory(
         container.Owner(run_id=run_label),
         image_cell,
         image=small_image.image_id,
+        gpus=None,
         cpu_ids=[0],
         boundary=new_boundary(),
         side_dir=tmp_path / "side",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import cast
 
 import docker
 import pytest
@@ -144,12 +145,43 @@ def test_a_cpuset_decides_how_many_cpus_the_process_sees(
 
 def test_a_host_without_a_gpu_says_so(docker_client: docker.DockerClient, small_image: Build) -> None:
     assert small_image.image_id is not None
-    reason = container.gpu_unavailable(
-        docker_client, small_image.image_id, container.Owner(run_id="gpu-check")
-    )
-    if reason is None:
+    reason = container.gpu_access(docker_client, small_image.image_id, container.Owner(run_id="gpu-check"))
+    if isinstance(reason, container.GpuRequest):
         pytest.skip("this engine gives containers a GPU; the no-GPU path cannot be shown here")
-    assert reason.startswith("no GPU on this host (")
+    assert reason.startswith("no GPU on this host (the engine: ")
     assert (
         docker_client.containers.list(all=True, filters={"label": f"{container.RUN_LABEL}=gpu-check"}) == []
     )
+
+
+class AdvertisesCdi:
+    """The engine, except that its /info lists CDI spec directories (as Docker >= 25 does with CDI
+    enabled): this engine (20.10) has neither the NVIDIA runtime hook nor a CDI driver."""
+
+    def __init__(self, client: docker.DockerClient) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._client, name)
+
+    def info(self) -> dict[str, object]:
+        return {**self._client.info(), "CDISpecDirs": ["/etc/cdi", "/var/run/cdi"]}
+
+
+def test_an_engine_reading_cdi_specs_is_also_asked_by_cdi_name_and_both_refusals_are_named(
+    docker_client: docker.DockerClient, small_image: Build
+) -> None:
+    assert small_image.image_id is not None
+    if isinstance(
+        container.gpu_access(docker_client, small_image.image_id, container.Owner(run_id="gpu-check")),
+        container.GpuRequest,
+    ):
+        pytest.skip("this engine gives containers a GPU; the refusals cannot be shown here")
+    advertising = cast(docker.DockerClient, AdvertisesCdi(docker_client))
+    reason = container.gpu_access(advertising, small_image.image_id, container.Owner(run_id="gpu-check"))
+    assert isinstance(reason, str)
+    assert reason.startswith("no GPU on this host (--gpus all: the engine: "), reason
+    # The engine was really asked by CDI name, and said in its own words that it cannot.
+    assert "; --device nvidia.com/gpu=all: the engine: " in reason, reason
+    assert '"cdi"' in reason, reason
+    assert labelled(docker_client, "gpu-check") == []

@@ -13,14 +13,14 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 import docker
 
 from ..channel import Finished, Report, new_boundary, read_report
-from ..errors import ResultsError
+from ..errors import EngineError, ResultsError
 from ..files import atomic_write
 from ..plan import Cell
 from ..results import Confinement, Record, RunStatus
@@ -40,6 +40,7 @@ class RunContext:
     owner: container.Owner
     host_environ: Mapping[str, str]  # this process's environment (the host backend passes some on)
     identities: Mapping[str, str]  # environment → what its repeats run on (image id, interpreter)
+    gpu_requests: Mapping[str, container.GpuRequest] = field(default_factory=dict)  # how GPU cells ask
     jobs: int  # repeats at once
     cpu_ids: Sequence[int]  # the CPUs repeats are pinned to
     side_dir: Path | None = None  # where packed arrays' side files are kept (the run directory's)
@@ -65,11 +66,22 @@ def run_repeat(context: RunContext, cell: Cell, repeat: int, *, cpu_ids: Sequenc
             context.owner,
             cell,
             image=identity,
+            gpus=gpu_request(context, cell),
             cpu_ids=cpu_ids,
             boundary=boundary,
             side_dir=context.side_dir,
         )
     return to_record(cell, repeat, finished, ran_on=identity, side_dir=context.side_dir)
+
+
+def gpu_request(context: RunContext, cell: Cell) -> container.GpuRequest | None:
+    """How `cell`'s container asks for GPUs: the way the engine granted, never a guess."""
+    if not cell.gpu:
+        return None
+    request = context.gpu_requests.get(cell.environment)
+    if request is None:  # the plan runs a GPU cell only after the engine granted its environment GPUs
+        raise EngineError(f"{cell.environment}: no GPU request the engine granted for this GPU environment")
+    return request
 
 
 def to_record(

@@ -71,6 +71,7 @@ class Machine:
         self._client = client
         self._owner = owner  # None: a machine that only forecasts
         self._identities: dict[str, str] = {}  # filled in as the images are ready, before their runs
+        self._gpu_requests: dict[str, container.GpuRequest] = {}  # GPU environment → how it asks
 
     @classmethod
     def open(cls, matrix: Matrix, engine: Engine, *, settings: BuildSettings, out: Output) -> Machine:
@@ -136,7 +137,11 @@ class Machine:
         return build
 
     def facts(self, environment: Environment, build: Build) -> HostFacts:
-        return self._of(environment).facts(environment, build)
+        backend = self._of(environment)
+        facts = backend.facts(environment, build)
+        if environment.device == "gpu" and isinstance(backend, DockerBackend) and backend.gpu_request:
+            self._gpu_requests[environment.name] = backend.gpu_request
+        return facts
 
     def dispatch(
         self, environment: Environment, build: Build, variables: Mapping[str, str]
@@ -165,6 +170,7 @@ class Machine:
             owner=self._owner,
             host_environ=host_environ,
             identities=self._identities,
+            gpu_requests=self._gpu_requests,
             jobs=jobs,
             cpu_ids=self.cpu_ids,
             side_dir=side_dir,

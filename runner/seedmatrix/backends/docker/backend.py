@@ -50,6 +50,7 @@ class DockerBackend:
         self._cpu = cpu
         self._gpu_asked = False
         self._gpu_unavailable: str | None = None
+        self.gpu_request: container.GpuRequest | None = None  # how GPU cells ask, once the engine granted it
 
     @property
     def engine(self) -> str:
@@ -130,13 +131,13 @@ class DockerBackend:
         if self._gpu_asked:
             return self._gpu_unavailable
         self._gpu_asked = True
-        self._gpu_unavailable = container.gpu_unavailable(
-            self._engine(), image_id, self._build_settings().owner
-        )
-        if self._gpu_unavailable is None:
-            self._out.note("the engine gives containers GPUs: GPU environments run on them")
+        access = container.gpu_access(self._engine(), image_id, self._build_settings().owner)
+        if isinstance(access, str):
+            self._gpu_unavailable = access
+            self._out.warn(f"skipping the GPU environments: {access}")
         else:
-            self._out.warn(f"skipping the GPU environments: {self._gpu_unavailable}")
+            self.gpu_request = access
+            self._out.note(f"the engine gives containers GPUs ({access.name}): GPU environments run on them")
         return self._gpu_unavailable
 
     def _engine(self) -> docker.DockerClient:

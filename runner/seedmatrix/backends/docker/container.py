@@ -54,6 +54,47 @@ class Owner:
 
 
 @dataclass(frozen=True, kw_only=True)
+class GpuRequest:
+    """One way to ask a Docker engine for every GPU of its host."""
+
+    name: str  # how the docker CLI says it, for messages
+    driver: str = ""
+    count: int = 0
+    device_ids: tuple[str, ...] = ()
+    capabilities: tuple[tuple[str, ...], ...] = ()
+
+    def device_request(self) -> DeviceRequest:
+        return DeviceRequest(
+            driver=self.driver,
+            count=self.count,
+            device_ids=list(self.device_ids),
+            capabilities=[list(group) for group in self.capabilities],
+        )
+
+
+#: `--gpus all`: the engine finds a driver for the `gpu` capability (the NVIDIA Container Toolkit's
+#: runtime hook; Docker 29 resolves it through CDI itself).
+ALL_GPUS = GpuRequest(name="--gpus all", count=-1, capabilities=(("gpu",),))
+#: `--device nvidia.com/gpu=all`: a CDI device (Docker >= 25 with CDI enabled), for hosts whose
+#: toolkit writes CDI specs (`nvidia-ctk cdi generate`) and installs no runtime hook.
+CDI_ALL_GPUS = GpuRequest(
+    name="--device nvidia.com/gpu=all", driver="cdi", device_ids=("nvidia.com/gpu=all",)
+)
+
+
+def gpu_requests(info: Mapping[str, object]) -> tuple[GpuRequest, ...]:
+    """The ways to ask this engine for GPUs, in the order to try them, from its /info answer.
+
+    CDI names are only worth a try where the engine reads CDI specs: Docker lists the directories
+    in `CDISpecDirs` when CDI is enabled (an empty list or no key: not enabled, or too old).
+    """
+    spec_dirs = info.get("CDISpecDirs")
+    if isinstance(spec_dirs, list) and any(isinstance(path, str) and path for path in spec_dirs):
+        return (ALL_GPUS, CDI_ALL_GPUS)
+    return (ALL_GPUS,)
+
+
+@dataclass(frozen=True, kw_only=True)
 class ContainerSpec:
     image: str
     command: Sequence[str]
@@ -65,7 +106,7 @@ class ContainerSpec:
     working_dir: str = "/tmp"
     environment: Mapping[str, str] = field(default_factory=dict)
     cpuset: str | None = None  # e.g. "0" or "0,1": the CPUs the process sees (os.cpu_count() too)
-    gpus: bool = False  # ask the engine for every GPU of the host (NVIDIA container toolkit)
+    gpus: GpuRequest | None = None  # how to ask the engine for every GPU of the host (None: none)
     boundary: bytes | None = None  # the launcher's report follows this on stdout
     side_dir: Path | None = None  # where the report's side files are written as they arrive
     hermetic: bool = True  # no network, read-only root, `user`, no capabilities; False: fetching wheels
@@ -145,22 +186,40 @@ def engine_cpus(client: docker.DockerClient) -> int:
         raise EngineError(f"cannot read the engine's CPU count ({_first_line(error)})") from None
 
 
-def gpu_unavailable(client: docker.DockerClient, image: str, owner: Owner) -> str | None:
-    """None when the engine can give a container the host's GPUs; otherwise why not, in words."""
+def gpu_access(client: docker.DockerClient, image: str, owner: Owner) -> GpuRequest | str:
+    """The request that gives this engine's containers the host's GPUs, or why none does, in words.
+
+    Each way the engine may take (`gpu_requests`) is tried with a container that asks for the GPUs
+    and exits; the first one the engine starts is the one the GPU cells use.
+    """
     dropped = gpu_request_dropped(running_podman(client))
     if dropped is not None:
         return dropped
+    try:
+        ways = gpu_requests(client.info())
+    except (DockerException, requests.exceptions.RequestException) as error:
+        raise EngineError(f"cannot read the engine's information ({_first_line(error)})") from None
+    refusals = []
+    for way in ways:
+        refused = _gpu_refused(client, image, owner, way)
+        if refused is None:
+            return way
+        refusals.append(refused if len(ways) == 1 else f"{way.name}: {refused}")
+    return f"no GPU on this host ({'; '.join(refusals)})"
+
+
+def _gpu_refused(client: docker.DockerClient, image: str, owner: Owner, way: GpuRequest) -> str | None:
     spec = ContainerSpec(
-        image=image, command=["true"], owner=owner, limits=Limits(timeout_seconds=120), gpus=True
+        image=image, command=["true"], owner=owner, limits=Limits(timeout_seconds=120), gpus=way
     )
     try:
         finished = run(client, spec)
     except EngineError as error:
         # The engine's own words are inside the API error, after the HTTP status and address.
         said = re.search(r'\("(.+)"\)\s*$', str(error))
-        return f"no GPU on this host (the engine: {said.group(1) if said else str(error).split(': ', 1)[-1]})"
+        return f"the engine: {said.group(1) if said else str(error).split(': ', 1)[-1]}"
     if finished.exit_code != 0:
-        return f"no GPU on this host (a container asking for one exited {finished.exit_code})"
+        return f"a container asking for one exited {finished.exit_code}"
     return None
 
 
@@ -307,7 +366,7 @@ def _container(client: docker.DockerClient, spec: ContainerSpec) -> Iterator[Con
                 Ulimit(name="nproc", soft=spec.limits.user_processes, hard=spec.limits.user_processes),
             ],
             cpuset_cpus=spec.cpuset,
-            device_requests=[DeviceRequest(count=-1, capabilities=[["gpu"]])] if spec.gpus else None,
+            device_requests=[spec.gpus.device_request()] if spec.gpus is not None else None,
             mem_limit=spec.limits.memory,
             memswap_limit=spec.limits.memory,
             log_config=LogConfig(type=LogConfig.types.NONE),  # output is read live; nothing on disk
