@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import signal
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -14,12 +15,13 @@ import docker
 import pytest
 
 from seedmatrix.backends.docker import container
-from seedmatrix.backends.execute import RunContext, run_repeat
-from seedmatrix.channel import Readback, read_report
+from seedmatrix.backends.docker.execute import run_in_container
+from seedmatrix.backends.execute import RunContext, run_repeat, to_record
+from seedmatrix.channel import Finished, Readback, new_boundary, read_report
 from seedmatrix.limits import Limits, memory_bytes, not_enforced
 from seedmatrix.plan import Cell
 from seedmatrix.report import render
-from seedmatrix.results import Build, Confinement, Results, RunStatus
+from seedmatrix.results import Build, Confinement, Record, Results, RunStatus
 from seedmatrix.verdicts import derive
 
 from builders import case, environment, float64_value, record, results
@@ -277,3 +279,115 @@ def test_a_host_process_reads_back_its_pinned_cpu_and_an_unenforced_memory_limit
     if runner_limit is not None and runner_limit <= 512 << 20:
         pytest.skip(f"this machine's cgroup allows only {runner_limit} bytes, less than asked")
     assert [f.text.split(" (")[0] for f in not_enforced(found.confinement)] == ["memory limit not enforced"]
+
+
+def oom_file(root: Path, relative: str, kills: str) -> None:
+    path = root / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"oom_kill_disable 0\nunder_oom 0\noom_kill {kills}\n", encoding="ascii")
+
+
+def test_the_oom_count_is_read_from_our_own_cgroup_the_deepest_level_shown(tmp_path: Path) -> None:
+    oom_file(tmp_path, "memory.oom_control", "7")  # the root: the host's count, or a container's own
+    assert launch._oom_count("v1", str(tmp_path), "/docker/0123abcd") == 7
+    oom_file(tmp_path, "batch/job/memory.oom_control", "2")
+    assert launch._oom_count("v1", str(tmp_path), "/batch/job") == 2  # not its ancestors' 7
+    (tmp_path / "v2").mkdir()
+    (tmp_path / "v2" / "memory.events").write_text(
+        "low 0\nhigh 0\nmax 4\noom 1\noom_kill 1\n", encoding="ascii"
+    )
+    assert launch._oom_count("v2", str(tmp_path / "v2"), "/") == 1
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "oom_kill_disable 0\nunder_oom 0\n",  # kernels before 4.13 keep no count
+        "oom_kill -1\n",
+        "oom_kill 1 2\n",
+        "oom_kill\n",
+        "oom_kill 1\noom_kill 2\n",
+    ],
+)
+def test_an_oom_count_that_is_not_one_plain_count_is_not_read(tmp_path: Path, text: str) -> None:
+    (tmp_path / "memory.oom_control").write_text(text, encoding="ascii")
+    assert launch._oom_count("v1", str(tmp_path), "/") is None
+    assert launch._oom_count("v1", str(tmp_path / "absent"), "/") is None
+    assert launch._oom_count("v1", str(tmp_path), "/../elsewhere") is None
+
+
+@pytest.mark.parametrize(
+    ("sent", "expected"), [(0, 0), (3, 3), (-1, None), (True, None), ("1", None), (1.0, None)]
+)
+def test_the_oom_count_in_a_report_is_taken_only_as_a_count(sent: object, expected: int | None) -> None:
+    header = {"exit_code": 0, "records_bytes": 0, "side_files": [], "oom_kills": sent}
+    assert read_report(json.dumps(header).encode() + b"\n\n" + b"\n\0end\n").oom_kills == expected
+
+
+def ended(tmp_path: Path, *, script_exit: int, oom_kills: object) -> Record:
+    """The record of a repeat whose engine said nothing of memory (Podman on cgroup v1, the host)."""
+    header = {"exit_code": script_exit, "records_bytes": 0, "side_files": [], "oom_kills": oom_kills}
+    finished = Finished(
+        exit_code=128 - script_exit if script_exit < 0 else script_exit,
+        timed_out=False,
+        oom_killed=False,
+        seconds=1.0,
+        stdout="",
+        stderr="",
+        report=json.dumps(header).encode() + b"\n\n" + b"\n\0end\n",
+    )
+    return to_record(greeting_cell(tmp_path, environment="podman"), 1, finished, ran_on="image")
+
+
+def test_a_script_killed_by_sigkill_while_its_cgroup_counted_an_oom_kill_ran_out_of_memory(
+    tmp_path: Path,
+) -> None:
+    found = ended(tmp_path, script_exit=-signal.SIGKILL, oom_kills=1)
+    assert found.status is RunStatus.OUT_OF_MEMORY
+    assert "killed by the kernel's OOM killer: 1 kill(s) counted" in found.stderr_tail
+
+
+@pytest.mark.parametrize(
+    ("script_exit", "oom_kills", "note"),
+    [
+        (-signal.SIGKILL, 0, False),  # killed, but not by the OOM killer of its cgroup
+        (-signal.SIGKILL, None, False),  # the count was not read: no guess
+        (-signal.SIGKILL, "1", False),
+        (1, 2, True),  # a child was killed and the script failed on its own: noted, an error
+    ],
+)
+def test_without_both_signs_a_killed_script_is_an_error_not_out_of_memory(
+    tmp_path: Path, script_exit: int, oom_kills: object, note: bool
+) -> None:
+    found = ended(tmp_path, script_exit=script_exit, oom_kills=oom_kills)
+    assert found.status is RunStatus.ERROR
+    assert ("OOM killer killed 2 process(es)" in found.stderr_tail) is note
+
+
+@pytest.mark.docker
+def test_a_script_over_the_memory_limit_is_seen_killed_from_inside_whatever_the_engine_says(
+    docker_client: docker.DockerClient, small_image: Build, run_label: str, tmp_path: Path
+) -> None:
+    """Docker names the OOM kill itself; Podman on cgroup v1 does not (docs/podman.md), and there the
+    launcher's count is what tells: `nox -s podman` runs this test against Podman."""
+    limits = Limits(timeout_seconds=120, memory="128m")
+    cell = replace(greeting_cell(tmp_path, environment="small"), limits=limits, parse=None)
+    cell.script.write_text("blocks = [bytearray(16 << 20) for _ in range(64)]\n", encoding="utf-8")
+    tmp_path.chmod(0o755)  # mounted as the working directory; the script runs as nobody
+    assert small_image.image_id is not None
+    finished = run_in_container(
+        docker_client,
+        container.Owner(run_id=run_label),
+        cell,
+        image=small_image.image_id,
+        gpus=None,
+        cpu_ids=[0],
+        boundary=new_boundary(),
+    )
+    report = read_report(finished.report)
+    assert report.exit_code == -signal.SIGKILL, finished.stderr
+    assert report.oom_kills is not None
+    assert report.oom_kills >= 1
+    found = to_record(cell, 1, replace(finished, oom_killed=False), ran_on=small_image.image_id)
+    assert found.status is RunStatus.OUT_OF_MEMORY
+    assert "killed by the kernel's OOM killer" in found.stderr_tail

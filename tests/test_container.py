@@ -148,7 +148,7 @@ def test_a_host_without_a_gpu_says_so(docker_client: docker.DockerClient, small_
     reason = container.gpu_access(docker_client, small_image.image_id, container.Owner(run_id="gpu-check"))
     if isinstance(reason, container.GpuRequest):
         pytest.skip("this engine gives containers a GPU; the no-GPU path cannot be shown here")
-    assert reason.startswith("no GPU on this host (the engine: ")
+    assert reason.startswith("no GPU on this host (")
     assert (
         docker_client.containers.list(all=True, filters={"label": f"{container.RUN_LABEL}=gpu-check"}) == []
     )
@@ -172,6 +172,8 @@ def test_an_engine_reading_cdi_specs_is_also_asked_by_cdi_name_and_both_refusals
     docker_client: docker.DockerClient, small_image: Build
 ) -> None:
     assert small_image.image_id is not None
+    if container.running_podman(docker_client) is not None:
+        pytest.skip("Podman drops GPU requests before any way is asked (test_podman.py)")
     if isinstance(
         container.gpu_access(docker_client, small_image.image_id, container.Owner(run_id="gpu-check")),
         container.GpuRequest,

@@ -394,6 +394,10 @@ def _positive(item: object) -> int | None:
     return item if type(item) is int and item > 0 else None  # not bool, not float
 
 
+def _count(item: object) -> int | None:
+    return item if type(item) is int and item >= 0 else None
+
+
 @dataclass(frozen=True, kw_only=True)
 class Report:
     """What the launcher said about one repeat, and the values it carried."""
@@ -410,6 +414,9 @@ class Report:
     # SHA-256 → a packed array's bits: only those the values name, each checked against its digest.
     side_files: Mapping[str, memoryview] = field(default_factory=dict)
     confinement: Readback | None = None  # None: the launcher read nothing back
+    # Processes of the repeat's memory cgroup the kernel's OOM killer killed while the script ran
+    # (None: not read, or not a count).
+    oom_kills: int | None = None
 
 
 def read_report(
@@ -462,6 +469,7 @@ def read_report(
         problems=tuple(problems),
         side_files=side_files,
         confinement=_readback(header.get("confinement")),
+        oom_kills=_count(header.get("oom_kills")),
     )
 
 

@@ -9,6 +9,7 @@ becomes one Record.
 from __future__ import annotations
 
 import re
+import signal
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -109,14 +110,15 @@ def to_record(
         )
     if report.strays:
         notes.append(f"(the script left {report.strays} process(es) running; they were killed when it ended)")
+    out_of_memory, memory_notes = _memory_kill(finished, report, limits.memory)
+    notes += memory_notes
     exit_code = finished.exit_code
     if finished.timed_out:
         status = RunStatus.TIMEOUT
         notes.append(f"(stopped at the time limit of {limits.timeout_seconds} s)")
         exit_code = None
-    elif finished.oom_killed:
+    elif out_of_memory:
         status = RunStatus.OUT_OF_MEMORY
-        notes.append(f"(killed: the container exceeded its memory limit of {limits.memory})")
     elif exit_code != 0:
         status = RunStatus.ERROR
     elif report.skipped is not None and not problems:
@@ -164,6 +166,25 @@ def confinement(cell: Cell, report: Report) -> Confinement | None:
         memory_cgroup=seen.cgroup,
         memory_limit=seen.memory_limit,
     )
+
+
+def _memory_kill(finished: Finished, report: Report, memory: str) -> tuple[bool, list[str]]:
+    """Whether the repeat ran out of memory, and the notes that say what the OOM killer did.
+
+    The engine's word first; where it says nothing (Podman on cgroup v1 reports no OOM kill, a host
+    run has no engine), the launcher's: its cgroup's OOM count rose while the script ran, and the
+    script died by SIGKILL, the OOM killer's signal. A kill the script survived is only noted."""
+    if finished.oom_killed:
+        return True, [f"(killed: the container exceeded its memory limit of {memory})"]
+    if not report.oom_kills:
+        return False, []
+    if report.exit_code == -signal.SIGKILL:
+        return True, [
+            f"(killed by the kernel's OOM killer: {report.oom_kills} kill(s) counted in the repeat's "
+            f"memory cgroup while the script ran; memory limit asked: {memory})"
+        ]
+    survived = f"(the kernel's OOM killer killed {report.oom_kills} process(es) of the repeat while it ran)"
+    return False, [survived]
 
 
 def keep_side_files(report: Report, side_dir: Path | None, *, unwritable: str | None = None) -> None:

@@ -55,6 +55,7 @@ def main():
     # Read before the script starts: it inherits these CPUs at the fork; should the runner pin us
     # only between this read and the fork, more CPUs are reported than it had, never fewer.
     confinement = _confinement()
+    oom_kills_before = _oom_kills()
     started = time.monotonic()
     child = subprocess.Popen(
         [sys.executable, *sys.argv[1:]],
@@ -67,6 +68,7 @@ def main():
     seconds = time.monotonic() - started
     child = None  # reaped: its pid may be reused, so a late signal must not kill by it
     strays = _end_strays()
+    oom_kills_after = _oom_kills()
     header = {
         "exit_code": status,
         "script_seconds": round(seconds, 6),
@@ -74,6 +76,8 @@ def main():
         "stopped_by": stopped[0] if stopped else None,
         "confinement": confinement,
     }
+    if oom_kills_before is not None and oom_kills_after is not None:
+        header["oom_kills"] = oom_kills_after - oom_kills_before
     if declared and outputs_dir:
         header["outputs_over_limit"] = not _read_outputs(outputs_dir, declared, outputs_limit, records)
     side_dir = os.path.join(records_dir, _SIDE_DIR)
@@ -115,6 +119,24 @@ def _confinement():
 def _cgroup_memory():
     """("v1" or "v2", the smallest memory limit of our cgroup and of its ancestors visible here, or
     None for no limit); None when no memory cgroup can be read."""
+    found = _memory_cgroup()
+    return None if found is None else _smallest_limit(*found, _LIMIT_FILE[found[0]])
+
+
+def _oom_kills():
+    """How many processes of our memory cgroup the kernel's OOM killer has killed so far; None
+    when that cannot be read."""
+    found = _memory_cgroup()
+    return None if found is None else _oom_count(*found)
+
+
+_LIMIT_FILE = {"v1": "memory.limit_in_bytes", "v2": "memory.max"}
+_OOM_FILE = {"v1": "memory.oom_control", "v2": "memory.events"}  # each has a line "oom_kill N"
+
+
+def _memory_cgroup():
+    """("v1" or "v2", where that hierarchy is mounted, our cgroup's path in it); None when no
+    memory cgroup can be read."""
     try:
         with open("/proc/self/cgroup", encoding="utf-8") as stream:
             lines = stream.read().splitlines()
@@ -128,24 +150,35 @@ def _cgroup_memory():
         elif hierarchy == "0" and not controllers:
             paths["v2"] = path
     if "v1" in paths:  # a hybrid host keeps the memory controller in v1
-        return _smallest_limit("v1", "/sys/fs/cgroup/memory", paths["v1"], "memory.limit_in_bytes")
+        return "v1", "/sys/fs/cgroup/memory", paths["v1"]
     if "v2" in paths and os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
-        return _smallest_limit("v2", "/sys/fs/cgroup", paths["v2"], "memory.max")
+        return "v2", "/sys/fs/cgroup", paths["v2"]
     return None
 
 
-def _smallest_limit(version, mount, path, name):
-    """The cgroup's path is as the host names it, while a container without a cgroup namespace of
-    its own sees its own cgroup at the mount's root: every ancestor of the path is tried, up to the
-    root, and the smallest limit found binds."""
+def _levels(mount, path):
+    """The directories of the cgroup at `path` and of its ancestors, deepest first; None when the
+    path leaves our cgroup namespace's root (no level here is then an ancestor we know).
+
+    The path is as the host names it, while a container without a cgroup namespace of its own sees
+    its own cgroup at the mount's root: every ancestor is a candidate, and the readers skip a level
+    this mount does not show."""
     parts = [part for part in path.split("/") if part]
-    if ".." in parts:  # outside our cgroup namespace's root: no level here is an ancestor we know
+    if ".." in parts:
+        return None
+    return [os.path.join(mount, *parts[:depth]) for depth in range(len(parts), -1, -1)]
+
+
+def _smallest_limit(version, mount, path, name):
+    """The smallest limit in file `name` up the cgroup path: the one that binds."""
+    levels = _levels(mount, path)
+    if levels is None:
         return None
     limits = []
     read = False
-    for depth in range(len(parts), -1, -1):
+    for level in levels:
         try:
-            with open(os.path.join(mount, *parts[:depth], name), encoding="ascii") as stream:
+            with open(os.path.join(level, name), encoding="ascii") as stream:
                 text = stream.read().strip()
             limit = None if text == "max" else int(text)
         except (FileNotFoundError, NotADirectoryError):
@@ -158,6 +191,25 @@ def _smallest_limit(version, mount, path, name):
     if not read:
         return None
     return version, min(limits) if limits else None
+
+
+def _oom_count(version, mount, path):
+    """The `oom_kill` count of our own cgroup: the deepest level this mount shows (a container's
+    cgroup; for a host run, the session's). The kernel counts a kill in the victim's cgroup whatever
+    limit was hit, the host's memory included. None when it cannot be read (kernels before 4.13)."""
+    for level in _levels(mount, path) or []:
+        try:
+            with open(os.path.join(level, _OOM_FILE[version]), encoding="ascii") as stream:
+                lines = stream.read().splitlines()
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        except (OSError, ValueError):
+            return None
+        counts = [line.split()[1:] for line in lines if line.split()[:1] == ["oom_kill"]]
+        if len(counts) != 1 or len(counts[0]) != 1 or not counts[0][0].isdigit():
+            return None
+        return int(counts[0][0])
+    return None
 
 
 def _hide_environment():

@@ -127,7 +127,7 @@ def run(
             with _RUNNING_LOCK:
                 _RUNNING.discard(process)
         seconds = time.monotonic() - started
-    # No memory limit on the host, so the kernel's OOM killer is not this run's to report.
+    # No engine to say so: an OOM kill is read from the launcher's cgroup count (execute._memory_kill).
     return Finished.of(
         capture,
         exit_code=None if timed_out else process.returncode,
