@@ -178,7 +178,8 @@ def test_limits_rootless_docker_ignores_are_named_in_the_matrix(
     repeats = "4 repeats of seed_numpy, seed_random"
     assert (
         f"- **bookworm-np2.0**: 1 CPU requested, {cpus} available: {repeats}; "
-        f"memory limit not enforced (4g requested, no limit applied): {repeats}"
+        f"memory limit not enforced (4g requested, no limit applied): {repeats}; "
+        f"process limit not enforced (512 requested, no limit applied): {repeats}\n"
     ) in matrix_md
 
     # A context the user made and chose, with no DOCKER_HOST: the SDK follows it to this engine

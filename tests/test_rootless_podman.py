@@ -99,5 +99,6 @@ def test_limits_rootless_podman_ignores_are_named_in_the_matrix(
     assert "| [`seed_random`](#case-seed-random) | ✅ A 🔓 |" in matrix_md
     assert (
         f"- **bookworm-np2.0**: 1 CPU requested, {cpus} available: 2 repeats of seed_random; "
-        "memory limit not enforced (4g requested, no limit applied): 2 repeats of seed_random"
+        "memory limit not enforced (4g requested, no limit applied): 2 repeats of seed_random; "
+        "process limit not enforced (512 requested, no limit applied): 2 repeats of seed_random\n"
     ) in matrix_md
