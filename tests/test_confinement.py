@@ -80,6 +80,25 @@ def test_a_huge_limit_in_hand_made_results_is_named_not_a_crash() -> None:
     assert text.startswith("memory limit not enforced (4g requested, ")
 
 
+def containers(**seen: object) -> Confinement:
+    """A container's repeat: CPUs and memory as asked, and a process limit of 512."""
+    return asked(cpus_available=1, memory_cgroup="v1", memory_limit=4 * GIB, pids_requested=512, **seen)
+
+
+def test_a_process_limit_not_applied_or_larger_is_not_enforced_and_unread_not_checked() -> None:
+    assert texts(containers(pids_cgroup="v1", pids_limit=512)) == []
+    assert texts(containers(pids_cgroup="v2", pids_limit=100)) == []  # stricter: enforced
+    assert texts(containers(pids_cgroup="v1", pids_limit=None)) == [
+        "process limit not enforced (512 requested, no limit applied)"
+    ]
+    assert texts(containers(pids_cgroup="v2", pids_limit=4096)) == [
+        "process limit not enforced (512 requested, 4096 applied)"
+    ]
+    assert texts(containers()) == ["process limit not checked (512 requested)"]
+    # A host process asks for none (and results from before the read-back said nothing of it).
+    assert texts(asked(cpus_available=1, memory_cgroup="v1", memory_limit=GIB, pids_cgroup="v1")) == []
+
+
 def test_what_was_not_read_back_is_not_checked_never_enforced() -> None:
     assert texts(asked()) == ["CPUs not checked (1 requested)", "memory limit not checked (4g requested)"]
 
@@ -109,6 +128,18 @@ def report_with(confinement: object) -> bytes:
         ({"cpus": 1, "cgroup": "v2", "memory_limit": "4g"}, Readback(cpus=1)),
         ({"cpus": 1, "memory_limit": 1024}, Readback(cpus=1)),
         ({"cpus": 1, "cgroup": "v3", "memory_limit": 1024}, Readback(cpus=1)),
+        # The process limit, read by the same rules and apart from the memory limit.
+        (
+            {"cpus": 1, "pids_cgroup": "v1", "pids_limit": None},
+            Readback(cpus=1, pids_cgroup="v1", pids_limit=None),
+        ),
+        (
+            {"cpus": 1, "pids_cgroup": "v2", "pids_limit": 512},
+            Readback(cpus=1, pids_cgroup="v2", pids_limit=512),
+        ),
+        ({"cpus": 1, "pids_cgroup": "v2"}, Readback(cpus=1)),
+        ({"cpus": 1, "pids_cgroup": "v1", "pids_limit": -5}, Readback(cpus=1)),
+        ({"cpus": 1, "pids_limit": 512}, Readback(cpus=1)),
         ([1, 2], None),
         (None, None),
     ],
@@ -152,6 +183,17 @@ def test_no_limit_anywhere_is_none_and_nothing_readable_is_not_read(tmp_path: Pa
     assert launch._smallest_limit("v2", str(tmp_path / "absent"), "/a/b", "memory.max") is None
     limit_file(tmp_path / "garbage", "memory.max", "lots")
     assert launch._smallest_limit("v2", str(tmp_path / "garbage"), "/", "memory.max") is None
+
+
+def test_a_cgroup_without_the_limit_file_is_the_root_and_has_no_limit(tmp_path: Path) -> None:
+    # Rootless Docker on cgroup v1 leaves a container in the host's root pids cgroup ("pids:/"),
+    # which has no pids.max: no limit there, not "not read".
+    limit_file(tmp_path, "cgroup.procs", "1")
+    assert launch._smallest_limit("v1", str(tmp_path), "/", "pids.max") == ("v1", None)
+    # Its child's limit still binds, and a folder that is not a cgroup says nothing.
+    limit_file(tmp_path, "job/pids.max", "512")
+    assert launch._smallest_limit("v1", str(tmp_path), "/job", "pids.max") == ("v1", 512)
+    assert launch._smallest_limit("v1", str(tmp_path / "job"), "/", "memory.max") is None
 
 
 def test_a_level_present_but_unreadable_leaves_the_limit_unread_not_absent(tmp_path: Path) -> None:
@@ -252,6 +294,9 @@ def test_a_container_reads_back_the_cpus_and_memory_limit_it_was_given(
     assert found.confinement.cpus_available == 1
     assert found.confinement.memory_cgroup in ("v1", "v2")
     assert found.confinement.memory_limit == 512 << 20
+    assert found.confinement.pids_requested == Limits(timeout_seconds=1).pids
+    assert found.confinement.pids_cgroup in ("v1", "v2")
+    assert found.confinement.pids_limit == found.confinement.pids_requested
     assert not_enforced(found.confinement) == ()
 
 
@@ -270,7 +315,8 @@ def test_a_host_process_reads_back_its_pinned_cpu_and_an_unenforced_memory_limit
     assert found.status is RunStatus.OK, found.stderr_tail
     assert found.confinement is not None
     assert found.confinement.cpus_available == 1
-    readable = launch._cgroup_memory()
+    assert found.confinement.pids_requested is None  # no process limit asked: none to name
+    readable = launch._cgroup_limit("memory", "memory.limit_in_bytes", "memory.max")
     if readable is None:
         pytest.skip("this machine's memory cgroup cannot be read, so there is no limit to compare")
     version, runner_limit = readable

@@ -124,9 +124,10 @@ def test_a_base_the_engine_lacks_asks_for_mmdebstrap_and_nothing_else(tmp_path: 
 
 @pytest.mark.docker
 def test_for_the_tests_it_installs_their_tools_and_starts_nothing(tmp_path: Path) -> None:
-    host = make_host(tmp_path, hidden=("mmdebstrap", "docker-registry"), stubbed=WATCHED)
+    tools = ("mmdebstrap", "docker-registry", "podman", "rootlesskit")
+    host = make_host(tmp_path, hidden=tools, stubbed=WATCHED)
     finished = engine_script("start", "--for-tests", host=host, tmp_path=tmp_path)
-    assert "; starting nothing\nengine: installing mmdebstrap docker-registry\n" in finished.stdout
+    assert f"; starting nothing\nengine: installing {' '.join(tools)}\n" in finished.stdout
     assert "apt-get" in host.called()
     assert "dockerd" not in host.called()
     assert finished.returncode != 0  # the stub apt-get failed

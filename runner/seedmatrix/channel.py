@@ -369,11 +369,14 @@ class Finished:
 
 @dataclass(frozen=True, kw_only=True)
 class Readback:
-    """The CPUs and memory limit the launcher found applied to the script (see `results.Confinement`)."""
+    """The CPUs, memory limit and process limit the launcher found applied to the script (see
+    `results.Confinement`)."""
 
     cpus: int | None = None
     cgroup: str | None = None
     memory_limit: int | None = None
+    pids_cgroup: str | None = None
+    pids_limit: int | None = None
 
 
 def _readback(found: object) -> Readback | None:
@@ -381,13 +384,27 @@ def _readback(found: object) -> Readback | None:
     is a limit without its cgroup, or a cgroup without its limit: "not checked", never a limit guessed."""
     if not isinstance(found, dict):
         return None
-    cpus = _positive(found.get("cpus"))
-    cgroup = found.get("cgroup")
-    limit = found.get("memory_limit")
-    unread = "memory_limit" not in found or (limit is not None and _positive(limit) is None)
+    cgroup, memory_limit = _cgroup_limit(found, "cgroup", "memory_limit")
+    pids_cgroup, pids_limit = _cgroup_limit(found, "pids_cgroup", "pids_limit")
+    return Readback(
+        cpus=_positive(found.get("cpus")),
+        cgroup=cgroup,
+        memory_limit=memory_limit,
+        pids_cgroup=pids_cgroup,
+        pids_limit=pids_limit,
+    )
+
+
+def _cgroup_limit(
+    found: dict[object, object], cgroup_key: str, limit_key: str
+) -> tuple[str | None, int | None]:
+    """(the cgroup version, the limit or None for none), or (None, None) when not read as a pair."""
+    cgroup = found.get(cgroup_key)
+    limit = found.get(limit_key)
+    unread = limit_key not in found or (limit is not None and _positive(limit) is None)
     if cgroup not in ("v1", "v2") or unread:
-        return Readback(cpus=cpus)
-    return Readback(cpus=cpus, cgroup=str(cgroup), memory_limit=_positive(limit))
+        return None, None
+    return str(cgroup), _positive(limit)
 
 
 def _positive(item: object) -> int | None:

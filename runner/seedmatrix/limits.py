@@ -53,7 +53,7 @@ CPUS = "CPUs"
 class Unenforced:
     """A limit a repeat asked for and did not get, or that could not be read back."""
 
-    limit: str  # "CPUs" or "memory"
+    limit: str  # "CPUs", "memory" or "processes"
     text: str
 
 
@@ -86,4 +86,19 @@ def not_enforced(confinement: Confinement) -> tuple[Unenforced, ...]:
         applied = f"{Decimal(confinement.memory_limit) / (1 << 30):.1f} GiB"  # any int: no float overflow
         text = f"memory limit not enforced ({memory} requested, {applied} applied)"
         found.append(Unenforced(limit="memory", text=text))
-    return tuple(found)
+    return (*found, *_processes_not_enforced(confinement))
+
+
+def _processes_not_enforced(confinement: Confinement) -> tuple[Unenforced, ...]:
+    pids = confinement.pids_requested
+    if pids is None:  # none asked for (a host process), or results from before it was read back
+        return ()
+    if confinement.pids_cgroup is None:
+        text = f"process limit not checked ({pids} requested)"
+    elif confinement.pids_limit is None:
+        text = f"process limit not enforced ({pids} requested, no limit applied)"
+    elif confinement.pids_limit > pids:
+        text = f"process limit not enforced ({pids} requested, {confinement.pids_limit} applied)"
+    else:
+        return ()
+    return (Unenforced(limit="processes", text=text),)

@@ -55,14 +55,17 @@ class RunState(StrEnum):
 
 @dataclass(frozen=True, kw_only=True)
 class Confinement:
-    """The CPUs and memory a repeat asked for, beside what its launcher found applied, read from
-    inside the container or process: an engine may accept a limit and not enforce it."""
+    """The CPUs, memory and processes a repeat asked for, beside what its launcher found applied,
+    read from inside the container or process: an engine may accept a limit and not enforce it."""
 
     cpus_requested: int
     memory_requested: str  # as Docker takes it: 512m, 4g
     cpus_available: int | None = None  # the CPUs the script could run on; None: not read
     memory_cgroup: str | None = None  # "v1" or "v2": where the memory limit was read; None: not read
     memory_limit: int | None = None  # bytes its cgroups allow; None (with a cgroup): no limit at all
+    pids_requested: int | None = None  # a container's process limit; None: none asked (a host process)
+    pids_cgroup: str | None = None  # "v1" or "v2": where the process limit was read; None: not read
+    pids_limit: int | None = None  # processes its cgroups allow; None (with a cgroup): no limit at all
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -28,7 +28,7 @@ class LimitCheck:
 
     environment: str
     case: str
-    limit: str  # "CPUs" or "memory"
+    limit: str  # "CPUs", "memory" or "processes"
     text: str
     repeats: int
 

@@ -165,6 +165,10 @@ def confinement(cell: Cell, report: Report) -> Confinement | None:
         cpus_available=seen.cpus,
         memory_cgroup=seen.cgroup,
         memory_limit=seen.memory_limit,
+        # A host process (host and Slurm backends) asks for no process limit.
+        pids_requested=None if cell.host_python is not None else cell.limits.pids,
+        pids_cgroup=seen.pids_cgroup,
+        pids_limit=seen.pids_limit,
     )
 
 

@@ -105,38 +105,44 @@ def _read_outputs(directory, declared, limit, records):
 
 def _confinement():
     """What confines the script, read from inside, whatever the engine claims to have applied: the
-    CPUs it may run on and the memory its cgroups allow ("memory_limit" None: none). What cannot be
-    read is left out, so the runner says "not checked" rather than guess."""
+    CPUs it may run on, the memory and the processes its cgroups allow ("memory_limit",
+    "pids_limit" None: none). What cannot be read is left out, so the runner says "not checked"
+    rather than guess."""
     seen = {}
     with contextlib.suppress(OSError, AttributeError):  # AttributeError: not Linux
         seen["cpus"] = len(os.sched_getaffinity(0))
-    memory = _cgroup_memory()
+    memory = _cgroup_limit("memory", "memory.limit_in_bytes", "memory.max")
     if memory is not None:
         seen["cgroup"], seen["memory_limit"] = memory
+    processes = _cgroup_limit("pids", "pids.max", "pids.max")
+    if processes is not None:
+        seen["pids_cgroup"], seen["pids_limit"] = processes
     return seen
 
 
-def _cgroup_memory():
-    """("v1" or "v2", the smallest memory limit of our cgroup and of its ancestors visible here, or
-    None for no limit); None when no memory cgroup can be read."""
-    found = _memory_cgroup()
-    return None if found is None else _smallest_limit(*found, _LIMIT_FILE[found[0]])
+def _cgroup_limit(controller, v1_name, v2_name):
+    """("v1" or "v2", the smallest limit of `controller` in our cgroup and its ancestors visible
+    here, or None for no limit); None when that controller's cgroup cannot be read."""
+    found = _cgroup(controller)
+    if found is None:
+        return None
+    version, mount, path = found
+    return _smallest_limit(version, mount, path, v1_name if version == "v1" else v2_name)
 
 
 def _oom_kills():
     """How many processes of our memory cgroup the kernel's OOM killer has killed so far; None
     when that cannot be read."""
-    found = _memory_cgroup()
+    found = _cgroup("memory")
     return None if found is None else _oom_count(*found)
 
 
-_LIMIT_FILE = {"v1": "memory.limit_in_bytes", "v2": "memory.max"}
 _OOM_FILE = {"v1": "memory.oom_control", "v2": "memory.events"}  # each has a line "oom_kill N"
 
 
-def _memory_cgroup():
-    """("v1" or "v2", where that hierarchy is mounted, our cgroup's path in it); None when no
-    memory cgroup can be read."""
+def _cgroup(controller):
+    """("v1" or "v2", where the hierarchy holding `controller` is mounted, our cgroup's path in it);
+    None when it cannot be read."""
     try:
         with open("/proc/self/cgroup", encoding="utf-8") as stream:
             lines = stream.read().splitlines()
@@ -145,12 +151,12 @@ def _memory_cgroup():
     paths = {}
     for line in lines:
         hierarchy, controllers, path = [*line.split(":", 2), "", ""][:3]
-        if "memory" in controllers.split(","):
+        if controller in controllers.split(","):
             paths["v1"] = path
         elif hierarchy == "0" and not controllers:
             paths["v2"] = path
-    if "v1" in paths:  # a hybrid host keeps the memory controller in v1
-        return "v1", "/sys/fs/cgroup/memory", paths["v1"]
+    if "v1" in paths:  # a hybrid host keeps the controller in v1
+        return "v1", "/sys/fs/cgroup/" + controller, paths["v1"]
     if "v2" in paths and os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
         return "v2", "/sys/fs/cgroup", paths["v2"]
     return None
@@ -182,7 +188,11 @@ def _smallest_limit(version, mount, path, name):
                 text = stream.read().strip()
             limit = None if text == "max" else int(text)
         except (FileNotFoundError, NotADirectoryError):
-            continue  # a level of the host's path that this mount does not show
+            # A cgroup without the file has no such limit: the hierarchy's root (pids.max and
+            # cgroup v2's memory.max exist below it only), or a v2 cgroup whose parent does not
+            # pass the controller on. Any other level is one this mount does not show.
+            read = read or os.path.exists(os.path.join(level, "cgroup.procs"))
+            continue
         except (OSError, ValueError):
             return None  # a level that may bind, unread: no verdict on the smallest limit
         read = True

@@ -9,6 +9,8 @@ its owner is still alive and remove what a run killed outright left behind.
 
 from __future__ import annotations
 
+import os
+import pwd
 import re
 import socket
 import threading
@@ -118,13 +120,24 @@ def connect() -> docker.DockerClient:
     try:
         client = _pinged(timeout=120)
     except DockerException as error:
-        raise EngineError(
-            "cannot reach the Docker engine "
-            f"({_first_line(error)}).\n"
-            "Start it and try again, e.g. `bash scripts/engine start` (installs docker.io and runs "
-            "dockerd on Debian), `sudo systemctl start docker`, or set DOCKER_HOST."
-        ) from None
+        advice = _advice(error)
+        raise EngineError(f"cannot reach the Docker engine ({_first_line(error)}).\n{advice}") from None
     return client
+
+
+def _advice(error: DockerException) -> str:
+    # A socket that refuses the user has an engine behind it: starting one is not the fix.
+    if "Permission denied" in str(error):
+        return (
+            f"Its socket refuses user {pwd.getpwuid(os.getuid()).pw_name}: add the user to the docker "
+            "group (then log in again), or name an engine of the user's own, e.g. rootless Docker: "
+            "DOCKER_HOST=unix://$XDG_RUNTIME_DIR/docker.sock or `docker context use rootless` "
+            "(docs/engines.md)."
+        )
+    return (
+        "Start it and try again, e.g. `bash scripts/engine start` (installs docker.io and runs "
+        "dockerd on Debian), `sudo systemctl start docker`, or set DOCKER_HOST."
+    )
 
 
 def reachable() -> tuple[docker.DockerClient | None, str]:
