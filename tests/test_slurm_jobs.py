@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from seedmatrix.backends.slurm.execute import SlurmQueue, _task_spec
+from seedmatrix.backends.slurm.execute import SlurmQueue, _task_spec, unended
 from seedmatrix.backends.slurm.jobs import (
     Outcome,
     TaskState,
@@ -21,6 +21,7 @@ from seedmatrix.backends.slurm.jobs import (
     waits_on_someone,
 )
 from seedmatrix.config import Slurm
+from seedmatrix.errors import ResultsError
 from seedmatrix.limits import Limits
 from seedmatrix.plan import Cell
 
@@ -116,9 +117,73 @@ def _batch(root: Path, name: str, cell: Cell, *, ended: dict[str, object] | None
     batch_dir.mkdir(parents=True)
     (batch_dir / "batch.json").write_text(json.dumps({"environment": "e", "tasks": [["c", 1]]}))
     (batch_dir / "0.json").write_text(json.dumps(_task_spec(cell, name.encode())))
-    (batch_dir / "job").write_text("12" if name == "e-1" else "13")
+    (batch_dir / "job").write_text(str(11 + int(name.split("-")[1])))
     if ended is not None:
         (batch_dir / "0.ended.json").write_text(json.dumps(ended))
+
+
+def _cell(tmp_path: Path, **changed: object) -> Cell:
+    return Cell(environment="e", case="c", script=tmp_path / "s.py", repeats=1,
+                limits=Limits(timeout_seconds=60), workdir=tmp_path, host_python=sys.executable,
+                **changed)  # type: ignore[arg-type]  # fmt: skip
+
+
+def _queue(tmp_path: Path, *, collecting: bool = False) -> SlurmQueue:
+    return SlurmQueue(
+        run_id="r", run_dir=tmp_path, settings={}, identities={}, side_dir=None,
+        on_record=lambda record: None, note=lambda line: None, collecting=collecting,
+    )  # fmt: skip
+
+
+SIGNALLED: dict[str, object] = {"exit_code": -15, "timed_out": False, "seconds": 1.0, "signal": 15}
+
+
+def test_collect_waits_for_every_task_the_run_submitted_even_one_slurm_forgot(tmp_path: Path) -> None:
+    # e-1's task published what it had after a signal, and Slurm forgot it: --resume runs the
+    # repeat again; collect records it (an error with Slurm's word), submitting nothing.
+    cell = _cell(tmp_path)
+    _batch(tmp_path / "slurm", "e-1", cell, ended=SIGNALLED)
+    assert _queue(tmp_path)._adopt([(cell, 1)], []) == {}
+    adopted = _queue(tmp_path, collecting=True)._adopt([(cell, 1)], [])
+    assert [task.batch_dir.name for task in adopted.values()] == ["e-1"]
+    # One that left nothing at all (its node lost, Slurm's memory of it expired) is collected too.
+    _batch(tmp_path / "slurm", "e-2", cell, ended=None)
+    assert _queue(tmp_path)._adopt([(cell, 1)], []) == {}
+    adopted = _queue(tmp_path, collecting=True)._adopt([(cell, 1)], [])
+    assert [task.batch_dir.name for task in adopted.values()] == ["e-2"]  # the later submission
+
+
+def test_the_later_submission_of_a_repeat_is_the_one_adopted_past_nine_batches(tmp_path: Path) -> None:
+    """Newest first by number: by name, e-9 would come before e-10."""
+    cell = _cell(tmp_path)
+    _batch(tmp_path / "slurm", "e-9", cell, ended=SIGNALLED)
+    _batch(tmp_path / "slurm", "e-10", cell, ended=None)
+    adopted = _queue(tmp_path, collecting=True)._adopt([(cell, 1)], [])
+    assert [task.batch_dir.name for task in adopted.values()] == ["e-10"]
+
+
+def test_collect_refuses_a_task_submitted_with_another_command(tmp_path: Path) -> None:
+    _batch(tmp_path / "slurm", "e-1", _cell(tmp_path), ended=None)
+    edited = _cell(tmp_path, args=("--more",))
+    with pytest.raises(ResultsError, match=r"cannot collect .*slurm/e-1: task 0 \(e / c #1\) was submitted "
+                       r"with another command"):  # fmt: skip
+        _queue(tmp_path, collecting=True)._adopt([(edited, 1)], [])
+
+
+def test_unended_counts_the_runs_tasks_not_ended_by_state(tmp_path: Path) -> None:
+    for name in ("e-1", "e-2"):
+        (tmp_path / "slurm" / name).mkdir(parents=True)
+        (tmp_path / "slurm" / name / "batch.json").write_text("{}")
+    listed = parse_squeue(
+        "12|0|PENDING||cpu-a|Resources|e-1\n"
+        "12|1|RUNNING|n1|cpu-a|None|e-1\n"
+        "12|2|COMPLETED|n1|cpu-a|None|e-1\n"
+        "13|0|PENDING||cpu-a|JobHeldUser|e-2\n"
+        "13|1|CANCELLED|n1|cpu-a|None|e-2\n"
+        "14|0|RUNNING|n1|cpu-a|None|another-run\n"
+    )
+    assert unended(tmp_path, listed) == {"pending": 2, "running": 1}
+    assert unended(tmp_path, []) == {}
 
 
 def test_a_resumed_run_waits_for_the_live_task_not_one_its_own_ctrl_c_stopped(tmp_path: Path) -> None:
@@ -126,12 +191,10 @@ def test_a_resumed_run_waits_for_the_live_task_not_one_its_own_ctrl_c_stopped(tm
     # it); Slurm forgot it since. A later attempt, e-2, runs the same repeat: that one is waited
     # for. Adopting e-1's would make the repeat an error, or stop every --resume as "cancelled".
     root = tmp_path / "slurm"
-    cell = Cell(environment="e", case="c", script=tmp_path / "s.py", repeats=1,
-                limits=Limits(timeout_seconds=60), workdir=tmp_path, host_python=sys.executable)  # fmt: skip
-    _batch(root, "e-1", cell, ended={"exit_code": -15, "timed_out": False, "seconds": 1.0, "signal": 15})
+    cell = _cell(tmp_path)
+    _batch(root, "e-1", cell, ended=SIGNALLED)
     _batch(root, "e-2", cell, ended=None)
-    queue = SlurmQueue(run_id="r", run_dir=tmp_path, settings={}, identities={}, side_dir=None,
-                       on_record=lambda record: None, note=lambda line: None)  # fmt: skip
+    queue = _queue(tmp_path)
     running = TaskState(job_id="13", index=0, state="RUNNING", node="n1", partition="p", reason="None",
                         comment="e-2")  # fmt: skip
     adopted = queue._adopt([(cell, 1)], [running])
