@@ -408,6 +408,7 @@ def test_detach_returns_before_its_tasks_end_and_collect_gives_a_waiting_runs_ve
     slurm_records = [r for r in records_of(tmp_path / "results") if r["environment"] == "on-a"]
     assert len(slurm_records) == 10
     assert all(record["slurm"]["partition"] == "cpu-a" for record in slurm_records)
+    assert all(record["slurm"]["gpus"]["count"] == 0 for record in slurm_records)  # read on the node
     print(f"detach returned in {detach_seconds:.1f} s, collect took {collect_seconds:.1f} s")
 
 

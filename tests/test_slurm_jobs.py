@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 from pathlib import Path
 
 import pytest
 
-from seedmatrix.backends.slurm.execute import SlurmQueue, _task_spec, unended
+from seedmatrix.backends.slurm.execute import TASK_PROGRAM, SlurmQueue, _task_spec, unended
 from seedmatrix.backends.slurm.jobs import (
     Outcome,
     TaskState,
@@ -22,8 +23,10 @@ from seedmatrix.backends.slurm.jobs import (
 )
 from seedmatrix.config import Slurm
 from seedmatrix.errors import ResultsError
+from seedmatrix.gpu import seen_by_task
 from seedmatrix.limits import Limits
 from seedmatrix.plan import Cell
+from seedmatrix.results import TaskGpus
 
 
 @pytest.mark.parametrize(
@@ -220,3 +223,102 @@ def test_a_held_or_suspended_task_waits_on_someone_and_a_pending_one_does_not() 
     assert waits_on_someone(suspended) == "suspended: it goes on only once resumed (`scontrol resume 14`)"
     assert waits_on_someone(pending) is None  # the scheduler runs it when there is room
     assert waits_on_someone(running) is None
+
+
+# What /proc/driver/nvidia holds on a node (the layout gpu.host_gpus reads; values as the driver
+# writes them, tabs and all).
+VERSION = (
+    "NVRM version: NVIDIA UNIX x86_64 Kernel Module  550.54.15  Tue Mar  5 22:23:56 UTC 2024\n"
+    "GCC version:  gcc version 12.2.0 (Debian 12.2.0-14)\n"
+)
+
+
+def information(model: str, minor: int) -> str:
+    return (
+        f"Model: \t\t {model}\nIRQ:   \t\t 155\nGPU UUID: \t GPU-{minor}a2b3c4d-0000-1111-2222-333344445555\n"
+        f"Bus Location: \t 0000:{minor:02x}:00.0\nDevice Minor: \t {minor}\nGPU Excluded:\t No\n"
+    )
+
+
+def node_gpus(root: Path, *models: str) -> Path:
+    (root / "nvidia").mkdir(parents=True)
+    (root / "nvidia" / "version").write_text(VERSION, encoding="utf-8")
+    for minor, model in enumerate(models):
+        (root / "nvidia" / "gpus" / f"0000:{minor:02x}:00.0").mkdir(parents=True)
+        (root / "nvidia" / "gpus" / f"0000:{minor:02x}:00.0" / "information").write_text(
+            information(model, minor), encoding="utf-8"
+        )
+    return root / "nvidia"
+
+
+def read_on_node(root: Path, monkeypatch: pytest.MonkeyPatch, **given: str) -> dict[str, object]:
+    """What inside/slurm_task.py reads on a node with the driver files under `root`."""
+    spec = importlib.util.spec_from_file_location("slurm_task", TASK_PROGRAM)
+    assert spec is not None
+    assert spec.loader is not None
+    task = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(task)
+    for name in ("SLURM_JOB_GPUS", "CUDA_VISIBLE_DEVICES"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in given.items():
+        monkeypatch.setenv(name, value)
+    read: dict[str, object] = task._gpus(str(root))
+    return read
+
+
+def test_a_cpu_only_node_reads_as_no_gpu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = seen_by_task(read_on_node(tmp_path / "absent", monkeypatch))
+    assert seen == TaskGpus(
+        count=0, models=(), driver=None, detail="Slurm gave the job no GPU (GPUs on the node: none)"
+    )
+    # Slurm names GPUs, but the node has no driver to run them: still none.
+    seen = seen_by_task(read_on_node(tmp_path / "absent", monkeypatch, CUDA_VISIBLE_DEVICES="0"))
+    assert seen is not None
+    assert seen.count == 0
+
+
+def test_a_job_given_no_gpu_on_a_gpu_node_reads_as_no_gpu(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = node_gpus(tmp_path, "NVIDIA A100-SXM4-80GB", "NVIDIA A100-SXM4-80GB")
+    for given in ({}, {"CUDA_VISIBLE_DEVICES": "NoDevFiles"}, {"CUDA_VISIBLE_DEVICES": ""}):
+        seen = seen_by_task(read_on_node(root, monkeypatch, **given))
+        assert seen is not None
+        assert (seen.count, seen.models, seen.driver) == (0, (), "550.54.15")
+        assert seen.detail == (
+            "Slurm gave the job no GPU (GPUs on the node: NVIDIA A100-SXM4-80GB, NVIDIA A100-SXM4-80GB)"
+        )
+
+
+def test_the_gpus_slurm_gave_are_named_by_device_minor_or_uuid(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = node_gpus(tmp_path, "NVIDIA A100", "NVIDIA H100 80GB HBM3", "NVIDIA A100")
+    # SLURM_JOB_GPUS: the node's device numbers, whatever the job's own CUDA_VISIBLE_DEVICES says.
+    seen = seen_by_task(read_on_node(root, monkeypatch, SLURM_JOB_GPUS="1", CUDA_VISIBLE_DEVICES="0"))
+    assert seen == TaskGpus(
+        count=1, models=("NVIDIA H100 80GB HBM3",), driver="550.54.15",
+        detail="SLURM_JOB_GPUS=1 on a node with NVIDIA A100, NVIDIA H100 80GB HBM3, NVIDIA A100, "
+        "driver 550.54.15",
+    )  # fmt: skip
+    uuid = "GPU-2a2b3c4d-0000-1111-2222-333344445555"
+    seen = seen_by_task(read_on_node(root, monkeypatch, CUDA_VISIBLE_DEVICES=uuid))
+    assert seen is not None
+    assert (seen.count, seen.models) == (1, ("NVIDIA A100",))
+    # Numbers counted within the job cannot be told apart on a mixed node: the count alone.
+    seen = seen_by_task(read_on_node(root, monkeypatch, CUDA_VISIBLE_DEVICES="0,1"))
+    assert seen is not None
+    assert (seen.count, seen.models) == (2, ())
+
+
+def test_on_a_node_of_one_model_its_model_is_known_however_slurm_names_the_gpu(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = node_gpus(tmp_path, "NVIDIA H200", "NVIDIA H200")
+    seen = seen_by_task(read_on_node(root, monkeypatch, CUDA_VISIBLE_DEVICES="0"))
+    assert seen is not None
+    assert (seen.count, seen.models, seen.driver) == (1, ("NVIDIA H200",), "550.54.15")
+
+
+def test_a_report_without_gpus_read_is_not_read() -> None:
+    assert seen_by_task(None) is None  # a report of an older seedmatrix, or no report at all

@@ -34,6 +34,7 @@ from ...channel import Finished, launcher_variables, new_boundary
 from ...config import INSIDE, LAUNCHER, Slurm
 from ...errors import ResultsError, SchedulerError
 from ...files import atomic_write
+from ...gpu import seen_by_task
 from ...plan import Cell
 from ...results import Record, SlurmTask
 from ..docker.container import STOP_GRACE_SECONDS
@@ -336,6 +337,7 @@ class SlurmQueue:
             job_id=_task_id(task, state, self._job_ids),
             partition=state.partition if state is not None else asked,
             node=str(report.get("node") or (state.node if state is not None else "")),
+            gpus=seen_by_task(report.get("gpus")),
         )
         note = _slurm_note(placed, state, ended, report)
         if note is None:
