@@ -390,6 +390,13 @@ def test_detach_returns_before_its_tasks_end_and_collect_gives_a_waiting_runs_ve
     assert not_yet.returncode == 75, not_yet.stdout + not_yet.stderr
     assert "Slurm repeats not ended yet" in not_yet.stdout + not_yet.stderr
     assert not (run_dir / "MATRIX.md").exists()
+    reported = run(seedmatrix(str(run_dir), command="report"))
+    said = " ".join((reported.stdout + reported.stderr).split())
+    assert (
+        f"has Slurm tasks not collected yet (their cells show as missing): seedmatrix collect {run_dir}"
+        in said
+    )
+    assert "**This run is running**: some cells are missing" in (run_dir / "MATRIX.md").read_text()
 
     started = time.monotonic()
     collected = run(seedmatrix(str(run_dir), command="collect"), cwd=ROOT)
@@ -439,6 +446,9 @@ def test_collect_after_the_tasks_ended_records_one_slurm_forgot_as_an_error(tmp_
     assert records[2]["status"] == "error"
     assert "Slurm no longer knows how task" in records[2]["stderr_tail"]
     assert "and it wrote no report" in records[2]["stderr_tail"]
+    again = run(seedmatrix(str(run_dir), command="collect"))
+    assert again.returncode == 1, again.stdout + again.stderr  # the report's own exit status
+    assert "is finished: nothing to collect; its report, as it stands:" in again.stdout + again.stderr
 
 
 def test_ctrl_c_during_collect_leaves_the_jobs_running(tmp_path: Path) -> None:

@@ -440,7 +440,7 @@ def _build_and_run(
                     say_built(name, built, images, out)
                     work = book.join(name, built)
                     runs_bar.grow(len(work))
-                    if detach:  # (cells hold mappings: split by environment, not as a set)
+                    if detach:  # by environment, one flag per item: cells hold mappings, no set takes them
                         slurm = [bool(book.matrix.environment(cell.environment).slurm) for cell, _ in work]
                         detached += runs.submit([item for item, on in zip(work, slurm, strict=True) if on])
                         work = [item for item, on in zip(work, slurm, strict=True) if not on]
@@ -507,6 +507,11 @@ def report_job(
         if not merging:
             run = resolve_run_directory(runs[0])
             results = run.load_results()
+            if results.state is RunState.RUNNING and (run.path / "slurm").is_dir() and not is_alive(run.path):
+                out.warn(
+                    f"run {run.run_id} has Slurm tasks not collected yet (their cells show as missing): "
+                    f"seedmatrix collect {run.path}"
+                )
         else:
             results = merge([load_results(path) for path in runs])
             run = RunDirectory(into or Path("results") / "merged")
