@@ -5,7 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
+
+import pytest
+
+from seedmatrix.errors import ResultsError
+from seedmatrix.options import Options, from_stored, matrix_command, stored
+from seedmatrix.plan import Selection
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -58,3 +65,55 @@ def test_a_bad_shard_is_a_usage_error_without_a_traceback() -> None:
     assert finished.returncode == 2
     assert "Traceback" not in finished.stderr
     assert "--shard: '3/2' is not a shard; write i/n" in finished.stderr
+
+
+def test_detach_without_a_slurm_environment_is_a_usage_error(tmp_path: Path) -> None:
+    config = tmp_path / "m.yaml"
+    config.write_text(
+        f"environments:\n  - name: here\n    host_python: {sys.executable}\n    python: '3.11'\n"
+        f"cases:\n  - name: c\n    script: {ROOT / 'seeds' / 'seed_random.py'}\n",
+        encoding="utf-8",
+    )
+    finished = seedmatrix("matrix", "--config", str(config), "--results", str(tmp_path), "--detach")
+    assert finished.returncode == 2, finished.stderr
+    assert "--detach: no selected environment runs on Slurm" in finished.stderr
+    assert not any(tmp_path.glob("*/records"))  # refused before a run directory was made
+
+
+def test_collect_names_the_run_and_what_it_lacks(tmp_path: Path) -> None:
+    missing = seedmatrix("collect", str(tmp_path / "nothing"))
+    assert (missing.returncode, missing.stderr.strip()) == (
+        5,
+        f"error: {tmp_path / 'nothing'}: no such results directory",
+    )
+    local = tmp_path / "20261203T120000.000000Z-abcdef"
+    (local / "records").mkdir(parents=True)
+    not_slurm = seedmatrix("collect", str(local))
+    assert not_slurm.returncode == 5
+    assert f"{local}: not a Slurm run (no slurm/ directory: it submitted no task)" in not_slurm.stderr
+    (local / "slurm").mkdir()
+    no_options = seedmatrix("collect", str(local))
+    assert no_options.returncode == 5
+    assert f"{local}: no options.json, so the options it ran with are unknown" in no_options.stderr
+    assert "Traceback" not in missing.stderr + not_slurm.stderr + no_options.stderr
+
+
+def test_a_runs_options_come_back_whole_and_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    asked = Options(
+        config=Path("m.yaml"), results=Path("out"), memory="8g", fresh=True, detach=True,
+        resume=Path("out/run"), selection=Selection(environments=("a", "b"), device="cpu", shard=(2, 3)),
+    )  # fmt: skip
+    kept = from_stored(stored(asked), source=tmp_path / "options.json")
+    assert kept == replace(
+        asked, config=tmp_path / "m.yaml", results=tmp_path / "out", resume=None, detach=False,
+        selection=replace(asked.selection, environments=["a", "b"], cases=[]),
+    )  # fmt: skip
+    assert matrix_command(replace(kept, resume=Path("/r/run"))) == (
+        f"seedmatrix matrix --config {tmp_path}/m.yaml --results {tmp_path}/out --memory 8g --resume "
+        "/r/run --fresh --environment a --environment b --device cpu --shard 2/3"
+    )
+    with pytest.raises(
+        ResultsError, match=r"options.json: not the options of a run this seedmatrix can read"
+    ):
+        from_stored(b'{"config": 3}', source=tmp_path / "options.json")

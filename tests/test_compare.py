@@ -9,7 +9,7 @@ import pytest
 
 from seedmatrix.compare import CellState, LabelState, Versus, compare, letter_for
 from seedmatrix.report import derive, render
-from seedmatrix.results import BuildStatus, Record, RunStatus, SkippedCell
+from seedmatrix.results import BuildStatus, Record, RunStatus, SkippedCell, SlurmTask, TaskGpus
 from seedmatrix.values import Value
 
 from builders import (
@@ -437,3 +437,39 @@ def test_a_cell_where_no_value_could_be_recorded_is_not_stable(repeats: int) -> 
     assert "| [`c`](#case-c) | ❓ bad-output |" in markdown
     assert "- ❓ **a**: exited 0, but no value could be recorded (x: cannot record a Foo; y: " in markdown
     assert "1 did not complete (1 bad-output)" in markdown
+
+
+ON_GPU = {"kind": "GPU", "framework": "torch", "detail": "1 × NVIDIA A100"}
+ONE_A100 = TaskGpus(count=1, models=("NVIDIA A100",), driver="550.54.15", detail="SLURM_JOB_GPUS=0")
+NONE_GIVEN = TaskGpus(
+    count=0, models=(), driver=None, detail="Slurm gave the job no GPU (GPUs on the node: none)"
+)
+
+
+@pytest.mark.parametrize(
+    ("gpus", "device", "state", "detail"),
+    [
+        (ONE_A100, ON_GPU, CellState.STABLE, ""),
+        # Python's own values in a GPU environment: fine locally, but not where the task got no GPU.
+        (ONE_A100, {"kind": "CPU", "framework": "python", "detail": "Python"}, CellState.STABLE, ""),
+        (
+            NONE_GIVEN,
+            {"kind": "CPU", "framework": "python", "detail": "Python"},
+            CellState.WRONG_DEVICE,
+            "asked for a GPU, but Slurm task 12_0 on n1 had none: Slurm gave the job no GPU",
+        ),
+        (NONE_GIVEN, ON_GPU, CellState.WRONG_DEVICE, "asked for a GPU, but Slurm task 12_0 on n1 had none"),
+        (None, ON_GPU, CellState.DEVICE_UNKNOWN, "which GPU Slurm task 12_0 got was not read on its node"),
+    ],
+)
+def test_a_slurm_task_that_got_no_gpu_is_never_a_gpu_result(
+    gpus: TaskGpus | None, device: dict[str, str], state: CellState, detail: str
+) -> None:
+    placed = SlurmTask(job_id="12_0", partition="gpu", node="n1", gpus=gpus)
+    records = [
+        dataclasses.replace(record("gpu", "c", n, [float64_value("x", 1.0)], device=device), slurm=placed)
+        for n in (1, 2, 3)
+    ]
+    cell = compare(results([environment("gpu", device="gpu")], [case("c")], records)).cell("gpu", "c")
+    assert cell.state is state
+    assert detail in cell.detail

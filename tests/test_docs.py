@@ -17,7 +17,7 @@ from seedmatrix.backends import execute
 from seedmatrix.backends.docker import container
 from seedmatrix.backends.host import hostrun
 from seedmatrix.limits import DEFAULT_MEMORY, Limits
-from seedmatrix.pipeline import EXIT_INTERRUPTED
+from seedmatrix.pipeline import EXIT_INTERRUPTED, EXIT_PENDING
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "README.md", ROOT / "CONTRIBUTING.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -105,7 +105,7 @@ def test_the_exit_statuses_listed_are_the_codes_errors_carry() -> None:
         for kind in vars(errors).values()
         if isinstance(kind, type) and issubclass(kind, errors.SeedmatrixError)
     }
-    assert listed == {0, EXIT_INTERRUPTED} | codes
+    assert listed == {0, EXIT_INTERRUPTED, EXIT_PENDING} | codes
 
 
 def test_the_isolation_facts_are_the_codes() -> None:

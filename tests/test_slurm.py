@@ -50,26 +50,35 @@ CASES = f"""\
 
 
 def matrix_file(
-    path: Path, environments: Sequence[tuple[str, str]], cases: str, *, timeout: int = 300
+    path: Path,
+    environments: Sequence[tuple[str, str]],
+    cases: str,
+    *,
+    timeout: int = 300,
+    python: str = sys.executable,
 ) -> Path:
-    """A matrix of host environments running this interpreter; each given its `slurm:` line (or
+    """A matrix of host environments running this interpreter (its Slurm ones `python`, the same
+    interpreter by another name where a test tells them apart); each given its `slurm:` line (or
     none: the host backend)."""
     text = f"repeats: 2\ntimeout_seconds: {timeout}\nreference: {environments[0][0]}\nenvironments:\n"
     for name, slurm in environments:
-        text += f'  - name: {name}\n    host_python: {sys.executable}\n    python: "{PYTHON_VERSION}"\n'
+        interpreter = python if slurm else sys.executable
+        text += f'  - name: {name}\n    host_python: {interpreter}\n    python: "{PYTHON_VERSION}"\n'
         text += f"    {slurm}\n" if slurm else ""
     path.write_text(text + "cases:\n" + cases, encoding="utf-8")
     return path
 
 
-def seedmatrix(*arguments: str) -> list[str]:
-    return [sys.executable, "-m", "seedmatrix", "matrix", *arguments]
+def seedmatrix(*arguments: str, command: str = "matrix") -> list[str]:
+    return [sys.executable, "-m", "seedmatrix", command, *arguments]
 
 
-def run(arguments: Sequence[str], timeout: int = 600) -> subprocess.CompletedProcess[str]:
+def run(
+    arguments: Sequence[str], timeout: int = 600, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         list(arguments), capture_output=True, text=True, env={**os.environ, **NO_ENGINE}, timeout=timeout,
-        check=False,
+        check=False, cwd=cwd,
     )  # fmt: skip
 
 
@@ -318,3 +327,158 @@ def test_a_later_run_reuses_no_slurm_record(tmp_path: Path) -> None:
             assert finished.returncode == 0, finished.stdout + finished.stderr
     assert [record["reused_from"] for record in records_of(tmp_path / "slurm")] == [None, None]
     assert all(record["reused_from"] for record in records_of(tmp_path / "local"))
+
+
+def other_name_of_this_python() -> str:
+    """This interpreter by a second name (a venv has both python and python3): a script run by it
+    knows it runs in the Slurm environment of a matrix whose other environment runs this one."""
+    here = Path(sys.executable)
+    other = here.with_name("python" if here.name != "python" else "python3")
+    if not other.exists():
+        pytest.skip(f"{here} has no second name ({other}) to tell the environments apart")
+    return str(other)
+
+
+def slow_on_slurm(path: Path, python: str, seconds: int) -> Path:
+    """A case that takes `seconds` in the Slurm environment (run by `python`), none elsewhere."""
+    path.write_text(
+        f"import sys, time\nfrom recording import show\nif sys.executable == {python!r}:\n"
+        f"    time.sleep({seconds})\nshow('value', 0.25)\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def states_of(run_dir: Path) -> set[str]:
+    """The states of the run's tasks, once none is COMPLETING (a cancelled task passes through it)."""
+    deadline = time.monotonic() + 60
+    states = {state for _, state in jobs_of(run_dir)}
+    while "COMPLETING" in states and time.monotonic() < deadline:
+        time.sleep(1)
+        states = {state for _, state in jobs_of(run_dir)}
+    return states
+
+
+def test_detach_returns_before_its_tasks_end_and_collect_gives_a_waiting_runs_verdicts(
+    tmp_path: Path,
+) -> None:
+    needs_slurm()
+    python = other_name_of_this_python()
+    slow = slow_on_slurm(tmp_path / "slow.py", python, 15)
+    cases = CASES + f"  - name: slow\n    script: {slow}\n    claims: {{stable: ['*']}}\n"
+    config = matrix_file(tmp_path / "m.yaml", [("on-a", "slurm: {partition: cpu-a}"), ("here", "")], cases,
+                         python=python)  # fmt: skip
+    # A relative --results: the nodes are given absolute paths (before, every task FAILED).
+    started = time.monotonic()
+    detached = run(seedmatrix("--config", str(config), "--results", "results", "--detach"), cwd=tmp_path)
+    detach_seconds = time.monotonic() - started
+    said = detached.stdout + detached.stderr
+    assert detached.returncode == 0, said
+    [run_dir] = [path for path in (tmp_path / "results").iterdir() if path.is_dir() and path.name != "latest"]
+    assert f"gather them (and write the report) with: seedmatrix collect {run_dir}" in " ".join(said.split())
+    states = {state for _, state in jobs_of(run_dir)}
+    assert states & {"PENDING", "RUNNING"}, states  # returned before the slow tasks ended, left running
+    written = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
+    assert written["state"] == "running"
+    assert not (run_dir / "MATRIX.md").exists()
+    assert not (run_dir / "junit.xml").exists()
+    here = [r for r in written["records"] if r["environment"] == "here"]
+    assert len(here) == 10  # the local environment ran to its end first
+    assert len([r for r in written["records"] if r["environment"] == "on-a"]) < 10
+
+    not_yet = run(seedmatrix(str(run_dir), "--no-wait", command="collect"))
+    assert not_yet.returncode == 75, not_yet.stdout + not_yet.stderr
+    assert "Slurm repeats not ended yet" in not_yet.stdout + not_yet.stderr
+    assert not (run_dir / "MATRIX.md").exists()
+    reported = run(seedmatrix(str(run_dir), command="report"))
+    said = " ".join((reported.stdout + reported.stderr).split())
+    assert (
+        f"has Slurm tasks not collected yet (their cells show as missing): seedmatrix collect {run_dir}"
+        in said
+    )
+    assert "**This run is running**: some cells are missing" in (run_dir / "MATRIX.md").read_text()
+
+    started = time.monotonic()
+    collected = run(seedmatrix(str(run_dir), command="collect"), cwd=ROOT)
+    collect_seconds = time.monotonic() - started
+    said = collected.stdout + collected.stderr
+    assert collected.returncode == 1, said  # the crash case, as in a waiting run
+    assert "submitted as Slurm job" not in said
+    assert (run_dir / "MATRIX.md").exists()
+    assert (run_dir / "junit.xml").exists()
+    assert json.loads((run_dir / "results.json").read_text(encoding="utf-8"))["state"] == "finished"
+    assert states_of(run_dir) == {"COMPLETED"}  # nothing cancelled, nothing submitted again
+
+    waited = run(seedmatrix("--config", str(config), "--results", str(tmp_path / "waited")))
+    assert waited.returncode == 1, waited.stdout + waited.stderr
+    assert verdicts_of(tmp_path / "results") == verdicts_of(tmp_path / "waited")
+    slurm_records = [r for r in records_of(tmp_path / "results") if r["environment"] == "on-a"]
+    assert len(slurm_records) == 10
+    assert all(record["slurm"]["partition"] == "cpu-a" for record in slurm_records)
+    assert all(record["slurm"]["gpus"]["count"] == 0 for record in slurm_records)  # read on the node
+    print(f"detach returned in {detach_seconds:.1f} s, collect took {collect_seconds:.1f} s")
+
+
+def test_collect_after_the_tasks_ended_records_one_slurm_forgot_as_an_error(tmp_path: Path) -> None:
+    """A task Slurm no longer lists (forgotten: its MinJobAge passed, no accounting), and that left
+    no report, is an error record; --resume would submit it again, collect never does."""
+    needs_slurm()
+    cases = f"  - name: seed_random\n    script: {SEEDS / 'seed_random.py'}\n"
+    config = matrix_file(tmp_path / "m.yaml", [("on-b", "slurm: {partition: cpu-b}")], cases)
+    detached = run(seedmatrix("--config", str(config), "--results", str(tmp_path / "results"), "--detach"))
+    assert detached.returncode == 0, detached.stdout + detached.stderr
+    [run_dir] = [path for path in (tmp_path / "results").iterdir() if path.is_dir() and path.name != "latest"]
+    deadline = time.monotonic() + 120
+    while states_of(run_dir) != {"COMPLETED"} and time.monotonic() < deadline:
+        time.sleep(1)
+    assert states_of(run_dir) == {"COMPLETED"}
+    # Forgotten: the batch renamed, so no task Slurm lists carries its comment; repeat 2's report gone.
+    [batch] = (run_dir / "slurm").iterdir()
+    batch.rename(batch.with_name("on-b-7"))
+    for name in ("1.ended.json", "1.out", "1.err"):
+        (batch.with_name("on-b-7") / name).unlink()
+    collected = run(seedmatrix(str(run_dir), "--no-wait", command="collect"))
+    said = collected.stdout + collected.stderr
+    assert collected.returncode == 1, said
+    assert "submitted as Slurm job" not in said
+    records = {r["repeat"]: r for r in json.loads((run_dir / "results.json").read_text())["records"]}
+    assert records[1]["status"] == "ok"
+    assert records[2]["status"] == "error"
+    assert "Slurm no longer knows how task" in records[2]["stderr_tail"]
+    assert "and it wrote no report" in records[2]["stderr_tail"]
+    again = run(seedmatrix(str(run_dir), command="collect"))
+    assert again.returncode == 1, again.stdout + again.stderr  # the report's own exit status
+    assert "is finished: nothing to collect; its report, as it stands:" in again.stdout + again.stderr
+
+
+def test_ctrl_c_during_collect_leaves_the_jobs_running(tmp_path: Path) -> None:
+    needs_slurm()
+    python = other_name_of_this_python()
+    slow = slow_on_slurm(tmp_path / "slow.py", python, 120)
+    cases = f"  - name: slow\n    script: {slow}\n"
+    config = matrix_file(tmp_path / "m.yaml", [("on-a", "slurm: {partition: cpu-a}")], cases, python=python)
+    detached = run(seedmatrix("--config", str(config), "--results", str(tmp_path / "results"), "--detach"))
+    assert detached.returncode == 0, detached.stdout + detached.stderr
+    [run_dir] = [path for path in (tmp_path / "results").iterdir() if path.is_dir() and path.name != "latest"]
+    try:
+        collect = subprocess.Popen(
+            seedmatrix(str(run_dir), command="collect"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            text=True, env={**os.environ, **NO_ENGINE},
+        )  # fmt: skip
+        assert collect.stdout is not None
+        seen = ""
+        for line in collect.stdout:
+            seen += line
+            if "already submitted by this run: waiting for them" in line:
+                break
+        time.sleep(1)
+        collect.send_signal(signal.SIGINT)
+        rest, _ = collect.communicate(timeout=120)
+        said = " ".join((seen + rest).split())
+        assert collect.returncode == 130, said
+        assert "interrupted: the run's Slurm jobs go on (they were detached)" in said
+        assert f"finish it with: seedmatrix collect {run_dir}" in said
+        assert states_of(run_dir) <= {"PENDING", "RUNNING"}
+        assert json.loads((run_dir / "results.json").read_text(encoding="utf-8"))["state"] == "stopped"
+    finally:
+        subprocess.run(["scancel", f"--name=seedmatrix-{run_dir.name}"], check=False, timeout=60)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 from pathlib import Path
 
 import pytest
 
-from seedmatrix.backends.slurm.execute import SlurmQueue, _task_spec
+from seedmatrix.backends.slurm.execute import TASK_PROGRAM, SlurmQueue, _task_spec, unended
 from seedmatrix.backends.slurm.jobs import (
     Outcome,
     TaskState,
@@ -21,8 +22,11 @@ from seedmatrix.backends.slurm.jobs import (
     waits_on_someone,
 )
 from seedmatrix.config import Slurm
+from seedmatrix.errors import ResultsError
+from seedmatrix.gpu import seen_by_task
 from seedmatrix.limits import Limits
 from seedmatrix.plan import Cell
+from seedmatrix.results import TaskGpus
 
 
 @pytest.mark.parametrize(
@@ -116,9 +120,73 @@ def _batch(root: Path, name: str, cell: Cell, *, ended: dict[str, object] | None
     batch_dir.mkdir(parents=True)
     (batch_dir / "batch.json").write_text(json.dumps({"environment": "e", "tasks": [["c", 1]]}))
     (batch_dir / "0.json").write_text(json.dumps(_task_spec(cell, name.encode())))
-    (batch_dir / "job").write_text("12" if name == "e-1" else "13")
+    (batch_dir / "job").write_text(str(11 + int(name.split("-")[1])))
     if ended is not None:
         (batch_dir / "0.ended.json").write_text(json.dumps(ended))
+
+
+def _cell(tmp_path: Path, **changed: object) -> Cell:
+    return Cell(environment="e", case="c", script=tmp_path / "s.py", repeats=1,
+                limits=Limits(timeout_seconds=60), workdir=tmp_path, host_python=sys.executable,
+                **changed)  # type: ignore[arg-type]  # fmt: skip
+
+
+def _queue(tmp_path: Path, *, collecting: bool = False) -> SlurmQueue:
+    return SlurmQueue(
+        run_id="r", run_dir=tmp_path, settings={}, identities={}, side_dir=None,
+        on_record=lambda record: None, note=lambda line: None, collecting=collecting,
+    )  # fmt: skip
+
+
+SIGNALLED: dict[str, object] = {"exit_code": -15, "timed_out": False, "seconds": 1.0, "signal": 15}
+
+
+def test_collect_waits_for_every_task_the_run_submitted_even_one_slurm_forgot(tmp_path: Path) -> None:
+    # e-1's task published what it had after a signal, and Slurm forgot it: --resume runs the
+    # repeat again; collect records it (an error with Slurm's word), submitting nothing.
+    cell = _cell(tmp_path)
+    _batch(tmp_path / "slurm", "e-1", cell, ended=SIGNALLED)
+    assert _queue(tmp_path)._adopt([(cell, 1)], []) == {}
+    adopted = _queue(tmp_path, collecting=True)._adopt([(cell, 1)], [])
+    assert [task.batch_dir.name for task in adopted.values()] == ["e-1"]
+    # One that left nothing at all (its node lost, Slurm's memory of it expired) is collected too.
+    _batch(tmp_path / "slurm", "e-2", cell, ended=None)
+    assert _queue(tmp_path)._adopt([(cell, 1)], []) == {}
+    adopted = _queue(tmp_path, collecting=True)._adopt([(cell, 1)], [])
+    assert [task.batch_dir.name for task in adopted.values()] == ["e-2"]  # the later submission
+
+
+def test_the_later_submission_of_a_repeat_is_the_one_adopted_past_nine_batches(tmp_path: Path) -> None:
+    """Newest first by number: by name, e-9 would come before e-10."""
+    cell = _cell(tmp_path)
+    _batch(tmp_path / "slurm", "e-9", cell, ended=SIGNALLED)
+    _batch(tmp_path / "slurm", "e-10", cell, ended=None)
+    adopted = _queue(tmp_path, collecting=True)._adopt([(cell, 1)], [])
+    assert [task.batch_dir.name for task in adopted.values()] == ["e-10"]
+
+
+def test_collect_refuses_a_task_submitted_with_another_command(tmp_path: Path) -> None:
+    _batch(tmp_path / "slurm", "e-1", _cell(tmp_path), ended=None)
+    edited = _cell(tmp_path, args=("--more",))
+    with pytest.raises(ResultsError, match=r"cannot collect .*slurm/e-1: task 0 \(e / c #1\) was submitted "
+                       r"with another command"):  # fmt: skip
+        _queue(tmp_path, collecting=True)._adopt([(edited, 1)], [])
+
+
+def test_unended_counts_the_runs_tasks_not_ended_by_state(tmp_path: Path) -> None:
+    for name in ("e-1", "e-2"):
+        (tmp_path / "slurm" / name).mkdir(parents=True)
+        (tmp_path / "slurm" / name / "batch.json").write_text("{}")
+    listed = parse_squeue(
+        "12|0|PENDING||cpu-a|Resources|e-1\n"
+        "12|1|RUNNING|n1|cpu-a|None|e-1\n"
+        "12|2|COMPLETED|n1|cpu-a|None|e-1\n"
+        "13|0|PENDING||cpu-a|JobHeldUser|e-2\n"
+        "13|1|CANCELLED|n1|cpu-a|None|e-2\n"
+        "14|0|RUNNING|n1|cpu-a|None|another-run\n"
+    )
+    assert unended(tmp_path, listed) == {"pending": 2, "running": 1}
+    assert unended(tmp_path, []) == {}
 
 
 def test_a_resumed_run_waits_for_the_live_task_not_one_its_own_ctrl_c_stopped(tmp_path: Path) -> None:
@@ -126,12 +194,10 @@ def test_a_resumed_run_waits_for_the_live_task_not_one_its_own_ctrl_c_stopped(tm
     # it); Slurm forgot it since. A later attempt, e-2, runs the same repeat: that one is waited
     # for. Adopting e-1's would make the repeat an error, or stop every --resume as "cancelled".
     root = tmp_path / "slurm"
-    cell = Cell(environment="e", case="c", script=tmp_path / "s.py", repeats=1,
-                limits=Limits(timeout_seconds=60), workdir=tmp_path, host_python=sys.executable)  # fmt: skip
-    _batch(root, "e-1", cell, ended={"exit_code": -15, "timed_out": False, "seconds": 1.0, "signal": 15})
+    cell = _cell(tmp_path)
+    _batch(root, "e-1", cell, ended=SIGNALLED)
     _batch(root, "e-2", cell, ended=None)
-    queue = SlurmQueue(run_id="r", run_dir=tmp_path, settings={}, identities={}, side_dir=None,
-                       on_record=lambda record: None, note=lambda line: None)  # fmt: skip
+    queue = _queue(tmp_path)
     running = TaskState(job_id="13", index=0, state="RUNNING", node="n1", partition="p", reason="None",
                         comment="e-2")  # fmt: skip
     adopted = queue._adopt([(cell, 1)], [running])
@@ -157,3 +223,102 @@ def test_a_held_or_suspended_task_waits_on_someone_and_a_pending_one_does_not() 
     assert waits_on_someone(suspended) == "suspended: it goes on only once resumed (`scontrol resume 14`)"
     assert waits_on_someone(pending) is None  # the scheduler runs it when there is room
     assert waits_on_someone(running) is None
+
+
+# What /proc/driver/nvidia holds on a node (the layout gpu.host_gpus reads; values as the driver
+# writes them, tabs and all).
+VERSION = (
+    "NVRM version: NVIDIA UNIX x86_64 Kernel Module  550.54.15  Tue Mar  5 22:23:56 UTC 2024\n"
+    "GCC version:  gcc version 12.2.0 (Debian 12.2.0-14)\n"
+)
+
+
+def information(model: str, minor: int) -> str:
+    return (
+        f"Model: \t\t {model}\nIRQ:   \t\t 155\nGPU UUID: \t GPU-{minor}a2b3c4d-0000-1111-2222-333344445555\n"
+        f"Bus Location: \t 0000:{minor:02x}:00.0\nDevice Minor: \t {minor}\nGPU Excluded:\t No\n"
+    )
+
+
+def node_gpus(root: Path, *models: str) -> Path:
+    (root / "nvidia").mkdir(parents=True)
+    (root / "nvidia" / "version").write_text(VERSION, encoding="utf-8")
+    for minor, model in enumerate(models):
+        (root / "nvidia" / "gpus" / f"0000:{minor:02x}:00.0").mkdir(parents=True)
+        (root / "nvidia" / "gpus" / f"0000:{minor:02x}:00.0" / "information").write_text(
+            information(model, minor), encoding="utf-8"
+        )
+    return root / "nvidia"
+
+
+def read_on_node(root: Path, monkeypatch: pytest.MonkeyPatch, **given: str) -> dict[str, object]:
+    """What inside/slurm_task.py reads on a node with the driver files under `root`."""
+    spec = importlib.util.spec_from_file_location("slurm_task", TASK_PROGRAM)
+    assert spec is not None
+    assert spec.loader is not None
+    task = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(task)
+    for name in ("SLURM_JOB_GPUS", "CUDA_VISIBLE_DEVICES"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in given.items():
+        monkeypatch.setenv(name, value)
+    read: dict[str, object] = task._gpus(str(root))
+    return read
+
+
+def test_a_cpu_only_node_reads_as_no_gpu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = seen_by_task(read_on_node(tmp_path / "absent", monkeypatch))
+    assert seen == TaskGpus(
+        count=0, models=(), driver=None, detail="Slurm gave the job no GPU (GPUs on the node: none)"
+    )
+    # Slurm names GPUs, but the node has no driver to run them: still none.
+    seen = seen_by_task(read_on_node(tmp_path / "absent", monkeypatch, CUDA_VISIBLE_DEVICES="0"))
+    assert seen is not None
+    assert seen.count == 0
+
+
+def test_a_job_given_no_gpu_on_a_gpu_node_reads_as_no_gpu(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = node_gpus(tmp_path, "NVIDIA A100-SXM4-80GB", "NVIDIA A100-SXM4-80GB")
+    for given in ({}, {"CUDA_VISIBLE_DEVICES": "NoDevFiles"}, {"CUDA_VISIBLE_DEVICES": ""}):
+        seen = seen_by_task(read_on_node(root, monkeypatch, **given))
+        assert seen is not None
+        assert (seen.count, seen.models, seen.driver) == (0, (), "550.54.15")
+        assert seen.detail == (
+            "Slurm gave the job no GPU (GPUs on the node: NVIDIA A100-SXM4-80GB, NVIDIA A100-SXM4-80GB)"
+        )
+
+
+def test_the_gpus_slurm_gave_are_named_by_device_minor_or_uuid(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = node_gpus(tmp_path, "NVIDIA A100", "NVIDIA H100 80GB HBM3", "NVIDIA A100")
+    # SLURM_JOB_GPUS: the node's device numbers, whatever the job's own CUDA_VISIBLE_DEVICES says.
+    seen = seen_by_task(read_on_node(root, monkeypatch, SLURM_JOB_GPUS="1", CUDA_VISIBLE_DEVICES="0"))
+    assert seen == TaskGpus(
+        count=1, models=("NVIDIA H100 80GB HBM3",), driver="550.54.15",
+        detail="SLURM_JOB_GPUS=1 on a node with NVIDIA A100, NVIDIA H100 80GB HBM3, NVIDIA A100, "
+        "driver 550.54.15",
+    )  # fmt: skip
+    uuid = "GPU-2a2b3c4d-0000-1111-2222-333344445555"
+    seen = seen_by_task(read_on_node(root, monkeypatch, CUDA_VISIBLE_DEVICES=uuid))
+    assert seen is not None
+    assert (seen.count, seen.models) == (1, ("NVIDIA A100",))
+    # Numbers counted within the job cannot be told apart on a mixed node: the count alone.
+    seen = seen_by_task(read_on_node(root, monkeypatch, CUDA_VISIBLE_DEVICES="0,1"))
+    assert seen is not None
+    assert (seen.count, seen.models) == (2, ())
+
+
+def test_on_a_node_of_one_model_its_model_is_known_however_slurm_names_the_gpu(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = node_gpus(tmp_path, "NVIDIA H200", "NVIDIA H200")
+    seen = seen_by_task(read_on_node(root, monkeypatch, CUDA_VISIBLE_DEVICES="0"))
+    assert seen is not None
+    assert (seen.count, seen.models, seen.driver) == (1, ("NVIDIA H200",), "550.54.15")
+
+
+def test_a_report_without_gpus_read_is_not_read() -> None:
+    assert seen_by_task(None) is None  # a report of an older seedmatrix, or no report at all

@@ -28,7 +28,14 @@ from .gitprobe import EXIT_ABORT, ProbeRequest, probe_job  # noqa: E402
 from .limits import DEFAULT_MEMORY  # noqa: E402
 from .log import Output  # noqa: E402
 from .options import DEFAULT_BUILD_JOBS, Options  # noqa: E402
-from .pipeline import EXIT_INTERRUPTED, RESUME_LATEST, matrix_job, report_job  # noqa: E402
+from .pipeline import (  # noqa: E402
+    EXIT_INTERRUPTED,
+    EXIT_PENDING,
+    RESUME_LATEST,
+    collect_job,
+    matrix_job,
+    report_job,
+)
 from .plan import Selection, parse_shard  # noqa: E402
 from .preview import show_plan  # noqa: E402
 from .results import results_schema  # noqa: E402
@@ -114,6 +121,12 @@ def _parser() -> argparse.ArgumentParser:
         "may be reused where their image, files and settings are the same",
     )
     matrix.add_argument(
+        "--detach",
+        action="store_true",
+        help="submit the Slurm environments' repeats and return without waiting for them (the other "
+        "environments' run to their end first); `seedmatrix collect RUN` gathers them and writes the report",
+    )
+    matrix.add_argument(
         "--fresh",
         action="store_true",
         help="run every cell, even those whose image and script are unchanged since an earlier run",
@@ -132,6 +145,25 @@ def _parser() -> argparse.ArgumentParser:
     )
     prune.add_argument("configs", nargs="*", type=Path, default=[Path("matrix.yaml")], metavar="MATRIX")
     prune.add_argument("--dry-run", action="store_true", help="only list what would be removed")
+    collect = commands.add_parser(
+        "collect",
+        help="gather a run's Slurm tasks (a --detach run, or one whose submitter was killed), waiting for "
+        "those not ended, and write its report; Ctrl-C leaves the jobs running",
+    )
+    collect.add_argument(
+        "run",
+        nargs="?",
+        type=Path,
+        default=Path("results/latest"),
+        metavar="RUN",
+        help="the run directory (default results/latest); its stored options are used",
+    )
+    collect.add_argument(
+        "--no-wait",
+        action="store_true",
+        help=f"if any task is still queued or running, say how many and exit {EXIT_PENDING} at once, "
+        "writing nothing",
+    )
     report = commands.add_parser("report", help="re-render MATRIX.md from stored results; runs nothing")
     report.add_argument(
         "runs",
@@ -387,6 +419,8 @@ def _command(words: Sequence[str], out: Output) -> int:
         return bisect_job(request, out, os.environ)
     if arguments.command == "plan":
         return show_plan(_options(arguments), out=out, environ=os.environ)
+    if arguments.command == "collect":
+        return collect_job(arguments.run, out, os.environ, wait=not arguments.no_wait)
     if arguments.command == "report":
         return report_job(
             arguments.runs,

@@ -323,6 +323,15 @@ _DEVICE_KINDS = frozenset({"GPU", "CPU", "CPU fallback"})
 def _not_on_gpu(records: Sequence[Record]) -> tuple[CellState, str] | None:
     """Why a GPU environment's records are not GPU results, if they are not."""
     for record in records:
+        # On Slurm, the GPUs the task got were read on its node: a task without one (the job asked
+        # for none, or landed where there is none) is no GPU result, whatever its script computed.
+        placed = record.slurm
+        if placed is not None and placed.gpus is None:
+            why = f"which GPU Slurm task {placed.job_id} got was not read on its node"
+            return CellState.DEVICE_UNKNOWN, f"asked for a GPU, but {why}"
+        if placed is not None and placed.gpus is not None and placed.gpus.count == 0:
+            where = f"Slurm task {placed.job_id} on {placed.node or 'no node'}"
+            return CellState.WRONG_DEVICE, f"asked for a GPU, but {where} had none: {placed.gpus.detail}"
         kind = device_kind(record)
         if kind is None:
             why = (

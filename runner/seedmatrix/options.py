@@ -1,12 +1,20 @@
 """What the command line asks of a job: the matrix file, the results directory, the selection, and
 the settings that override matrix.yaml's (`settings.resolve` weighs them against the environment
-and matrix.yaml, once)."""
+and matrix.yaml, once).
+
+A run keeps its options in its directory (`stored`), so that `seedmatrix collect RUN` finishes it
+as it was asked without the user repeating them; environment variables are read again then.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import shlex
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
+from pydantic import TypeAdapter, ValidationError
+
+from .errors import ResultsError
 from .limits import DEFAULT_MEMORY
 from .plan import Selection
 
@@ -34,3 +42,49 @@ class Options:
     registry: str | None = None  # overrides matrix.yaml's registry:
     push: bool = False  # push images to the registry after building (or finding) them
     build_jobs: int | None = None  # images built at once (default DEFAULT_BUILD_JOBS)
+    detach: bool = False  # submit the Slurm repeats and return without waiting for them
+
+
+_ADAPTER = TypeAdapter(Options)
+
+
+def stored(options: Options) -> bytes:
+    """The options as a run keeps them: every path absolute (`collect` may run from elsewhere),
+    without `resume` and `detach`, which say how this one process ran, not what the run is."""
+    absolute = {
+        item.name: getattr(options, item.name).absolute()
+        for item in fields(options)
+        if isinstance(getattr(options, item.name), Path)
+    }
+    kept = replace(options, **{**absolute, "resume": None, "detach": False})
+    return _ADAPTER.dump_json(kept, indent=1) + b"\n"
+
+
+def from_stored(data: bytes, *, source: Path) -> Options:
+    try:
+        return _ADAPTER.validate_json(data)
+    except ValidationError as error:
+        raise ResultsError(
+            f"{source}: not the options of a run this seedmatrix can read ({error.error_count()} "
+            f"problems, first: {error.errors()[0]['msg']})"
+        ) from None
+
+
+def matrix_command(options: Options) -> str:
+    """`seedmatrix matrix` with these options, each one that differs from its default, as a shell
+    line a person can paste (for `--resume` after a `collect` that cannot finish a run)."""
+    words = ["seedmatrix", "matrix", "--config", str(options.config), "--results", str(options.results)]
+    defaults = Options(config=options.config, results=options.results)
+    for item in fields(options):
+        value = getattr(options, item.name)
+        flag = "--" + item.name.replace("_", "-")
+        if item.name == "selection" or value == getattr(defaults, item.name):
+            continue
+        words += [flag] if value is True else [flag, str(value)]
+    selection = options.selection
+    words += [word for name in selection.environments for word in ("--environment", name)]
+    words += [word for name in selection.cases for word in ("--case", name)]
+    words += [word for name in selection.platforms for word in ("--platform", name)]
+    words += ["--device", selection.device] if selection.device else []
+    words += ["--shard", f"{selection.shard[0]}/{selection.shard[1]}"] if selection.shard != (1, 1) else []
+    return shlex.join(words)

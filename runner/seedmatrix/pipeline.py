@@ -16,7 +16,7 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,21 +26,27 @@ from .backends import placement
 from .backends.docker.container import Owner
 from .backends.docker.images import BuildSettings
 from .backends.machine import Machine, engine_for
+from .backends.slurm import scheduler
+from .backends.slurm.execute import unended
+from .backends.slurm.jobs import job_name
 from .builds import build_settings, isa_dispatch, say_built, start_builds, sweep
 from .cache import CACHE, Cache, cell_keys, gpu_unknown, records_from, reusable_cells, reusable_records
 from .config import INSIDE, Matrix, load_matrix
 from .cpu import machine_identity
-from .errors import EngineError, ResultsError
+from .errors import ConfigError, EngineError, ResultsError
+from .files import atomic_write, read_bounded
 from .gpu import GpuFacts, host_gpus
 from .log import Output
 from .merge import merge
-from .options import Options
+from .options import Options, from_stored, matrix_command, stored
 from .plan import Cell, Plan, empty_plan, plan_environment, select_environments
 from .report import Verdicts, baseline_line, claims_line, derive, summary_line
 from .results import Build, Record, Results, RunState
 from .settings import JobSettings, change_gate, resolve, surprise_gate
 from .store import (
+    MAX_OPTIONS_BYTES,
     RunDirectory,
+    is_alive,
     latest_unfinished,
     load_results,
     resolve_run_directory,
@@ -48,28 +54,48 @@ from .store import (
 from .writers import RunReport, write_run
 
 # Options is re-exported: the jobs are called with it, and it lives in options.py with its defaults.
-__all__ = ["EXIT_INTERRUPTED", "RESUME_LATEST", "Options", "matrix_job", "report_job"]
+__all__ = [
+    "EXIT_INTERRUPTED",
+    "EXIT_PENDING",
+    "RESUME_LATEST",
+    "Options",
+    "collect_job",
+    "matrix_job",
+    "report_job",
+]
 
 RESUME_LATEST = Path("@latest")  # --resume without a directory: the newest run that did not finish
 EXIT_INTERRUPTED = 130
+EXIT_PENDING = 75  # `collect --no-wait`: tasks still queued or running (sysexits' EX_TEMPFAIL: try later)
 
 
-def matrix_job(options: Options, out: Output, host_environ: Mapping[str, str]) -> int:
+def matrix_job(
+    options: Options, out: Output, host_environ: Mapping[str, str], *, collecting: bool = False
+) -> int:
     """Build what is missing, run every planned cell, store the records, write the report.
 
     An environment's runs start as soon as its image is ready, while the others build or pull.
+    With `options.detach`, the Slurm repeats are submitted and not waited for (the rest run to
+    their end); `collecting`: `seedmatrix collect` finishing such a run (`collect_job`).
     """
     matrix = load_matrix(options.config)
     environments = select_environments(matrix, options.selection)
+    if options.detach and not any(matrix.environment(name).slurm for name in environments):
+        raise ConfigError(
+            "--detach: no selected environment runs on Slurm (slurm:), so there is nothing to detach"
+        )
     engine = engine_for(matrix, environments)
     resolved = resolve(options, environ=host_environ, matrix=matrix)
     baseline = _load_baseline(resolved.baseline)
     earlier = load_results(resolved.reuse_from) if resolved.reuse_from and not resolved.fresh else None
     run, records, started = _open_run(resolved)
+    if resolved.resume is None:
+        atomic_write(run.options_file, stored(options))  # what `seedmatrix collect` runs it with
+    again = f"seedmatrix collect {run.path}" if collecting else f"seedmatrix matrix --resume {run.path}"
     with run.held():
         owner = Owner(run_id=run.run_id, run_dir=run.path)
         settings = build_settings(resolved, host_environ=host_environ, owner=owner)
-        machine = Machine.open(matrix, engine, settings=settings, out=out)
+        machine = Machine.open(matrix, engine, settings=settings, out=out, collecting=collecting)
         book = _RunBook(
             matrix=matrix,
             resolved=resolved,
@@ -97,22 +123,37 @@ def matrix_job(options: Options, out: Output, host_environ: Mapping[str, str]) -
                 host_environ=host_environ,
                 jobs=jobs,
                 build_jobs=resolved.build_jobs,
+                detach=options.detach,
+                collecting=collecting,
             )
         except KeyboardInterrupt:
             stopped = "interrupted"
-            out.warn("interrupted: removing this run's containers and writing what completed")
+            out.warn(_interrupted_line(collecting))
             with interrupts.shielded():
                 machine.close(interrupted=True)
         with interrupts.shielded():
             if not book.builds or book.resumed_waiting:
                 # Nothing new is written: a resumed run keeps the results.json it stopped with.
                 out.note(
-                    f"stopped before the images of its environments were checked; resume it again "
-                    f"with --resume {run.path}"
+                    f"stopped before the images of its environments were checked; try again with: {again}"
                     if resolved.resume is not None
                     else f"stopped before anything ran; {run.path} holds nothing to resume"
                 )
                 return EXIT_INTERRUPTED if stopped != "engine" else EngineError.exit_code
+            waiting = book.unrecorded_on_slurm() if stopped == "detached" else 0
+            if stopped == "detached" and not waiting:
+                stopped = None  # the last tasks ended as the run was detaching: it is whole
+            if stopped == "detached":
+                # Not a report: the Slurm cells have no records yet, and a report would show them
+                # missing. results.json says the run is still running; collect writes the rest.
+                run.save_results(book.results(RunState.RUNNING))
+                interrupts.decided()
+                out.step(
+                    f"detached: {waiting} Slurm repeats not recorded yet (queued or running); run "
+                    f"directory {run.path.resolve()}"
+                )
+                out.note(f"gather them (and write the report) with: seedmatrix collect {run.path.resolve()}")
+                return 0
             if earlier is not None and not book.reused_from_earlier:
                 out.note(
                     f"reused nothing of run {earlier.run_id} ({resolved.reuse_from}): no cell's image, "
@@ -126,11 +167,56 @@ def matrix_job(options: Options, out: Output, host_environ: Mapping[str, str]) -
             if stopped is None:
                 interrupts.decided()  # every record is in and written: a late signal changes nothing
     if stopped is not None:
-        out.note(f"finish it with: seedmatrix matrix --resume {run.path}")
+        if collecting and stopped == "engine":
+            # A task cancelled outside the run, or Slurm lost: its repeat must be submitted again.
+            again = matrix_command(replace(options, resume=run.path))
+        out.note(f"finish it with: {again}")
         return EXIT_INTERRUPTED if stopped == "interrupted" else EngineError.exit_code
     return _exit_status(
         verdicts, out, fail_on_surprise=resolved.fail_on_surprise, fail_on_change=resolved.fail_on_change
     )
+
+
+def collect_job(path: Path, out: Output, host_environ: Mapping[str, str], *, wait: bool = True) -> int:
+    """Finish a run whose Slurm tasks were left running (`matrix --detach`, or a submitter killed
+    outright): as --resume does, with the options the run stored, except that every task the run
+    submitted is waited for and recorded as it ended, never submitted again (SlurmQueue's
+    `collecting`), and Ctrl-C leaves the jobs running. Without `wait`, tasks still queued or
+    running make it return at once (EXIT_PENDING), having written nothing."""
+    run = resolve_run_directory(path)
+    if not (run.path / "slurm").is_dir():
+        raise ResultsError(
+            f"{run.path}: not a Slurm run (no slurm/ directory: it submitted no task), nothing to "
+            "collect; a stopped run is finished with `seedmatrix matrix --resume`"
+        )
+    if is_alive(run.path):
+        raise ResultsError(f"run {run.run_id} is still running in another process ({run.path})")
+    if not run.options_file.exists():
+        raise ResultsError(
+            f"{run.path}: no {run.options_file.name}, so the options it ran with are unknown (a run of "
+            "an older seedmatrix); finish it with `seedmatrix matrix --config ... --resume "
+            f"{run.path}`"
+        )
+    data = read_bounded(
+        run.options_file, limit=MAX_OPTIONS_BYTES, what="the run's options", error=ResultsError
+    )
+    options = from_stored(data, source=run.options_file)
+    if run.finished:
+        out.note(f"run {run.run_id} is finished: nothing to collect; its report, as it stands:")
+        return report_job(
+            [run.path], out, baseline=options.baseline, report_only=options.report_only,
+            fail_on_change=options.fail_on_change,
+        )  # fmt: skip
+    if not wait:
+        left = unended(run.path, scheduler.tasks_of(job_name(run.run_id)))
+        if left:
+            counts = ", ".join(f"{count} {state}" for state, count in sorted(left.items()))
+            out.step(
+                f"run {run.run_id}: {left.total()} Slurm repeats not ended yet ({counts}); nothing written"
+            )
+            out.note(f"collect them later with: seedmatrix collect {run.path}")
+            return EXIT_PENDING
+    return matrix_job(replace(options, resume=run.path), out, host_environ, collecting=True)
 
 
 @dataclass(kw_only=True)
@@ -194,6 +280,17 @@ class _RunBook:
                 name: self.machine.machine_of(self.matrix.environment(name))
                 for name in self.plan.environments
             },
+        )
+
+    def unrecorded_on_slurm(self) -> int:
+        """The planned repeats of Slurm environments that have no record yet."""
+        with self.lock:
+            done = {(r.environment, r.case, r.repeat) for r in self.records}
+        return sum(
+            (cell.environment, cell.case, repeat) not in done
+            for cell in self.plan.cells
+            if self.matrix.environment(cell.environment).slurm
+            for repeat in range(1, cell.repeats + 1)
         )
 
     def keep(self, record: Record) -> None:
@@ -308,13 +405,17 @@ def _build_and_run(
     host_environ: Mapping[str, str],
     jobs: int,
     build_jobs: int,
+    detach: bool = False,
+    collecting: bool = False,
 ) -> str | None:
     """Build the images (`build_jobs` at once) and run each environment's cells (`jobs` at once)
-    as soon as its image is ready; returns why it stopped early, if it did."""
+    as soon as its image is ready; returns why it stopped early, if it did ("detached": with
+    `detach`, Slurm repeats were left queued or running)."""
     out = book.out
     environments = book.plan.environments
     builder, building = start_builds(book.machine, book.matrix, environments, jobs=build_jobs)
     stopped: str | None = None
+    detached: list[Future[None]] = []  # with `detach`: the Slurm repeats' records, not waited for
     with out.progress(("images", len(environments)), ("runs", 0)) as (images, runs_bar):
 
         def keep(record: Record) -> None:
@@ -339,10 +440,19 @@ def _build_and_run(
                     say_built(name, built, images, out)
                     work = book.join(name, built)
                     runs_bar.grow(len(work))
+                    if detach:  # by environment, one flag per item: cells hold mappings, no set takes them
+                        slurm = [bool(book.matrix.environment(cell.environment).slurm) for cell, _ in work]
+                        detached += runs.submit([item for item, on in zip(work, slurm, strict=True) if on])
+                        work = [item for item, on in zip(work, slurm, strict=True) if not on]
                     pending.update(runs.submit(work))
+            if not all(future.done() for future in detached):
+                stopped = "detached"
+            else:
+                for future in detached:
+                    future.result()  # every one ended meanwhile: the run finishes as a waiting one does
         except KeyboardInterrupt:
             stopped = "interrupted"
-            out.warn("interrupted: removing this run's containers and writing what completed")
+            out.warn(_interrupted_line(collecting))
         except EngineError as error:
             stopped = "engine"
             out.error(f"{error}; the records completed so far are kept")
@@ -351,12 +461,18 @@ def _build_and_run(
                 # Nothing new starts; builds in flight give up at their next step; the containers
                 # they and the runs wait on (wheel fetches, probes, runs) are this run's, removed
                 # here, so no thread is left waiting on them.
-                if stopped is not None or pending:
+                if stopped not in (None, "detached") or pending:
                     settings.stopping.set()
                 builder.shutdown(wait=False, cancel_futures=True)
-                runs.close()
-                book.machine.close(interrupted=stopped is not None)
+                runs.close()  # a detached run's Slurm jobs go on: only `interrupted` cancels them
+                book.machine.close(interrupted=stopped not in (None, "detached"))
     return stopped
+
+
+def _interrupted_line(collecting: bool) -> str:
+    if collecting:
+        return "interrupted: the run's Slurm jobs go on (they were detached); writing what was collected"
+    return "interrupted: removing this run's containers and writing what completed"
 
 
 def _open_run(resolved: JobSettings) -> tuple[RunDirectory, list[Record], str]:
@@ -391,6 +507,11 @@ def report_job(
         if not merging:
             run = resolve_run_directory(runs[0])
             results = run.load_results()
+            if results.state is RunState.RUNNING and (run.path / "slurm").is_dir() and not is_alive(run.path):
+                out.warn(
+                    f"run {run.run_id} has Slurm tasks not collected yet (their cells show as missing): "
+                    f"seedmatrix collect {run.path}"
+                )
         else:
             results = merge([load_results(path) for path in runs])
             run = RunDirectory(into or Path("results") / "merged")

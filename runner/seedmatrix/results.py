@@ -69,12 +69,24 @@ class Confinement:
 
 
 @dataclass(frozen=True, kw_only=True)
+class TaskGpus:
+    """The GPUs a Slurm task got, as read on its node (the NVIDIA driver's files beside the GPUs
+    Slurm gave the job): `count` 0 is a task that ran without a GPU, never a GPU result."""
+
+    count: int  # the GPUs Slurm gave the job that the node's driver lists (0: none)
+    models: tuple[str, ...]  # one per GPU it got, where the driver's list says which; else empty
+    driver: str | None  # the NVIDIA kernel module's version; None: no driver on the node
+    detail: str  # what was read, in words
+
+
+@dataclass(frozen=True, kw_only=True)
 class SlurmTask:
     """Where a repeat ran on a Slurm cluster."""
 
     job_id: str  # ARRAYJOB_INDEX, as squeue and sacct show it
     partition: str
     node: str  # empty when Slurm ended the task before it reached a node
+    gpus: TaskGpus | None = None  # None: not read (the task wrote no report, or an older record)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -4,6 +4,7 @@
     results/<run-id>/records/   one JSON file per repeat, written atomically the moment it ends
     results/<run-id>/side/      the bits of packed arrays, one file per SHA-256 (equal arrays: one file)
     results/<run-id>/results.json, MATRIX.md
+    results/<run-id>/options.json  the options it was started with (what `seedmatrix collect` uses)
     results/<run-id>/.lock      held (flock) by the process running it, for as long as it runs
     results/<run-id>/.finished  there once every planned repeat has a record
     results/latest              the newest run, switched when a run starts
@@ -38,6 +39,8 @@ SIDE_DIR = "side"
 FINISHED_MARK = ".finished"  # written with the results.json of a run that finished
 MAX_RESULTS_BYTES = 1024 * MIB
 MAX_RECORD_BYTES = 256 * MIB
+MAX_OPTIONS_BYTES = MIB
+OPTIONS_FILE = "options.json"
 _STAMP = "%Y%m%dT%H%M%S.%fZ"  # microseconds: run names sort in the order the runs started
 
 
@@ -83,6 +86,10 @@ class RunDirectory:
     @property
     def matrix_file(self) -> Path:
         return self.path / MATRIX_FILE
+
+    @property
+    def options_file(self) -> Path:
+        return self.path / OPTIONS_FILE
 
     @property
     def lock_file(self) -> Path:

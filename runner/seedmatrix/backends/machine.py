@@ -60,12 +60,14 @@ class Machine:
         slurm: SlurmBackend | None = None,
         matrix: Matrix | None = None,
         out: Output | None = None,
+        collecting: bool = False,
     ) -> None:
         self._docker = docker
         self._host = host
         self._slurm = slurm  # None: no environment runs on Slurm
         self._matrix = matrix  # the Slurm environments' settings come from it
         self._out = out
+        self._collecting = collecting  # `seedmatrix collect`: see SlurmQueue
         self.cpu_ids = cpu_ids
         self.cpu = cpu  # the CPU runs use (None: unknown)
         self._client = client
@@ -74,7 +76,11 @@ class Machine:
         self._gpu_requests: dict[str, container.GpuRequest] = {}  # GPU environment → how it asks
 
     @classmethod
-    def open(cls, matrix: Matrix, engine: Engine, *, settings: BuildSettings, out: Output) -> Machine:
+    def open(
+        cls, matrix: Matrix, engine: Engine, *, settings: BuildSettings, out: Output, collecting: bool = False
+    ) -> Machine:
+        """The run's machine; `collecting`: `seedmatrix collect`, which waits for the Slurm tasks
+        the run submitted (never submitting one again) and leaves them running when interrupted."""
         cpu = host_cpu()
         docker = None
         if engine.client is not None:
@@ -89,7 +95,11 @@ class Machine:
             )
         host = HostBackend(matrix, cpu_ids=engine.cpu_ids, cpu=cpu)
         run_id = settings.owner.run_id if settings.owner is not None else None
-        slurm = SlurmBackend(matrix, host=host, run_id=run_id) if _slurm_settings(matrix) else None
+        slurm = (
+            SlurmBackend(matrix, host=host, run_id=run_id, collecting=collecting)
+            if _slurm_settings(matrix)
+            else None
+        )
         return cls(
             docker=docker,
             host=host,
@@ -100,6 +110,7 @@ class Machine:
             slurm=slurm,
             matrix=matrix,
             out=out,
+            collecting=collecting,
         )
 
     @classmethod
@@ -191,6 +202,7 @@ class Machine:
                 side_dir=side_dir,
                 on_record=report,
                 note=out.note if out is not None else lambda _: None,
+                collecting=self._collecting,
             )
 
         return Runs(context, on_record=on_record, scheduled=queue, scheduled_environments=frozenset(settings))

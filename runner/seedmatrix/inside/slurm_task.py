@@ -10,8 +10,10 @@ the repeat's time limit. The task runs the launcher as the host backend does (a 
 scratch HOME and TMPDIR, the records and outputs directories, the time limit, then SIGTERM and
 SIGKILL), with stdout and stderr in node-local files, and then publishes them into BATCH_DIR:
 TASK.out and TASK.err, and last TASK.ended.json (exit status, whether the time limit stopped it,
-seconds, the node). Each goes to a temporary name first and is renamed when whole, so the
-submitter never reads half a report: TASK.ended.json exists only once everything else does.
+seconds, the node, and the GPUs as the node's NVIDIA driver lists them beside the ones Slurm gave
+the job: read raw here, judged by the runner's gpu.seen_by_task). Each goes to a temporary name
+first and is renamed when whole, so the submitter never reads half a report: TASK.ended.json
+exists only once everything else does.
 
 SIGTERM (Slurm's time limit, scancel) is passed to the launcher, which ends the script and still
 reports what was recorded; what it wrote is published before Slurm's SIGKILL.
@@ -53,6 +55,7 @@ def main():
         _publish(stdout_path, os.path.join(batch_dir, task + ".out"))
         _publish(stderr_path, os.path.join(batch_dir, task + ".err"))
         ended["node"] = socket.gethostname()
+        ended["gpus"] = _gpus()
         ended["signal"] = _Signalled.number
         ended_path = os.path.join(batch_dir, task + ".ended.json")
         with open(ended_path + ".part", "w", encoding="utf-8") as file:
@@ -93,6 +96,28 @@ def _run(spec, variables, stdout, stderr):
         "exit_code": None if timed_out else process.returncode,
         "timed_out": timed_out,
         "seconds": time.monotonic() - started,
+    }
+
+
+def _gpus(root="/proc/driver/nvidia"):
+    """The driver's files as they are (absent: None), and the GPUs Slurm gave the job."""
+
+    def read(path):
+        try:
+            with open(path, encoding="utf-8", errors="replace") as file:
+                return file.read(1 << 16)
+        except OSError:
+            return None
+
+    try:
+        listed = sorted(os.listdir(os.path.join(root, "gpus")))
+    except OSError:
+        listed = []
+    return {
+        "version": read(os.path.join(root, "version")),
+        "informations": [read(os.path.join(root, "gpus", name, "information")) for name in listed],
+        "slurm_job_gpus": os.environ.get("SLURM_JOB_GPUS"),
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
     }
 
 

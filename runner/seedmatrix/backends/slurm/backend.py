@@ -29,10 +29,14 @@ CPUS_NOT_CHECKED = 1 << 16
 class SlurmBackend:
     """Host environments with `slurm:`: probed here, run on the cluster, cancelled together."""
 
-    def __init__(self, matrix: Matrix, *, host: HostBackend, run_id: str | None) -> None:
+    def __init__(
+        self, matrix: Matrix, *, host: HostBackend, run_id: str | None, collecting: bool = False
+    ) -> None:
         self._matrix = matrix
         self._host = host
         self._run_id = run_id  # None: a backend that only forecasts
+        # `seedmatrix collect` leaves the jobs to Slurm when interrupted: the user detached them.
+        self._cancels_when_interrupted = not collecting
         self.cpu_ids = host.cpu_ids
 
     @property
@@ -80,7 +84,7 @@ class SlurmBackend:
         )
 
     def close(self, *, interrupted: bool = False) -> None:
-        if interrupted and self._run_id is not None:
+        if interrupted and self._run_id is not None and self._cancels_when_interrupted:
             with suppress(SchedulerError):  # cleanup goes on; the next resume finds what still runs
                 scheduler.cancel(job_name(self._run_id))
 

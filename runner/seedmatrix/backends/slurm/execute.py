@@ -12,6 +12,10 @@ its output is read through the same `Capture` and `to_record` as a host process'
 is made as a local run makes it; Slurm's end states decide what the task's own report cannot
 (jobs.Outcome). A task cancelled by someone else stops the run (SchedulerError): its repeat is
 not a result, and --resume runs it again.
+
+`seedmatrix collect` (a detached or killed run) queues with `collecting`: every task the run
+submitted is waited for and recorded as it ended, never submitted again, so a task Slurm forgot
+without a report is an error record rather than a fresh try.
 """
 
 from __future__ import annotations
@@ -28,8 +32,9 @@ from typing import Any
 
 from ...channel import Finished, launcher_variables, new_boundary
 from ...config import INSIDE, LAUNCHER, Slurm
-from ...errors import SchedulerError
+from ...errors import ResultsError, SchedulerError
 from ...files import atomic_write
+from ...gpu import seen_by_task
 from ...plan import Cell
 from ...results import Record, SlurmTask
 from ..docker.container import STOP_GRACE_SECONDS
@@ -91,9 +96,12 @@ class SlurmQueue:
         side_dir: Path | None,
         on_record: Callable[[Record], None],
         note: Callable[[str], None],
+        collecting: bool = False,
     ) -> None:
         self._job_name = job_name(run_id)
-        self._root = run_dir / "slurm"
+        self._collecting = collecting
+        # Absolute: the nodes run in the batch directory, where a relative --results means nothing.
+        self._root = run_dir.absolute() / "slurm"
         self._settings = settings
         self._identities = identities
         self._side_dir = side_dir
@@ -188,7 +196,9 @@ class SlurmQueue:
         states = {(task.comment, task.index): task for task in known}
         adopted: dict[tuple[str, str, int], _Task] = {}
         changed: list[TaskState] = []
-        for batch_dir in sorted(self._root.glob("*/batch.json")):
+        # Newest first: a repeat submitted again (its first task cancelled, forgotten, or changed)
+        # is the later submission's.
+        for batch_dir in sorted(self._root.glob("*/batch.json"), key=_submitted_order, reverse=True):
             manifest = json.loads(batch_dir.read_bytes())
             job_file = batch_dir.parent / "job"
             if job_file.exists():
@@ -199,17 +209,19 @@ class SlurmQueue:
                 reported = (batch_dir.parent / f"{index}.ended.json").exists()
                 if key not in wanted or key in adopted:
                     continue
-                if listed is None and not reported:
-                    continue  # Slurm does not know it (any more) and it left nothing
-                if listed is None and _signalled(batch_dir.parent / f"{index}.ended.json"):
-                    # Forgotten by Slurm, and a signal stopped it: this run's own Ctrl-C as likely
-                    # as anything (scancel lets it publish), so not a result: run it again.
+                if not self._collecting and self._submit_again(listed, batch_dir.parent, index, reported):
                     continue
-                if listed is not None and outcome(listed.state) is Outcome.CANCELLED:
-                    continue  # this run's own Ctrl-C cancelled it: run it again
                 spec = json.loads((batch_dir.parent / f"{index}.json").read_bytes())
                 boundary = spec["variables"]["SEEDMATRIX_BOUNDARY"].encode()
                 if spec != _task_spec(wanted[key], boundary):
+                    if self._collecting:
+                        raise ResultsError(
+                            f"cannot collect {batch_dir.parent}: task {index} ({key[0]} / {case} "
+                            f"#{repeat}) was submitted with another command than the matrix gives "
+                            "now (it was edited since); collect with the matrix the run was "
+                            "submitted with, or run the changed repeats again with `seedmatrix "
+                            "matrix --resume`"
+                        )
                     # The matrix changed since it was submitted (the script's path, arguments,
                     # variables, limits): not this cell's repeat any more.
                     if listed is not None and outcome(listed.state) is None:
@@ -227,6 +239,18 @@ class SlurmQueue:
         if adopted:
             self._note(f"{len(adopted)} repeats already submitted by this run: waiting for them")
         return adopted
+
+    @staticmethod
+    def _submit_again(listed: TaskState | None, batch_dir: Path, index: int, reported: bool) -> bool:
+        """Whether --resume runs a repeat already submitted again rather than waiting for it."""
+        if listed is None and not reported:
+            return True  # Slurm does not know it (any more) and it left nothing
+        if listed is None and _signalled(batch_dir / f"{index}.ended.json"):
+            # Forgotten by Slurm, and a signal stopped it: this run's own Ctrl-C as likely as
+            # anything (scancel lets it publish), so not a result: run it again.
+            return True
+        # This run's own Ctrl-C cancelled it: run it again.
+        return listed is not None and outcome(listed.state) is Outcome.CANCELLED
 
     def _poll_until_stopped(self) -> None:
         failures = 0
@@ -313,6 +337,7 @@ class SlurmQueue:
             job_id=_task_id(task, state, self._job_ids),
             partition=state.partition if state is not None else asked,
             node=str(report.get("node") or (state.node if state is not None else "")),
+            gpus=seen_by_task(report.get("gpus")),
         )
         note = _slurm_note(placed, state, ended, report)
         if note is None:
@@ -352,7 +377,11 @@ class SlurmQueue:
                 self._said_waiting.add((state.job_id, why))
                 self._note(
                     f"Slurm job {state.job_id} ({task.cell.environment} / {task.cell.case}) is {why}; "
-                    "the run waits for it (Ctrl-C cancels the run's jobs)"
+                    + (
+                        "collect waits for it (Ctrl-C leaves the run's jobs to Slurm)"
+                        if self._collecting
+                        else "the run waits for it (Ctrl-C cancels the run's jobs)"
+                    )
                 )
 
     def _fail_all(self, error: Exception) -> None:
@@ -377,6 +406,21 @@ def _task_spec(cell: Cell, boundary: bytes) -> dict[str, Any]:
         "timeout_seconds": cell.limits.timeout_seconds,
         "grace_seconds": STOP_GRACE_SECONDS,
     }
+
+
+def unended(run_dir: Path, listed: Sequence[TaskState]) -> Counter[str]:
+    """How many of the tasks submitted from `run_dir` have not ended yet, by their state
+    (pending, running, held ...), from the run's tasks squeue lists."""
+    batches = {manifest.parent.name for manifest in (run_dir / "slurm").glob("*/batch.json")}
+    return Counter(
+        task.state.lower() for task in listed if task.comment in batches and outcome(task.state) is None
+    )
+
+
+def _submitted_order(manifest: Path) -> tuple[str, int]:
+    """A batch directory (`<environment>-<n>`) by environment, then in the order submitted."""
+    environment, _, number = manifest.parent.name.rpartition("-")
+    return environment, int(number)
 
 
 def _signalled(ended_file: Path) -> bool:
