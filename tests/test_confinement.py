@@ -370,9 +370,27 @@ def test_the_oom_count_in_a_report_is_taken_only_as_a_count(sent: object, expect
     assert read_report(json.dumps(header).encode() + b"\n\n" + b"\n\0end\n").oom_kills == expected
 
 
-def ended(tmp_path: Path, *, script_exit: int, oom_kills: object) -> Record:
+OWN_CGROUP = {"cpus": 1, "cgroup": "v1", "memory_limit": 512 << 20}  # a container's, with its limit
+SHARED_CGROUP = {"cpus": 1, "cgroup": "v1", "memory_limit": None}  # a host session's: no limit
+
+
+def ended(
+    tmp_path: Path,
+    *,
+    script_exit: int,
+    oom_kills: object,
+    confinement: object = OWN_CGROUP,
+    stopped_by: str | None = None,
+) -> Record:
     """The record of a repeat whose engine said nothing of memory (Podman on cgroup v1, the host)."""
-    header = {"exit_code": script_exit, "records_bytes": 0, "side_files": [], "oom_kills": oom_kills}
+    header = {
+        "exit_code": script_exit,
+        "records_bytes": 0,
+        "side_files": [],
+        "oom_kills": oom_kills,
+        "confinement": confinement,
+        "stopped_by": stopped_by,
+    }
     finished = Finished(
         exit_code=128 - script_exit if script_exit < 0 else script_exit,
         timed_out=False,
@@ -394,20 +412,28 @@ def test_a_script_killed_by_sigkill_while_its_cgroup_counted_an_oom_kill_ran_out
 
 
 @pytest.mark.parametrize(
-    ("script_exit", "oom_kills", "note"),
+    ("script_exit", "oom_kills", "changes", "note"),
     [
-        (-signal.SIGKILL, 0, False),  # killed, but not by the OOM killer of its cgroup
-        (-signal.SIGKILL, None, False),  # the count was not read: no guess
-        (-signal.SIGKILL, "1", False),
-        (1, 2, True),  # a child was killed and the script failed on its own: noted, an error
+        (-signal.SIGKILL, 0, {}, None),  # killed, but not by the OOM killer of its cgroup
+        (-signal.SIGKILL, None, {}, None),  # the count was not read: no guess
+        (-signal.SIGKILL, "1", {}, None),
+        (1, 2, {}, "2 process(es) in the repeat's"),  # a child was killed; the script failed on its own
+        # The launcher itself sent SIGKILL after Slurm's SIGTERM (preemption, a node failure): the
+        # earlier OOM kill was of a process the script survived.
+        (-signal.SIGKILL, 1, {"stopped_by": "SIGTERM"}, "1 process(es) in the repeat's"),
+        # A host session's cgroup holds other processes too: their kills are not this repeat's.
+        (-signal.SIGKILL, 1, {"confinement": SHARED_CGROUP}, "shares with other processes"),
+        (-signal.SIGKILL, 1, {"confinement": None}, "shares with other processes"),
     ],
 )
-def test_without_both_signs_a_killed_script_is_an_error_not_out_of_memory(
-    tmp_path: Path, script_exit: int, oom_kills: object, note: bool
+def test_without_every_sign_a_killed_script_is_an_error_not_out_of_memory(
+    tmp_path: Path, script_exit: int, oom_kills: object, changes: dict[str, object], note: str | None
 ) -> None:
-    found = ended(tmp_path, script_exit=script_exit, oom_kills=oom_kills)
+    found = ended(tmp_path, script_exit=script_exit, oom_kills=oom_kills, **changes)  # type: ignore[arg-type]
     assert found.status is RunStatus.ERROR
-    assert ("OOM killer killed 2 process(es)" in found.stderr_tail) is note
+    assert ("OOM killer killed" in found.stderr_tail) is (note is not None)
+    if note is not None:
+        assert note in found.stderr_tail
 
 
 @pytest.mark.docker

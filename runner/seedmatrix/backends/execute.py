@@ -175,20 +175,26 @@ def confinement(cell: Cell, report: Report) -> Confinement | None:
 def _memory_kill(finished: Finished, report: Report, memory: str) -> tuple[bool, list[str]]:
     """Whether the repeat ran out of memory, and the notes that say what the OOM killer did.
 
-    The engine's word first; where it says nothing (Podman on cgroup v1 reports no OOM kill, a host
-    run has no engine), the launcher's: its cgroup's OOM count rose while the script ran, and the
-    script died by SIGKILL, the OOM killer's signal. A kill the script survived is only noted."""
+    The engine's word first. Where it says nothing (Podman on cgroup v1 reports no OOM kill; Slurm
+    jobs), the launcher's, when all of these hold: the script died by SIGKILL, the OOM killer's
+    signal, which the launcher did not send (no SIGTERM or SIGINT stopped it); the OOM count of its
+    memory cgroup rose while the script ran; and that cgroup has a memory limit, so it is the
+    repeat's own (a container's, a Slurm job's) and not a host session shared with other processes,
+    whose kills could be anybody's. Otherwise a count that rose is only noted."""
     if finished.oom_killed:
         return True, [f"(killed: the container exceeded its memory limit of {memory})"]
     if not report.oom_kills:
         return False, []
-    if report.exit_code == -signal.SIGKILL:
+    own_cgroup = report.confinement is not None and report.confinement.memory_limit is not None
+    if report.exit_code == -signal.SIGKILL and report.stopped_by is None and own_cgroup:
         return True, [
             f"(killed by the kernel's OOM killer: {report.oom_kills} kill(s) counted in the repeat's "
             f"memory cgroup while the script ran; memory limit asked: {memory})"
         ]
-    survived = f"(the kernel's OOM killer killed {report.oom_kills} process(es) of the repeat while it ran)"
-    return False, [survived]
+    whose = (
+        "the repeat's" if own_cgroup else "a memory cgroup it shares with other processes, so maybe not its"
+    )
+    return False, [f"(the kernel's OOM killer killed {report.oom_kills} process(es) in {whose} while it ran)"]
 
 
 def keep_side_files(report: Report, side_dir: Path | None, *, unwritable: str | None = None) -> None:
