@@ -322,3 +322,18 @@ def test_on_a_node_of_one_model_its_model_is_known_however_slurm_names_the_gpu(
 
 def test_a_report_without_gpus_read_is_not_read() -> None:
     assert seen_by_task(None) is None  # a report of an older seedmatrix, or no report at all
+
+
+def test_driver_files_there_but_unreadable_leave_the_gpus_not_read_never_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = node_gpus(tmp_path, "NVIDIA H200")
+    [information] = root.glob("gpus/*/information")
+    information.unlink()
+    information.mkdir()  # read() fails with IsADirectoryError: there, but not readable
+    read = read_on_node(root, monkeypatch, CUDA_VISIBLE_DEVICES="0")
+    assert read["unreadable"]
+    assert seen_by_task(read) is None
+    (root / "version").unlink()
+    (root / "version").mkdir()
+    assert seen_by_task(read_on_node(root, monkeypatch)) is None  # not "Slurm gave the job no GPU"

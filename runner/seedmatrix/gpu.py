@@ -55,14 +55,15 @@ NO_DEVICE_FILES = "NoDevFiles"
 
 def seen_by_task(read: Mapping[str, Any] | None) -> TaskGpus | None:
     """The GPUs a Slurm task got, from what it read on its node (slurm_task.py's `_gpus`); None
-    when it read nothing (a report of an older seedmatrix, or none at all).
+    when it read nothing (a report of an older seedmatrix, or none at all) or could not read a
+    driver file that is there.
 
     Slurm names them in SLURM_JOB_GPUS (the node's device numbers, the driver's "Device Minor")
     or else in CUDA_VISIBLE_DEVICES (numbers counted within the job, or UUIDs): the models are
     those of the GPUs these name where they name them all, or the node's one model where all its
     GPUs are alike; otherwise the count alone is known."""
-    if not isinstance(read, Mapping):
-        return None
+    if not isinstance(read, Mapping) or read.get("unreadable"):
+        return None  # a driver file there but unread: which GPUs the task had is not known
     version = read.get("version")
     driver = _driver(version.split("\n", 1)[0].split()) if isinstance(version, str) else None
     informations = [text for text in read.get("informations") or () if isinstance(text, str)]

@@ -100,24 +100,33 @@ def _run(spec, variables, stdout, stderr):
 
 
 def _gpus(root="/proc/driver/nvidia"):
-    """The driver's files as they are (absent: None), and the GPUs Slurm gave the job."""
+    """The driver's files as they are (absent: None), and the GPUs Slurm gave the job; "unreadable"
+    names what exists and could not be read, so the runner says "not read" rather than "none"."""
+    unreadable = []
 
     def read(path):
         try:
             with open(path, encoding="utf-8", errors="replace") as file:
                 return file.read(1 << 16)
-        except OSError:
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as error:
+            unreadable.append(f"{path}: {error.strerror}")
             return None
 
     try:
         listed = sorted(os.listdir(os.path.join(root, "gpus")))
-    except OSError:
+    except (FileNotFoundError, NotADirectoryError):
+        listed = []
+    except OSError as error:
+        unreadable.append(f"{os.path.join(root, 'gpus')}: {error.strerror}")
         listed = []
     return {
         "version": read(os.path.join(root, "version")),
         "informations": [read(os.path.join(root, "gpus", name, "information")) for name in listed],
         "slurm_job_gpus": os.environ.get("SLURM_JOB_GPUS"),
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        "unreadable": unreadable,
     }
 
 
