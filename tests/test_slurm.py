@@ -373,7 +373,7 @@ def test_detach_returns_before_its_tasks_end_and_collect_gives_a_waiting_runs_ve
     detached = run(seedmatrix("--config", str(config), "--results", "results", "--detach"), cwd=tmp_path)
     detach_seconds = time.monotonic() - started
     said = detached.stdout + detached.stderr
-    assert detached.returncode == 0, said
+    assert detached.returncode == 75, said
     [run_dir] = [path for path in (tmp_path / "results").iterdir() if path.is_dir() and path.name != "latest"]
     assert f"gather them (and write the report) with: seedmatrix collect {run_dir}" in " ".join(said.split())
     states = {state for _, state in jobs_of(run_dir)}
@@ -426,7 +426,7 @@ def test_collect_after_the_tasks_ended_records_one_slurm_forgot_as_an_error(tmp_
     cases = f"  - name: seed_random\n    script: {SEEDS / 'seed_random.py'}\n"
     config = matrix_file(tmp_path / "m.yaml", [("on-b", "slurm: {partition: cpu-b}")], cases)
     detached = run(seedmatrix("--config", str(config), "--results", str(tmp_path / "results"), "--detach"))
-    assert detached.returncode == 0, detached.stdout + detached.stderr
+    assert detached.returncode == 75, detached.stdout + detached.stderr
     [run_dir] = [path for path in (tmp_path / "results").iterdir() if path.is_dir() and path.name != "latest"]
     deadline = time.monotonic() + 120
     while states_of(run_dir) != {"COMPLETED"} and time.monotonic() < deadline:
@@ -458,7 +458,7 @@ def test_ctrl_c_during_collect_leaves_the_jobs_running(tmp_path: Path) -> None:
     cases = f"  - name: slow\n    script: {slow}\n"
     config = matrix_file(tmp_path / "m.yaml", [("on-a", "slurm: {partition: cpu-a}")], cases, python=python)
     detached = run(seedmatrix("--config", str(config), "--results", str(tmp_path / "results"), "--detach"))
-    assert detached.returncode == 0, detached.stdout + detached.stderr
+    assert detached.returncode == 75, detached.stdout + detached.stderr
     [run_dir] = [path for path in (tmp_path / "results").iterdir() if path.is_dir() and path.name != "latest"]
     try:
         collect = subprocess.Popen(

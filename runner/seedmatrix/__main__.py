@@ -124,7 +124,9 @@ def _parser() -> argparse.ArgumentParser:
         "--detach",
         action="store_true",
         help="submit the Slurm environments' repeats and return without waiting for them (the other "
-        "environments' run to their end first); `seedmatrix collect RUN` gathers them and writes the report",
+        "environments' run to their end first), with exit status "
+        f"{EXIT_PENDING} while some are queued or running; `seedmatrix collect RUN` gathers them and "
+        "writes the report",
     )
     matrix.add_argument(
         "--fresh",

@@ -153,7 +153,8 @@ def matrix_job(
                     f"directory {run.path.resolve()}"
                 )
                 out.note(f"gather them (and write the report) with: seedmatrix collect {run.path.resolve()}")
-                return 0
+                # Not 0: no verdict is known yet, so `matrix --detach && next` must not read as passed.
+                return EXIT_PENDING
             if earlier is not None and not book.reused_from_earlier:
                 out.note(
                     f"reused nothing of run {earlier.run_id} ({resolved.reuse_from}): no cell's image, "
