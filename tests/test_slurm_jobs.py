@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from seedmatrix.backends.slurm.execute import TASK_PROGRAM, SlurmQueue, _task_spec, unended
+from seedmatrix.backends.slurm.execute import TASK_PROGRAM, SlurmQueue, _task_spec, submitted_as, unended
 from seedmatrix.backends.slurm.jobs import (
     Outcome,
     TaskState,
@@ -115,10 +115,13 @@ def test_time_limit_is_the_matrix_or_the_repeats_limit_with_a_margin() -> None:
     assert time_limit(Slurm(), 1) == "3"  # rounded up, never under the repeat's own limit
 
 
-def _batch(root: Path, name: str, cell: Cell, *, ended: dict[str, object] | None) -> None:
+def _batch(
+    root: Path, name: str, cell: Cell, *, ended: dict[str, object] | None, identity: str = "host:python-a"
+) -> None:
     batch_dir = root / name
     batch_dir.mkdir(parents=True)
-    (batch_dir / "batch.json").write_text(json.dumps({"environment": "e", "tasks": [["c", 1]]}))
+    manifest = {"environment": "e", "tasks": [["c", 1]], "submitted_as": [submitted_as(cell, identity)]}
+    (batch_dir / "batch.json").write_text(json.dumps(manifest))
     (batch_dir / "0.json").write_text(json.dumps(_task_spec(cell, name.encode())))
     (batch_dir / "job").write_text(str(11 + int(name.split("-")[1])))
     if ended is not None:
@@ -126,14 +129,16 @@ def _batch(root: Path, name: str, cell: Cell, *, ended: dict[str, object] | None
 
 
 def _cell(tmp_path: Path, **changed: object) -> Cell:
-    return Cell(environment="e", case="c", script=tmp_path / "s.py", repeats=1,
-                limits=Limits(timeout_seconds=60), workdir=tmp_path, host_python=sys.executable,
+    """A cell of a case in tmp_path/case (the run directory is tmp_path: not among its files)."""
+    (tmp_path / "case").mkdir(exist_ok=True)
+    return Cell(environment="e", case="c", script=tmp_path / "case" / "s.py", repeats=1,
+                limits=Limits(timeout_seconds=60), workdir=tmp_path / "case", host_python=sys.executable,
                 **changed)  # type: ignore[arg-type]  # fmt: skip
 
 
-def _queue(tmp_path: Path, *, collecting: bool = False) -> SlurmQueue:
+def _queue(tmp_path: Path, *, collecting: bool = False, identity: str = "host:python-a") -> SlurmQueue:
     return SlurmQueue(
-        run_id="r", run_dir=tmp_path, settings={}, identities={}, side_dir=None,
+        run_id="r", run_dir=tmp_path, settings={}, identities={"e": identity}, side_dir=None,
         on_record=lambda record: None, note=lambda line: None, collecting=collecting,
     )  # fmt: skip
 
@@ -337,3 +342,30 @@ def test_driver_files_there_but_unreadable_leave_the_gpus_not_read_never_none(
     (root / "version").unlink()
     (root / "version").mkdir()
     assert seen_by_task(read_on_node(root, monkeypatch)) is None  # not "Slurm gave the job no GPU"
+
+
+def test_collect_refuses_a_task_whose_interpreter_or_case_files_changed_since_it_was_submitted(
+    tmp_path: Path,
+) -> None:
+    """Its record would credit the interpreter (or script) as it is now with values the task made
+    with the one it had: a queued task runs whatever the shared path holds when it starts."""
+    cell = _cell(tmp_path)
+    cell.script.write_text("print(1)\n", encoding="utf-8")
+    _batch(tmp_path / "slurm", "e-1", cell, ended=None)
+    assert list(_queue(tmp_path, collecting=True)._adopt([(cell, 1)], []))  # nothing changed: adopted
+    with pytest.raises(ResultsError, match="another command, interpreter or case files"):
+        _queue(tmp_path, collecting=True, identity="host:python-b")._adopt([(cell, 1)], [])
+    cell.script.write_text("print(2)\n", encoding="utf-8")
+    with pytest.raises(ResultsError, match="another command, interpreter or case files"):
+        _queue(tmp_path, collecting=True)._adopt([(cell, 1)], [])
+    # --resume submits such a repeat again instead of waiting for it.
+    assert _queue(tmp_path)._adopt([(cell, 1)], []) == {}
+
+
+def test_a_batch_written_without_what_it_was_submitted_as_is_not_adopted(tmp_path: Path) -> None:
+    cell = _cell(tmp_path)
+    _batch(tmp_path / "slurm", "e-1", cell, ended=None)
+    manifest = tmp_path / "slurm" / "e-1" / "batch.json"
+    manifest.write_text(json.dumps({"environment": "e", "tasks": [["c", 1]]}))
+    with pytest.raises(ResultsError, match="another command, interpreter or case files"):
+        _queue(tmp_path, collecting=True)._adopt([(cell, 1)], [])

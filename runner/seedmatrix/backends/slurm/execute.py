@@ -34,6 +34,7 @@ from ...channel import Finished, launcher_variables, new_boundary
 from ...config import INSIDE, LAUNCHER, Slurm
 from ...errors import ResultsError, SchedulerError
 from ...files import atomic_write
+from ...fingerprint import files_digest
 from ...gpu import seen_by_task
 from ...plan import Cell
 from ...results import Record, SlurmTask
@@ -144,7 +145,12 @@ class SlurmQueue:
     def _submit_batch(self, environment: str, cpus: int, items: Sequence[tuple[Cell, int]]) -> list[_Task]:
         slurm = self._settings[environment]
         batch_dir = self._new_batch_dir(environment)
-        manifest = {"environment": environment, "tasks": [[cell.case, repeat] for cell, repeat in items]}
+        identity = self._identities.get(environment)
+        manifest = {
+            "environment": environment,
+            "tasks": [[cell.case, repeat] for cell, repeat in items],
+            "submitted_as": [submitted_as(cell, identity) for cell, _ in items],
+        }
         atomic_write(batch_dir / "batch.json", json.dumps(manifest).encode())
         tasks = []
         for index, (cell, repeat) in enumerate(items):
@@ -213,17 +219,19 @@ class SlurmQueue:
                     continue
                 spec = json.loads((batch_dir.parent / f"{index}.json").read_bytes())
                 boundary = spec["variables"]["SEEDMATRIX_BOUNDARY"].encode()
-                if spec != _task_spec(wanted[key], boundary):
+                then = (manifest.get("submitted_as") or [])[index : index + 1]
+                now = submitted_as(wanted[key], self._identities.get(key[0]))
+                if spec != _task_spec(wanted[key], boundary) or then != [now]:
                     if self._collecting:
                         raise ResultsError(
                             f"cannot collect {batch_dir.parent}: task {index} ({key[0]} / {case} "
-                            f"#{repeat}) was submitted with another command than the matrix gives "
-                            "now (it was edited since); collect with the matrix the run was "
-                            "submitted with, or run the changed repeats again with `seedmatrix "
-                            "matrix --resume`"
+                            f"#{repeat}) was submitted with another command, interpreter or case "
+                            "files than the matrix gives now (edited or upgraded since), so its "
+                            "record could not say what ran; collect with what the run was submitted "
+                            "with, or run the changed repeats again with `seedmatrix matrix --resume`"
                         )
-                    # The matrix changed since it was submitted (the script's path, arguments,
-                    # variables, limits): not this cell's repeat any more.
+                    # The matrix, the interpreter or the case's files changed since it was
+                    # submitted: not this cell's repeat any more.
                     if listed is not None and outcome(listed.state) is None:
                         changed.append(listed)
                     continue
@@ -389,6 +397,13 @@ class SlurmQueue:
             waiting, self._waiting = list(self._waiting.values()), {}
         for task in waiting:
             task.future.set_exception(error)
+
+
+def submitted_as(cell: Cell, identity: str | None) -> dict[str, str | None]:
+    """What a task's record will say it ran, as it was when the task was submitted: the
+    environment's interpreter (its probed identity) and the case's files. A task waited for by a
+    later process is adopted only if both are still so; its own command is checked by `_task_spec`."""
+    return {"identity": identity, "files": files_digest(cell.workdir, cell.data)}
 
 
 def _task_spec(cell: Cell, boundary: bytes) -> dict[str, Any]:
