@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 from dataclasses import replace
@@ -117,3 +119,36 @@ def test_a_runs_options_come_back_whole_and_absolute(tmp_path: Path, monkeypatch
         ResultsError, match=r"options.json: not the options of a run this seedmatrix can read"
     ):
         from_stored(b'{"config": 3}', source=tmp_path / "options.json")
+
+
+@pytest.mark.parametrize(
+    ("changed", "said"),
+    [
+        ({"unknown": 1}, "not the options of a run this seedmatrix can read (1 problems, first: unknown:"),
+        ({"jobs": -1}, "--jobs: must be at least 1, not -1"),
+        ({"build_jobs": 0}, "--build-jobs: must be at least 1, not 0"),
+        ({"memory": "lots"}, "--memory: 'lots' is not a memory size"),
+        ({"debian_base": "ftp"}, "--debian-base: 'ftp' is not one of archive, image"),
+        ({"selection": {"device": "tpu"}}, "--device: 'tpu' is not one of cpu, gpu"),
+        ({"selection": {"platforms": ["linux/s390x"]}}, "--platform: 'linux/s390x' is not one of"),
+        ({"selection": {"shard": [3, 2]}}, "--shard: '3/2' is not a shard"),
+        ({"detach": True}, "resume and detach say how one process ran"),
+        ({"resume": "/r/run"}, "resume and detach say how one process ran"),
+    ],
+)
+def test_stored_options_are_checked_as_the_command_line_checks_them(
+    tmp_path: Path, changed: dict[str, object], said: str
+) -> None:
+    """options.json is read by `collect` without the command line's checks: a file edited by hand
+    (or not written by `stored`) is refused with the option named, not run with a bad value."""
+    written = json.loads(stored(Options(config=tmp_path / "m.yaml", results=tmp_path / "out")))
+    with pytest.raises(ResultsError, match=re.escape(f"options.json: {said}")):
+        from_stored(json.dumps({**written, **changed}).encode(), source=tmp_path / "options.json")
+
+
+@pytest.mark.parametrize("memory", ["lots", "0g", "4", "4gb", "1.5g"])
+def test_a_memory_size_the_engine_would_not_take_is_a_usage_error(tmp_path: Path, memory: str) -> None:
+    finished = seedmatrix("matrix", "--config", str(tmp_path / "m.yaml"), "--memory", memory)
+    assert finished.returncode == 2
+    assert f"--memory: {memory!r} is not a memory size" in finished.stderr
+    assert "Traceback" not in finished.stderr

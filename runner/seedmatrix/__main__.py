@@ -27,7 +27,7 @@ from .errors import ConfigError, SeedmatrixError  # noqa: E402
 from .gitprobe import EXIT_ABORT, ProbeRequest, probe_job  # noqa: E402
 from .limits import DEFAULT_MEMORY  # noqa: E402
 from .log import Output  # noqa: E402
-from .options import DEFAULT_BUILD_JOBS, Options  # noqa: E402
+from .options import DEBIAN_BASES, DEFAULT_BUILD_JOBS, DEVICES, PLATFORMS, Options, memory_size  # noqa: E402
 from .pipeline import (  # noqa: E402
     EXIT_INTERRUPTED,
     EXIT_PENDING,
@@ -57,13 +57,13 @@ def _parser() -> argparse.ArgumentParser:
         )
         command.add_argument("--case", action="append", default=[], help="only this case (repeatable)")
         command.add_argument(
-            "--device", choices=["cpu", "gpu"], help="only the environments that run on this device"
+            "--device", choices=DEVICES, help="only the environments that run on this device"
         )
         command.add_argument(
             "--platform",
             action="append",
             default=[],
-            choices=["linux/amd64", "linux/arm64", "host"],
+            choices=PLATFORMS,
             help="only the environments made for this platform (repeatable; host: those without "
             "platform:, made for the machine that runs them)",
         )
@@ -81,7 +81,7 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--debian-mirror", help="Debian archive for base images (default: the recipe's)")
         command.add_argument(
             "--debian-base",
-            choices=["archive", "image"],
+            choices=DEBIAN_BASES,
             help="make `debian:` bases from Debian's archive with mmdebstrap, or from Debian's official "
             "image in a registry (default: the archive when mmdebstrap is installed, else the image; "
             "$SEEDMATRIX_DEBIAN_BASE)",
@@ -99,6 +99,7 @@ def _parser() -> argparse.ArgumentParser:
     matrix.add_argument(
         "--memory",
         default=DEFAULT_MEMORY,
+        type=memory_size,
         help=f"memory limit of each seed container, swap included (default {DEFAULT_MEMORY})",
     )
     matrix.add_argument(
@@ -281,6 +282,7 @@ def with_bisected_case(command: argparse.ArgumentParser, *, environment: str) ->
     command.add_argument(
         "--memory",
         default=DEFAULT_MEMORY,
+        type=memory_size,
         help=f"memory limit of each seed container, swap included (default {DEFAULT_MEMORY})",
     )
 

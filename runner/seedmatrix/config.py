@@ -34,6 +34,7 @@ from . import yamldoc
 from .errors import ConfigError
 from .files import read_text_bounded
 from .labels import placeholders
+from .limits import MEMORY_PATTERN
 from .lockfile import LockFile, read_lock_file
 from .results import FRAMEWORKS, Framework
 
@@ -65,8 +66,7 @@ PythonVersion = Annotated[str, Field(strict=True), StringConstraints(pattern=r"^
 _EXACT_PIN = r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?(\[[A-Za-z0-9._,-]+\])?==[0-9][0-9A-Za-z.!+_-]*$"
 ExactPin = Annotated[str, Field(strict=True), StringConstraints(pattern=_EXACT_PIN)]
 # 512m, 4g: the units Docker's memory limits take.
-_MEMORY = r"^[1-9][0-9]*[kmg]$"
-Memory = Annotated[str, Field(strict=True), StringConstraints(pattern=_MEMORY)]
+Memory = Annotated[str, Field(strict=True), StringConstraints(pattern=MEMORY_PATTERN)]
 _CONTAINER_PATH = r"^/[^\x00-\x1f\x7f:,]{0,4095}$"
 ContainerPath = Annotated[str, Field(strict=True), StringConstraints(pattern=_CONTAINER_PATH)]
 ImageReference = Annotated[str, Field(strict=True), StringConstraints(pattern=_IMAGE_REFERENCE)]
@@ -780,7 +780,7 @@ _PATTERN_HELP = {
     _PATH_TEXT: "expected a file path (no control characters)",
     _ENV_NAME: "an environment variable name: letters, digits and '_', not starting with a digit",
     _EXACT_PIN: "pin an exact version: name==1.2.3 (extras allowed: name[extra]==1.2.3)",
-    _MEMORY: "a size such as 512m or 8g",
+    MEMORY_PATTERN: "a size such as 512m or 8g",
     _CONTAINER_PATH: "an absolute path in the container, such as /data/train.csv (no ':' or ',')",
     _OUTPUT: "a file name relative to the outputs directory (no leading / and no ..); * matches any part",
     _SLURM_GRES: "a Slurm generic resource such as gpu:1 or gpu:a100:2",

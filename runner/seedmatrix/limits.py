@@ -9,6 +9,7 @@ from decimal import Decimal
 from .results import Confinement
 
 DEFAULT_MEMORY = "4g"  # each seed container's memory limit, swap included (--memory)
+MEMORY_PATTERN = r"^[1-9][0-9]*[kmg]$"  # 512m, 4g: the units Docker takes (`memory_bytes`)
 
 
 @dataclass(frozen=True, kw_only=True)

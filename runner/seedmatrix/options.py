@@ -8,15 +8,16 @@ as it was asked without the user repeating them; environment variables are read 
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ConfigDict, TypeAdapter, ValidationError
 
-from .errors import ResultsError
-from .limits import DEFAULT_MEMORY
-from .plan import Selection
+from .errors import ConfigError, ResultsError
+from .limits import DEFAULT_MEMORY, MEMORY_PATTERN
+from .plan import Selection, parse_shard
 
 #: Images built at once by default: a build waits on the network and the disk more than on the CPU,
 #: so more than the cores (the longest need not wait for a free one); each holds a wheel set on disk.
@@ -44,8 +45,41 @@ class Options:
     build_jobs: int | None = None  # images built at once (default DEFAULT_BUILD_JOBS)
     detach: bool = False  # submit the Slurm repeats and return without waiting for them
 
+    __pydantic_config__ = ConfigDict(extra="forbid")  # a stored key Options lacks is not ours
+
 
 _ADAPTER = TypeAdapter(Options)
+
+DEVICES = ("cpu", "gpu")
+PLATFORMS = ("linux/amd64", "linux/arm64", "host")
+DEBIAN_BASES = ("archive", "image")
+
+
+def memory_size(text: str) -> str:
+    """--memory's value, checked as matrix.yaml's `memory:` is (512m, 4g)."""
+    if not re.fullmatch(MEMORY_PATTERN, text):
+        raise ConfigError(
+            f"--memory: {text!r} is not a memory size; write a whole number and k, m or g, e.g. 4g"
+        )
+    return text
+
+
+def check(options: Options) -> None:
+    """What the command line's own checks refuse, for options that did not come through it (a run's
+    stored options.json): ConfigError naming the option."""
+    memory_size(options.memory)
+    for name in ("jobs", "build_jobs"):
+        value = getattr(options, name)
+        if value is not None and value < 1:
+            raise ConfigError(f"--{name.replace('_', '-')}: must be at least 1, not {value}")
+    selection = options.selection
+    if selection.device not in (None, *DEVICES):
+        raise ConfigError(f"--device: {selection.device!r} is not one of {', '.join(DEVICES)}")
+    if unknown := [name for name in selection.platforms if name not in PLATFORMS]:
+        raise ConfigError(f"--platform: {unknown[0]!r} is not one of {', '.join(PLATFORMS)}")
+    if options.debian_base not in (None, *DEBIAN_BASES):
+        raise ConfigError(f"--debian-base: {options.debian_base!r} is not one of {', '.join(DEBIAN_BASES)}")
+    parse_shard("/".join(str(part) for part in selection.shard))
 
 
 def stored(options: Options) -> bytes:
@@ -61,13 +95,24 @@ def stored(options: Options) -> bytes:
 
 
 def from_stored(data: bytes, *, source: Path) -> Options:
+    """The options `stored` wrote, checked as the command line checks them; `resume` and `detach`
+    set, or a key Options lacks, mean the file is not one `stored` wrote."""
     try:
-        return _ADAPTER.validate_json(data)
+        options = _ADAPTER.validate_json(data)
     except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
         raise ResultsError(
             f"{source}: not the options of a run this seedmatrix can read ({error.error_count()} "
-            f"problems, first: {error.errors()[0]['msg']})"
+            f"problems, first: {where}: {first['msg']})"
         ) from None
+    if options.resume is not None or options.detach:
+        raise ResultsError(f"{source}: resume and detach say how one process ran; a run never stores them")
+    try:
+        check(options)
+    except ConfigError as error:
+        raise ResultsError(f"{source}: {error}") from None
+    return options
 
 
 def matrix_command(options: Options) -> str:
