@@ -119,7 +119,7 @@ def _batch(root: Path, name: str, cell: Cell, *, ended: dict[str, object] | None
     batch_dir = root / name
     batch_dir.mkdir(parents=True)
     (batch_dir / "batch.json").write_text(json.dumps({"environment": "e", "tasks": [["c", 1]]}))
-    (batch_dir / "0.json").write_text(json.dumps(_task_spec(cell, name.encode())))
+    (batch_dir / "0.json").write_text(json.dumps(_task_spec(cell, name.encode(), "seedmatrix-r", None)))
     (batch_dir / "job").write_text(str(11 + int(name.split("-")[1])))
     if ended is not None:
         (batch_dir / "0.ended.json").write_text(json.dumps(ended))

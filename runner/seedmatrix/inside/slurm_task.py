@@ -6,7 +6,9 @@ The Slurm backend submits an environment's repeats as an array job whose every t
 
 with the environment's interpreter, on a node. BATCH_DIR (in the run's directory, on a filesystem
 the nodes share) holds TASK.json for each array index: the launcher's command, its variables and
-the repeat's time limit. The task runs the launcher as the host backend does (a new session, a
+the repeat's time limit. (An image environment's task runs under the submitting interpreter, and
+its command is seedmatrix's backends/slurm/node.py, which runs the launcher in a container of the
+node's engine and passes its output on as its own: everything below applies to it unchanged.) The task runs the launcher as the host backend does (a new session, a
 scratch HOME and TMPDIR, the records and outputs directories, the time limit, then SIGTERM and
 SIGKILL), with stdout and stderr in node-local files, and then publishes them into BATCH_DIR:
 TASK.out and TASK.err, and last TASK.ended.json (exit status, whether the time limit stopped it,
