@@ -112,22 +112,22 @@ def _client(images: _Images) -> docker.DockerClient:
 
 def test_a_node_whose_engine_lacks_the_image_fails_closed_naming_the_node() -> None:
     images = _Images(held={"sha256:" + "b" * 64}, pulled=None)
-    with pytest.raises(ImageError, match=rf"node n7: its engine has no image {IMAGE.image_id} "
+    with pytest.raises(ImageError, match=rf"its engine has no image {IMAGE.image_id} "
                        r"\(seedmatrix-env:small-0123\), the image this run built: not run"):  # fmt: skip
-        ensure_image(_client(images), IMAGE, node="n7")
+        ensure_image(_client(images), IMAGE)
     assert images.pulls == []
-    ensure_image(_client(_Images(held={IMAGE.image_id}, pulled=None)), IMAGE, node="n7")
+    ensure_image(_client(_Images(held={IMAGE.image_id}, pulled=None)), IMAGE)
 
 
 def test_a_node_pulls_from_the_registry_and_runs_only_the_very_image_built() -> None:
     shared = replace(IMAGE, registry="localhost:5000/seeds")
     images = _Images(held=set(), pulled=IMAGE.image_id)
-    ensure_image(_client(images), shared, node="n7")
+    ensure_image(_client(images), shared)
     assert images.pulls == [("localhost:5000/seeds/seedmatrix-env", "small-0123")]
     other = "sha256:" + "c" * 64
-    with pytest.raises(ImageError, match=rf"node n7: localhost:5000/seeds/seedmatrix-env:small-0123 in "
+    with pytest.raises(ImageError, match=rf"localhost:5000/seeds/seedmatrix-env:small-0123 in "
                        rf"the registry is image {other}, not the image this run built"):  # fmt: skip
-        ensure_image(_client(_Images(held=set(), pulled=other)), shared, node="n7")
+        ensure_image(_client(_Images(held=set(), pulled=other)), shared)
 
 
 def test_an_image_environments_task_runs_the_node_module_with_the_submitting_interpreter(

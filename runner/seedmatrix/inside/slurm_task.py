@@ -6,9 +6,7 @@ The Slurm backend submits an environment's repeats as an array job whose every t
 
 with the environment's interpreter, on a node. BATCH_DIR (in the run's directory, on a filesystem
 the nodes share) holds TASK.json for each array index: the launcher's command, its variables and
-the repeat's time limit. (An image environment's task runs under the submitting interpreter, and
-its command is seedmatrix's backends/slurm/node.py, which runs the launcher in a container of the
-node's engine and passes its output on as its own: everything below applies to it unchanged.) The task runs the launcher as the host backend does (a new session, a
+the repeat's time limit. The task runs the launcher as the host backend does (a new session, a
 scratch HOME and TMPDIR, the records and outputs directories, the time limit, then SIGTERM and
 SIGKILL), with stdout and stderr in node-local files, and then publishes them into BATCH_DIR:
 TASK.out and TASK.err, and last TASK.ended.json (exit status, whether the time limit stopped it,
@@ -16,6 +14,10 @@ seconds, the node, and the GPUs as the node's NVIDIA driver lists them beside th
 the job: read raw here, judged by the runner's gpu.seen_by_task). Each goes to a temporary name
 first and is renamed when whole, so the submitter never reads half a report: TASK.ended.json
 exists only once everything else does.
+
+An image environment's task runs under the submitting interpreter instead, and its command is
+seedmatrix's backends/slurm/node.py, which runs the launcher in a container of the node's engine
+and passes the container's output on as its own: all of the above applies to it unchanged.
 
 SIGTERM (Slurm's time limit, scancel) is passed to the launcher, which ends the script and still
 reports what was recorded; what it wrote is published before Slurm's SIGKILL.

@@ -129,14 +129,14 @@ def cpuset(affinity: Set[int], cpus: int) -> str:
     return ",".join(str(cpu) for cpu in sorted(affinity)[:cpus])
 
 
-def ensure_image(client: docker.DockerClient, image: NodeImage, *, node: str) -> None:
-    """Fail closed unless the node's engine holds the image the run built (pulled from the
+def ensure_image(client: docker.DockerClient, image: NodeImage) -> None:
+    """Fail closed unless this node's engine holds the image the run built (pulled from the
     registry by its tag, where there is one, and its id checked)."""
-    if _has(client, image.image_id, node=node):
+    if _has(client, image.image_id):
         return
     if image.registry is None:
         raise ImageError(
-            f"node {node}: its engine has no image {image.image_id} ({image.tag}), the image this "
+            f"its engine has no image {image.image_id} ({image.tag}), the image this "
             "run built: not run. Load it there (docker save | docker load), or share it through a "
             "registry (--registry, --push)"
         )
@@ -147,24 +147,24 @@ def ensure_image(client: docker.DockerClient, image: NodeImage, *, node: str) ->
         pulled = client.images.pull(repository, tag=tag)
     except (APIError, requests.exceptions.RequestException) as error:
         raise ImageError(
-            f"node {node}: its engine has no image {image.image_id} and could not pull "
+            f"its engine has no image {image.image_id} and could not pull "
             f"{repository}:{tag} ({str(error).strip().splitlines()[0]}): not run"
         ) from None
     if pulled.id != image.image_id:
         raise ImageError(
-            f"node {node}: {repository}:{tag} in the registry is image {pulled.id}, not the image "
+            f"{repository}:{tag} in the registry is image {pulled.id}, not the image "
             f"this run built ({image.image_id}): not run"
         )
-    print(f"seedmatrix: pulled {repository}:{tag} on node {node}", file=sys.stderr, flush=True)
+    print(f"seedmatrix: pulled {repository}:{tag}, image {image.image_id}", file=sys.stderr, flush=True)
 
 
-def _has(client: docker.DockerClient, image_id: str, *, node: str) -> bool:
+def _has(client: docker.DockerClient, image_id: str) -> bool:
     try:
         client.images.get(image_id)
     except ImageNotFound:
         return False
     except (APIError, requests.exceptions.RequestException) as error:
-        raise EngineError(f"node {node}: cannot ask its engine for image {image_id} ({error})") from None
+        raise EngineError(f"cannot ask the engine for image {image_id} ({error})") from None
     return True
 
 
@@ -187,7 +187,7 @@ def run(argument: str, *, affinity: Set[int], stop: container.Stop) -> int:
     spec = replace(task.spec, cpuset=cpuset(affinity, task.cpus))
     try:
         client = container.connect()
-        ensure_image(client, task.image, node=node)
+        ensure_image(client, task.image)
         ended = container.run_into(client, spec, _OwnOutput(), stop=stop)
     except (EngineError, ImageError, DockerException) as error:
         print(f"seedmatrix on node {node}: {error}", file=sys.stderr, flush=True)
