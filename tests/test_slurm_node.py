@@ -160,11 +160,15 @@ def test_a_resumed_run_waits_for_a_container_task_of_the_same_image_and_not_anot
     _submitted(tmp_path, cell, IMAGE)
 
     def queue(image: NodeImage) -> SlurmQueue:
-        return SlurmQueue(
+        # Made before the image is ready (Machine.runs): it sees the backend's images as they come.
+        ready: dict[str, NodeImage] = {}
+        made = SlurmQueue(
             run_id="r", run_dir=tmp_path, settings={}, identities={}, side_dir=None,
-            node_images={"e": image}, on_record=lambda record: None, note=lambda line: None,
+            node_images=ready, on_record=lambda record: None, note=lambda line: None,
             collecting=True,
         )  # fmt: skip
+        ready["e"] = image
+        return made
 
     adopted = queue(IMAGE)._adopt([(cell, 1)], [])
     assert [task.boundary for task in adopted.values()] == [BOUNDARY]

@@ -113,7 +113,8 @@ class SlurmQueue:
         self._root = run_dir.absolute() / "slurm"
         self._settings = settings
         self._identities = identities
-        self._node_images = node_images or {}  # image environment → the image its nodes run
+        # Image environment → the image its nodes run; filled in as the images are ready (not copied).
+        self._node_images: Mapping[str, NodeImage] = {} if node_images is None else node_images
         self._side_dir = side_dir
         self._on_record = on_record
         self._note = note

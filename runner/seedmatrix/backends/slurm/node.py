@@ -40,7 +40,8 @@ from ...limits import Limits
 from ..docker import container, registry
 
 MODULE = "seedmatrix.backends.slurm.node"
-#: As `docker run` exits when the engine, not the command, failed: the repeat did not run.
+#: As `docker run` exits when the engine, not the command, failed: the repeat did not run (or the
+#: engine was lost under it); stderr says which.
 EXIT_NOT_RUN = 125
 #: After its SIGTERM, the container's launcher has this long to report before SIGKILL. Short:
 #: Slurm's KillWait (30 s by default, 5 s on scripts/slurm's cluster) bounds the whole stop.
