@@ -526,8 +526,7 @@ def start_with_engine(config: Path, results: Path) -> tuple[subprocess.Popen[str
     for line in process.stdout:
         seen += line
         if "submitted as Slurm job" in line:
-            [run_dir] = [path for path in results.iterdir() if path.is_dir() and path.name != "latest"]
-            return process, run_dir, seen
+            return process, (results / "latest").resolve(), seen  # beside it: the engine's .cache
     process.communicate()
     pytest.fail(f"nothing was submitted:\n{seen}")
 
@@ -670,7 +669,7 @@ def test_a_node_whose_engine_lacks_the_image_pulls_it_from_the_registry_and_runs
         seen += line
         if "submitted as Slurm job" in line:
             break
-    [run_dir] = [path for path in (tmp_path / "results").iterdir() if path.is_dir() and path.name != "latest"]
+    run_dir = (tmp_path / "results" / "latest").resolve()
     [batch] = (run_dir / "slurm").iterdir()
     task = json.loads(json.loads((batch / "0.json").read_text(encoding="utf-8"))["command"][3])
     image_id = task["image"]["image_id"]
