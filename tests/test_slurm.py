@@ -24,6 +24,7 @@ from typing import Any
 import docker
 import pytest
 from slurm_cluster import needs_slurm
+from test_registry import registry  # noqa: F401  # the fixture: a registry on localhost
 
 from seedmatrix.backends.docker import container
 from seedmatrix.store import load_results
@@ -651,15 +652,16 @@ def test_a_node_whose_engine_lacks_the_image_id_is_an_error_record_naming_the_no
 @pytest.mark.docker
 @pytest.mark.slow
 def test_a_node_whose_engine_lacks_the_image_pulls_it_from_the_registry_and_runs_that_id(
-    tmp_path: Path, docker_client: docker.DockerClient, registry: str
+    tmp_path: Path, docker_client: docker.DockerClient, request: pytest.FixtureRequest
 ) -> None:
     needs_slurm()
+    served = str(request.getfixturevalue("registry"))  # test_registry's fixture, imported above
     images_dir = new_identity_matrix(tmp_path, first_step="RUN true").parent / "images"
     cases = f"  - name: seed_random\n    script: {SEEDS / 'seed_random.py'}\n"
     config = image_matrix(tmp_path / "m.yaml", [("held", "slurm: {partition: cpu-b, extra: [--hold]}")],
                           cases, head=f"images_dir: {images_dir}\n")  # fmt: skip
     process = subprocess.Popen(
-        seedmatrix("--config", str(config), "--results", str(tmp_path / "results"), "--registry", registry,
+        seedmatrix("--config", str(config), "--results", str(tmp_path / "results"), "--registry", served,
                    "--push"),
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, **WITH_ENGINE},
     )  # fmt: skip
@@ -684,11 +686,11 @@ def test_a_node_whose_engine_lacks_the_image_pulls_it_from_the_registry_and_runs
         subprocess.run(["scancel", f"--name=seedmatrix-{run_dir.name}"], check=False, timeout=60)
         # The tags --push and the node's pull left in the shared engine (the pulled image, ours, goes too).
         for tag in [tag for image in docker_client.images.list() for tag in image.tags]:
-            if tag.startswith(f"{registry}/"):
+            if tag.startswith(f"{served}/"):
                 docker_client.images.remove(tag)
     assert process.returncode == 0, seen + rest
     records = records_of(tmp_path / "results")
     assert [r["status"] for r in records] == ["ok", "ok"]
     for record in records:
         assert record["ran_on"] == image_id
-        assert f"seedmatrix: pulled {registry}/seedmatrix-env:" in record["stderr_tail"]
+        assert f"seedmatrix: pulled {served}/seedmatrix-env:" in record["stderr_tail"]
