@@ -6,6 +6,8 @@ index runs), one TASK.json per task (the launcher's command and variables), the 
 and what each task publishes (inside/slurm_task.py): TASK.out, TASK.err, TASK.ended.json, and
 Slurm's own log TASK.log. Every job carries the run's name (`scancel --name` ends them all) and
 the batch directory's name as its comment (a resumed run finds the tasks it already submitted).
+An image environment's task runs the repeat's container on the node (node.py) and publishes its
+output the same way.
 
 One thread polls squeue (sacct where Slurm keeps accounting) for the run's tasks; as each ends,
 its output is read through the same `Capture` and `to_record` as a host process's, so its record
