@@ -11,7 +11,7 @@ from seedmatrix.backends import placement
 from seedmatrix.backends.docker.forecast import forecast
 from seedmatrix.backends.docker.wheels import Fetching, WheelPlan
 from seedmatrix.backends.host.backend import HostBackend
-from seedmatrix.config import Environment, load_matrix
+from seedmatrix.config import Environment, Slurm, load_matrix
 
 PACKAGE = Path(__file__).resolve().parent.parent / "runner" / "seedmatrix"
 
@@ -38,6 +38,10 @@ def test_a_host_interpreter_is_placed_on_the_host_and_an_image_in_a_container(tm
     in_container = placement(image, matrix_dir=tmp_path)
     assert (in_container.interpreter, in_container.data_refused) == (None, None)
     assert (in_container.gpu_asked, in_container.probed_frameworks) == (True, False)
+    assert in_container.reusable
+    # On Slurm the scheduler picks the node: a later run reuses no record, container or not.
+    on_slurm = placement(image.model_copy(update={"slurm": Slurm(partition="cpu-a")}), matrix_dir=tmp_path)
+    assert (on_slurm.reusable, on_slurm.interpreter, on_slurm.data_refused) == (False, None, None)
     # A name without a slash is found on PATH when it runs, not resolved against the matrix.
     assert placement(
         Environment(name="p", python="3.12", host_python="python3"), matrix_dir=tmp_path

@@ -468,7 +468,10 @@ def test_slurm_key_is_read_whole(tmp_path: Path) -> None:
         ("      account: seeds", "      acount: seeds",
          r":11: environments\[0\]\.slurm\.acount: unknown key 'acount'; did you mean 'account'\?"),
         ("    host_python: python3", "    debian: bookworm",
-         r":3: environments\[0\]: slurm: runs a host interpreter on the cluster's nodes: give host_python"),
+         r":3: environments\[0\]: slurm: a GPU container environment on Slurm is not supported yet "
+         r"\(mapping the GPUs Slurm gives a task into its container was not built or tested\)"),
+        ("    host_python: python3", "    base_image: python:3.11-slim",
+         r":3: environments\[0\]: slurm: a GPU container environment on Slurm is not supported yet"),
         ("      gres: gpu:a100:1\n", "",
          r"environments\[0\]: a GPU environment on Slurm must ask for its GPUs"),
         ("      gres: gpu:a100:1", "      gres: gpu:a100:0",
@@ -484,6 +487,23 @@ def test_slurm_mistakes_are_named_with_key_path_and_line(
     assert old in SLURM, old
     with pytest.raises(ConfigError, match=expected):
         load_matrix(write(tmp_path, SLURM.replace(old, new, 1)))
+
+
+def test_a_cpu_image_environment_may_run_on_slurm(tmp_path: Path) -> None:
+    """Before: slurm: needed host_python; a CPU image now runs in a container on each node."""
+    text = SLURM.replace("    host_python: python3", "    debian: bookworm").replace("    device: gpu\n", "")
+    [environment] = load_matrix(write(tmp_path, text)).environments
+    assert (environment.debian, environment.host_python, environment.device) == ("bookworm", None, "cpu")
+    assert environment.slurm is not None
+    assert environment.slurm.partition == "gpu-a100"
+
+
+def test_an_emulated_platform_on_slurm_is_refused(tmp_path: Path) -> None:
+    text = SLURM.replace("    host_python: python3", "    debian: bookworm\n    platform: linux/arm64")
+    text = text.replace("    device: gpu\n", "")
+    with pytest.raises(ConfigError, match=r":3: environments\[0\]: slurm: 'platform' \(an emulated "
+                       r"architecture\) is not supported on Slurm"):  # fmt: skip
+        load_matrix(write(tmp_path, text))
 
 
 def test_slurm_gpu_environment_may_ask_for_gpus_with_an_extra_option(tmp_path: Path) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from typing import cast
 
 import docker
@@ -100,6 +102,43 @@ def test_a_hanging_command_is_killed_at_the_limit_and_removed(
     assert finished.exit_code is None
     assert finished.stdout == "started\n"
     assert 2 <= finished.seconds < 30
+    assert labelled(docker_client, run_label) == []
+
+
+class _Kept:
+    def __init__(self) -> None:
+        self.out = b""
+
+    def add(self, out: bytes | None, err: bytes | None) -> None:
+        self.out += out or b""
+
+
+def test_a_stop_asked_from_outside_ends_and_removes_the_container_within_its_grace(
+    docker_client: docker.DockerClient, small_image: Build, run_label: str
+) -> None:
+    """A Slurm node's task (backends/slurm/node.py) stops its container when Slurm signals it: the
+    PID 1 here ignores SIGTERM, so only the SIGKILL after the grace ends it, long before its limit."""
+    stop = container.Stop(requested=threading.Event(), grace_seconds=1.0)
+    code = "import time; print('started', flush=True); time.sleep(600)"
+    threading.Timer(3.0, stop.requested.set).start()
+    started = time.monotonic()
+    kept = _Kept()
+    ended = container.run_into(docker_client, spec(small_image, code, run_label, timeout_seconds=600), kept,
+                               stop=stop)  # fmt: skip
+    assert time.monotonic() - started < 30
+    assert (ended.exit_code, ended.timed_out) == (137, False)
+    assert kept.out == b"started\n"
+    assert labelled(docker_client, run_label) == []
+
+
+def test_a_stop_asked_before_the_start_starts_nothing(
+    docker_client: docker.DockerClient, small_image: Build, run_label: str
+) -> None:
+    stop = container.Stop(requested=threading.Event(), grace_seconds=1.0)
+    stop.requested.set()
+    kept = _Kept()
+    ended = container.run_into(docker_client, spec(small_image, "print('ran')", run_label), kept, stop=stop)
+    assert (ended.exit_code, ended.seconds, kept.out) == (None, 0.0, b"")
     assert labelled(docker_client, run_label) == []
 
 

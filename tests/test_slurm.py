@@ -1,5 +1,6 @@
 """The Slurm backend on a real Slurm (bash scripts/slurm start): a matrix across two partitions
-gives the verdicts the host backend gives, a task over its time limit is a timeout, Ctrl-C (SIGINT
+gives the verdicts the host backend gives (and, of container environments, those the Docker
+backend gives; these tests are marked docker too), a task over its time limit is a timeout, Ctrl-C (SIGINT
 or SIGTERM) cancels the run's jobs, --resume after a SIGKILLed submitter waits for them instead of
 submitting again, and a task whose node fails is an error with Slurm's reason.
 
@@ -20,11 +21,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import docker
 import pytest
 from slurm_cluster import needs_slurm
+from test_registry import registry  # noqa: F401  # the fixture: a registry on localhost
 
+from seedmatrix.backends.docker import container
 from seedmatrix.store import load_results
 from seedmatrix.verdicts import derive
+
+from conftest import new_identity_matrix
 
 pytestmark = pytest.mark.slurm
 
@@ -482,3 +488,209 @@ def test_ctrl_c_during_collect_leaves_the_jobs_running(tmp_path: Path) -> None:
         assert json.loads((run_dir / "results.json").read_text(encoding="utf-8"))["state"] == "stopped"
     finally:
         subprocess.run(["scancel", f"--name=seedmatrix-{run_dir.name}"], check=False, timeout=60)
+
+
+# Container environments on Slurm: tests/data/small.yaml's image environment (its image the engine
+# has, or builds quickly), each repeat a fresh container of the node's engine; on this one-node
+# cluster the node's engine is this machine's.
+SMALL_IMAGE_ENVIRONMENT = '    debian: bookworm\n    python: "3.11"\n    numpy: "2.0.2"\n'
+WITH_ENGINE = {"NO_COLOR": "1", "COLUMNS": "200"}
+
+
+def image_matrix(
+    path: Path, environments: Sequence[tuple[str, str]], cases: str, *, timeout: int = 300, head: str = ""
+) -> Path:
+    """A matrix of the small image environment under each name, with its `slurm:` line (or none:
+    the Docker backend); `head`: more top-level keys (images_dir:)."""
+    text = f"repeats: 2\ntimeout_seconds: {timeout}\nreference: {environments[0][0]}\n{head}environments:\n"
+    for name, slurm in environments:
+        text += f"  - name: {name}\n{SMALL_IMAGE_ENVIRONMENT}" + (f"    {slurm}\n" if slurm else "")
+    path.write_text(text + "cases:\n" + cases, encoding="utf-8")
+    return path
+
+
+def run_with_engine(arguments: Sequence[str], timeout: int = 900) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        list(arguments), capture_output=True, text=True, env={**os.environ, **WITH_ENGINE}, timeout=timeout,
+        check=False,
+    )  # fmt: skip
+
+
+def start_with_engine(config: Path, results: Path) -> tuple[subprocess.Popen[str], Path, str]:
+    """A run in the background, once its jobs are submitted: its run directory, and what it said."""
+    process = subprocess.Popen(
+        seedmatrix("--config", str(config), "--results", str(results)),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, **WITH_ENGINE},
+    )  # fmt: skip
+    assert process.stdout is not None
+    seen = ""
+    for line in process.stdout:
+        seen += line
+        if "submitted as Slurm job" in line:
+            return process, (results / "latest").resolve(), seen  # beside it: the engine's .cache
+    process.communicate()
+    pytest.fail(f"nothing was submitted:\n{seen}")
+
+
+def node_containers(client: docker.DockerClient, run_dir: Path) -> list[str]:
+    """The containers the run's tasks started on the node (labelled with the run's job name)."""
+    selector: dict[str, str | list[str] | bool] = {
+        "label": f"{container.RUN_LABEL}=seedmatrix-{run_dir.name}"
+    }
+    return [
+        str(found.id) for found in client.containers.list(all=True, filters=selector, ignore_removed=True)
+    ]
+
+
+@pytest.mark.docker
+def test_container_environments_in_two_partitions_give_the_verdicts_of_a_local_docker_run(
+    tmp_path: Path, docker_client: docker.DockerClient
+) -> None:
+    needs_slurm()
+    on_slurm = image_matrix(
+        tmp_path / "slurm.yaml",
+        [("on-a", "slurm: {partition: cpu-a}"), ("on-b", "slurm: {partition: cpu-b}")],
+        CASES,
+    )
+    local = image_matrix(tmp_path / "local.yaml", [("on-a", ""), ("on-b", "")], CASES)
+    here = run_with_engine(seedmatrix("--config", str(local), "--results", str(tmp_path / "local")))
+    started = time.monotonic()
+    through_slurm = run_with_engine(
+        seedmatrix("--config", str(on_slurm), "--results", str(tmp_path / "slurm"))
+    )
+    slurm_seconds = time.monotonic() - started
+    said = through_slurm.stdout + through_slurm.stderr
+    assert (through_slurm.returncode, here.returncode) == (1, 1), said + here.stdout + here.stderr
+    assert verdicts_of(tmp_path / "slurm") == verdicts_of(tmp_path / "local")
+    records = records_of(tmp_path / "slurm")
+    assert len(records) == 16
+    [image_id] = {record["ran_on"] for record in records_of(tmp_path / "local")}
+    assert image_id.startswith("sha256:")
+    for record in records:
+        assert record["ran_on"] == image_id  # the very image built here ran on the node
+        assert record["slurm"]["partition"] == {"on-a": "cpu-a", "on-b": "cpu-b"}[record["environment"]]
+        assert record["slurm"]["node"]
+        assert record["slurm"]["gpus"]["count"] == 0
+        # A container: the process limit asked for was read back, as locally (a host task asks none).
+        assert record["confinement"]["pids_requested"] == 512
+        assert record["confinement"]["cpus_available"] == 1  # pinned to one of the node's CPUs
+    assert len({record["slurm"]["job_id"] for record in records}) == 16  # a fresh task per repeat
+    statuses = {(r["environment"], r["case"]): r["status"] for r in records}
+    assert statuses[("on-b", "crash")] == "error"
+    assert statuses[("on-a", "seed_numpy")] == "ok"
+    assert all(record["slurm"] is None for record in records_of(tmp_path / "local"))
+    run_dir = (tmp_path / "slurm" / "latest").resolve()
+    assert node_containers(docker_client, run_dir) == []
+    print(f"16 container repeats through Slurm in {slurm_seconds:.1f} s")  # the docs quote it (pytest -s)
+
+
+@pytest.mark.docker
+def test_a_container_task_over_its_slurm_time_limit_leaves_no_container(
+    tmp_path: Path, docker_client: docker.DockerClient
+) -> None:
+    needs_slurm()
+    cases = f"  - name: hang\n    script: {FAULTS / 'hang.py'}\n"
+    config = image_matrix(tmp_path / "m.yaml", [("on-b", 'slurm: {partition: cpu-b, time: "1"}')], cases,
+                          timeout=900)  # fmt: skip
+    started = time.monotonic()
+    process, run_dir, seen = start_with_engine(config, tmp_path / "results")
+    try:
+        deadline = time.monotonic() + 120
+        while not node_containers(docker_client, run_dir) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert node_containers(docker_client, run_dir), "no container of the run was ever seen on the node"
+        rest, _ = process.communicate(timeout=600)
+    finally:
+        process.kill()
+        process.communicate()
+    seconds = time.monotonic() - started
+    assert process.returncode == 1, seen + rest
+    records = records_of(tmp_path / "results")
+    assert [r["status"] for r in records] == ["timeout", "timeout"]
+    for record in records:
+        assert "Slurm stopped task" in record["stderr_tail"]
+        assert "at its time limit (TIMEOUT)" in record["stderr_tail"]
+        assert record["output"].startswith("hanging now")  # the launcher's output, published on SIGTERM
+    assert node_containers(docker_client, run_dir) == []  # removed before Slurm's SIGKILL
+    print(f"2 container tasks over a 1-minute Slurm limit: {seconds:.1f} s")
+
+
+@pytest.mark.docker
+def test_a_node_whose_engine_lacks_the_image_id_is_an_error_record_naming_the_node(
+    tmp_path: Path, docker_client: docker.DockerClient
+) -> None:
+    """The tasks are held until the image this run built is gone from the (node's) engine: an image
+    of its own (a new identity), so no other test's image is touched."""
+    needs_slurm()
+    images_dir = new_identity_matrix(tmp_path, first_step="RUN true").parent / "images"
+    cases = f"  - name: seed_random\n    script: {SEEDS / 'seed_random.py'}\n"
+    config = image_matrix(tmp_path / "m.yaml", [("held", "slurm: {partition: cpu-a, extra: [--hold]}")],
+                          cases, head=f"images_dir: {images_dir}\n")  # fmt: skip
+    process, run_dir, seen = start_with_engine(config, tmp_path / "results")
+    [batch] = (run_dir / "slurm").iterdir()
+    task = json.loads(json.loads((batch / "0.json").read_text(encoding="utf-8"))["command"][3])
+    image_id = task["image"]["image_id"]
+    try:
+        docker_client.images.remove(image_id, force=True)
+        subprocess.run(["scontrol", "release", (batch / "job").read_text(encoding="utf-8").strip()],
+                       check=True, timeout=60)  # fmt: skip
+        rest, _ = process.communicate(timeout=300)
+    finally:
+        process.kill()
+        process.communicate()
+        subprocess.run(["scancel", f"--name=seedmatrix-{run_dir.name}"], check=False, timeout=60)
+    assert process.returncode == 1, seen + rest
+    records = records_of(tmp_path / "results")
+    assert [(r["status"], r["exit_code"]) for r in records] == [("error", 125), ("error", 125)]
+    for record in records:
+        node = record["slurm"]["node"]
+        assert f"seedmatrix on node {node}: its engine has no image {image_id}" in record["stderr_tail"]
+        assert record["ran_on"] == image_id
+    assert node_containers(docker_client, run_dir) == []
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_a_node_whose_engine_lacks_the_image_pulls_it_from_the_registry_and_runs_that_id(
+    tmp_path: Path, docker_client: docker.DockerClient, request: pytest.FixtureRequest
+) -> None:
+    needs_slurm()
+    served = str(request.getfixturevalue("registry"))  # test_registry's fixture, imported above
+    images_dir = new_identity_matrix(tmp_path, first_step="RUN true").parent / "images"
+    cases = f"  - name: seed_random\n    script: {SEEDS / 'seed_random.py'}\n"
+    config = image_matrix(tmp_path / "m.yaml", [("held", "slurm: {partition: cpu-b, extra: [--hold]}")],
+                          cases, head=f"images_dir: {images_dir}\n")  # fmt: skip
+    process = subprocess.Popen(
+        seedmatrix("--config", str(config), "--results", str(tmp_path / "results"), "--registry", served,
+                   "--push"),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, **WITH_ENGINE},
+    )  # fmt: skip
+    assert process.stdout is not None
+    seen = ""
+    for line in process.stdout:
+        seen += line
+        if "submitted as Slurm job" in line:
+            break
+    run_dir = (tmp_path / "results" / "latest").resolve()
+    [batch] = (run_dir / "slurm").iterdir()
+    task = json.loads(json.loads((batch / "0.json").read_text(encoding="utf-8"))["command"][3])
+    image_id = task["image"]["image_id"]
+    try:
+        docker_client.images.remove(image_id, force=True)  # pushed, then gone from the node's engine
+        subprocess.run(["scontrol", "release", (batch / "job").read_text(encoding="utf-8").strip()],
+                       check=True, timeout=60)  # fmt: skip
+        rest, _ = process.communicate(timeout=300)
+    finally:
+        process.kill()
+        process.communicate()
+        subprocess.run(["scancel", f"--name=seedmatrix-{run_dir.name}"], check=False, timeout=60)
+        # The tags --push and the node's pull left in the shared engine (the pulled image, ours, goes too).
+        for tag in [tag for image in docker_client.images.list() for tag in image.tags]:
+            if tag.startswith(f"{served}/"):
+                docker_client.images.remove(tag)
+    assert process.returncode == 0, seen + rest
+    records = records_of(tmp_path / "results")
+    assert [r["status"] for r in records] == ["ok", "ok"]
+    for record in records:
+        assert record["ran_on"] == image_id
+        assert f"seedmatrix: pulled {served}/seedmatrix-env:" in record["stderr_tail"]

@@ -122,7 +122,7 @@ def _batch(
     batch_dir.mkdir(parents=True)
     manifest = {"environment": "e", "tasks": [["c", 1]], "submitted_as": [submitted_as(cell, identity)]}
     (batch_dir / "batch.json").write_text(json.dumps(manifest))
-    (batch_dir / "0.json").write_text(json.dumps(_task_spec(cell, name.encode())))
+    (batch_dir / "0.json").write_text(json.dumps(_task_spec(cell, name.encode(), "seedmatrix-r", None)))
     (batch_dir / "job").write_text(str(11 + int(name.split("-")[1])))
     if ended is not None:
         (batch_dir / "0.ended.json").write_text(json.dumps(ended))

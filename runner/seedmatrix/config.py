@@ -144,8 +144,8 @@ class Environment(_Model):
     install: tuple[PathText, ...] = ()  # local projects (a directory with pyproject.toml), built as wheels
     # The CPU architecture its image is made for (default: the host's); another one runs emulated.
     platform: Literal["linux/amd64", "linux/arm64"] | None = None
-    # Run the repeats as Slurm jobs on the cluster's nodes (with host_python on their shared
-    # filesystem) instead of on this machine.
+    # Run the repeats as Slurm jobs on the cluster's nodes instead of on this machine: host_python
+    # on their shared filesystem, or (CPU only) the image in a fresh container of each node's engine.
     slurm: Slurm | None = None
 
     @model_validator(mode="before")
@@ -169,10 +169,16 @@ class Environment(_Model):
             raise ValueError(
                 "'platform' needs a container: a host_python interpreter runs on this machine's own"
             )
-        if self.slurm is not None and self.host_python is None:
+        if self.slurm is not None and self.host_python is None and self.device == "gpu":
             raise ValueError(
-                "slurm: runs a host interpreter on the cluster's nodes: give host_python (an "
-                "interpreter on their shared filesystem), not an image"
+                "slurm: a GPU container environment on Slurm is not supported yet (mapping the "
+                "GPUs Slurm gives a task into its container was not built or tested): use "
+                "host_python (an interpreter on the nodes' shared filesystem) for GPUs on Slurm"
+            )
+        if self.slurm is not None and self.platform is not None:
+            raise ValueError(
+                "slurm: 'platform' (an emulated architecture) is not supported on Slurm: the "
+                "nodes' emulation was not built or tested"
             )
         if self.slurm is not None and self.device == "gpu" and not _asks_for_gpus(self.slurm):
             raise ValueError(

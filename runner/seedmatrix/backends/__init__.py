@@ -53,7 +53,7 @@ class Placement:
 
 def placement(environment: Environment, *, matrix_dir: Path) -> Placement:
     if environment.host_python is None:
-        return Placement()
+        return Placement(reusable=environment.slurm is None)
     return Placement(
         interpreter=interpreter(environment.host_python, relative_to=matrix_dir),
         data_refused="its data: mounts need a container; the host backend cannot remap paths",

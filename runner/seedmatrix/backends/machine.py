@@ -96,7 +96,14 @@ class Machine:
         host = HostBackend(matrix, cpu_ids=engine.cpu_ids, cpu=cpu)
         run_id = settings.owner.run_id if settings.owner is not None else None
         slurm = (
-            SlurmBackend(matrix, host=host, run_id=run_id, collecting=collecting)
+            SlurmBackend(
+                matrix,
+                host=host,
+                docker=docker,
+                run_id=run_id,
+                registry=settings.registry,
+                collecting=collecting,
+            )
             if _slurm_settings(matrix)
             else None
         )
@@ -131,7 +138,11 @@ class Machine:
             registry=registry, debian_base=debian_base,
         )  # fmt: skip
         host = HostBackend(matrix, cpu_ids=cpu_ids, cpu=cpu)
-        slurm = SlurmBackend(matrix, host=host, run_id=None) if _slurm_settings(matrix) else None
+        slurm = (
+            SlurmBackend(matrix, host=host, docker=docker, run_id=None, registry=registry)
+            if _slurm_settings(matrix)
+            else None
+        )
         return cls(docker=docker, host=host, cpu_ids=cpu_ids, cpu=cpu, slurm=slurm)
 
     @property
@@ -191,6 +202,8 @@ class Machine:
             return Runs(context, on_record=on_record)
         out = self._out
         owner = self._owner
+        assert self._slurm is not None  # made whenever an environment has slurm:
+        node_images = self._slurm.node_images
 
         def queue(report: Callable[[Record], None]) -> SlurmQueue:
             assert owner.run_dir is not None  # a run's owner has its directory
@@ -199,6 +212,7 @@ class Machine:
                 run_dir=owner.run_dir,
                 settings=settings,
                 identities=self._identities,
+                node_images=node_images,
                 side_dir=side_dir,
                 on_record=report,
                 note=out.note if out is not None else lambda _: None,

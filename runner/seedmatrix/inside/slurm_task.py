@@ -15,6 +15,10 @@ the job: read raw here, judged by the runner's gpu.seen_by_task). Each goes to a
 first and is renamed when whole, so the submitter never reads half a report: TASK.ended.json
 exists only once everything else does.
 
+An image environment's task runs under the submitting interpreter instead, and its command is
+seedmatrix's backends/slurm/node.py, which runs the launcher in a container of the node's engine
+and passes the container's output on as its own: all of the above applies to it unchanged.
+
 SIGTERM (Slurm's time limit, scancel) is passed to the launcher, which ends the script and still
 reports what was recorded; what it wrote is published before Slurm's SIGKILL.
 Standard library only, Python 3.9 and later: it runs under the environment's interpreter.

@@ -19,6 +19,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import docker
 import requests
@@ -38,6 +39,7 @@ HOST_LABEL = "org.seedmatrix.host"  # the machine of that directory
 
 UNPRIVILEGED_USER = "65534:65534"  # nobody:nogroup, present in Debian and python:* images
 STOP_GRACE_SECONDS = 10  # after SIGTERM at the time limit, before SIGKILL
+STOP_POLL_SECONDS = 0.2  # how often a run that may be stopped from outside looks whether it is
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -236,6 +238,32 @@ def _gpu_refused(client: docker.DockerClient, image: str, owner: Owner, way: Gpu
     return None
 
 
+class Sink(Protocol):
+    """Where a container's output goes as it comes: a `Capture`, or the node's own stdout and
+    stderr (a Slurm task's container, backends/slurm/node.py)."""
+
+    def add(self, out: bytes | None, err: bytes | None) -> None: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class Stop:
+    """A stop asked from outside the run (a scheduler's SIGTERM): once `requested` is set, the
+    container gets SIGTERM, as at its time limit, and SIGKILL after `grace_seconds`."""
+
+    requested: threading.Event
+    grace_seconds: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class Ended:
+    """How a container ended (its output went to a Sink)."""
+
+    exit_code: int | None  # None when it had to be killed, or was never started (stopped first)
+    timed_out: bool
+    oom_killed: bool
+    seconds: float
+
+
 def run(client: docker.DockerClient, spec: ContainerSpec) -> Finished:
     """Run `spec.command` to its end or to the time limit; the container never outlives this call.
 
@@ -249,12 +277,33 @@ def run(client: docker.DockerClient, spec: ContainerSpec) -> Finished:
         side_dir=spec.side_dir,
     )
     # Leaving the block finishes the capture, on an exception too: no side file left half-written.
-    with _container(client, spec) as container, _engine_errors(spec.image), capture:
+    with capture:
+        ended = run_into(client, spec, capture)
+    return Finished.of(
+        capture,
+        exit_code=ended.exit_code,
+        timed_out=ended.timed_out,
+        oom_killed=ended.oom_killed,
+        seconds=ended.seconds,
+    )
+
+
+def run_into(
+    client: docker.DockerClient, spec: ContainerSpec, sink: Sink, *, stop: Stop | None = None
+) -> Ended:
+    """`run`, its output handed to `sink` as it comes; `stop`: ended early when asked, as at the
+    time limit. The container is removed before this returns, whatever happens."""
+    with _container(client, spec) as container, _engine_errors(spec.image):
+        if stop is not None and stop.requested.is_set():
+            return Ended(exit_code=None, timed_out=False, oom_killed=False, seconds=0.0)
         stream = client.api.attach(str(container.id), stdout=True, stderr=True, stream=True, demux=True)
-        reader = threading.Thread(target=_drain, args=(capture, stream), daemon=True)
+        reader = threading.Thread(target=_drain, args=(sink, stream), daemon=True)
         reader.start()
         started = time.monotonic()
         container.start()
+        exited = threading.Event()
+        if stop is not None:
+            threading.Thread(target=_stop_when_asked, args=(container, stop, exited), daemon=True).start()
         timed_out = False
         exit_code: int | None = None
         try:
@@ -266,13 +315,23 @@ def run(client: docker.DockerClient, spec: ContainerSpec) -> Finished:
                 exit_code = _wait(container, STOP_GRACE_SECONDS, time.monotonic())
             except TimeoutError:
                 _signal(container, "SIGKILL")
+        finally:
+            exited.set()
         seconds = time.monotonic() - started
         reader.join(timeout=30)
         container.reload()
         oom_killed = bool(container.attrs.get("State", {}).get("OOMKilled"))
-    return Finished.of(
-        capture, exit_code=exit_code, timed_out=timed_out, oom_killed=oom_killed, seconds=seconds
-    )
+    return Ended(exit_code=exit_code, timed_out=timed_out, oom_killed=oom_killed, seconds=seconds)
+
+
+def _stop_when_asked(container: Container, stop: Stop, exited: threading.Event) -> None:
+    # Polled: one Event cannot be waited on together with another.
+    while not exited.is_set():
+        if stop.requested.wait(STOP_POLL_SECONDS):
+            _signal(container, "SIGTERM")
+            if not exited.wait(stop.grace_seconds):
+                _signal(container, "SIGKILL")
+            return
 
 
 @contextmanager
@@ -315,11 +374,11 @@ def _wait(container: Container, seconds: float, started: float) -> int:
     return int(status["StatusCode"])
 
 
-def _drain(capture: Capture, stream: CancellableStream[tuple[bytes | None, bytes | None]]) -> None:
+def _drain(sink: Sink, stream: CancellableStream[tuple[bytes | None, bytes | None]]) -> None:
     try:
         with suppress(requests.exceptions.RequestException, OSError, ValueError):
             for out, err in stream:
-                capture.add(out, err)
+                sink.add(out, err)
     finally:
         stream.close()
         # close() shuts the socket but leaves the HTTP response holding it (ResourceWarning).

@@ -31,33 +31,50 @@ def run_in_container(
     boundary: bytes,
     side_dir: Path | None = None,
 ) -> Finished:
-    limits = cell.limits
-    script = f"{WORK_MOUNT}/{cell.script.relative_to(cell.workdir).as_posix()}"
     return container.run(
         client,
-        container.ContainerSpec(
-            image=image,
-            command=[VENV_PYTHON, f"{INSIDE_MOUNT}/{LAUNCHER}", script, *cell.args],
-            owner=owner,
-            limits=limits,
-            read_only_mounts={cell.workdir: WORK_MOUNT, INSIDE: INSIDE_MOUNT, **cell.data},
-            tmpfs={RECORDS_MOUNT: limits.records_space, OUTPUTS_MOUNT: limits.outputs_mb << 20},
-            environment={
-                **cell.variables,
-                **launcher_variables(
-                    boundary,
-                    records_dir=RECORDS_MOUNT,
-                    outputs_dir=OUTPUTS_MOUNT,
-                    limits=limits,
-                    outputs=cell.outputs,
-                ),
-                "HOME": "/tmp",
-                "PYTHONPATH": INSIDE_MOUNT,
-            },
-            working_dir=WORK_MOUNT,
-            cpuset=",".join(str(cpu) for cpu in cpu_ids),
-            gpus=gpus,
-            boundary=boundary,
-            side_dir=side_dir,
+        repeat_spec(
+            cell, image=image, owner=owner, gpus=gpus, cpu_ids=cpu_ids, boundary=boundary, side_dir=side_dir
         ),
+    )
+
+
+def repeat_spec(
+    cell: Cell,
+    *,
+    image: str,
+    owner: container.Owner,
+    gpus: container.GpuRequest | None,
+    cpu_ids: Sequence[int],
+    boundary: bytes,
+    side_dir: Path | None = None,
+) -> container.ContainerSpec:
+    """The container of one repeat of `cell`: the same here and on a Slurm node (whose task sets
+    the owner and the CPUs there, backends/slurm/node.py)."""
+    limits = cell.limits
+    script = f"{WORK_MOUNT}/{cell.script.relative_to(cell.workdir).as_posix()}"
+    return container.ContainerSpec(
+        image=image,
+        command=[VENV_PYTHON, f"{INSIDE_MOUNT}/{LAUNCHER}", script, *cell.args],
+        owner=owner,
+        limits=limits,
+        read_only_mounts={cell.workdir: WORK_MOUNT, INSIDE: INSIDE_MOUNT, **cell.data},
+        tmpfs={RECORDS_MOUNT: limits.records_space, OUTPUTS_MOUNT: limits.outputs_mb << 20},
+        environment={
+            **cell.variables,
+            **launcher_variables(
+                boundary,
+                records_dir=RECORDS_MOUNT,
+                outputs_dir=OUTPUTS_MOUNT,
+                limits=limits,
+                outputs=cell.outputs,
+            ),
+            "HOME": "/tmp",
+            "PYTHONPATH": INSIDE_MOUNT,
+        },
+        working_dir=WORK_MOUNT,
+        cpuset=",".join(str(cpu) for cpu in cpu_ids),
+        gpus=gpus,
+        boundary=boundary,
+        side_dir=side_dir,
     )

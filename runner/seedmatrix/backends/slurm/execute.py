@@ -6,6 +6,8 @@ index runs), one TASK.json per task (the launcher's command and variables), the 
 and what each task publishes (inside/slurm_task.py): TASK.out, TASK.err, TASK.ended.json, and
 Slurm's own log TASK.log. Every job carries the run's name (`scancel --name` ends them all) and
 the batch directory's name as its comment (a resumed run finds the tasks it already submitted).
+An image environment's task runs the repeat's container on the node (node.py) and publishes its
+output the same way.
 
 One thread polls squeue (sacct where Slurm keeps accounting) for the run's tasks; as each ends,
 its output is read through the same `Capture` and `to_record` as a host process's, so its record
@@ -21,6 +23,7 @@ without a report is an error record rather than a fresh try.
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 from collections import Counter
@@ -38,7 +41,8 @@ from ...fingerprint import files_digest
 from ...gpu import seen_by_task
 from ...plan import Cell
 from ...results import Record, SlurmTask
-from ..docker.container import STOP_GRACE_SECONDS
+from ..docker.container import STOP_GRACE_SECONDS, Owner
+from ..docker.execute import repeat_spec
 from ..execute import to_record
 from ..host.hostrun import PASSED_THROUGH, new_capture
 from . import scheduler
@@ -52,6 +56,8 @@ from .jobs import (
     time_limit,
     waits_on_someone,
 )
+from .node import MODULE as NODE_MODULE
+from .node import NodeImage, NodeTask, task_argument
 
 TASK_PROGRAM = INSIDE / "slurm_task.py"
 #: The batch script: it runs its arguments (the environment's interpreter and TASK_PROGRAM), so
@@ -59,6 +65,10 @@ TASK_PROGRAM = INSIDE / "slurm_task.py"
 WRAPPER = '#!/bin/sh\n# seedmatrix: one array task; its arguments are the program.\nexec "$@"\n'
 #: Slurm sets CUDA_VISIBLE_DEVICES to the GPUs it gave the job: the repeat must see those alone.
 PASSED_ON_NODE = (*PASSED_THROUGH, "CUDA_VISIBLE_DEVICES")
+#: A container task finds the node's engine as a local run finds its own.
+PASSED_TO_NODE = (*PASSED_THROUGH, "DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_CONFIG")
+#: The directory that holds the seedmatrix package: a node task imports it from there.
+PACKAGE_ROOT = Path(__file__).resolve().parents[3]
 POLL_SECONDS = 2.0
 #: A task that ended but whose report is not visible yet: a shared filesystem's attribute cache
 #: may show a file seconds after the node wrote it. Past this, the task wrote no report.
@@ -95,6 +105,7 @@ class SlurmQueue:
         settings: Mapping[str, Slurm],
         identities: Mapping[str, str],
         side_dir: Path | None,
+        node_images: Mapping[str, NodeImage] | None = None,
         on_record: Callable[[Record], None],
         note: Callable[[str], None],
         collecting: bool = False,
@@ -105,6 +116,8 @@ class SlurmQueue:
         self._root = run_dir.absolute() / "slurm"
         self._settings = settings
         self._identities = identities
+        # Image environment → the image its nodes run; filled in as the images are ready (not copied).
+        self._node_images: Mapping[str, NodeImage] = {} if node_images is None else node_images
         self._side_dir = side_dir
         self._on_record = on_record
         self._note = note
@@ -155,13 +168,14 @@ class SlurmQueue:
         tasks = []
         for index, (cell, repeat) in enumerate(items):
             boundary = new_boundary()
-            atomic_write(batch_dir / f"{index}.json", json.dumps(_task_spec(cell, boundary)).encode())
+            spec = _task_spec(cell, boundary, self._job_name, self._node_images.get(environment))
+            atomic_write(batch_dir / f"{index}.json", json.dumps(spec).encode())
             tasks.append(_Task(cell=cell, repeat=repeat, batch_dir=batch_dir, index=index,
                                boundary=boundary, future=Future()))  # fmt: skip
         wrapper = batch_dir / "task.sh"
         wrapper.write_text(WRAPPER, encoding="utf-8")
-        python = items[0][0].host_python
-        assert python is not None  # config: slurm: needs host_python
+        # An image environment's task runs its container through the submitting interpreter.
+        python = items[0][0].host_python or sys.executable
         command = sbatch_command(
             slurm,
             job_name=self._job_name,
@@ -218,10 +232,11 @@ class SlurmQueue:
                 if not self._collecting and self._submit_again(listed, batch_dir.parent, index, reported):
                     continue
                 spec = json.loads((batch_dir.parent / f"{index}.json").read_bytes())
-                boundary = spec["variables"]["SEEDMATRIX_BOUNDARY"].encode()
+                boundary = _boundary_of(spec)
+                image = self._node_images.get(key[0])
                 then = (manifest.get("submitted_as") or [])[index : index + 1]
                 now = submitted_as(wanted[key], self._identities.get(key[0]))
-                if spec != _task_spec(wanted[key], boundary) or then != [now]:
+                if spec != _task_spec(wanted[key], boundary, self._job_name, image) or then != [now]:
                     if self._collecting:
                         raise ResultsError(
                             f"cannot collect {batch_dir.parent}: task {index} ({key[0]} / {case} "
@@ -406,8 +421,29 @@ def submitted_as(cell: Cell, identity: str | None) -> dict[str, str | None]:
     return {"identity": identity, "files": files_digest(cell.workdir, cell.data)}
 
 
-def _task_spec(cell: Cell, boundary: bytes) -> dict[str, Any]:
-    """What inside/slurm_task.py runs: the launcher, as the host backend runs it (`run_on_host`)."""
+def _task_spec(cell: Cell, boundary: bytes, job: str, image: NodeImage | None) -> dict[str, Any]:
+    """What inside/slurm_task.py runs: the launcher, as the host backend runs it (`run_on_host`);
+    or, for an image environment, node.py with the repeat's container (`repeat_spec`, as a local
+    run makes it; labelled with the run's job name `job`, the node sets its CPUs)."""
+    if cell.host_python is None:
+        assert image is not None  # the backend records each image environment's image when it is ready
+        spec = repeat_spec(
+            cell, image=image.image_id, owner=Owner(run_id=job), gpus=None, cpu_ids=(), boundary=boundary
+        )
+        return {
+            "command": [
+                sys.executable,
+                "-m",
+                NODE_MODULE,
+                task_argument(NodeTask(image=image, spec=spec, cpus=cell.cpus)),
+            ],
+            # The very seedmatrix that submitted (on the shared filesystem), whatever the node's path.
+            "variables": {"PYTHONPATH": str(PACKAGE_ROOT)},
+            "passed_through": list(PASSED_TO_NODE),
+            "cwd": str(PACKAGE_ROOT),
+            "timeout_seconds": cell.limits.timeout_seconds,
+            "grace_seconds": STOP_GRACE_SECONDS,
+        }
     hidden = {} if cell.gpu else {"CUDA_VISIBLE_DEVICES": "", "JAX_PLATFORMS": "cpu"}
     launcher = launcher_variables(
         boundary, records_dir="", outputs_dir="", limits=cell.limits, outputs=cell.outputs
@@ -430,6 +466,14 @@ def unended(run_dir: Path, listed: Sequence[TaskState]) -> Counter[str]:
     return Counter(
         task.state.lower() for task in listed if task.comment in batches and outcome(task.state) is None
     )
+
+
+def _boundary_of(spec: Mapping[str, Any]) -> bytes:
+    """The boundary a task was submitted with: in the launcher's variables, or in those of the
+    container its node task runs."""
+    if spec["command"][1:3] == ["-m", NODE_MODULE]:
+        return str(json.loads(spec["command"][3])["container"]["environment"]["SEEDMATRIX_BOUNDARY"]).encode()
+    return str(spec["variables"]["SEEDMATRIX_BOUNDARY"]).encode()
 
 
 def _submitted_order(manifest: Path) -> tuple[str, int]:
