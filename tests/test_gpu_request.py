@@ -6,12 +6,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from test_channel_stream import cell
 
 from seedmatrix.backends.docker import container
 from seedmatrix.backends.docker.container import ALL_GPUS, CDI_ALL_GPUS, gpu_requests
 from seedmatrix.backends.execute import RunContext, gpu_request
 from seedmatrix.errors import EngineError
-from seedmatrix.limits import Limits
 from seedmatrix.plan import Cell
 
 
@@ -35,15 +35,7 @@ def test_each_way_is_the_device_request_the_docker_cli_sends_for_it() -> None:
 
 
 def gpu_cell(tmp_path: Path) -> Cell:
-    return Cell(
-        environment="cuda",
-        case="c",
-        script=tmp_path / "script.py",
-        workdir=tmp_path,
-        repeats=1,
-        limits=Limits(timeout_seconds=60),
-        gpu=True,
-    )
+    return replace(cell(tmp_path), environment="cuda", gpu=True)
 
 
 def context(granted: dict[str, container.GpuRequest]) -> RunContext:

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -80,10 +80,13 @@ def seedmatrix(*arguments: str, command: str = "matrix") -> list[str]:
 
 
 def run(
-    arguments: Sequence[str], timeout: int = 600, cwd: Path | None = None
+    arguments: Sequence[str],
+    timeout: int = 600,
+    cwd: Path | None = None,
+    variables: Mapping[str, str] = NO_ENGINE,
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        list(arguments), capture_output=True, text=True, env={**os.environ, **NO_ENGINE}, timeout=timeout,
+        list(arguments), capture_output=True, text=True, env={**os.environ, **variables}, timeout=timeout,
         check=False, cwd=cwd,
     )  # fmt: skip
 
@@ -116,19 +119,21 @@ def jobs_of(run_dir: Path) -> list[tuple[str, str]]:
     return [(line.split()[0], line.split()[1]) for line in listed.stdout.splitlines()]
 
 
-def start_run(config: Path, results: Path) -> tuple[subprocess.Popen[str], Path]:
-    """A run in the background, once its jobs are submitted; and its run directory."""
+def start_run(
+    config: Path, results: Path, variables: Mapping[str, str] = NO_ENGINE
+) -> tuple[subprocess.Popen[str], Path, str]:
+    """A run in the background, once its jobs are submitted: its run directory (through `latest`:
+    a run with an image keeps the engine's .cache beside it), and what it said."""
     process = subprocess.Popen(
         seedmatrix("--config", str(config), "--results", str(results)),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, **NO_ENGINE},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, **variables},
     )  # fmt: skip
     assert process.stdout is not None
     seen = ""
     for line in process.stdout:
         seen += line
         if "submitted as Slurm job" in line:
-            [run_dir] = [path for path in results.iterdir() if path.is_dir() and path.name != "latest"]
-            return process, run_dir
+            return process, (results / "latest").resolve(), seen
     process.communicate()
     pytest.fail(f"nothing was submitted:\n{seen}")
 
@@ -181,7 +186,7 @@ def test_ctrl_c_cancels_the_runs_jobs(tmp_path: Path, signal_number: int) -> Non
     needs_slurm()
     cases = f"  - name: hang\n    script: {FAULTS / 'hang.py'}\n"
     config = matrix_file(tmp_path / "m.yaml", [("on-a", "slurm: {partition: cpu-a}")], cases, timeout=900)
-    process, run_dir = start_run(config, tmp_path / "results")
+    process, run_dir, _ = start_run(config, tmp_path / "results")
     time.sleep(3)  # one task running, the other pending or running
     process.send_signal(signal_number)
     output, _ = process.communicate(timeout=120)
@@ -202,7 +207,7 @@ def test_a_held_job_is_named_with_how_to_release_it_and_runs_once_released(tmp_p
     needs_slurm()
     cases = f"  - name: seed_random\n    script: {SEEDS / 'seed_random.py'}\n"
     config = matrix_file(tmp_path / "m.yaml", [("held", "slurm: {extra: [--hold]}")], cases)
-    process, run_dir = start_run(config, tmp_path / "results")
+    process, run_dir, _ = start_run(config, tmp_path / "results")
     [job_id] = {task.split("_")[0] for task, _ in jobs_of(run_dir)}
     assert process.stdout is not None
     watchdog = threading.Timer(120, process.kill)  # a run that never names the job ends the loop
@@ -234,7 +239,7 @@ def test_resume_after_a_killed_submitter_waits_for_its_jobs(tmp_path: Path) -> N
     slow.write_text(script, encoding="utf-8")
     cases = f"  - name: slow\n    script: {slow}\n    claims: {{stable: ['*']}}\n"
     config = matrix_file(tmp_path / "m.yaml", [("on-a", "slurm: {partition: cpu-a}")], cases)
-    process, run_dir = start_run(config, tmp_path / "results")
+    process, run_dir, _ = start_run(config, tmp_path / "results")
     process.kill()  # SIGKILL: no cleanup ran, the jobs go on
     process.communicate()
     submitted = jobs_of(run_dir)
@@ -263,7 +268,7 @@ def test_resume_after_the_matrix_changed_runs_the_changed_repeats_again(tmp_path
     )
     cases = f"  - name: slow\n    script: {slow}\n    env: {{VALUE: before}}\n"
     config = matrix_file(tmp_path / "m.yaml", [("on-a", "slurm: {partition: cpu-a}")], cases)
-    process, run_dir = start_run(config, tmp_path / "results")
+    process, run_dir, _ = start_run(config, tmp_path / "results")
     process.kill()
     process.communicate()
     submitted = [task for task, _ in jobs_of(run_dir)]
@@ -292,7 +297,7 @@ def test_a_task_whose_node_fails_is_an_error_with_slurms_reason(tmp_path: Path) 
     cases = f"  - name: hang\n    script: {FAULTS / 'hang.py'}\n"
     config = matrix_file(tmp_path / "m.yaml", [("on-b", "slurm: {partition: cpu-b, extra: [--no-requeue]}")],
                          cases, timeout=900)  # fmt: skip
-    process, run_dir = start_run(config, tmp_path / "results")
+    process, run_dir, _ = start_run(config, tmp_path / "results")
     node = ""
     try:
         while not node:
@@ -509,29 +514,6 @@ def image_matrix(
     return path
 
 
-def run_with_engine(arguments: Sequence[str], timeout: int = 900) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        list(arguments), capture_output=True, text=True, env={**os.environ, **WITH_ENGINE}, timeout=timeout,
-        check=False,
-    )  # fmt: skip
-
-
-def start_with_engine(config: Path, results: Path) -> tuple[subprocess.Popen[str], Path, str]:
-    """A run in the background, once its jobs are submitted: its run directory, and what it said."""
-    process = subprocess.Popen(
-        seedmatrix("--config", str(config), "--results", str(results)),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, **WITH_ENGINE},
-    )  # fmt: skip
-    assert process.stdout is not None
-    seen = ""
-    for line in process.stdout:
-        seen += line
-        if "submitted as Slurm job" in line:
-            return process, (results / "latest").resolve(), seen  # beside it: the engine's .cache
-    process.communicate()
-    pytest.fail(f"nothing was submitted:\n{seen}")
-
-
 def node_containers(client: docker.DockerClient, run_dir: Path) -> list[str]:
     """The containers the run's tasks started on the node (labelled with the run's job name)."""
     selector: dict[str, str | list[str] | bool] = {
@@ -553,10 +535,14 @@ def test_container_environments_in_two_partitions_give_the_verdicts_of_a_local_d
         CASES,
     )
     local = image_matrix(tmp_path / "local.yaml", [("on-a", ""), ("on-b", "")], CASES)
-    here = run_with_engine(seedmatrix("--config", str(local), "--results", str(tmp_path / "local")))
+    here = run(
+        seedmatrix("--config", str(local), "--results", str(tmp_path / "local")), 900, variables=WITH_ENGINE
+    )
     started = time.monotonic()
-    through_slurm = run_with_engine(
-        seedmatrix("--config", str(on_slurm), "--results", str(tmp_path / "slurm"))
+    through_slurm = run(
+        seedmatrix("--config", str(on_slurm), "--results", str(tmp_path / "slurm")),
+        900,
+        variables=WITH_ENGINE,
     )
     slurm_seconds = time.monotonic() - started
     said = through_slurm.stdout + through_slurm.stderr
@@ -593,7 +579,7 @@ def test_a_container_task_over_its_slurm_time_limit_leaves_no_container(
     config = image_matrix(tmp_path / "m.yaml", [("on-b", 'slurm: {partition: cpu-b, time: "1"}')], cases,
                           timeout=900)  # fmt: skip
     started = time.monotonic()
-    process, run_dir, seen = start_with_engine(config, tmp_path / "results")
+    process, run_dir, seen = start_run(config, tmp_path / "results", WITH_ENGINE)
     try:
         deadline = time.monotonic() + 120
         while not node_containers(docker_client, run_dir) and time.monotonic() < deadline:
@@ -626,7 +612,7 @@ def test_a_node_whose_engine_lacks_the_image_id_is_an_error_record_naming_the_no
     cases = f"  - name: seed_random\n    script: {SEEDS / 'seed_random.py'}\n"
     config = image_matrix(tmp_path / "m.yaml", [("held", "slurm: {partition: cpu-a, extra: [--hold]}")],
                           cases, head=f"images_dir: {images_dir}\n")  # fmt: skip
-    process, run_dir, seen = start_with_engine(config, tmp_path / "results")
+    process, run_dir, seen = start_run(config, tmp_path / "results", WITH_ENGINE)
     [batch] = (run_dir / "slurm").iterdir()
     task = json.loads(json.loads((batch / "0.json").read_text(encoding="utf-8"))["command"][3])
     image_id = task["image"]["image_id"]
