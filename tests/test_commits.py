@@ -134,6 +134,26 @@ def test_an_export_holds_the_commit_alone_and_is_removed_after(repo: Path, tmp_p
     assert not place.exists()
 
 
+def test_a_ctrl_c_as_the_export_directory_is_made_leaves_nothing(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The signal's handler runs as mkdir returns: the directory exists, nothing is extracted yet.
+    # Seen in CI: the bisect test sends SIGINT on the line printed just before the export.
+    made = Path.mkdir
+
+    def mkdir_then_interrupted(self: Path, *arguments: object, **options: object) -> None:
+        made(self, *arguments, **options)  # type: ignore[arg-type]
+        raise KeyboardInterrupt
+
+    place = tmp_path / "run" / "commits" / "good"
+    place.parent.mkdir(parents=True)  # mkdir makes `place` alone, then the signal lands
+    monkeypatch.setattr(Path, "mkdir", mkdir_then_interrupted)
+    with pytest.raises(KeyboardInterrupt), exported(repo, git(repo, "rev-parse", "main"), place):
+        pytest.fail("the export was entered")
+    assert not place.exists()
+    assert not place.parent.exists()
+
+
 def test_an_export_left_by_a_killed_bisect_is_replaced(repo: Path, tmp_path: Path) -> None:
     place = tmp_path / "commits" / "good"
     place.mkdir(parents=True)

@@ -103,8 +103,9 @@ def exported(repository: Path, sha: str, place: Path) -> Iterator[Path]:
     """The commit's tree extracted into `place` (emptied first: a killed bisect may have left it),
     removed on the way out, Ctrl-C included, and `place`'s parent with it when nothing else is there."""
     shutil.rmtree(place, ignore_errors=True)
-    place.mkdir(parents=True)
+    # Made inside the try: a Ctrl-C that lands just after mkdir returns must still remove it.
     try:
+        place.mkdir(parents=True)
         with tempfile.TemporaryFile() as archive:
             made = subprocess.run(
                 ["git", "-C", str(repository), "archive", "--format=tar", sha],

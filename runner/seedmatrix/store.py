@@ -169,9 +169,9 @@ class RunDirectory:
 def job_directory(root: Path, kind: str) -> Iterator[Path]:
     """A locked directory for a job that is not a run (`images`), so sweeps can judge its containers."""
     path = root / JOBS / f"{kind}-{datetime.now(UTC).strftime(_STAMP)}-{secrets.token_hex(3)}"
-    path.mkdir(parents=True)
-    (path / LOCK_FILE).touch()
-    try:
+    try:  # made inside: a Ctrl-C just after mkdir returns still removes it
+        path.mkdir(parents=True)
+        (path / LOCK_FILE).touch()
         with RunDirectory(path).held():
             yield path
     finally:
