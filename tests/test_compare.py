@@ -473,3 +473,52 @@ def test_a_slurm_task_that_got_no_gpu_is_never_a_gpu_result(
     cell = compare(results([environment("gpu", device="gpu")], [case("c")], records)).cell("gpu", "c")
     assert cell.state is state
     assert detail in cell.detail
+
+
+ONE_H100 = TaskGpus(count=1, models=("NVIDIA H100",), driver="550.54.15", detail="SLURM_JOB_GPUS=1")
+UNNAMED = TaskGpus(count=1, models=(), driver="550.54.15", detail="SLURM_JOB_GPUS=0")
+
+
+@pytest.mark.parametrize(
+    ("placed", "values", "state", "detail"),
+    [
+        # One node, one kind of GPU: nothing to say.
+        ([("n1", ONE_A100)] * 3, [1.0, 1.0, 1.0], CellState.STABLE, ""),
+        (
+            [("n1", ONE_A100), ("n2", ONE_A100), ("n1", ONE_A100)],
+            [1.0, 1.0, 1.0],
+            CellState.STABLE,
+            "the repeats ran on 2 nodes (n1: repeats 1, 3; n2: repeat 2): the same on each",
+        ),
+        (
+            [("n1", ONE_A100), ("n2", ONE_H100), ("n2", ONE_H100)],
+            [1.0, 2.0, 2.0],
+            CellState.VARIES,
+            "the repeats ran on 2 nodes (n1: repeat 1; n2: repeats 2, 3) and 2 kinds of GPU (NVIDIA A100: "
+            "repeat 1; NVIDIA H100: repeats 2, 3): the hardware may be why they vary",
+        ),
+        # One node with two kinds of GPU; a model the node's driver did not name is not the same.
+        (
+            [("n1", ONE_A100), ("n1", UNNAMED), ("n1", ONE_A100)],
+            [1.0, 1.0, 2.0],
+            CellState.VARIES,
+            "the repeats ran on 2 kinds of GPU (NVIDIA A100: repeats 1, 3; GPU model not read: repeat 2): "
+            "the hardware may be why they vary",
+        ),
+    ],
+)
+def test_repeats_spread_over_slurm_nodes_or_gpu_models_are_named(
+    placed: list[tuple[str, TaskGpus]], values: list[float], state: CellState, detail: str
+) -> None:
+    records = [
+        dataclasses.replace(
+            record("gpu", "c", n, [float64_value("x", value)], device=ON_GPU),
+            slurm=SlurmTask(job_id=f"12_{n}", partition="gpu", node=node, gpus=gpus),
+        )
+        for n, ((node, gpus), value) in enumerate(zip(placed, values, strict=True), start=1)
+    ]
+    res = results([environment("gpu", device="gpu")], [case("c")], records)
+    cell = compare(res).cell("gpu", "c")
+    assert (cell.state, cell.detail) == (state, detail)
+    if detail:
+        assert f"**gpu**: {detail}" in render(res, derive(res))

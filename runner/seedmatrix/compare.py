@@ -264,7 +264,40 @@ def _cell(
         return cell(CellState.MISSING, f"{len(records)} of {results.repeats} repeats recorded")
     labels = label_results(records)
     state, detail = _state_of_values(records, labels)
+    spread = _spread_over_nodes(records)
+    if spread and state in {CellState.STABLE, CellState.VARIES}:
+        said = "the hardware may be why they vary" if state is CellState.VARIES else "the same on each"
+        detail = f"the repeats ran on {spread}: {said}"
     return CellResult(environment=environment, case=case, state=state, labels=labels, detail=detail)
+
+
+def _spread_over_nodes(records: Sequence[Record]) -> str:
+    """On Slurm, the nodes (and the GPU models) a cell's repeats ran on when there was more than one,
+    with the repeats on each; "" when they all ran on one. Repeats that vary across machines may
+    vary with the machine and not with the seeding, and repeats that agree agree across them."""
+    nodes: dict[str, list[int]] = {}
+    models: dict[str, list[int]] = {}
+    for record in records:
+        placed = record.slurm
+        if placed is None:
+            continue
+        nodes.setdefault(placed.node or "no node", []).append(record.repeat)
+        if placed.gpus is not None and placed.gpus.count > 0:
+            named = " + ".join(placed.gpus.models) if placed.gpus.models else "GPU model not read"
+            models.setdefault(named, []).append(record.repeat)
+    spread = []
+    if len(nodes) > 1:
+        spread.append(f"{len(nodes)} nodes ({_with_repeats(nodes)})")
+    if len(models) > 1:
+        spread.append(f"{len(models)} kinds of GPU ({_with_repeats(models)})")
+    return " and ".join(spread)
+
+
+def _with_repeats(where: Mapping[str, Sequence[int]]) -> str:
+    return "; ".join(
+        f"{name}: repeat{'s' if len(repeats) > 1 else ''} {', '.join(map(str, sorted(repeats)))}"
+        for name, repeats in where.items()
+    )
 
 
 def _state_of_values(records: Sequence[Record], labels: Sequence[LabelResult]) -> tuple[CellState, str]:
