@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
+from dataclasses import replace
+from pathlib import Path
 from typing import cast
 
 import docker
@@ -12,6 +15,7 @@ import pytest
 
 from seedmatrix.backends.docker import container
 from seedmatrix.backends.docker.images import VENV_PYTHON
+from seedmatrix.errors import EngineError
 from seedmatrix.limits import Limits
 from seedmatrix.results import Build
 
@@ -81,6 +85,35 @@ def test_a_seed_container_has_the_same_explicit_rlimits_on_every_engine(
     limits = Limits(timeout_seconds=60)
     expected = [(limits.open_files,) * 2, (limits.user_processes,) * 2]
     assert finished.stdout == f"{expected}\n"
+
+
+def test_mounts_are_read_only_or_writable_and_a_missing_host_path_is_refused_not_made(
+    docker_client: docker.DockerClient, small_image: Build, run_label: str, tmp_path: Path
+) -> None:
+    given, written = tmp_path / "given", tmp_path / "written"
+    given.mkdir()
+    written.mkdir()
+    (given / "data.txt").write_text("kept\n", encoding="utf-8")
+    code = (
+        "import os; print(open('/given/data.txt').read(), end=''); open('/written/out', 'w').write('w'); "
+        "print(os.access('/given', os.W_OK))"
+    )
+    mounted = replace(
+        spec(small_image, code, run_label),
+        read_only_mounts={given: "/given"},
+        writable_mounts={written: "/written"},
+        user=f"{os.getuid()}:{os.getgid()}",
+    )
+    finished = container.run(docker_client, mounted)
+    assert (finished.exit_code, finished.stdout) == (0, "kept\nFalse\n"), finished.stderr
+    assert (written / "out").read_text(encoding="utf-8") == "w"
+    # A path gone since it was checked: the engine would make it and give the container an empty
+    # directory (Podman 4.3 did, Docker did for a bind); the run is refused and nothing is made.
+    gone = tmp_path / "gone" / "project"
+    with pytest.raises(EngineError, match=f"{gone}, to be mounted in it, does not exist"):
+        container.run(docker_client, replace(mounted, read_only_mounts={gone: "/given"}))
+    assert not gone.parent.exists()
+    assert labelled(docker_client, run_label) == []
 
 
 def test_exit_code_and_both_streams_come_back(

@@ -25,7 +25,7 @@ import docker
 import requests
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.models.containers import Container
-from docker.types import CancellableStream, DeviceRequest, LogConfig, Ulimit
+from docker.types import CancellableStream, DeviceRequest, LogConfig, Mount, Ulimit
 
 from ...channel import Capture, Finished
 from ...errors import EngineError
@@ -403,8 +403,17 @@ def _engine_errors(image: str) -> Iterator[None]:
 @contextmanager
 def _container(client: docker.DockerClient, spec: ContainerSpec) -> Iterator[Container]:
     """`spec`'s container, created (not started) and removed after the block whatever happens."""
-    volumes = {str(host): {"bind": inside, "mode": "ro"} for host, inside in spec.read_only_mounts.items()}
-    volumes |= {str(host): {"bind": inside, "mode": "rw"} for host, inside in spec.writable_mounts.items()}
+    # A missing host path would be mounted as an empty directory the engine makes: a file removed
+    # since it was checked, seen as an empty tree. Docker refuses a mount's missing source (not a
+    # bind's), Podman 4.3 makes it either way: asked here first.
+    missing = [host for host in (*spec.read_only_mounts, *spec.writable_mounts) if not host.exists()]
+    if missing:
+        raise EngineError(f"not running {spec.image!r}: {missing[0]}, to be mounted in it, does not exist")
+    mounts = [
+        Mount(target=inside, source=str(host), type="bind", read_only=read_only)
+        for read_only, paths in ((True, spec.read_only_mounts), (False, spec.writable_mounts))
+        for host, inside in paths.items()
+    ]
     # exec: Docker's tmpfs default is noexec, and JIT compilers (torch.compile, numba's cache, a C
     # kernel a script builds) load what they write to /tmp.
     tmpfs = {
@@ -429,7 +438,7 @@ def _container(client: docker.DockerClient, spec: ContainerSpec) -> Iterator[Con
             command=list(spec.command),
             labels=spec.owner.labels,
             environment=dict(spec.environment),
-            volumes=volumes,
+            mounts=mounts,
             working_dir=spec.working_dir,
             shm_size=f"{spec.limits.shm_mb}m",
             pids_limit=spec.limits.pids,
