@@ -10,6 +10,7 @@ results directory (pytest's tmp_path) is on the one filesystem the node and the 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -119,6 +120,31 @@ def jobs_of(run_dir: Path) -> list[tuple[str, str]]:
     return [(line.split()[0], line.split()[1]) for line in listed.stdout.splitlines()]
 
 
+def kill_processes_of(batch_dir: Path) -> None:
+    """SIGKILL each of the batch's tasks (slurm_task.py, found by its batch directory among its
+    arguments) and every process it started, all at once as Slurm's SIGKILL does."""
+    parents: dict[int, int] = {}
+    tasks = []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_bytes()
+            arguments = (entry / "cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError):  # not a process, or one that ended meanwhile
+            continue
+        if not entry.name.isdigit():
+            continue
+        parents[int(entry.name)] = int(stat[stat.rfind(b")") + 2 :].split()[1])
+        if str(batch_dir).encode() in arguments and any(a.endswith(b"slurm_task.py") for a in arguments):
+            tasks.append(int(entry.name))
+    assert tasks, f"no task of {batch_dir} is running"
+    doomed = set(tasks)
+    while grown := {pid for pid, parent in parents.items() if parent in doomed} - doomed:
+        doomed |= grown
+    for pid in doomed:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
 def start_run(
     config: Path, results: Path, variables: Mapping[str, str] = NO_ENGINE
 ) -> tuple[subprocess.Popen[str], Path, str]:
@@ -179,6 +205,35 @@ def test_a_task_over_its_slurm_time_limit_is_a_timeout(tmp_path: Path) -> None:
         assert "Slurm stopped task" in record["stderr_tail"]
         assert "at its time limit (TIMEOUT)" in record["stderr_tail"]
         assert record["exit_code"] is None
+
+
+def test_a_task_killed_before_it_published_keeps_what_it_printed(tmp_path: Path) -> None:
+    """SIGKILL to every process of the task, as Slurm sends it KillWait after its SIGTERM (or a
+    node's memory limit kills them): the task cannot publish. What the script printed is kept.
+    Sent here by pid, since `scancel --signal=KILL` makes the job CANCELLED, which stops the run."""
+    needs_slurm()
+    cases = f"  - name: hang\n    script: {FAULTS / 'hang.py'}\n"
+    config = matrix_file(tmp_path / "m.yaml", [("on-b", "slurm: {partition: cpu-b}")], cases, timeout=900)
+    process, run_dir, seen = start_run(config, tmp_path / "results")
+    try:
+        printed = [run_dir / "slurm" / "on-b-1" / f"{index}.out.part" for index in (0, 1)]
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not all(
+            path.exists() and path.read_text(encoding="utf-8").startswith("hanging now") for path in printed
+        ):
+            time.sleep(0.2)
+        kill_processes_of(run_dir / "slurm" / "on-b-1")
+        rest, _ = process.communicate(timeout=300)
+    finally:
+        process.kill()
+        process.communicate()
+    assert process.returncode == 1, seen + rest
+    records = records_of(tmp_path / "results")
+    assert [(r["status"], r["output"]) for r in records] == [("error", "hanging now\n")] * 2, seen + rest
+    for record in records:
+        said = f"(the output is what task {record['slurm']['job_id']} wrote before Slurm ended it)"
+        assert said in record["stderr_tail"]
+        assert "wrote no report" in record["stderr_tail"]
 
 
 @pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM])
@@ -593,10 +648,13 @@ def test_a_container_task_over_its_slurm_time_limit_leaves_no_container(
     assert process.returncode == 1, seen + rest
     records = records_of(tmp_path / "results")
     assert [r["status"] for r in records] == ["timeout", "timeout"]
+    published = {path.name: path.stat().st_size for path in (run_dir / "slurm" / "on-b-1").iterdir()}
     for record in records:
         assert "Slurm stopped task" in record["stderr_tail"]
         assert "at its time limit (TIMEOUT)" in record["stderr_tail"]
-        assert record["output"].startswith("hanging now")  # the launcher's output, published on SIGTERM
+        # The launcher's output, published on SIGTERM, not left for Slurm's SIGKILL to cut.
+        assert record["output"].startswith("hanging now"), (record, published)
+        assert "before Slurm ended it" not in record["stderr_tail"], (record, published)
     assert node_containers(docker_client, run_dir) == []  # removed before Slurm's SIGKILL
     print(f"2 container tasks over a 1-minute Slurm limit: {seconds:.1f} s")
 

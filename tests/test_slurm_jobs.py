@@ -5,11 +5,21 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
+from concurrent.futures import Future
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from test_channel_hostile import BITS, BOUNDARY, DIGEST, ONE, announced, report
 
-from seedmatrix.backends.slurm.execute import TASK_PROGRAM, SlurmQueue, _task_spec, submitted_as, unended
+from seedmatrix.backends.slurm.execute import (
+    TASK_PROGRAM,
+    SlurmQueue,
+    _Task,
+    _task_spec,
+    submitted_as,
+    unended,
+)
 from seedmatrix.backends.slurm.jobs import (
     Outcome,
     TaskState,
@@ -26,7 +36,7 @@ from seedmatrix.errors import ResultsError
 from seedmatrix.gpu import seen_by_task
 from seedmatrix.limits import Limits
 from seedmatrix.plan import Cell
-from seedmatrix.results import TaskGpus
+from seedmatrix.results import RunStatus, TaskGpus
 
 
 @pytest.mark.parametrize(
@@ -138,8 +148,8 @@ def _cell(tmp_path: Path, **changed: object) -> Cell:
 
 def _queue(tmp_path: Path, *, collecting: bool = False, identity: str = "host:python-a") -> SlurmQueue:
     return SlurmQueue(
-        run_id="r", run_dir=tmp_path, settings={}, identities={"e": identity}, side_dir=None,
-        on_record=lambda record: None, note=lambda line: None, collecting=collecting,
+        run_id="r", run_dir=tmp_path, settings={"e": Slurm(partition="p")}, identities={"e": identity},
+        side_dir=None, on_record=lambda record: None, note=lambda line: None, collecting=collecting,
     )  # fmt: skip
 
 
@@ -369,3 +379,41 @@ def test_a_batch_written_without_what_it_was_submitted_as_is_not_adopted(tmp_pat
     manifest.write_text(json.dumps({"environment": "e", "tasks": [["c", 1]]}))
     with pytest.raises(ResultsError, match="another command, interpreter or case files"):
         _queue(tmp_path, collecting=True)._adopt([(cell, 1)], [])
+
+
+def test_a_task_slurm_killed_before_it_published_keeps_its_text_and_never_its_report(tmp_path: Path) -> None:
+    """Slurm's SIGKILL (past KillWait, a node's memory limit) can come after the launcher wrote its
+    report and before the task renamed its output and wrote TASK.ended.json. What it printed is
+    kept; the report, perhaps cut anywhere, is never read, even one that would parse whole."""
+    cell = _cell(tmp_path)
+    _batch(tmp_path / "slurm", "e-1", cell, ended=None)
+    batch_dir = tmp_path / "slurm" / "e-1"
+    written = report(announced(ONE, (DIGEST, 16)), ONE, BITS)  # "text\n", then a whole report
+    (batch_dir / "0.log").write_text("slurmstepd: error: *** JOB 12 ON n1 CANCELLED DUE TO TIME LIMIT ***\n")
+    task = _Task(cell=cell, repeat=1, batch_dir=batch_dir, index=0, boundary=BOUNDARY, future=Future())
+    timed_out = TaskState(job_id="12", index=0, state="TIMEOUT", node="n1", partition="p", reason="None",
+                          comment="e-1")  # fmt: skip
+    # Published whole, the same bytes give the value: the report above is a good one.
+    (batch_dir / "0.out").write_bytes(written)
+    (batch_dir / "0.err").write_bytes(b"")
+    (batch_dir / "0.ended.json").write_text(json.dumps({"exit_code": 0, "timed_out": False, "seconds": 1.0}))
+    published = _queue(tmp_path)._record(task, replace(timed_out, state="COMPLETED"), Outcome.REPORTED)
+    assert (published.status, len(published.values), published.output) == (RunStatus.OK, 1, "text\n")
+    for name in ("0.out", "0.err", "0.ended.json"):
+        (batch_dir / name).unlink()
+    (batch_dir / "0.out.part").write_bytes(written)
+    (batch_dir / "0.err.part").write_bytes(b"a warning the script printed\n")
+    record = _queue(tmp_path)._record(task, timed_out, Outcome.TIMEOUT)
+    assert (record.status, record.values, record.output) == (RunStatus.TIMEOUT, (), "text\n")
+    assert record.stderr_tail.splitlines() == [
+        "a warning the script printed",
+        "slurmstepd: error: *** JOB 12 ON n1 CANCELLED DUE TO TIME LIMIT ***",
+        "(Slurm stopped task 12_0 at its time limit (TIMEOUT))",
+        "(the output is what task 12_0 wrote before Slurm ended it)",
+    ]
+    # One that wrote nothing before Slurm killed it says nothing of an output.
+    for name in ("0.out.part", "0.err.part"):
+        (batch_dir / name).unlink()
+    bare = _queue(tmp_path)._record(task, timed_out, Outcome.TIMEOUT)
+    assert (bare.status, bare.output) == (RunStatus.TIMEOUT, "")
+    assert bare.stderr_tail.splitlines()[-1] == "(Slurm stopped task 12_0 at its time limit (TIMEOUT))"

@@ -8,12 +8,14 @@ with the environment's interpreter, on a node. BATCH_DIR (in the run's directory
 the nodes share) holds TASK.json for each array index: the launcher's command, its variables and
 the repeat's time limit. The task runs the launcher as the host backend does (a new session, a
 scratch HOME and TMPDIR, the records and outputs directories, the time limit, then SIGTERM and
-SIGKILL), with stdout and stderr in node-local files, and then publishes them into BATCH_DIR:
-TASK.out and TASK.err, and last TASK.ended.json (exit status, whether the time limit stopped it,
-seconds, the node, and the GPUs as the node's NVIDIA driver lists them beside the ones Slurm gave
-the job: read raw here, judged by the runner's gpu.seen_by_task). Each goes to a temporary name
-first and is renamed when whole, so the submitter never reads half a report: TASK.ended.json
-exists only once everything else does.
+SIGKILL). Its stdout and stderr go into BATCH_DIR as they come, as TASK.out.part and TASK.err.part,
+renamed TASK.out and TASK.err when the launcher has ended; last comes TASK.ended.json (exit status,
+whether the time limit stopped it, seconds, the node, and the GPUs as the node's NVIDIA driver
+lists them beside the ones Slurm gave the job: read raw here, judged by the runner's
+gpu.seen_by_task), written to a temporary name and renamed, so it exists only once everything else
+does and the submitter never takes half a report for a whole one. A task Slurm kills before it
+publishes (past KillWait after its SIGTERM, a node's memory limit) leaves its .part files: what
+the script printed until then is kept, not its values.
 
 An image environment's task runs under the submitting interpreter instead, and its command is
 seedmatrix's backends/slurm/node.py, which runs the launcher in a container of the node's engine
@@ -27,7 +29,6 @@ Standard library only, Python 3.9 and later: it runs under the environment's int
 import contextlib
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -53,11 +54,11 @@ def main():
         variables.update({"HOME": home, "TMPDIR": home})
         variables.update(spec["variables"])
         variables.update({"SEEDMATRIX_RECORDS_DIR": records, "SEEDMATRIX_OUTPUTS": outputs})
-        stdout_path, stderr_path = os.path.join(scratch, "out"), os.path.join(scratch, "err")
-        with open(stdout_path, "wb") as stdout, open(stderr_path, "wb") as stderr:
+        stdout_path, stderr_path = (os.path.join(batch_dir, task + suffix) for suffix in (".out", ".err"))
+        with open(stdout_path + ".part", "wb") as stdout, open(stderr_path + ".part", "wb") as stderr:
             ended = _run(spec, variables, stdout, stderr)
-        _publish(stdout_path, os.path.join(batch_dir, task + ".out"))
-        _publish(stderr_path, os.path.join(batch_dir, task + ".err"))
+        os.replace(stdout_path + ".part", stdout_path)
+        os.replace(stderr_path + ".part", stderr_path)
         ended["node"] = socket.gethostname()
         ended["gpus"] = _gpus()
         ended["signal"] = _Signalled.number
@@ -137,11 +138,6 @@ def _gpus(root="/proc/driver/nvidia"):
 def _signal_group(pid, number):
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, number)
-
-
-def _publish(source, target):
-    shutil.copyfile(source, target + ".part")
-    os.replace(target + ".part", target)
 
 
 if __name__ == "__main__":

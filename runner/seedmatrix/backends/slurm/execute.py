@@ -33,7 +33,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ...channel import Finished, launcher_variables, new_boundary
+from ...channel import Capture, Finished, launcher_variables, new_boundary
 from ...config import INSIDE, LAUNCHER, Slurm
 from ...errors import ResultsError, SchedulerError
 from ...files import atomic_write
@@ -366,24 +366,38 @@ class SlurmQueue:
         if note is None:
             return replace(record, slurm=placed)
         # Slurm, not the launcher, ended it: the notes say so instead of a container's limits.
-        tail = [*finished.stderr.splitlines()[-19:], note] if report else [*_log_tail(task), note]
+        if report:
+            tail = [*finished.stderr.splitlines()[-19:], note]
+        else:
+            tail = [*finished.stderr.splitlines()[-10:], *_log_tail(task)[-8:], note]
+            if finished.output_bytes:
+                tail.append(f"(the output is what task {placed.job_id} wrote before Slurm ended it)")
         return replace(record, slurm=placed, stderr_tail="\n".join(tail).strip())
 
     def _finished(self, task: _Task, report: Mapping[str, Any], ended: Outcome | None) -> Finished:
-        """The task's output read through the Capture a host process's goes through."""
-        capture = new_capture(task.cell.limits, boundary=task.boundary, side_dir=self._side_dir)
+        """The task's output read through the Capture a host process's goes through. A task that
+        published no report (Slurm killed it first) may have left what it wrote until then: its
+        text is read, and whatever of the launcher's report it holds is dropped, never parsed: it
+        may be cut anywhere."""
         if report:
-            for chunk in _chunks(task.batch_dir / f"{task.index}.out"):
-                capture.add(chunk, None)
-            for chunk in _chunks(task.batch_dir / f"{task.index}.err"):
-                capture.add(None, chunk)
-        return Finished.of(
+            capture = new_capture(task.cell.limits, boundary=task.boundary, side_dir=self._side_dir)
+            suffix = ""
+        else:
+            capture = Capture(task.cell.limits.output_bytes, boundary=task.boundary)
+            suffix = ".part"
+        for stream in ("out", "err"):
+            path = task.batch_dir / f"{task.index}.{stream}{suffix}"
+            if report or path.exists():
+                for chunk in _chunks(path):
+                    capture.add(*((chunk, None) if stream == "out" else (None, chunk)))
+        finished = Finished.of(
             capture,
             exit_code=report.get("exit_code") if _report_decides(report, ended) else None,
             timed_out=ended is Outcome.TIMEOUT or bool(report.get("timed_out")),
             oom_killed=ended is Outcome.OUT_OF_MEMORY,
             seconds=float(report.get("seconds", 0.0)),
         )
+        return finished if report else replace(finished, report=None, report_overflow=False)
 
     def _progress(self, waiting: Sequence[_Task], listed: Mapping[tuple[str, int], TaskState]) -> None:
         counts = Counter(listed[task.key].state.lower() for task in waiting if task.key in listed)

@@ -44,7 +44,7 @@ MODULE = "seedmatrix.backends.slurm.node"
 #: engine was lost under it); stderr says which.
 EXIT_NOT_RUN = 125
 #: After its SIGTERM, the container's launcher has this long to report before SIGKILL. Short:
-#: Slurm's KillWait (30 s by default, 5 s on scripts/slurm's cluster) bounds the whole stop.
+#: Slurm's KillWait (30 s by default) bounds the whole stop.
 STOP_SECONDS = 2.0
 
 
