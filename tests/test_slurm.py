@@ -655,6 +655,7 @@ def test_a_container_task_over_its_slurm_time_limit_leaves_no_container(
         # The launcher's output, published on SIGTERM, not left for Slurm's SIGKILL to cut.
         assert record["output"].startswith("hanging now"), (record, published)
         assert "before Slurm ended it" not in record["stderr_tail"], (record, published)
+        assert "the container was stopped and removed in" in record["stderr_tail"], (record, published)
     assert node_containers(docker_client, run_dir) == []  # removed before Slurm's SIGKILL
     print(f"2 container tasks over a 1-minute Slurm limit: {seconds:.1f} s")
 

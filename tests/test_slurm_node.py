@@ -4,7 +4,11 @@ to; the image check that fails closed; and how a resumed run recognises such a t
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
+import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -179,3 +183,50 @@ def test_a_resumed_run_waits_for_a_container_task_of_the_same_image_and_not_anot
     # The image was rebuilt since (another id): that task ran another image, not this repeat.
     with pytest.raises(ResultsError, match="was submitted with another command, interpreter or case files"):
         queue(replace(IMAGE, image_id="sha256:" + "d" * 64))._adopt([(cell, 1)], [])
+
+
+PRETEND_NODE = """
+import socket, sys, threading
+from seedmatrix.backends.slurm import node
+
+def pretend(argument, *, affinity, stop):
+    # As container.run_into waits: the main call blocked on a socket, a thread watching for the stop.
+    waiting, woken = socket.socketpair()
+    def watch():
+        while not stop.requested.wait(0.01):
+            pass
+        woken.send(b"x")
+    threading.Thread(target=watch, daemon=True).start()
+    print("running", flush=True)
+    waiting.settimeout(60)
+    waiting.recv(1)
+    return 7
+
+node.run = pretend
+sys.exit(node.main(["{}"]))
+"""
+
+
+def test_the_node_task_takes_every_sigterm_and_exits_with_the_containers_status() -> None:
+    """Slurm signals every process of the task and slurm_task.py passes its SIGTERM on: the node
+    task gets two or more, at any moment. Before, a Python handler took them: a late one during
+    interpreter shutdown killed the task (-15, the container's status lost), and on a loaded node
+    one ran inside the other's Event.set() and deadlocked, so the container was never stopped."""
+    for _ in range(10):
+        process = subprocess.Popen(
+            [sys.executable, "-c", PRETEND_NODE], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, start_new_session=True,
+        )  # fmt: skip
+        assert process.stdout is not None
+        assert process.stdout.readline() == "running\n"
+        with contextlib.suppress(ProcessLookupError):  # it may have ended meanwhile
+            for _ in range(5):
+                os.kill(process.pid, signal.SIGTERM)
+                os.killpg(process.pid, signal.SIGTERM)
+        try:
+            _, said = process.communicate(timeout=30)
+        finally:
+            process.kill()
+        assert process.returncode == 7, said
+        assert "SIGTERM came; stopping the container" in said
+        assert "the container was stopped and removed in" in said
