@@ -222,6 +222,7 @@ def test_a_task_killed_before_it_published_keeps_what_it_printed(tmp_path: Path)
             path.exists() and path.read_text(encoding="utf-8").startswith("hanging now") for path in printed
         ):
             time.sleep(0.2)
+        assert all(path.read_text(encoding="utf-8").startswith("hanging now") for path in printed), seen
         kill_processes_of(run_dir / "slurm" / "on-b-1")
         rest, _ = process.communicate(timeout=300)
     finally:

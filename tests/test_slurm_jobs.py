@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import subprocess
 import sys
 from concurrent.futures import Future
 from dataclasses import replace
@@ -411,9 +413,38 @@ def test_a_task_slurm_killed_before_it_published_keeps_its_text_and_never_its_re
         "(Slurm stopped task 12_0 at its time limit (TIMEOUT))",
         "(the output is what task 12_0 wrote before Slurm ended it)",
     ]
+    # Killed after it renamed its output and before it wrote its report: the renamed files are read.
+    for name in ("0.out", "0.err"):
+        (batch_dir / f"{name}.part").rename(batch_dir / name)
+    renamed = _queue(tmp_path)._record(task, timed_out, Outcome.TIMEOUT)
+    assert (renamed.status, renamed.values, renamed.output) == (RunStatus.TIMEOUT, (), "text\n")
+    assert renamed.stderr_tail == record.stderr_tail
+    for name in ("0.out", "0.err"):
+        (batch_dir / name).rename(batch_dir / f"{name}.part")
     # One that wrote nothing before Slurm killed it says nothing of an output.
     for name in ("0.out.part", "0.err.part"):
         (batch_dir / name).unlink()
     bare = _queue(tmp_path)._record(task, timed_out, Outcome.TIMEOUT)
     assert (bare.status, bare.output) == (RunStatus.TIMEOUT, "")
     assert bare.stderr_tail.splitlines()[-1] == "(Slurm stopped task 12_0 at its time limit (TIMEOUT))"
+
+
+def test_a_requeued_task_removes_what_its_earlier_attempt_published_before_it_runs(tmp_path: Path) -> None:
+    """An earlier attempt's report would otherwise vouch for this attempt, should Slurm kill it
+    before it publishes its own."""
+    batch_dir = tmp_path / "e-1"
+    batch_dir.mkdir()
+    for name, text in (("0.ended.json", '{"exit_code": 0}'), ("0.out", "earlier\n"), ("0.err", "earlier\n")):
+        (batch_dir / name).write_text(text)
+    looks = "import os, sys; print(sorted(n for n in os.listdir(sys.argv[1]) if not n.endswith('.part')))"
+    spec = {"command": [sys.executable, "-c", looks, str(batch_dir)], "cwd": str(tmp_path), "variables": {},
+            "passed_through": [], "timeout_seconds": 60, "grace_seconds": 5}  # fmt: skip
+    (batch_dir / "0.json").write_text(json.dumps(spec))
+    ran = subprocess.run(
+        [sys.executable, str(TASK_PROGRAM), str(batch_dir)], env={**os.environ, "SLURM_ARRAY_TASK_ID": "0"},
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    assert (batch_dir / "0.out").read_text() == "['0.json']\n"  # while it ran: nothing of the earlier one
+    assert json.loads((batch_dir / "0.ended.json").read_text())["exit_code"] == 0
+    assert sorted(path.name for path in batch_dir.iterdir()) == ["0.ended.json", "0.err", "0.json", "0.out"]

@@ -1,4 +1,4 @@
-"""One Slurm array task: one repeat, the launcher as a fresh process, its output published whole.
+"""One Slurm array task: one repeat, the launcher as a fresh process, its output published.
 
 The Slurm backend submits an environment's repeats as an array job whose every task runs
 
@@ -14,8 +14,10 @@ whether the time limit stopped it, seconds, the node, and the GPUs as the node's
 lists them beside the ones Slurm gave the job: read raw here, judged by the runner's
 gpu.seen_by_task), written to a temporary name and renamed, so it exists only once everything else
 does and the submitter never takes half a report for a whole one. A task Slurm kills before it
-publishes (past KillWait after its SIGTERM, a node's memory limit) leaves its .part files: what
-the script printed until then is kept, not its values.
+publishes (past KillWait after its SIGTERM, a node's memory limit) leaves its .part files: the
+submitter keeps what the script printed, and never reads the launcher's report from them. What an
+earlier attempt of the same task published (Slurm requeued it) is removed first, so it cannot be
+taken for this attempt's.
 
 An image environment's task runs under the submitting interpreter instead, and its command is
 seedmatrix's backends/slurm/node.py, which runs the launcher in a container of the node's engine
@@ -46,6 +48,11 @@ def main():
     task = os.environ["SLURM_ARRAY_TASK_ID"]
     with open(os.path.join(batch_dir, task + ".json"), encoding="utf-8") as file:
         spec = json.load(file)
+    stdout_path, stderr_path = (os.path.join(batch_dir, task + suffix) for suffix in (".out", ".err"))
+    ended_path = os.path.join(batch_dir, task + ".ended.json")
+    for stale in (ended_path, stdout_path, stderr_path):  # the report first: it vouches for the rest
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(stale)
     with tempfile.TemporaryDirectory(prefix="seedmatrix-slurm-") as scratch:
         home, records, outputs = (os.path.join(scratch, name) for name in ("home", "records", "outputs"))
         for directory in (home, records, outputs):
@@ -54,7 +61,6 @@ def main():
         variables.update({"HOME": home, "TMPDIR": home})
         variables.update(spec["variables"])
         variables.update({"SEEDMATRIX_RECORDS_DIR": records, "SEEDMATRIX_OUTPUTS": outputs})
-        stdout_path, stderr_path = (os.path.join(batch_dir, task + suffix) for suffix in (".out", ".err"))
         with open(stdout_path + ".part", "wb") as stdout, open(stderr_path + ".part", "wb") as stderr:
             ended = _run(spec, variables, stdout, stderr)
         os.replace(stdout_path + ".part", stdout_path)
@@ -62,7 +68,6 @@ def main():
         ended["node"] = socket.gethostname()
         ended["gpus"] = _gpus()
         ended["signal"] = _Signalled.number
-        ended_path = os.path.join(batch_dir, task + ".ended.json")
         with open(ended_path + ".part", "w", encoding="utf-8") as file:
             json.dump(ended, file)
         os.replace(ended_path + ".part", ended_path)

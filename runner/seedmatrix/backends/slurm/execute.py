@@ -3,7 +3,8 @@
 Each batch of repeats (one environment, one CPU count) gets a directory in the run's directory,
 `slurm/<environment>-<n>`, on a filesystem the nodes share: batch.json (which repeat each array
 index runs), one TASK.json per task (the launcher's command and variables), the sbatch wrapper,
-and what each task publishes (inside/slurm_task.py): TASK.out, TASK.err, TASK.ended.json, and
+and what each task publishes (inside/slurm_task.py): TASK.out and TASK.err (TASK.out.part and
+TASK.err.part while it runs, and when Slurm killed it before it published), TASK.ended.json, and
 Slurm's own log TASK.log. Every job carries the run's name (`scancel --name` ends them all) and
 the batch directory's name as its comment (a resumed run finds the tasks it already submitted).
 An image environment's task runs the repeat's container on the node (node.py) and publishes its
@@ -314,10 +315,10 @@ class SlurmQueue:
     def _finish(self, task: _Task, state: TaskState | None, ended: Outcome | None) -> None:
         """Report the ended task's record, or stop the run when it cannot be one."""
         reported = (task.batch_dir / f"{task.index}.ended.json").exists()
-        if not reported and ended in (None, Outcome.REPORTED):
+        if not reported and ended is not Outcome.CANCELLED:
             first = self._unreported_since.setdefault(task.key, time.monotonic())
             if time.monotonic() - first < REPORT_GRACE_SECONDS:
-                return  # a shared filesystem may show the report a little later
+                return  # a shared filesystem may show the report (and its renamed output) a little later
         with self._lock:
             if self._waiting.pop(task.key, None) is None:
                 return  # `close` cancelled its future meanwhile
@@ -379,17 +380,17 @@ class SlurmQueue:
         published no report (Slurm killed it first) may have left what it wrote until then: its
         text is read, and whatever of the launcher's report it holds is dropped, never parsed: it
         may be cut anywhere."""
+        chunks: Callable[[Path], Iterator[bytes]]
         if report:
             capture = new_capture(task.cell.limits, boundary=task.boundary, side_dir=self._side_dir)
-            suffix = ""
+            chunks = _chunks
         else:
             capture = Capture(task.cell.limits.output_bytes, boundary=task.boundary)
-            suffix = ".part"
-        for stream in ("out", "err"):
-            path = task.batch_dir / f"{task.index}.{stream}{suffix}"
-            if report or path.exists():
-                for chunk in _chunks(path):
-                    capture.add(*((chunk, None) if stream == "out" else (None, chunk)))
+            chunks = _unpublished_chunks
+        for chunk in chunks(task.batch_dir / f"{task.index}.out"):
+            capture.add(chunk, None)
+        for chunk in chunks(task.batch_dir / f"{task.index}.err"):
+            capture.add(None, chunk)
         finished = Finished.of(
             capture,
             exit_code=report.get("exit_code") if _report_decides(report, ended) else None,
@@ -548,6 +549,21 @@ def _chunks(path: Path) -> Iterator[bytes]:
     with path.open("rb") as file:
         while chunk := file.read(1 << 16):
             yield chunk
+
+
+def _unpublished_chunks(published: Path) -> Iterator[bytes]:
+    """What a task that wrote no report left of one stream: the file renamed into place if it got
+    that far, else its .part; nothing if neither is there. One renamed while it was looked for is
+    found under its new name."""
+    for path in (published, published.with_name(published.name + ".part"), published):
+        try:
+            file = path.open("rb")
+        except FileNotFoundError:
+            continue
+        with file:
+            while chunk := file.read(1 << 16):
+                yield chunk
+        return
 
 
 def _grouped(work: Sequence[tuple[Cell, int]]) -> dict[tuple[str, int], list[tuple[Cell, int]]]:

@@ -210,19 +210,23 @@ def main(argv: Sequence[str]) -> int:
     # Event.set(), waiting for the lock that set() held. The stop never started, and Slurm's
     # SIGKILL left the container running (seen in CI; here 7 tasks in 160 under load). Blocked
     # in every thread (each starts with its maker's mask), they wait for sigtimedwait while a
-    # worker runs the container.
+    # worker runs the container. (A program the engine's client starts, a credential helper,
+    # inherits the mask too: it is short-lived, and Slurm's SIGKILL still ends it.)
     signal.pthread_sigmask(signal.SIG_BLOCK, STOPPING_SIGNALS)
     asked_at = None
     with ThreadPoolExecutor(max_workers=1) as worker:
         ran = worker.submit(run, argv[0], affinity=os.sched_getaffinity(0), stop=stop)
-        while not ran.done():
-            taken = signal.sigtimedwait(STOPPING_SIGNALS, container.STOP_POLL_SECONDS)
-            if taken is not None and asked_at is None:
-                # Said as it happens: should Slurm's SIGKILL cut the stop short, the task's output
-                # (kept) shows how far it got.
-                asked_at = time.monotonic()
-                _say(f"{signal.Signals(taken.si_signo).name} came; stopping the container")
-                stop.requested.set()
+        try:
+            while not ran.done():
+                taken = signal.sigtimedwait(STOPPING_SIGNALS, container.STOP_POLL_SECONDS)
+                if taken is not None and asked_at is None:
+                    # Said as it happens: should Slurm's SIGKILL cut the stop short, the task's
+                    # output (kept) shows how far it got.
+                    asked_at = time.monotonic()
+                    _say(f"{signal.Signals(taken.si_signo).name} came; stopping the container")
+                    stop.requested.set()
+        finally:
+            stop.requested.set()  # leaving early for any reason: the worker is waited for, so stop it
         exit_status = ran.result()
     if asked_at is not None:
         _say(f"the container was stopped and removed in {time.monotonic() - asked_at:.1f} s")
