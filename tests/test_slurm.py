@@ -126,12 +126,12 @@ def kill_processes_of(batch_dir: Path) -> None:
     parents: dict[int, int] = {}
     tasks = []
     for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
         try:
             stat = (entry / "stat").read_bytes()
             arguments = (entry / "cmdline").read_bytes().split(b"\0")
-        except (OSError, ValueError):  # not a process, or one that ended meanwhile
-            continue
-        if not entry.name.isdigit():
+        except OSError:  # it ended while we looked
             continue
         parents[int(entry.name)] = int(stat[stat.rfind(b")") + 2 :].split()[1])
         if str(batch_dir).encode() in arguments and any(a.endswith(b"slurm_task.py") for a in arguments):

@@ -557,12 +557,9 @@ def _unpublished_chunks(published: Path) -> Iterator[bytes]:
     found under its new name."""
     for path in (published, published.with_name(published.name + ".part"), published):
         try:
-            file = path.open("rb")
+            yield from _chunks(path)  # a missing file raises at its opening, before any chunk
         except FileNotFoundError:
             continue
-        with file:
-            while chunk := file.read(1 << 16):
-                yield chunk
         return
 
 
